@@ -1,0 +1,63 @@
+# berth: build, test, benchmark and demo.
+#
+#   make build   the berth command and every driver binary, into bin/
+#   make test    engines up (scripts/engines.sh, as root), then every module's tests with -race
+#   make demo    the README's first command: an engine, a build, one work item run twice
+#   make bench   the speed figures of the README's performance section
+#   make proto   regenerate the plugin wire's protobuf code
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+PODMAN_TAGS := remote containers_image_openpgp
+# The runtimes the end-to-end scenario runs against.
+E2E_RUNTIMES ?= fake docker podman containerd
+TESTFLAGS ?= -race -count=1 -timeout 60m
+
+.PHONY: build test test-root test-plugins test-examples engines demo bench proto vet fmt clean
+
+build:
+	$(GO) build -o $(BIN)/berth ./cmd/berth
+	$(GO) build -o $(BIN)/berth-driver-fake ./cmd/berth-driver-fake
+	cd plugins/docker && $(GO) build -o $(BIN)/berth-driver-docker .
+	cd plugins/podman && CGO_ENABLED=0 $(GO) build -tags "$(PODMAN_TAGS)" -o $(BIN)/berth-driver-podman .
+	cd plugins/containerd && $(GO) build -o $(BIN)/berth-driver-containerd .
+
+# Engines are brought up only where the script can (root on Debian); elsewhere
+# engine-backed tests skip with a message, and in CI (CI=true) they fail.
+engines:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then bash scripts/engines.sh; \
+	else echo "make: not root on Debian: not starting engines (engine tests will skip; they fail when CI=true)"; fi
+
+test: engines test-root test-plugins test-examples
+
+test-root:
+	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" $(GO) test $(TESTFLAGS) ./...
+
+test-plugins:
+	cd plugins/docker && $(GO) test $(TESTFLAGS) ./...
+	cd plugins/podman && $(GO) test $(TESTFLAGS) -tags "$(PODMAN_TAGS)" ./...
+	cd plugins/containerd && $(GO) test $(TESTFLAGS) ./...
+
+test-examples:
+	cd examples/chrootdriver && $(GO) test $(TESTFLAGS) ./...
+
+demo:
+	bash scripts/demo.sh
+
+bench: build
+	bash scripts/bench.sh
+
+proto:
+	bash runtime/wire/gen.sh
+
+vet:
+	$(GO) vet ./...
+	for m in plugins/docker plugins/containerd examples/chrootdriver; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	cd plugins/podman && $(GO) vet -tags "$(PODMAN_TAGS)" ./...
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)
