@@ -1,0 +1,214 @@
+package wire
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// startTimeout bounds a driver's start when ctx has no earlier deadline.
+const startTimeout = 30 * time.Second
+
+// Config says which driver Open starts and how.
+type Config struct {
+	// Name is the driver's name: Open runs the binary berth-driver-<Name>
+	// found in PluginDir, else on $PATH. Ignored when Path is set.
+	Name string
+	// Path is the driver binary to run, overriding Name.
+	Path string
+	// PluginDir is the first directory searched for berth-driver-<Name>.
+	PluginDir string
+	// SHA256 is the hex SHA-256 of the binary ("sha256:" prefix optional).
+	// When set, the binary is checked before every launch and refused with
+	// ErrChecksum if it differs.
+	SHA256 string
+	// Options are passed to the driver process, which reads them with
+	// DriverOptions.
+	Options map[string]string
+	// Logger receives the driver's logs and go-plugin's; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Driver is a driver running as a plugin process. It implements
+// runtime.Runtime by calling the process; if the process has died, the next
+// call starts a new one (and calls that only read or wait are retried once
+// on the new process). Close stops it. A Driver is safe for concurrent use.
+type Driver struct {
+	path   string
+	sha256 string
+	env    string
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	pc     *plugin.Client  // nil after a failed relaunch
+	rt     runtime.Runtime // the client of pc
+	closed bool
+}
+
+var _ runtime.Runtime = (*Driver)(nil)
+
+// Open finds the driver binary cfg names, checks its checksum, starts it and
+// checks that it speaks runtime.ProtocolVersion and answers. Errors wrap
+// ErrDriverNotFound, ErrChecksum, ErrProtocol or runtime.ErrUnavailable (the
+// process did not start or answer). ctx's deadline, if any, bounds the
+// start. The caller must Close the Driver.
+func Open(ctx context.Context, cfg Config) (*Driver, error) {
+	path, err := findBinary(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := json.Marshal(cfg.Options)
+	if err != nil {
+		return nil, fmt.Errorf("open driver %s: options: %w", path, err)
+	}
+	sum := strings.ToLower(strings.TrimPrefix(cfg.SHA256, "sha256:"))
+	if _, err := hex.DecodeString(sum); err != nil || (sum != "" && len(sum) != 2*sha256.Size) {
+		return nil, fmt.Errorf("open driver %s: %w: SHA256 %q is not a hex SHA-256", path, runtime.ErrInvalidArgument, cfg.SHA256)
+	}
+	d := &Driver{
+		path:   path,
+		sha256: sum,
+		env:    optionsEnv + "=" + string(opts),
+		logger: cfg.Logger,
+	}
+	if d.logger == nil {
+		d.logger = slog.Default()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.launch(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Path returns the driver binary's absolute path.
+func (d *Driver) Path() string { return d.path }
+
+// Pid returns the process ID of the running driver process, 0 if none.
+func (d *Driver) Pid() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pc == nil {
+		return 0
+	}
+	if rc := d.pc.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Close stops the driver process (asking it to exit, then killing it) and
+// waits for it to be gone. Calls made after Close fail with
+// runtime.ErrUnavailable.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.pc != nil {
+		d.pc.Kill()
+		d.pc, d.rt = nil, nil
+	}
+	return nil
+}
+
+// launch starts a driver process; d.mu must be held.
+func (d *Driver) launch(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start driver %s: %w", d.path, err)
+	}
+	if err := d.verify(); err != nil {
+		return err
+	}
+	timeout := startTimeout
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
+		timeout = time.Until(deadline)
+	}
+	cmd := exec.Command(d.path)
+	cmd.Env = append(os.Environ(), d.env) // last wins over an inherited one
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  handshake,
+		Plugins:          plugin.PluginSet{pluginName: &grpcPlugin{}},
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           newSlogAdapter(d.logger),
+		SyncStdout:       outputWriter{l: d.logger, stream: "stdout"},
+		SyncStderr:       outputWriter{l: d.logger, stream: "stderr"},
+		StartTimeout:     timeout,
+	})
+	rpc, err := pc.Client()
+	if err != nil {
+		pc.Kill()
+		return d.startError(err)
+	}
+	if err := rpc.Ping(); err != nil {
+		pc.Kill()
+		return fmt.Errorf("start driver %s: %w: ping: %v", d.path, runtime.ErrUnavailable, err)
+	}
+	raw, err := rpc.Dispense(pluginName)
+	if err != nil {
+		pc.Kill()
+		return fmt.Errorf("start driver %s: %w: %v", d.path, ErrProtocol, err)
+	}
+	d.pc, d.rt = pc, raw.(runtime.Runtime)
+	return nil
+}
+
+// verify checks the binary's SHA-256 against the one configured, if any.
+func (d *Driver) verify() error {
+	if d.sha256 == "" {
+		return nil
+	}
+	f, err := os.Open(d.path)
+	if err != nil {
+		return fmt.Errorf("checksum driver: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("checksum driver %s: %w", d.path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != d.sha256 {
+		return fmt.Errorf("%w: %s: expected sha256 %s, got %s", ErrChecksum, d.path, d.sha256, got)
+	}
+	return nil
+}
+
+// pluginVersion finds the plugin's version in go-plugin's version mismatch
+// error, which has no type to test for.
+var pluginVersion = regexp.MustCompile(`Plugin version: (\S+),`)
+
+// startError classifies an error of go-plugin's start.
+func (d *Driver) startError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "incompatible API version"):
+		theirs := "unknown"
+		if m := pluginVersion.FindStringSubmatch(msg); m != nil {
+			theirs = m[1]
+		}
+		return fmt.Errorf("%w: driver %s speaks protocol version %s, berth speaks %d",
+			ErrProtocol, d.path, theirs, runtime.ProtocolVersion)
+	case strings.Contains(msg, "incompatible core API version"),
+		strings.Contains(msg, "Unrecognized remote plugin message"),
+		strings.Contains(msg, "unsupported plugin protocol"):
+		return fmt.Errorf("%w: driver %s: %v", ErrProtocol, d.path, err)
+	}
+	return fmt.Errorf("start driver %s: %w: %v", d.path, runtime.ErrUnavailable, err)
+}

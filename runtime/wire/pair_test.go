@@ -1,0 +1,350 @@
+package wire_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/wire"
+	"github.com/berth-dev/berth/runtime/wire/testdata/memdriver"
+)
+
+// stub is a runtime.Runtime whose methods are set per test; the embedded
+// nil interface makes any other call panic.
+type stub struct {
+	runtime.Runtime
+	wait func(ctx context.Context, id string) (runtime.ExitStatus, error)
+	logs func(ctx context.Context, id string, stdout, stderr io.Writer) error
+	run  func(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error)
+	err  error // returned by Ping, InspectImage and LoadImage
+}
+
+func (s *stub) Wait(ctx context.Context, id string) (runtime.ExitStatus, error) {
+	return s.wait(ctx, id)
+}
+
+func (s *stub) Logs(ctx context.Context, id string, _ runtime.LogOptions, stdout, stderr io.Writer) error {
+	return s.logs(ctx, id, stdout, stderr)
+}
+
+func (s *stub) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
+	return s.run(ctx, spec)
+}
+
+func (s *stub) Ping(context.Context) error { return s.err }
+
+func (s *stub) InspectImage(context.Context, string) (runtime.Image, error) {
+	return runtime.Image{}, s.err
+}
+
+func (s *stub) LoadImage(_ context.Context, r io.Reader) ([]runtime.Image, error) {
+	_, _ = io.Copy(io.Discard, r)
+	return nil, s.err
+}
+
+func pair(t *testing.T, impl runtime.Runtime) runtime.Runtime {
+	t.Helper()
+	rt, closePair := wire.Pair(impl)
+	t.Cleanup(closePair)
+	return rt
+}
+
+// TestErrorClasses sends every error class (and the context errors) from the
+// driver to the host, over unary and streaming calls.
+func TestErrorClasses(t *testing.T) {
+	classes := append([]error{context.Canceled, context.DeadlineExceeded}, runtime.Classes...)
+	for _, class := range classes {
+		t.Run(class.Error(), func(t *testing.T) {
+			driverErr := fmt.Errorf("thing %q: %w", "x", class)
+			rt := pair(t, &stub{err: driverErr})
+			calls := map[string]func() error{
+				"Ping": func() error { return rt.Ping(context.Background()) },
+				"InspectImage": func() error {
+					_, err := rt.InspectImage(context.Background(), "x")
+					return err
+				},
+				"LoadImage": func() error {
+					_, err := rt.LoadImage(context.Background(), strings.NewReader("tar"))
+					return err
+				},
+			}
+			for name, call := range calls {
+				err := call()
+				if !errors.Is(err, class) {
+					t.Errorf("%s: got %v, want an error of class %v", name, err, class)
+				}
+				for _, other := range classes {
+					if other != class && errors.Is(err, other) {
+						t.Errorf("%s: %v is also of class %v", name, err, other)
+					}
+				}
+				if err != nil && err.Error() != driverErr.Error() {
+					t.Errorf("%s: message %q, want %q", name, err.Error(), driverErr.Error())
+				}
+			}
+		})
+	}
+}
+
+// TestUnclassifiedError keeps the message of an error without a class, and
+// gives it none.
+func TestUnclassifiedError(t *testing.T) {
+	rt := pair(t, &stub{err: errors.New("disk on fire")})
+	err := rt.Ping(context.Background())
+	if err == nil || err.Error() != "disk on fire" {
+		t.Fatalf("got %v, want disk on fire", err)
+	}
+	if c := runtime.ClassOf(err); c != nil {
+		t.Fatalf("got class %v, want none", c)
+	}
+}
+
+// TestCancelWait cancels the host's context while a Wait is blocked in the
+// driver: the call returns context.Canceled and the driver's context is done.
+func TestCancelWait(t *testing.T) {
+	entered := make(chan struct{})
+	driverSaw := make(chan error, 1)
+	rt := pair(t, &stub{wait: func(ctx context.Context, id string) (runtime.ExitStatus, error) {
+		close(entered)
+		<-ctx.Done()
+		driverSaw <- ctx.Err()
+		return runtime.ExitStatus{}, ctx.Err()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() {
+		_, err := rt.Wait(ctx, "c1")
+		res <- err
+	}()
+	<-entered
+	cancel()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: got %v, want context.Canceled", err)
+	}
+	if err := <-driverSaw; !errors.Is(err, context.Canceled) {
+		t.Fatalf("driver's ctx: got %v, want context.Canceled", err)
+	}
+}
+
+// TestDeadlinePropagates gives the driver's context the host's deadline (gRPC
+// sends the time left, so the driver's may be later by the transit time).
+func TestDeadlinePropagates(t *testing.T) {
+	deadline := time.Now().Add(time.Hour)
+	rt := pair(t, &stub{wait: func(ctx context.Context, id string) (runtime.ExitStatus, error) {
+		got, ok := ctx.Deadline()
+		if !ok || got.After(deadline.Add(time.Minute)) {
+			return runtime.ExitStatus{}, fmt.Errorf("deadline %v (set %v), want about %v", got, ok, deadline)
+		}
+		return runtime.ExitStatus{ExitCode: 3}, nil
+	}})
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	st, err := rt.Wait(ctx, "c1")
+	if err != nil || st.ExitCode != 3 {
+		t.Fatalf("Wait: %v, %v", st, err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// TestLogs streams lines to the right writer, in order, and returns when the
+// driver's Logs returns.
+func TestLogs(t *testing.T) {
+	release := make(chan struct{})
+	rt := pair(t, &stub{logs: func(ctx context.Context, id string, stdout, stderr io.Writer) error {
+		for i := range 100 {
+			fmt.Fprintf(stdout, "out %d\n", i)
+			if i%10 == 0 {
+				fmt.Fprintf(stderr, "err %d\n", i)
+			}
+		}
+		<-release
+		fmt.Fprintln(stdout, "last")
+		return nil
+	}})
+	var all, stdout, stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- rt.Logs(context.Background(), "c1", runtime.LogOptions{Follow: true},
+			io.MultiWriter(&stdout, &all), io.MultiWriter(&stderr, &all))
+	}()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var wantOut, wantErr, wantAll strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&wantOut, "out %d\n", i)
+		fmt.Fprintf(&wantAll, "out %d\n", i)
+		if i%10 == 0 {
+			fmt.Fprintf(&wantErr, "err %d\n", i)
+			fmt.Fprintf(&wantAll, "err %d\n", i)
+		}
+	}
+	wantOut.WriteString("last\n")
+	wantAll.WriteString("last\n")
+	if got := stdout.buf.String(); got != wantOut.String() {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, wantOut.String())
+	}
+	if got := stderr.buf.String(); got != wantErr.String() {
+		t.Errorf("stderr:\n%s\nwant:\n%s", got, wantErr.String())
+	}
+	if got := all.buf.String(); got != wantAll.String() {
+		t.Errorf("interleaving:\n%s\nwant:\n%s", got, wantAll.String())
+	}
+}
+
+// TestLogsBlocked: Logs blocks while the driver's Logs does, and a cancelled
+// host context ends it on both sides.
+func TestLogsCancel(t *testing.T) {
+	driverSaw := make(chan error, 1)
+	rt := pair(t, &stub{logs: func(ctx context.Context, id string, stdout, stderr io.Writer) error {
+		fmt.Fprintln(stdout, "first")
+		<-ctx.Done()
+		driverSaw <- ctx.Err()
+		return ctx.Err()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &firstWrite{cancel: cancel}
+	err := rt.Logs(ctx, "c1", runtime.LogOptions{Follow: true}, w, io.Discard)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Logs: got %v, want context.Canceled", err)
+	}
+	if err := <-driverSaw; !errors.Is(err, context.Canceled) {
+		t.Fatalf("driver's ctx: got %v, want context.Canceled", err)
+	}
+}
+
+// firstWrite cancels a context on its first write.
+type firstWrite struct{ cancel func() }
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.cancel()
+	return len(p), nil
+}
+
+// TestLoadImageStream sends a stream larger than one chunk intact.
+func TestLoadImageStream(t *testing.T) {
+	mem := memdriver.New("")
+	rt := pair(t, mem)
+	data := make([]byte, 1<<20+123)
+	_, _ = rand.Read(data)
+	imgs, err := rt.LoadImage(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := mem.LoadImage(context.Background(), bytes.NewReader(data))
+	if !reflect.DeepEqual(imgs, want) {
+		t.Fatalf("LoadImage over the wire: %+v, in process: %+v", imgs, want)
+	}
+}
+
+// TestLoadImageReadError: the host's reader failing ends the call with its
+// error, and the driver sees the call cancelled.
+func TestLoadImageReadError(t *testing.T) {
+	rt := pair(t, memdriver.New(""))
+	boom := errors.New("boom")
+	_, err := rt.LoadImage(context.Background(), io.MultiReader(strings.NewReader("abc"), &errReader{boom}))
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want boom", err)
+	}
+}
+
+type errReader struct{ err error }
+
+func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestFieldsRoundTrip: every field of the spec and of the container crosses
+// the wire.
+func TestFieldsRoundTrip(t *testing.T) {
+	spec := runtime.ContainerSpec{
+		Name: "n", Image: "img", Cmd: []string{"sh", "-c", "true"}, Env: []string{"A=1"},
+		SecretEnv: []string{"S=2"}, Labels: map[string]string{"k": "v"}, WorkingDir: "/w",
+		MemoryBytes: 1 << 30, NanoCPUs: 5e8,
+	}
+	ctr := runtime.Container{
+		ID: "id", Name: "n", Image: "img", Labels: map[string]string{"k": "v"},
+		State: runtime.StateRunning, Created: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC),
+	}
+	var got runtime.ContainerSpec
+	rt := pair(t, &stub{run: func(_ context.Context, s runtime.ContainerSpec) (runtime.Container, error) {
+		got = s
+		return ctr, nil
+	}})
+	c, err := rt.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, spec) {
+		t.Errorf("driver got spec %+v, want %+v", got, spec)
+	}
+	if !c.Created.Equal(ctr.Created) {
+		t.Errorf("created %v, want %v", c.Created, ctr.Created)
+	}
+	c.Created = ctr.Created
+	if !reflect.DeepEqual(c, ctr) {
+		t.Errorf("host got %+v, want %+v", c, ctr)
+	}
+}
+
+// TestMemdriverCycle runs, waits for, reads and removes a container.
+func TestMemdriverCycle(t *testing.T) {
+	ctx := context.Background()
+	rt := pair(t, memdriver.New("v1"))
+	info, err := rt.Info(ctx)
+	if err != nil || info.Name != "memdriver" || info.Version != "v1" || !info.Has(runtime.CapLoad) {
+		t.Fatalf("Info: %+v, %v", info, err)
+	}
+	c, err := rt.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"fail", "oops"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.Wait(ctx, c.ID)
+	if err != nil || st.ExitCode != 1 {
+		t.Fatalf("Wait: %+v, %v", st, err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := rt.Logs(ctx, c.ID, runtime.LogOptions{}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != "" || stderr.String() != "oops\n" {
+		t.Fatalf("Logs: %q, %q", stdout.String(), stderr.String())
+	}
+	if err := rt.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.InspectContainer(ctx, c.ID); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("InspectContainer after Remove: %v, want ErrNotFound", err)
+	}
+	if _, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x"}); !errors.Is(err, runtime.ErrNotImplemented) {
+		t.Fatalf("Commit: %v, want ErrNotImplemented", err)
+	}
+}
+
+// TestPairClosed: a call on a closed connection is ErrUnavailable.
+func TestPairClosed(t *testing.T) {
+	rt, closePair := wire.Pair(memdriver.New(""))
+	closePair()
+	if err := rt.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Fatalf("Ping: %v, want ErrUnavailable", err)
+	}
+}
