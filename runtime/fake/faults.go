@@ -1,0 +1,263 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// The operations faults can target: one per method of runtime.Runtime, in
+// lower case, plus OpExit, the exit of a container's script.
+const (
+	OpInfo             = "info"
+	OpPing             = "ping"
+	OpInspectImage     = "inspectimage"
+	OpPullImage        = "pullimage"
+	OpLoadImage        = "loadimage"
+	OpRemoveImage      = "removeimage"
+	OpListImages       = "listimages"
+	OpRun              = "run"
+	OpWait             = "wait"
+	OpStop             = "stop"
+	OpLogs             = "logs"
+	OpCommit           = "commit"
+	OpRemove           = "remove"
+	OpInspectContainer = "inspectcontainer"
+	OpListContainers   = "listcontainers"
+	// OpExit counts containers as they start; a Hang fault on it makes
+	// that container run until stopped, whatever its script does.
+	OpExit = "exit"
+)
+
+var ops = []string{
+	OpInfo, OpPing, OpInspectImage, OpPullImage, OpLoadImage, OpRemoveImage, OpListImages,
+	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpRemove, OpInspectContainer, OpListContainers, OpExit,
+}
+
+// CrashExitCode is the exit status of a process killed by a Crash fault.
+const CrashExitCode = 3
+
+// Fault makes the Nth call of an operation fail. Exactly one of Err, Hang
+// and Crash should be set.
+type Fault struct {
+	// Op is the operation (OpCommit, OpWait, ...).
+	Op string
+	// Nth is the call that fails, counting from 1 in this Runtime; 0
+	// means every call.
+	Nth int
+	// Err is returned (wrapped) by the call instead of doing anything.
+	Err error
+	// Hang blocks the call until its ctx is done; it then returns ctx's
+	// error. On OpExit, the container never exits by itself.
+	Hang bool
+	// Crash ends the process with CrashExitCode, as a driver process
+	// dying mid-call. Only sensible in a driver served as a plugin.
+	Crash bool
+	// After fires Err or Crash once the operation has taken effect,
+	// instead of before: a commit that made its image but whose answer is
+	// lost, say.
+	After bool
+}
+
+// String formats f as ParseFaults reads it.
+func (f Fault) String() string {
+	n := strconv.Itoa(f.Nth)
+	if f.Nth == 0 {
+		n = "*"
+	}
+	var kind string
+	switch {
+	case f.Hang:
+		kind = "hang"
+	case f.Crash:
+		kind = "crash"
+	default:
+		kind = "error"
+		for name, class := range faultErrors {
+			if f.Err == class {
+				kind = name
+			}
+		}
+	}
+	if f.After {
+		kind += "-after"
+	}
+	return f.Op + ":" + n + ":" + kind
+}
+
+// faultErrors are the error names ParseFaults knows.
+var faultErrors = map[string]error{
+	"notfound":           runtime.ErrNotFound,
+	"alreadyexists":      runtime.ErrAlreadyExists,
+	"invalidargument":    runtime.ErrInvalidArgument,
+	"failedprecondition": runtime.ErrFailedPrecondition,
+	"notimplemented":     runtime.ErrNotImplemented,
+	"unavailable":        runtime.ErrUnavailable,
+	"conflict":           runtime.ErrConflict,
+}
+
+// ParseFaults reads faults written as comma-separated OP:N:KIND, where OP
+// is an operation (OpCommit, ...), N the call counting from 1 (or "*" or
+// 0 for every call) and KIND "hang", "crash", or an error class
+// ("notfound", "alreadyexists", "invalidargument", "failedprecondition",
+// "notimplemented", "unavailable", "conflict"); KIND may end with "-after"
+// (see Fault.After). Example: "commit:2:unavailable,wait:1:crash".
+func ParseFaults(spec string) ([]Fault, error) {
+	var out []Fault
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.Split(item, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("fake: fault %q: want OP:N:KIND: %w", item, runtime.ErrInvalidArgument)
+		}
+		f := Fault{Op: strings.ToLower(parts[0])}
+		if !slices.Contains(ops, f.Op) {
+			return nil, fmt.Errorf("fake: fault %q: unknown operation %q: %w", item, parts[0], runtime.ErrInvalidArgument)
+		}
+		if parts[1] != "*" {
+			n, err := strconv.Atoi(parts[1])
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("fake: fault %q: bad call number %q: %w", item, parts[1], runtime.ErrInvalidArgument)
+			}
+			f.Nth = n
+		}
+		kind := strings.ToLower(parts[2])
+		kind, f.After = strings.CutSuffix(kind, "-after")
+		switch kind {
+		case "hang":
+			f.Hang = true
+		case "crash":
+			f.Crash = true
+		default:
+			f.Err = faultErrors[kind]
+			if f.Err == nil {
+				return nil, fmt.Errorf("fake: fault %q: unknown kind %q: %w", item, parts[2], runtime.ErrInvalidArgument)
+			}
+		}
+		if f.Hang && f.After || f.Op == OpExit && !f.Hang {
+			return nil, fmt.Errorf("fake: fault %q: unsupported combination: %w", item, runtime.ErrInvalidArgument)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// faultSet holds the faults of a Runtime and counts calls.
+type faultSet struct {
+	mu     sync.Mutex
+	faults []Fault
+	calls  map[string]int
+}
+
+// hit counts a call of op and returns the faults it triggers, before and
+// after the operation. With a state dir, the calls of an operation some
+// fault targets are counted in the dir, across processes, so that a driver
+// process started again after a Crash fault does not crash again.
+func (r *Runtime) hit(op string) (before, after *Fault) {
+	s := &r.faults
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls == nil {
+		s.calls = map[string]int{}
+	}
+	s.calls[op]++
+	n := s.calls[op]
+	targeted := slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op })
+	if targeted && r.disk != nil && r.initErr == nil {
+		r.mu.Lock()
+		shared, err := r.disk.countCall(op)
+		r.mu.Unlock()
+		if err == nil {
+			n = shared
+		}
+	}
+	for i := range s.faults {
+		f := s.faults[i]
+		if f.Op != op || (f.Nth != 0 && f.Nth != n) {
+			continue
+		}
+		if f.After {
+			if after == nil {
+				after = &f
+			}
+		} else if before == nil {
+			before = &f
+		}
+	}
+	return before, after
+}
+
+// fire carries out fault f of call op; it returns the error the call must
+// return (never nil).
+func (f *Fault) fire(ctx context.Context) error {
+	switch {
+	case f.Crash:
+		fmt.Fprintf(os.Stderr, "fake: injected crash on %s\n", f)
+		os.Exit(CrashExitCode)
+	case f.Hang:
+		<-ctx.Done()
+		return fmt.Errorf("fake: injected hang on %s: %w", f, ctx.Err())
+	}
+	return fmt.Errorf("fake: injected fault %s: %w", f, f.Err)
+}
+
+// Inject adds faults to r.
+func (r *Runtime) Inject(faults ...Fault) {
+	r.faults.mu.Lock()
+	defer r.faults.mu.Unlock()
+	r.faults.faults = append(r.faults.faults, faults...)
+}
+
+// FailNth makes the nth call (from 1, counting calls already made) of op
+// return an error wrapping err.
+func (r *Runtime) FailNth(op string, n int, err error) {
+	r.Inject(Fault{Op: op, Nth: n, Err: err})
+}
+
+// HangNth makes the nth call of op block until its ctx is done. On OpExit,
+// the nth container started never exits by itself.
+func (r *Runtime) HangNth(op string, n int) {
+	r.Inject(Fault{Op: op, Nth: n, Hang: true})
+}
+
+// CrashNth makes the nth call of op end the process (see Fault.Crash).
+func (r *Runtime) CrashNth(op string, n int) {
+	r.Inject(Fault{Op: op, Nth: n, Crash: true})
+}
+
+// ClearFaults removes every fault; call counts go on.
+func (r *Runtime) ClearFaults() {
+	r.faults.mu.Lock()
+	defer r.faults.mu.Unlock()
+	r.faults.faults = nil
+}
+
+// Calls returns how many calls of op this Runtime has seen.
+func (r *Runtime) Calls(op string) int {
+	r.faults.mu.Lock()
+	defer r.faults.mu.Unlock()
+	return r.faults.calls[op]
+}
+
+// call runs the body of operation op between its faults.
+func call[T any](ctx context.Context, r *Runtime, op string, body func() (T, error)) (T, error) {
+	before, after := r.hit(op)
+	if before != nil {
+		var zero T
+		return zero, before.fire(ctx)
+	}
+	v, err := body()
+	if err == nil && after != nil {
+		return v, after.fire(ctx)
+	}
+	return v, err
+}
