@@ -21,7 +21,7 @@ build:
 	$(GO) build -o $(BIN)/berth-driver-fake ./cmd/berth-driver-fake
 	cd plugins/docker && $(GO) build -o $(BIN)/berth-driver-docker .
 	cd plugins/podman && CGO_ENABLED=0 $(GO) build -tags "$(PODMAN_TAGS)" -o $(BIN)/berth-driver-podman .
-	cd plugins/containerd && $(GO) build -o $(BIN)/berth-driver-containerd .
+	cd plugins/containerd && $(GO) build -o $(BIN)/berth-driver-containerd ./cmd/berth-driver-containerd
 
 # Engines are brought up only where the script can (root on Debian); elsewhere
 # engine-backed tests skip with a message, and in CI (CI=true) they fail.

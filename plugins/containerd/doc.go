@@ -1,0 +1,37 @@
+// Package containerd is berth's driver for containerd: it implements
+// runtime.Runtime with the containerd Go client, including a commit-to-image
+// that containerd itself lacks.
+//
+// Everything the driver makes lives in one containerd namespace (option
+// "namespace", default "berth"), never in Docker's "moby". Containers get a
+// fresh snapshot (option "snapshotter", default "overlayfs") on top of the
+// unpacked image, an OCI spec built from the image config plus the job's
+// command, environment, working directory, labels and limits, and a task
+// whose stdout and stderr the driver copies into per-container log files
+// under its state directory (option "state-dir"). When a static init
+// (option "init", default /usr/bin/tini-static if present) is available it
+// runs as the container's PID 1, so SIGTERM reaches the job as it would on
+// Docker with --init.
+//
+// Commit works on an exited container: under a lease, the diff service
+// compares the container's snapshot with its parent (or, for a squash, with
+// an empty snapshot) and writes the layer into the content store; the driver
+// then writes the new image config (diff ID and history appended, labels and
+// config changes applied, secret environment dropped) and manifest with the
+// garbage-collection reference labels, and creates or updates the image
+// record. The image's top snapshot is then not unpacked from the new layer
+// but taken over from the container: its snapshot, which holds exactly the
+// layer's files on the image's parent snapshot, is committed under the
+// image's chain ID and the container gets a fresh empty snapshot on top (its
+// exited task is deleted first, its exit status kept in a label), which
+// halves the cost of a commit. A squash, or a snapshot that cannot serve,
+// is unpacked the usual way.
+//
+// Image references are stored in containerd's normalized form
+// ("docker.io/library/x:latest") and reported in Docker's familiar form
+// ("x:latest"). An image's ID is the digest of its manifest (the image
+// record's target).
+//
+// The binary cmd/berth-driver-containerd serves the driver over berth's
+// plugin wire.
+package containerd

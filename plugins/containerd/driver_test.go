@@ -1,0 +1,210 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+)
+
+// TestUnavailable checks a daemon that is not there: Info still answers,
+// everything else is ErrUnavailable naming the socket.
+func TestUnavailable(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "no-containerd.sock")
+	d, err := New(Options{Address: sock, Namespace: testNamespace})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	info, err := d.Info(ctx)
+	if err != nil || info.Name != "containerd" || info.EngineVersion != "" {
+		t.Errorf("Info = %+v, %v; want the driver's info without engine version", info, err)
+	}
+	err = d.Ping(ctx)
+	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock) {
+		t.Errorf("Ping: %v; want ErrUnavailable naming %s", err, sock)
+	}
+	_, err = d.Run(ctx, runtime.ContainerSpec{Image: "x", Cmd: []string{"true"}})
+	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock) {
+		t.Errorf("Run: %v; want ErrUnavailable naming %s", err, sock)
+	}
+	if _, err := d.ListImages(ctx, nil); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("ListImages: %v; want ErrUnavailable", err)
+	}
+}
+
+// TestBadOptions checks the options New refuses.
+func TestBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{Namespace: "moby"},
+		{LayerCompression: "lz4"},
+		{Init: filepath.Join(t.TempDir(), "no-init")},
+	} {
+		if _, err := New(o); !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("New(%+v): %v; want ErrInvalidArgument", o, err)
+		}
+	}
+}
+
+// TestBadSpecs checks that malformed specs are refused with
+// ErrInvalidArgument and leave no container.
+func TestBadSpecs(t *testing.T) {
+	d := newDriver(t)
+	base := loadBase(t, d)
+	ctx := context.Background()
+	label := map[string]string{"io.berth.test.bad": randomHex(4)}
+	for name, spec := range map[string]runtime.ContainerSpec{
+		"empty image":    {Cmd: []string{"true"}},
+		"bad ref":        {Image: "Not A Ref", Cmd: []string{"true"}},
+		"bad name":       {Image: base, Name: "white space", Cmd: []string{"true"}},
+		"env":            {Image: base, Env: []string{"NOVALUE"}, Cmd: []string{"true"}},
+		"secret env":     {Image: base, SecretEnv: []string{"=v"}, Cmd: []string{"true"}},
+		"memory":         {Image: base, MemoryBytes: -5, Cmd: []string{"true"}},
+		"cpu":            {Image: base, NanoCPUs: -1, Cmd: []string{"true"}},
+		"reserved label": {Image: base, Labels: map[string]string{"io.berth.containerd.image": "x"}, Cmd: []string{"true"}},
+	} {
+		if spec.Labels == nil {
+			spec.Labels = label
+		}
+		if _, err := d.Run(ctx, spec); !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("Run with bad %s: %v; want ErrInvalidArgument", name, err)
+		}
+	}
+	cs, err := d.ListContainers(ctx, label)
+	if err != nil || len(cs) != 0 {
+		t.Errorf("containers left by refused runs: %v, %v", cs, err)
+	}
+	if err := d.Stop(ctx, "x", runtime.StopOptions{Signal: "SIGNOPE"}); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("Stop with a bad signal: %v; want ErrInvalidArgument", err)
+	}
+}
+
+// TestRefs checks that short references and IDs find images stored under
+// containerd's long names, and that references come back short.
+func TestRefs(t *testing.T) {
+	d := newDriver(t)
+	ctx := context.Background()
+	ref := "berth-test/refs-" + randomHex(4) + ":g1"
+	tarball, err := testimage.Tar(testimage.Options{Ref: ref, Files: map[string][]byte{"/work/r": []byte(ref)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := d.LoadImage(ctx, bytes.NewReader(tarball))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeImage(t, d, ref) })
+	if len(imgs) != 1 || !slices.Equal(imgs[0].Refs, []string{ref}) {
+		t.Fatalf("LoadImage = %+v; want one image with ref %s", imgs, ref)
+	}
+	id := imgs[0].ID
+	for _, r := range []string{ref, "docker.io/" + ref, id, strings.TrimPrefix(id, "sha256:"), id[:19]} {
+		img, err := d.InspectImage(ctx, r)
+		if err != nil || img.ID != id || !slices.Equal(img.Refs, []string{ref}) {
+			t.Errorf("InspectImage(%s) = %+v, %v; want ID %s refs [%s]", r, img, err, id, ref)
+		}
+	}
+	c := runDone(t, d, runtime.ContainerSpec{Image: id, Cmd: []string{"true"}})
+	if got, err := d.InspectContainer(ctx, c.ID); err != nil || got.Image != id {
+		t.Errorf("container image = %q, %v; want it as given (%s)", got.Image, err, id)
+	}
+	if err := d.RemoveImage(ctx, ref); !errors.Is(err, runtime.ErrConflict) {
+		t.Errorf("RemoveImage of an image in use by a container made from its ID: %v; want ErrConflict", err)
+	}
+}
+
+// TestLimits checks that the memory and CPU limits reach the container's
+// cgroup (read from the host: the container does not mount cgroupfs), and
+// that an out-of-memory kill is reported.
+func TestLimits(t *testing.T) {
+	d := newDriver(t)
+	base := loadBase(t, d)
+	ctx := context.Background()
+	c, err := d.Run(ctx, runtime.ContainerSpec{
+		Image:       base,
+		Cmd:         []string{"sleep", "30"},
+		MemoryBytes: 64 << 20,
+		NanoCPUs:    500_000_000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Remove(ctx, c.ID) })
+	// The container's cgroup, as the host sees it (cgroup v1).
+	cg := func(ctrl, file string) string {
+		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, d.Namespace(), c.ID, file))
+		if err != nil {
+			t.Skipf("no cgroup v1 %s controller here: %v", ctrl, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := cg("memory", "memory.limit_in_bytes"); got != "67108864" {
+		t.Errorf("memory limit = %s, want 67108864", got)
+	}
+	if q, p := cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us"); q != "50000" || p != "100000" {
+		t.Errorf("CPU quota/period = %s/%s, want 50000/100000", q, p)
+	}
+
+	oom, err := d.Run(ctx, runtime.ContainerSpec{
+		Image:       base,
+		Cmd:         []string{"sh", "-c", "x=$(head -c 200000000 /dev/urandom); echo survived"},
+		MemoryBytes: 16 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Remove(ctx, oom.ID) })
+	st, err := d.Wait(ctx, oom.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.OOMKilled || st.ExitCode == 0 {
+		t.Errorf("job over its memory limit: %+v; want OOMKilled and a failure", st)
+	}
+}
+
+// TestReattach checks that a driver that did not start a container still
+// follows its output and sees its exit, after the first driver is gone.
+func TestReattach(t *testing.T) {
+	base := loadBase(t, newDriver(t))
+	d1 := newDriver(t)
+	ctx := context.Background()
+	c, err := d1.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", "echo one; sleep 1; echo two; echo bad >&2; exit 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.Close()
+	d2 := newDriver(t)
+	t.Cleanup(func() {
+		if err := d2.Remove(ctx, c.ID); err != nil {
+			t.Errorf("Remove: %v", err)
+		}
+	})
+	var out, errb bytes.Buffer
+	if err := d2.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "one\ntwo\n" || errb.String() != "bad\n" {
+		t.Errorf("output followed by a second driver: %q %q", out.String(), errb.String())
+	}
+	d3 := newDriver(t)
+	for _, d := range []*Driver{d2, d3} {
+		st, err := d.Wait(ctx, c.ID)
+		if err != nil || st.ExitCode != 7 {
+			t.Errorf("Wait = %+v, %v; want exit 7", st, err)
+		}
+	}
+	if got, err := d3.InspectContainer(ctx, c.ID); err != nil || got.State != runtime.StateExited {
+		t.Errorf("InspectContainer = %+v, %v; want exited", got, err)
+	}
+}

@@ -1,0 +1,213 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+)
+
+// The test setup: every test works in namespaces named testNamespace*, made
+// fresh for this run and checked empty (then deleted) at the end.
+var (
+	// testNamespace is this run's namespace.
+	testNamespace = "berth-test-" + randomHex(4)
+	// driverBin is the plugin binary built for the wire tests.
+	driverBin string
+	// daemonErr is why the daemon cannot be used, nil if it can.
+	daemonErr error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	daemonErr = pingDaemon()
+	dir, err := os.MkdirTemp("", "berth-containerd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	driverBin = filepath.Join(dir, "berth-driver-containerd")
+	build := exec.Command("go", "build", "-o", driverBin, "./cmd/berth-driver-containerd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the driver:", err)
+		return 1
+	}
+	code := m.Run()
+	if daemonErr == nil {
+		if err := checkEmpty(testNamespace, true); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: left behind in containerd namespace %s: %v\n", testNamespace, err)
+			return 1
+		}
+	}
+	return code
+}
+
+// pingDaemon checks that containerd answers at the default address.
+func pingDaemon() error {
+	d, err := New(Options{Namespace: "berth-test-ping"})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.Ping(ctx)
+}
+
+// needDaemon skips the test (fails it in CI) when containerd is not there.
+func needDaemon(t testing.TB) {
+	t.Helper()
+	if daemonErr == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("containerd is unreachable in CI: %v", daemonErr)
+	}
+	t.Skipf("containerd is unreachable (run scripts/engines.sh): %v", daemonErr)
+}
+
+// newDriver returns a driver on the test namespace, closed at clean-up.
+func newDriver(t testing.TB) *Driver {
+	t.Helper()
+	needDaemon(t)
+	d, err := New(Options{Namespace: testNamespace})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// loadBase loads the test image under a fresh reference and removes it at
+// clean-up.
+func loadBase(t testing.TB, rt runtime.Runtime) string {
+	t.Helper()
+	ref := "berth-test/base-" + randomHex(4) + ":latest"
+	tarball, err := testimage.Tar(testimage.Options{Ref: ref})
+	if err != nil {
+		t.Fatalf("testimage: %v", err)
+	}
+	if _, err := rt.LoadImage(context.Background(), bytes.NewReader(tarball)); err != nil {
+		t.Fatalf("LoadImage: %v", err)
+	}
+	t.Cleanup(func() { removeImage(t, rt, ref) })
+	return ref
+}
+
+// removeImage removes ref, tolerating its absence.
+func removeImage(t testing.TB, rt runtime.Runtime, ref string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("clean-up: RemoveImage(%s): %v", ref, err)
+	}
+}
+
+// runDone runs spec to its end, removes the container at clean-up and
+// fails the test unless it exits 0.
+func runDone(t testing.TB, rt runtime.Runtime, spec runtime.ContainerSpec) runtime.Container {
+	t.Helper()
+	ctx := context.Background()
+	c, err := rt.Run(ctx, spec)
+	if err != nil {
+		t.Fatalf("Run(%v): %v", spec.Cmd, err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Remove(context.Background(), c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("clean-up: Remove(%s): %v", c.ID, err)
+		}
+	})
+	st, err := rt.Wait(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if st.ExitCode != 0 {
+		var out, errb bytes.Buffer
+		_ = rt.Logs(ctx, c.ID, runtime.LogOptions{}, &out, &errb)
+		t.Fatalf("%v: exit %d (stdout %q stderr %q)", spec.Cmd, st.ExitCode, out.String(), errb.String())
+	}
+	return c
+}
+
+// checkEmpty returns an error listing what the namespace still holds
+// (containers, images, snapshots, leases, content) and what the driver's
+// state directory for it holds; with drop it then deletes both.
+func checkEmpty(ns string, drop bool) error {
+	c, err := client.New(DefaultAddress)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), time.Minute)
+	defer cancel()
+	var left []string
+	cs, err := c.ContainerService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range cs {
+		left = append(left, "container "+x.ID)
+	}
+	imgs, err := c.ImageService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range imgs {
+		left = append(left, "image "+x.Name)
+	}
+	ls, err := c.LeasesService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range ls {
+		left = append(left, "lease "+x.ID)
+	}
+	if err := c.SnapshotService(DefaultSnapshotter).Walk(ctx, func(_ context.Context, i snapshotInfo) error {
+		left = append(left, "snapshot "+i.Name)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := c.ContentStore().Walk(ctx, func(i contentInfo) error {
+		left = append(left, "content "+i.Digest.String())
+		return nil
+	}); err != nil {
+		return err
+	}
+	stateDir := filepath.Join(defaultStateRoot, ns)
+	entries, err := os.ReadDir(stateDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		left = append(left, "state "+filepath.Join(stateDir, e.Name()))
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%d objects: %v", len(left), left)
+	}
+	if drop {
+		if err := os.RemoveAll(stateDir); err != nil {
+			return err
+		}
+		if err := c.NamespaceService().Delete(ctx, ns); err != nil {
+			return fmt.Errorf("delete namespace: %w", err)
+		}
+	}
+	return nil
+}
