@@ -18,13 +18,14 @@ const chunkSize = 64 << 10
 
 // client is the host-side shim: runtime.Runtime over a gRPC connection.
 type client struct {
-	rpc pb.RuntimeClient
+	conn grpc.ClientConnInterface
+	rpc  pb.RuntimeClient
 }
 
 var _ runtime.Runtime = (*client)(nil)
 
 func newClient(conn grpc.ClientConnInterface) *client {
-	return &client{rpc: pb.NewRuntimeClient(conn)}
+	return &client{conn: conn, rpc: pb.NewRuntimeClient(conn)}
 }
 
 func (c *client) Info(ctx context.Context) (runtime.Info, error) {

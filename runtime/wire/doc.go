@@ -50,7 +50,11 @@
 // # The protocol
 //
 // The protocol is wirepb/runtime.proto; its Go code, in package wirepb, is
-// generated and checked in. Regenerate it with `bash runtime/wire/gen.sh`
+// generated and checked in. go-plugin's handshake only sets up the transport
+// and its version never changes; berth's protocol version is checked by the
+// host once connected, over the proto's Handshake service, and a driver that
+// reports another one is stopped and refused with a *VersionError (which
+// wraps ErrProtocol) naming both versions. Regenerate it with `bash runtime/wire/gen.sh`
 // (or `go generate ./runtime/wire`), which needs protoc, protoc-gen-go and
 // protoc-gen-go-grpc.
 package wire

@@ -45,7 +45,7 @@ func (d *Driver) relaunchLocked(ctx context.Context, why string) error {
 	d.logger.Warn("relaunching driver", "path", d.path, "reason", why)
 	if d.pc != nil {
 		d.pc.Kill()
-		d.pc, d.rt = nil, nil
+		d.pc, d.run, d.rt = nil, nil, nil
 	}
 	return d.launch(ctx)
 }

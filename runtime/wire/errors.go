@@ -19,7 +19,8 @@ var (
 	// ErrChecksum: the driver binary's SHA-256 is not the one expected.
 	ErrChecksum = errors.New("driver checksum mismatch")
 	// ErrProtocol: the driver speaks another protocol version than the host
-	// (runtime.ProtocolVersion), or is not a berth driver at all.
+	// (runtime.ProtocolVersion; the error is then a *VersionError), or is
+	// not a berth driver at all.
 	ErrProtocol = errors.New("driver protocol mismatch")
 )
 

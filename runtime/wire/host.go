@@ -10,12 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -56,6 +57,7 @@ type Driver struct {
 
 	mu     sync.Mutex
 	pc     *plugin.Client  // nil after a failed relaunch
+	run    *procRunner     // pc's runner
 	rt     runtime.Runtime // the client of pc
 	closed bool
 }
@@ -64,9 +66,10 @@ var _ runtime.Runtime = (*Driver)(nil)
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and
 // checks that it speaks runtime.ProtocolVersion and answers. Errors wrap
-// ErrDriverNotFound, ErrChecksum, ErrProtocol or runtime.ErrUnavailable (the
-// process did not start or answer). ctx's deadline, if any, bounds the
-// start. The caller must Close the Driver.
+// ErrDriverNotFound, ErrChecksum, ErrProtocol (a *VersionError if the driver
+// speaks another protocol version) or runtime.ErrUnavailable (the process
+// did not start or answer). A refused process is stopped. ctx's deadline, if
+// any, bounds the start. The caller must Close the Driver.
 func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	path, err := findBinary(cfg)
 	if err != nil {
@@ -107,10 +110,7 @@ func (d *Driver) Pid() int {
 	if d.pc == nil {
 		return 0
 	}
-	if rc := d.pc.ReattachConfig(); rc != nil {
-		return rc.Pid
-	}
-	return 0
+	return d.run.pid
 }
 
 // Close stops the driver process (asking it to exit, then killing it) and
@@ -122,12 +122,13 @@ func (d *Driver) Close() error {
 	d.closed = true
 	if d.pc != nil {
 		d.pc.Kill()
-		d.pc, d.rt = nil, nil
+		d.pc, d.run, d.rt = nil, nil, nil
 	}
 	return nil
 }
 
-// launch starts a driver process; d.mu must be held.
+// launch starts a driver process and checks its protocol version; d.mu must
+// be held. A process that fails a check is killed.
 func (d *Driver) launch(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start driver %s: %w", d.path, err)
@@ -135,27 +136,37 @@ func (d *Driver) launch(ctx context.Context) error {
 	if err := d.verify(); err != nil {
 		return err
 	}
-	timeout := startTimeout
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
-		timeout = time.Until(deadline)
-	}
-	cmd := exec.Command(d.path)
-	cmd.Env = append(os.Environ(), d.env) // last wins over an inherited one
+	// The start, up to the version check included, takes at most
+	// startTimeout, or until ctx's deadline if that is earlier.
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	deadline, _ := sctx.Deadline()
+	var run *procRunner
 	pc := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  handshake,
-		Plugins:          plugin.PluginSet{pluginName: &grpcPlugin{}},
-		Cmd:              cmd,
+		HandshakeConfig: handshake,
+		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{}},
+		// spec carries go-plugin's environment for the plugin (cookie,
+		// socket directory, ...) and its stdin.
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, socketDir string) (runner.Runner, error) {
+			cmd := exec.Command(d.path)
+			// d.env after the host's: last wins over an inherited one.
+			cmd.Env = append(append(os.Environ(), d.env), spec.Env...)
+			cmd.Stdin = spec.Stdin
+			r, err := newProcRunner(cmd, socketDir)
+			run = r
+			return r, err
+		},
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newSlogAdapter(d.logger),
 		SyncStdout:       outputWriter{l: d.logger, stream: "stdout"},
 		SyncStderr:       outputWriter{l: d.logger, stream: "stderr"},
-		StartTimeout:     timeout,
+		StartTimeout:     time.Until(deadline),
 	})
 	rpc, err := pc.Client()
 	if err != nil {
 		pc.Kill()
-		return d.startError(err)
+		return d.startError(run, err)
 	}
 	if err := rpc.Ping(); err != nil {
 		pc.Kill()
@@ -166,7 +177,12 @@ func (d *Driver) launch(ctx context.Context) error {
 		pc.Kill()
 		return fmt.Errorf("start driver %s: %w: %v", d.path, ErrProtocol, err)
 	}
-	d.pc, d.rt = pc, raw.(runtime.Runtime)
+	c := raw.(*client)
+	if err := checkProtocol(sctx, c.conn, d.path); err != nil {
+		pc.Kill()
+		return err
+	}
+	d.pc, d.run, d.rt = pc, run, c
 	return nil
 }
 
@@ -190,25 +206,18 @@ func (d *Driver) verify() error {
 	return nil
 }
 
-// pluginVersion finds the plugin's version in go-plugin's version mismatch
-// error, which has no type to test for.
-var pluginVersion = regexp.MustCompile(`Plugin version: (\S+),`)
-
-// startError classifies an error of go-plugin's start.
-func (d *Driver) startError(err error) error {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "incompatible API version"):
-		theirs := "unknown"
-		if m := pluginVersion.FindStringSubmatch(msg); m != nil {
-			theirs = m[1]
+// startError classifies a failure of go-plugin's start. Its errors have no
+// types to test for, so the class comes from what the process wrote first:
+// a line that is not a handshake for berth's transport means the binary is
+// not a berth driver, or speaks another transport (ErrProtocol); no output
+// at all means it did not start, exited or did not answer in time
+// (runtime.ErrUnavailable). go-plugin's error stays in the chain.
+func (d *Driver) startError(run *procRunner, err error) error {
+	if run != nil {
+		if line, wrote := run.handshakeLine(); wrote && !isHandshake(line) {
+			return fmt.Errorf("%w: %s is not a berth driver: its first output is %q, not a go-plugin handshake %d|%d|NETWORK|ADDRESS|grpc",
+				ErrProtocol, d.path, line, plugin.CoreProtocolVersion, transportVersion)
 		}
-		return fmt.Errorf("%w: driver %s speaks protocol version %s, berth speaks %d",
-			ErrProtocol, d.path, theirs, runtime.ProtocolVersion)
-	case strings.Contains(msg, "incompatible core API version"),
-		strings.Contains(msg, "Unrecognized remote plugin message"),
-		strings.Contains(msg, "unsupported plugin protocol"):
-		return fmt.Errorf("%w: driver %s: %v", ErrProtocol, d.path, err)
 	}
-	return fmt.Errorf("start driver %s: %w: %v", d.path, runtime.ErrUnavailable, err)
+	return fmt.Errorf("start driver %s: %w: %w", d.path, runtime.ErrUnavailable, err)
 }

@@ -11,9 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/wire"
@@ -159,27 +161,122 @@ func TestChecksumBeforeLaunch(t *testing.T) {
 	}
 }
 
-func TestOpenProtocolMismatch(t *testing.T) {
-	_, err := wire.Open(context.Background(), wire.Config{
+// openRefused opens the test driver with ctx and opts, which must make Open
+// fail, and returns Open's error after checking that the driver process is
+// gone.
+func openRefused(ctx context.Context, t *testing.T, opts map[string]string) error {
+	t.Helper()
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	opts["pidfile"] = pidfile
+	d, err := wire.Open(ctx, wire.Config{
 		Path:    driverBin,
-		Options: map[string]string{"protocol": fmt.Sprint(runtime.ProtocolVersion + 1)},
+		Options: opts,
 		Logger:  slog.New(slog.DiscardHandler),
 	})
-	if !errors.Is(err, wire.ErrProtocol) {
-		t.Fatalf("Open: %v, want ErrProtocol", err)
+	if err == nil {
+		_ = d.Close()
+		t.Fatalf("Open with options %v succeeded", opts)
+	}
+	data, rerr := os.ReadFile(pidfile)
+	if rerr != nil {
+		t.Fatalf("the driver did not run: %v (Open: %v)", rerr, err)
+	}
+	pid, perr := strconv.Atoi(string(data))
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if alive(pid) {
+		t.Fatalf("refused driver process %d still exists", pid)
+	}
+	return err
+}
+
+// TestOpenProtocolMismatch: a driver that passes go-plugin's handshake but
+// reports another protocol version over the Handshake service is refused
+// with a *VersionError naming both versions, and stopped.
+func TestOpenProtocolMismatch(t *testing.T) {
+	for _, theirs := range []int{runtime.ProtocolVersion + 1, runtime.ProtocolVersion - 1} {
+		err := openRefused(context.Background(), t, map[string]string{"protocol": strconv.Itoa(theirs)})
+		var ve *wire.VersionError
+		if !errors.Is(err, wire.ErrProtocol) || !errors.As(err, &ve) {
+			t.Fatalf("Open: %v, want a *VersionError wrapping ErrProtocol", err)
+		}
+		if ve.Driver != theirs || ve.Host != runtime.ProtocolVersion || ve.Path != driverBin {
+			t.Fatalf("VersionError %+v, want driver %d, host %d, path %s", *ve, theirs, runtime.ProtocolVersion, driverBin)
+		}
+		t.Log(err)
+	}
+}
+
+// TestOpenNoHandshake: a driver that does not serve the Handshake service
+// (built before it existed) is refused with ErrProtocol, and stopped.
+func TestOpenNoHandshake(t *testing.T) {
+	err := openRefused(context.Background(), t, map[string]string{"protocol": "none"})
+	var ve *wire.VersionError
+	if !errors.Is(err, wire.ErrProtocol) || errors.As(err, &ve) {
+		t.Fatalf("Open: %v, want ErrProtocol and no version", err)
 	}
 	t.Log(err)
 }
 
-// TestNotAPlugin: a binary that is not a driver is refused with ErrProtocol.
+// TestOpenHandshakeUnanswered: a driver that never answers the Handshake is
+// refused when ctx's deadline passes, with ErrUnavailable and the deadline
+// in the chain, and stopped.
+func TestOpenHandshakeUnanswered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := openRefused(ctx, t, map[string]string{"protocol": "hang"})
+	if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, wire.ErrProtocol) {
+		t.Fatalf("Open: %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	t.Log(err)
+}
+
+// TestNotAPlugin: a binary that does not start with a go-plugin handshake
+// for berth's transport is refused with ErrProtocol; one that writes nothing
+// and exits (a driver crashing at start) with ErrUnavailable.
 func TestNotAPlugin(t *testing.T) {
-	script := filepath.Join(t.TempDir(), "berth-driver-echo")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+	for _, tc := range []struct {
+		name, script string
+		want         error
+	}{
+		{"echo", "echo hello", wire.ErrProtocol},
+		{"echo-no-newline", "printf hello", wire.ErrProtocol},
+		{"other-transport", "echo '1|2|unix|/nonexistent|grpc'", wire.ErrProtocol},
+		{"netrpc", "echo '1|1|unix|/nonexistent|netrpc'", wire.ErrProtocol},
+		{"crash", "echo oops >&2; exit 3", runtime.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := filepath.Join(t.TempDir(), "berth-driver-"+tc.name)
+			if err := os.WriteFile(script, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := wire.Open(context.Background(), wire.Config{Path: script, Logger: slog.New(slog.DiscardHandler)})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Open: %v, want %v", err, tc.want)
+			}
+			other := runtime.ErrUnavailable
+			if tc.want == runtime.ErrUnavailable {
+				other = wire.ErrProtocol
+			}
+			if errors.Is(err, other) {
+				t.Fatalf("Open: %v, is also %v", err, other)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestNotExecutable: a binary the system cannot run is ErrUnavailable, with
+// the exec error in the chain.
+func TestNotExecutable(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "berth-driver-garbage")
+	if err := os.WriteFile(bin, []byte{0x7f, 'E', 'L', 'F', 0, 0, 0, 0}, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := wire.Open(context.Background(), wire.Config{Path: script, Logger: slog.New(slog.DiscardHandler)})
-	if !errors.Is(err, wire.ErrProtocol) {
-		t.Fatalf("Open: %v, want ErrProtocol", err)
+	_, err := wire.Open(context.Background(), wire.Config{Path: bin, Logger: slog.New(slog.DiscardHandler)})
+	if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, syscall.ENOEXEC) {
+		t.Fatalf("Open: %v, want ErrUnavailable and ENOEXEC", err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/berth-dev/berth/runtime"
-	pb "github.com/berth-dev/berth/runtime/wire/wirepb"
 )
 
 // Pair serves impl over a real gRPC connection inside this process and
@@ -20,7 +19,7 @@ import (
 func Pair(impl runtime.Runtime) (runtime.Runtime, func()) {
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
-	pb.RegisterRuntimeServer(srv, &server{impl: impl})
+	register(srv, impl)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

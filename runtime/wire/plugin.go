@@ -21,10 +21,18 @@ const optionsEnv = "BERTH_DRIVER_OPTIONS"
 // pluginName is the name the runtime is dispensed under.
 const pluginName = "runtime"
 
-// handshake is what host and driver must agree on before any call. The
-// cookie only tells a driver binary that it was started by berth.
+// transportVersion is the app protocol version of go-plugin's handshake. It
+// names the transport (gRPC, the Handshake service, the cookie) and never
+// changes: berth's protocol version, runtime.ProtocolVersion, is checked by
+// the host itself over the Handshake service once connected (checkProtocol),
+// so that a mismatch is an error naming both versions. Drivers built before
+// that check existed used runtime.ProtocolVersion 1 here, hence 1.
+const transportVersion = 1
+
+// handshake is go-plugin's handshake config. The cookie only tells a driver
+// binary that it was started by berth.
 var handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  runtime.ProtocolVersion,
+	ProtocolVersion:  transportVersion,
 	MagicCookieKey:   "BERTH_DRIVER_COOKIE",
 	MagicCookieValue: "5f0c9a4e-berth-driver",
 }
@@ -37,8 +45,14 @@ type grpcPlugin struct {
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterRuntimeServer(s, &server{impl: p.impl})
+	register(s, p.impl)
 	return nil
+}
+
+// register serves impl and the Handshake service on s.
+func register(s *grpc.Server, impl runtime.Runtime) {
+	pb.RegisterHandshakeServer(s, handshakeServer{})
+	pb.RegisterRuntimeServer(s, &server{impl: impl})
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {

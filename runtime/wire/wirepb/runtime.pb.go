@@ -3,8 +3,15 @@
 //
 // Every RPC mirrors one method of the Go interface
 // github.com/berth-dev/berth/runtime.Runtime; read that interface for the
-// semantics. The protocol version is runtime.ProtocolVersion, checked by the
-// go-plugin handshake before any RPC is made.
+// semantics.
+//
+// Versions: the go-plugin handshake (app protocol version 1, magic cookie
+// BERTH_DRIVER_COOKIE=5f0c9a4e-berth-driver, protocol grpc) only sets up the
+// transport; its version never changes. The protocol version,
+// runtime.ProtocolVersion, is checked by the host itself: right after
+// connecting, before any Runtime RPC, it calls Handshake.Handshake and
+// refuses a driver that reports another version, or that does not serve
+// Handshake at all.
 //
 // Errors: a driver error travels as a gRPC status whose code names its class
 // (NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT, FAILED_PRECONDITION,
@@ -88,7 +95,101 @@ func (x LogChunk_Stream) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LogChunk_Stream.Descriptor instead.
 func (LogChunk_Stream) EnumDescriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{28, 0}
+	return file_runtime_proto_rawDescGZIP(), []int{30, 0}
+}
+
+// HandshakeRequest carries the host's version, for the driver's information
+// (a driver may log a mismatch; the host decides).
+type HandshakeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// protocol_version is the version the host speaks.
+	ProtocolVersion int64 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *HandshakeRequest) Reset() {
+	*x = HandshakeRequest{}
+	mi := &file_runtime_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandshakeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandshakeRequest) ProtoMessage() {}
+
+func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandshakeRequest.ProtoReflect.Descriptor instead.
+func (*HandshakeRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *HandshakeRequest) GetProtocolVersion() int64 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+// HandshakeResponse carries the driver's version.
+type HandshakeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// protocol_version is the version the driver speaks
+	// (runtime.ProtocolVersion of the wire package it was built with).
+	ProtocolVersion int64 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *HandshakeResponse) Reset() {
+	*x = HandshakeResponse{}
+	mi := &file_runtime_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandshakeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandshakeResponse) ProtoMessage() {}
+
+func (x *HandshakeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandshakeResponse.ProtoReflect.Descriptor instead.
+func (*HandshakeResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HandshakeResponse) GetProtocolVersion() int64 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
 }
 
 // DriverError marks a status as made by the driver (see the file comment).
@@ -104,7 +205,7 @@ type DriverError struct {
 
 func (x *DriverError) Reset() {
 	*x = DriverError{}
-	mi := &file_runtime_proto_msgTypes[0]
+	mi := &file_runtime_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -116,7 +217,7 @@ func (x *DriverError) String() string {
 func (*DriverError) ProtoMessage() {}
 
 func (x *DriverError) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[0]
+	mi := &file_runtime_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -129,7 +230,7 @@ func (x *DriverError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverError.ProtoReflect.Descriptor instead.
 func (*DriverError) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{0}
+	return file_runtime_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DriverError) GetClass() string {
@@ -154,7 +255,7 @@ type Info struct {
 
 func (x *Info) Reset() {
 	*x = Info{}
-	mi := &file_runtime_proto_msgTypes[1]
+	mi := &file_runtime_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +267,7 @@ func (x *Info) String() string {
 func (*Info) ProtoMessage() {}
 
 func (x *Info) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[1]
+	mi := &file_runtime_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +280,7 @@ func (x *Info) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Info.ProtoReflect.Descriptor instead.
 func (*Info) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{1}
+	return file_runtime_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Info) GetName() string {
@@ -235,7 +336,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_runtime_proto_msgTypes[2]
+	mi := &file_runtime_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +348,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[2]
+	mi := &file_runtime_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +361,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{2}
+	return file_runtime_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Image) GetId() string {
@@ -329,7 +430,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_runtime_proto_msgTypes[3]
+	mi := &file_runtime_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +442,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[3]
+	mi := &file_runtime_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +455,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{3}
+	return file_runtime_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Container) GetId() string {
@@ -417,7 +518,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +530,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +543,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{4}
+	return file_runtime_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ContainerSpec) GetName() string {
@@ -520,7 +621,7 @@ type ExitStatus struct {
 
 func (x *ExitStatus) Reset() {
 	*x = ExitStatus{}
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +633,7 @@ func (x *ExitStatus) String() string {
 func (*ExitStatus) ProtoMessage() {}
 
 func (x *ExitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +646,7 @@ func (x *ExitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitStatus.ProtoReflect.Descriptor instead.
 func (*ExitStatus) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{5}
+	return file_runtime_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExitStatus) GetExitCode() int64 {
@@ -581,7 +682,7 @@ type ConfigChanges struct {
 
 func (x *ConfigChanges) Reset() {
 	*x = ConfigChanges{}
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +694,7 @@ func (x *ConfigChanges) String() string {
 func (*ConfigChanges) ProtoMessage() {}
 
 func (x *ConfigChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +707,7 @@ func (x *ConfigChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigChanges.ProtoReflect.Descriptor instead.
 func (*ConfigChanges) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{6}
+	return file_runtime_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigChanges) GetEnv() []string {
@@ -638,7 +739,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +751,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +764,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{7}
+	return file_runtime_proto_rawDescGZIP(), []int{9}
 }
 
 type InfoResponse struct {
@@ -675,7 +776,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +788,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +801,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{8}
+	return file_runtime_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InfoResponse) GetInfo() *Info {
@@ -718,7 +819,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +831,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +844,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{9}
+	return file_runtime_proto_rawDescGZIP(), []int{11}
 }
 
 type PingResponse struct {
@@ -754,7 +855,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +867,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +880,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{10}
+	return file_runtime_proto_rawDescGZIP(), []int{12}
 }
 
 type InspectImageRequest struct {
@@ -791,7 +892,7 @@ type InspectImageRequest struct {
 
 func (x *InspectImageRequest) Reset() {
 	*x = InspectImageRequest{}
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +904,7 @@ func (x *InspectImageRequest) String() string {
 func (*InspectImageRequest) ProtoMessage() {}
 
 func (x *InspectImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +917,7 @@ func (x *InspectImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectImageRequest.ProtoReflect.Descriptor instead.
 func (*InspectImageRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{11}
+	return file_runtime_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InspectImageRequest) GetRef() string {
@@ -835,7 +936,7 @@ type InspectImageResponse struct {
 
 func (x *InspectImageResponse) Reset() {
 	*x = InspectImageResponse{}
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +948,7 @@ func (x *InspectImageResponse) String() string {
 func (*InspectImageResponse) ProtoMessage() {}
 
 func (x *InspectImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +961,7 @@ func (x *InspectImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectImageResponse.ProtoReflect.Descriptor instead.
 func (*InspectImageResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{12}
+	return file_runtime_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InspectImageResponse) GetImage() *Image {
@@ -879,7 +980,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +992,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1005,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{13}
+	return file_runtime_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PullImageRequest) GetRef() string {
@@ -923,7 +1024,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1036,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1049,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{14}
+	return file_runtime_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PullImageResponse) GetImage() *Image {
@@ -968,7 +1069,7 @@ type LoadImageChunk struct {
 
 func (x *LoadImageChunk) Reset() {
 	*x = LoadImageChunk{}
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1081,7 @@ func (x *LoadImageChunk) String() string {
 func (*LoadImageChunk) ProtoMessage() {}
 
 func (x *LoadImageChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1094,7 @@ func (x *LoadImageChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadImageChunk.ProtoReflect.Descriptor instead.
 func (*LoadImageChunk) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{15}
+	return file_runtime_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadImageChunk) GetData() []byte {
@@ -1012,7 +1113,7 @@ type LoadImageResponse struct {
 
 func (x *LoadImageResponse) Reset() {
 	*x = LoadImageResponse{}
-	mi := &file_runtime_proto_msgTypes[16]
+	mi := &file_runtime_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1125,7 @@ func (x *LoadImageResponse) String() string {
 func (*LoadImageResponse) ProtoMessage() {}
 
 func (x *LoadImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[16]
+	mi := &file_runtime_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1138,7 @@ func (x *LoadImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadImageResponse.ProtoReflect.Descriptor instead.
 func (*LoadImageResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{16}
+	return file_runtime_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoadImageResponse) GetImages() []*Image {
@@ -1056,7 +1157,7 @@ type RemoveImageRequest struct {
 
 func (x *RemoveImageRequest) Reset() {
 	*x = RemoveImageRequest{}
-	mi := &file_runtime_proto_msgTypes[17]
+	mi := &file_runtime_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1169,7 @@ func (x *RemoveImageRequest) String() string {
 func (*RemoveImageRequest) ProtoMessage() {}
 
 func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[17]
+	mi := &file_runtime_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1182,7 @@ func (x *RemoveImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveImageRequest.ProtoReflect.Descriptor instead.
 func (*RemoveImageRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{17}
+	return file_runtime_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveImageRequest) GetRef() string {
@@ -1099,7 +1200,7 @@ type RemoveImageResponse struct {
 
 func (x *RemoveImageResponse) Reset() {
 	*x = RemoveImageResponse{}
-	mi := &file_runtime_proto_msgTypes[18]
+	mi := &file_runtime_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1212,7 @@ func (x *RemoveImageResponse) String() string {
 func (*RemoveImageResponse) ProtoMessage() {}
 
 func (x *RemoveImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[18]
+	mi := &file_runtime_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1225,7 @@ func (x *RemoveImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveImageResponse.ProtoReflect.Descriptor instead.
 func (*RemoveImageResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{18}
+	return file_runtime_proto_rawDescGZIP(), []int{20}
 }
 
 type ListImagesRequest struct {
@@ -1137,7 +1238,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_runtime_proto_msgTypes[19]
+	mi := &file_runtime_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1250,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[19]
+	mi := &file_runtime_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1263,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{19}
+	return file_runtime_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListImagesRequest) GetFilter() map[string]string {
@@ -1181,7 +1282,7 @@ type ListImagesResponse struct {
 
 func (x *ListImagesResponse) Reset() {
 	*x = ListImagesResponse{}
-	mi := &file_runtime_proto_msgTypes[20]
+	mi := &file_runtime_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1294,7 @@ func (x *ListImagesResponse) String() string {
 func (*ListImagesResponse) ProtoMessage() {}
 
 func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[20]
+	mi := &file_runtime_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1307,7 @@ func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
 func (*ListImagesResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{20}
+	return file_runtime_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListImagesResponse) GetImages() []*Image {
@@ -1225,7 +1326,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_runtime_proto_msgTypes[21]
+	mi := &file_runtime_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1338,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[21]
+	mi := &file_runtime_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1351,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{21}
+	return file_runtime_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RunRequest) GetSpec() *ContainerSpec {
@@ -1269,7 +1370,7 @@ type RunResponse struct {
 
 func (x *RunResponse) Reset() {
 	*x = RunResponse{}
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1382,7 @@ func (x *RunResponse) String() string {
 func (*RunResponse) ProtoMessage() {}
 
 func (x *RunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1395,7 @@ func (x *RunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResponse.ProtoReflect.Descriptor instead.
 func (*RunResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{22}
+	return file_runtime_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RunResponse) GetContainer() *Container {
@@ -1313,7 +1414,7 @@ type WaitRequest struct {
 
 func (x *WaitRequest) Reset() {
 	*x = WaitRequest{}
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1426,7 @@ func (x *WaitRequest) String() string {
 func (*WaitRequest) ProtoMessage() {}
 
 func (x *WaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1439,7 @@ func (x *WaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
 func (*WaitRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{23}
+	return file_runtime_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WaitRequest) GetId() string {
@@ -1357,7 +1458,7 @@ type WaitResponse struct {
 
 func (x *WaitResponse) Reset() {
 	*x = WaitResponse{}
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1470,7 @@ func (x *WaitResponse) String() string {
 func (*WaitResponse) ProtoMessage() {}
 
 func (x *WaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1483,7 @@ func (x *WaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitResponse.ProtoReflect.Descriptor instead.
 func (*WaitResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{24}
+	return file_runtime_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WaitResponse) GetStatus() *ExitStatus {
@@ -1404,7 +1505,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1517,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1530,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{25}
+	return file_runtime_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StopRequest) GetId() string {
@@ -1461,7 +1562,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1574,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1587,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{26}
+	return file_runtime_proto_rawDescGZIP(), []int{28}
 }
 
 type LogsRequest struct {
@@ -1499,7 +1600,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1612,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1625,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{27}
+	return file_runtime_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LogsRequest) GetId() string {
@@ -1552,7 +1653,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1665,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1678,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{28}
+	return file_runtime_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LogChunk) GetStream() LogChunk_Stream {
@@ -1607,7 +1708,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1720,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1733,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{29}
+	return file_runtime_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CommitRequest) GetId() string {
@@ -1679,7 +1780,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1792,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1805,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{30}
+	return file_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CommitResponse) GetImage() *Image {
@@ -1723,7 +1824,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1836,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1849,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{31}
+	return file_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -1766,7 +1867,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1879,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1892,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{32}
+	return file_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 type InspectContainerRequest struct {
@@ -1803,7 +1904,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1916,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1929,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{33}
+	return file_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -1847,7 +1948,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1960,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1973,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{34}
+	return file_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -1892,7 +1993,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2005,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2018,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListContainersRequest) GetFilter() map[string]string {
@@ -1936,7 +2037,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2049,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2062,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -1975,7 +2076,11 @@ var File_runtime_proto protoreflect.FileDescriptor
 
 const file_runtime_proto_rawDesc = "" +
 	"\n" +
-	"\rruntime.proto\x12\x10berth.runtime.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n" +
+	"\rruntime.proto\x12\x10berth.runtime.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n" +
+	"\x10HandshakeRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\x03R\x0fprotocolVersion\">\n" +
+	"\x11HandshakeResponse\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\x03R\x0fprotocolVersion\"#\n" +
 	"\vDriverError\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\"\xaa\x01\n" +
 	"\x04Info\x12\x12\n" +
@@ -2125,7 +2230,9 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06Commit\x12\x1f.berth.runtime.v1.CommitRequest\x1a .berth.runtime.v1.CommitResponse\x12K\n" +
 	"\x06Remove\x12\x1f.berth.runtime.v1.RemoveRequest\x1a .berth.runtime.v1.RemoveResponse\x12i\n" +
 	"\x10InspectContainer\x12).berth.runtime.v1.InspectContainerRequest\x1a*.berth.runtime.v1.InspectContainerResponse\x12c\n" +
-	"\x0eListContainers\x12'.berth.runtime.v1.ListContainersRequest\x1a(.berth.runtime.v1.ListContainersResponseB0Z.github.com/berth-dev/berth/runtime/wire/wirepbb\x06proto3"
+	"\x0eListContainers\x12'.berth.runtime.v1.ListContainersRequest\x1a(.berth.runtime.v1.ListContainersResponse2a\n" +
+	"\tHandshake\x12T\n" +
+	"\tHandshake\x12\".berth.runtime.v1.HandshakeRequest\x1a#.berth.runtime.v1.HandshakeResponseB0Z.github.com/berth-dev/berth/runtime/wire/wirepbb\x06proto3"
 
 var (
 	file_runtime_proto_rawDescOnce sync.Once
@@ -2140,110 +2247,114 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_runtime_proto_goTypes = []any{
 	(LogChunk_Stream)(0),             // 0: berth.runtime.v1.LogChunk.Stream
-	(*DriverError)(nil),              // 1: berth.runtime.v1.DriverError
-	(*Info)(nil),                     // 2: berth.runtime.v1.Info
-	(*Image)(nil),                    // 3: berth.runtime.v1.Image
-	(*Container)(nil),                // 4: berth.runtime.v1.Container
-	(*ContainerSpec)(nil),            // 5: berth.runtime.v1.ContainerSpec
-	(*ExitStatus)(nil),               // 6: berth.runtime.v1.ExitStatus
-	(*ConfigChanges)(nil),            // 7: berth.runtime.v1.ConfigChanges
-	(*InfoRequest)(nil),              // 8: berth.runtime.v1.InfoRequest
-	(*InfoResponse)(nil),             // 9: berth.runtime.v1.InfoResponse
-	(*PingRequest)(nil),              // 10: berth.runtime.v1.PingRequest
-	(*PingResponse)(nil),             // 11: berth.runtime.v1.PingResponse
-	(*InspectImageRequest)(nil),      // 12: berth.runtime.v1.InspectImageRequest
-	(*InspectImageResponse)(nil),     // 13: berth.runtime.v1.InspectImageResponse
-	(*PullImageRequest)(nil),         // 14: berth.runtime.v1.PullImageRequest
-	(*PullImageResponse)(nil),        // 15: berth.runtime.v1.PullImageResponse
-	(*LoadImageChunk)(nil),           // 16: berth.runtime.v1.LoadImageChunk
-	(*LoadImageResponse)(nil),        // 17: berth.runtime.v1.LoadImageResponse
-	(*RemoveImageRequest)(nil),       // 18: berth.runtime.v1.RemoveImageRequest
-	(*RemoveImageResponse)(nil),      // 19: berth.runtime.v1.RemoveImageResponse
-	(*ListImagesRequest)(nil),        // 20: berth.runtime.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),       // 21: berth.runtime.v1.ListImagesResponse
-	(*RunRequest)(nil),               // 22: berth.runtime.v1.RunRequest
-	(*RunResponse)(nil),              // 23: berth.runtime.v1.RunResponse
-	(*WaitRequest)(nil),              // 24: berth.runtime.v1.WaitRequest
-	(*WaitResponse)(nil),             // 25: berth.runtime.v1.WaitResponse
-	(*StopRequest)(nil),              // 26: berth.runtime.v1.StopRequest
-	(*StopResponse)(nil),             // 27: berth.runtime.v1.StopResponse
-	(*LogsRequest)(nil),              // 28: berth.runtime.v1.LogsRequest
-	(*LogChunk)(nil),                 // 29: berth.runtime.v1.LogChunk
-	(*CommitRequest)(nil),            // 30: berth.runtime.v1.CommitRequest
-	(*CommitResponse)(nil),           // 31: berth.runtime.v1.CommitResponse
-	(*RemoveRequest)(nil),            // 32: berth.runtime.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 33: berth.runtime.v1.RemoveResponse
-	(*InspectContainerRequest)(nil),  // 34: berth.runtime.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 35: berth.runtime.v1.InspectContainerResponse
-	(*ListContainersRequest)(nil),    // 36: berth.runtime.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 37: berth.runtime.v1.ListContainersResponse
-	nil,                              // 38: berth.runtime.v1.Image.LabelsEntry
-	nil,                              // 39: berth.runtime.v1.Container.LabelsEntry
-	nil,                              // 40: berth.runtime.v1.ContainerSpec.LabelsEntry
-	nil,                              // 41: berth.runtime.v1.ListImagesRequest.FilterEntry
-	nil,                              // 42: berth.runtime.v1.CommitRequest.LabelsEntry
-	nil,                              // 43: berth.runtime.v1.ListContainersRequest.FilterEntry
-	(*timestamppb.Timestamp)(nil),    // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 45: google.protobuf.Duration
+	(*HandshakeRequest)(nil),         // 1: berth.runtime.v1.HandshakeRequest
+	(*HandshakeResponse)(nil),        // 2: berth.runtime.v1.HandshakeResponse
+	(*DriverError)(nil),              // 3: berth.runtime.v1.DriverError
+	(*Info)(nil),                     // 4: berth.runtime.v1.Info
+	(*Image)(nil),                    // 5: berth.runtime.v1.Image
+	(*Container)(nil),                // 6: berth.runtime.v1.Container
+	(*ContainerSpec)(nil),            // 7: berth.runtime.v1.ContainerSpec
+	(*ExitStatus)(nil),               // 8: berth.runtime.v1.ExitStatus
+	(*ConfigChanges)(nil),            // 9: berth.runtime.v1.ConfigChanges
+	(*InfoRequest)(nil),              // 10: berth.runtime.v1.InfoRequest
+	(*InfoResponse)(nil),             // 11: berth.runtime.v1.InfoResponse
+	(*PingRequest)(nil),              // 12: berth.runtime.v1.PingRequest
+	(*PingResponse)(nil),             // 13: berth.runtime.v1.PingResponse
+	(*InspectImageRequest)(nil),      // 14: berth.runtime.v1.InspectImageRequest
+	(*InspectImageResponse)(nil),     // 15: berth.runtime.v1.InspectImageResponse
+	(*PullImageRequest)(nil),         // 16: berth.runtime.v1.PullImageRequest
+	(*PullImageResponse)(nil),        // 17: berth.runtime.v1.PullImageResponse
+	(*LoadImageChunk)(nil),           // 18: berth.runtime.v1.LoadImageChunk
+	(*LoadImageResponse)(nil),        // 19: berth.runtime.v1.LoadImageResponse
+	(*RemoveImageRequest)(nil),       // 20: berth.runtime.v1.RemoveImageRequest
+	(*RemoveImageResponse)(nil),      // 21: berth.runtime.v1.RemoveImageResponse
+	(*ListImagesRequest)(nil),        // 22: berth.runtime.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),       // 23: berth.runtime.v1.ListImagesResponse
+	(*RunRequest)(nil),               // 24: berth.runtime.v1.RunRequest
+	(*RunResponse)(nil),              // 25: berth.runtime.v1.RunResponse
+	(*WaitRequest)(nil),              // 26: berth.runtime.v1.WaitRequest
+	(*WaitResponse)(nil),             // 27: berth.runtime.v1.WaitResponse
+	(*StopRequest)(nil),              // 28: berth.runtime.v1.StopRequest
+	(*StopResponse)(nil),             // 29: berth.runtime.v1.StopResponse
+	(*LogsRequest)(nil),              // 30: berth.runtime.v1.LogsRequest
+	(*LogChunk)(nil),                 // 31: berth.runtime.v1.LogChunk
+	(*CommitRequest)(nil),            // 32: berth.runtime.v1.CommitRequest
+	(*CommitResponse)(nil),           // 33: berth.runtime.v1.CommitResponse
+	(*RemoveRequest)(nil),            // 34: berth.runtime.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 35: berth.runtime.v1.RemoveResponse
+	(*InspectContainerRequest)(nil),  // 36: berth.runtime.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 37: berth.runtime.v1.InspectContainerResponse
+	(*ListContainersRequest)(nil),    // 38: berth.runtime.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 39: berth.runtime.v1.ListContainersResponse
+	nil,                              // 40: berth.runtime.v1.Image.LabelsEntry
+	nil,                              // 41: berth.runtime.v1.Container.LabelsEntry
+	nil,                              // 42: berth.runtime.v1.ContainerSpec.LabelsEntry
+	nil,                              // 43: berth.runtime.v1.ListImagesRequest.FilterEntry
+	nil,                              // 44: berth.runtime.v1.CommitRequest.LabelsEntry
+	nil,                              // 45: berth.runtime.v1.ListContainersRequest.FilterEntry
+	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 47: google.protobuf.Duration
 }
 var file_runtime_proto_depIdxs = []int32{
-	38, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
-	44, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
-	39, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
-	44, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
-	40, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
-	2,  // 5: berth.runtime.v1.InfoResponse.info:type_name -> berth.runtime.v1.Info
-	3,  // 6: berth.runtime.v1.InspectImageResponse.image:type_name -> berth.runtime.v1.Image
-	3,  // 7: berth.runtime.v1.PullImageResponse.image:type_name -> berth.runtime.v1.Image
-	3,  // 8: berth.runtime.v1.LoadImageResponse.images:type_name -> berth.runtime.v1.Image
-	41, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
-	3,  // 10: berth.runtime.v1.ListImagesResponse.images:type_name -> berth.runtime.v1.Image
-	5,  // 11: berth.runtime.v1.RunRequest.spec:type_name -> berth.runtime.v1.ContainerSpec
-	4,  // 12: berth.runtime.v1.RunResponse.container:type_name -> berth.runtime.v1.Container
-	6,  // 13: berth.runtime.v1.WaitResponse.status:type_name -> berth.runtime.v1.ExitStatus
-	45, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
+	40, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
+	46, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
+	41, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
+	46, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
+	42, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
+	4,  // 5: berth.runtime.v1.InfoResponse.info:type_name -> berth.runtime.v1.Info
+	5,  // 6: berth.runtime.v1.InspectImageResponse.image:type_name -> berth.runtime.v1.Image
+	5,  // 7: berth.runtime.v1.PullImageResponse.image:type_name -> berth.runtime.v1.Image
+	5,  // 8: berth.runtime.v1.LoadImageResponse.images:type_name -> berth.runtime.v1.Image
+	43, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
+	5,  // 10: berth.runtime.v1.ListImagesResponse.images:type_name -> berth.runtime.v1.Image
+	7,  // 11: berth.runtime.v1.RunRequest.spec:type_name -> berth.runtime.v1.ContainerSpec
+	6,  // 12: berth.runtime.v1.RunResponse.container:type_name -> berth.runtime.v1.Container
+	8,  // 13: berth.runtime.v1.WaitResponse.status:type_name -> berth.runtime.v1.ExitStatus
+	47, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
 	0,  // 15: berth.runtime.v1.LogChunk.stream:type_name -> berth.runtime.v1.LogChunk.Stream
-	42, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
-	7,  // 17: berth.runtime.v1.CommitRequest.changes:type_name -> berth.runtime.v1.ConfigChanges
-	3,  // 18: berth.runtime.v1.CommitResponse.image:type_name -> berth.runtime.v1.Image
-	4,  // 19: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
-	43, // 20: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
-	4,  // 21: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
-	8,  // 22: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
-	10, // 23: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
-	12, // 24: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
-	14, // 25: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
-	16, // 26: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
-	18, // 27: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
-	20, // 28: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
-	22, // 29: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
-	24, // 30: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
-	26, // 31: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
-	28, // 32: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
-	30, // 33: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
-	32, // 34: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
-	34, // 35: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
-	36, // 36: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
-	9,  // 37: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
-	11, // 38: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
-	13, // 39: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
-	15, // 40: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
-	17, // 41: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
-	19, // 42: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
-	21, // 43: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
-	23, // 44: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
-	25, // 45: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
-	27, // 46: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
-	29, // 47: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
-	31, // 48: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
-	33, // 49: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
-	35, // 50: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
-	37, // 51: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
-	37, // [37:52] is the sub-list for method output_type
-	22, // [22:37] is the sub-list for method input_type
+	44, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
+	9,  // 17: berth.runtime.v1.CommitRequest.changes:type_name -> berth.runtime.v1.ConfigChanges
+	5,  // 18: berth.runtime.v1.CommitResponse.image:type_name -> berth.runtime.v1.Image
+	6,  // 19: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
+	45, // 20: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
+	6,  // 21: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
+	10, // 22: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
+	12, // 23: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
+	14, // 24: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
+	16, // 25: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
+	18, // 26: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
+	20, // 27: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
+	22, // 28: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
+	24, // 29: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
+	26, // 30: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
+	28, // 31: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
+	30, // 32: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
+	32, // 33: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
+	34, // 34: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
+	36, // 35: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
+	38, // 36: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
+	1,  // 37: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
+	11, // 38: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
+	13, // 39: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
+	15, // 40: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
+	17, // 41: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
+	19, // 42: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
+	21, // 43: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
+	23, // 44: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
+	25, // 45: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
+	27, // 46: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
+	29, // 47: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
+	31, // 48: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
+	33, // 49: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
+	35, // 50: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
+	37, // 51: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
+	39, // 52: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
+	2,  // 53: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
+	38, // [38:54] is the sub-list for method output_type
+	22, // [22:38] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -2260,9 +2371,9 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_runtime_proto_goTypes,
 		DependencyIndexes: file_runtime_proto_depIdxs,

@@ -3,8 +3,15 @@
 //
 // Every RPC mirrors one method of the Go interface
 // github.com/berth-dev/berth/runtime.Runtime; read that interface for the
-// semantics. The protocol version is runtime.ProtocolVersion, checked by the
-// go-plugin handshake before any RPC is made.
+// semantics.
+//
+// Versions: the go-plugin handshake (app protocol version 1, magic cookie
+// BERTH_DRIVER_COOKIE=5f0c9a4e-berth-driver, protocol grpc) only sets up the
+// transport; its version never changes. The protocol version,
+// runtime.ProtocolVersion, is checked by the host itself: right after
+// connecting, before any Runtime RPC, it calls Handshake.Handshake and
+// refuses a driver that reports another version, or that does not serve
+// Handshake at all.
 //
 // Errors: a driver error travels as a gRPC status whose code names its class
 // (NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT, FAILED_PRECONDITION,
@@ -704,5 +711,119 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 	},
+	Metadata: "runtime.proto",
+}
+
+const (
+	Handshake_Handshake_FullMethodName = "/berth.runtime.v1.Handshake/Handshake"
+)
+
+// HandshakeClient is the client API for Handshake service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Handshake tells the host which protocol version the driver speaks. Unlike
+// Runtime, this service, its method and its messages never change in any
+// protocol version (fields may only be added), so that any host can read any
+// driver's version.
+type HandshakeClient interface {
+	// Handshake exchanges protocol versions.
+	Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeResponse, error)
+}
+
+type handshakeClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHandshakeClient(cc grpc.ClientConnInterface) HandshakeClient {
+	return &handshakeClient{cc}
+}
+
+func (c *handshakeClient) Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandshakeResponse)
+	err := c.cc.Invoke(ctx, Handshake_Handshake_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HandshakeServer is the server API for Handshake service.
+// All implementations must embed UnimplementedHandshakeServer
+// for forward compatibility.
+//
+// Handshake tells the host which protocol version the driver speaks. Unlike
+// Runtime, this service, its method and its messages never change in any
+// protocol version (fields may only be added), so that any host can read any
+// driver's version.
+type HandshakeServer interface {
+	// Handshake exchanges protocol versions.
+	Handshake(context.Context, *HandshakeRequest) (*HandshakeResponse, error)
+	mustEmbedUnimplementedHandshakeServer()
+}
+
+// UnimplementedHandshakeServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHandshakeServer struct{}
+
+func (UnimplementedHandshakeServer) Handshake(context.Context, *HandshakeRequest) (*HandshakeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Handshake not implemented")
+}
+func (UnimplementedHandshakeServer) mustEmbedUnimplementedHandshakeServer() {}
+func (UnimplementedHandshakeServer) testEmbeddedByValue()                   {}
+
+// UnsafeHandshakeServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HandshakeServer will
+// result in compilation errors.
+type UnsafeHandshakeServer interface {
+	mustEmbedUnimplementedHandshakeServer()
+}
+
+func RegisterHandshakeServer(s grpc.ServiceRegistrar, srv HandshakeServer) {
+	// If the following call pancis, it indicates UnimplementedHandshakeServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Handshake_ServiceDesc, srv)
+}
+
+func _Handshake_Handshake_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandshakeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HandshakeServer).Handshake(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Handshake_Handshake_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HandshakeServer).Handshake(ctx, req.(*HandshakeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Handshake_ServiceDesc is the grpc.ServiceDesc for Handshake service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Handshake_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "berth.runtime.v1.Handshake",
+	HandlerType: (*HandshakeServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Handshake",
+			Handler:    _Handshake_Handshake_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "runtime.proto",
 }
