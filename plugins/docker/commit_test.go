@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+const secretValue = "s3cr3t-value-that-must-not-leak"
+
+// TestSecretEnvNotCommitted checks, with the engine's own image inspect,
+// that no committed config carries a secret value.
+func TestSecretEnvNotCommitted(t *testing.T) {
+	d := newDriver(t)
+	raw := rawClient(t)
+	ctx := context.Background()
+	for _, squash := range []bool{false, true} {
+		c := runToEnd(t, d, runtime.ContainerSpec{
+			Cmd:       []string{"sh", "-c", "[ ${#TOKEN} -eq " + strconv.Itoa(len(secretValue)) + " ] && echo x > /work/f"},
+			Env:       []string{"PUBLIC=1"},
+			SecretEnv: []string{"TOKEN=" + secretValue},
+		})
+		img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef(), Squash: squash})
+
+		var rawJSON bytes.Buffer
+		res, err := raw.ImageInspect(ctx, img.ID, client.ImageInspectWithRawResponse(&rawJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(rawJSON.String(), secretValue) {
+			t.Fatalf("squash=%v: the secret value is in the image: %s", squash, rawJSON.String())
+		}
+		env := res.Config.Env
+		if !slices.Contains(env, "PUBLIC=1") {
+			t.Fatalf("squash=%v: public env lost: %q", squash, env)
+		}
+		// Nothing remains of the key, not even a bare name.
+		if slices.ContainsFunc(env, func(e string) bool { return e == "TOKEN" || strings.HasPrefix(e, "TOKEN=") }) {
+			t.Fatalf("squash=%v: env %q", squash, env)
+		}
+		t.Logf("squash=%v: the engine's inspect of the committed image: %s", squash, rawJSON.String())
+
+		// Nor does any other image: the unscrubbed one is gone.
+		noImageHolds(t, raw, secretValue)
+
+		// A container of the image does not see the variable at all.
+		var out bytes.Buffer
+		c2 := runToEnd(t, d, runtime.ContainerSpec{Image: img.ID, Cmd: []string{"env"}})
+		if err := d.Logs(ctx, c2.ID, runtime.LogOptions{}, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.String(), "TOKEN") || !strings.Contains(out.String(), "PUBLIC=1") {
+			t.Fatalf("squash=%v: env of a container of the image: %s", squash, out.String())
+		}
+	}
+}
+
+// TestCommitCancelledLeavesNoSecret cancels commits of a container with
+// secrets at several points: whatever point the cancel hits, no image holds
+// the secret once the driver is closed.
+func TestCommitCancelledLeavesNoSecret(t *testing.T) {
+	d := newDriver(t)
+	raw := rawClient(t)
+	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", writeFiles}, SecretEnv: []string{"TOKEN=" + secretValue}})
+	for _, after := range []time.Duration{0, 20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second} {
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: newRef()})
+		cancel()
+		if err == nil {
+			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
+		}
+	}
+	d.Close() // waits for detached commits to delete their images
+	noImageHolds(t, raw, secretValue)
+}
+
+// noImageHolds fails if any image in the engine has s in its inspect.
+func noImageHolds(t *testing.T, raw *client.Client, s string) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := raw.ImageList(ctx, client.ImageListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range all.Items {
+		var buf bytes.Buffer
+		if _, err := raw.ImageInspect(ctx, img.ID, client.ImageInspectWithRawResponse(&buf)); err != nil {
+			continue // removed meanwhile by a concurrent test
+		}
+		if strings.Contains(buf.String(), s) {
+			t.Fatalf("image %s %v holds %q", img.ID, img.RepoTags, s)
+		}
+	}
+}
+
+// TestCommitManyFiles commits a container that wrote 2,000 small files and
+// checks they are all in the image.
+func TestCommitManyFiles(t *testing.T) {
+	d := newDriver(t)
+	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", writeFiles}})
+	img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef()})
+	if got := output(t, d, img.ID, "ls /work/files | wc -l"); strings.TrimSpace(got) != "2000" {
+		t.Fatalf("files in the image: %q", got)
+	}
+}
+
+// writeFiles is a script that writes 2,000 small files.
+const writeFiles = `mkdir -p /work/files && for i in $(seq 2000); do echo "$i" > /work/files/$i; done`
+
+func TestCommitLayersGrow(t *testing.T) {
+	d := newDriver(t)
+	base, err := d.InspectImage(context.Background(), baseImage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, layers := base.ID, base.Layers
+	for g := 1; g <= 3; g++ {
+		c := runToEnd(t, d, runtime.ContainerSpec{Image: image, Cmd: []string{"sh", "-c", "echo " + string(rune('0'+g)) + " >> /work/gens"}})
+		img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef()})
+		if img.Layers != layers+1 || img.Size <= 0 || img.ID == "" {
+			t.Fatalf("generation %d: %+v, want %d layers", g, img, layers+1)
+		}
+		image, layers = img.ID, img.Layers
+	}
+	if got := output(t, d, image, "cat /work/gens"); got != "1\n2\n3\n" {
+		t.Fatalf("gens: %q", got)
+	}
+}
+
+func TestCommitChanges(t *testing.T) {
+	d := newDriver(t)
+	for _, squash := range []bool{false, true} {
+		c := runToEnd(t, d, runtime.ContainerSpec{
+			Cmd:    []string{"sh", "-c", "mkdir -p /work/sub && echo hi > /work/sub/f"},
+			Env:    []string{"A=1", "B=2"},
+			Labels: map[string]string{"io.berth.dt.from-container": "c"},
+		})
+		img := commit(t, d, c.ID, runtime.CommitOptions{
+			Ref:    newRef(),
+			Squash: squash,
+			Labels: map[string]string{"io.berth.dt.commit": "yes"},
+			Changes: runtime.ConfigChanges{
+				Env:        []string{"B=3", `C=with "quotes" and $dollar \back`},
+				Cmd:        []string{"sh", "-c", "pwd; echo $A$B; echo \"$C\"; cat f"},
+				WorkingDir: "/work/sub",
+			},
+		})
+		if squash && img.Layers != 1 {
+			t.Fatalf("squashed image has %d layers", img.Layers)
+		}
+		if img.Labels["io.berth.dt.commit"] != "yes" || img.Labels["io.berth.dt.from-container"] != "c" || img.Labels[testLabel] != testValue {
+			t.Fatalf("squash=%v: labels %v", squash, img.Labels)
+		}
+		if !slices.Contains(img.Refs, strings.TrimPrefix(img.Refs[0], "docker.io/")) {
+			t.Fatalf("refs %v", img.Refs)
+		}
+		out := outputCmd(t, d, img.ID, nil)
+		want := "/work/sub\n13\nwith \"quotes\" and $dollar \\back\nhi\n"
+		if out != want {
+			t.Fatalf("squash=%v: output %q, want %q", squash, out, want)
+		}
+	}
+}
+
+// output runs script in a container of image and returns its stdout.
+func output(t *testing.T, d *Driver, image, script string) string {
+	t.Helper()
+	return outputCmd(t, d, image, []string{"sh", "-c", script})
+}
+
+func outputCmd(t *testing.T, d *Driver, image string, cmd []string) string {
+	t.Helper()
+	c := runToEnd(t, d, runtime.ContainerSpec{Image: image, Cmd: cmd})
+	var out bytes.Buffer
+	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}

@@ -1,0 +1,47 @@
+// Command berth-driver-docker is berth's driver for the Docker Engine, served
+// to berth as an out-of-process plugin (runtime/wire).
+//
+// The driver implements the whole runtime.Runtime contract against the Docker
+// Engine API with github.com/moby/moby/client, negotiating the API version
+// with the daemon (Docker 20.10 speaks API 1.41). Its one option, "address",
+// names the daemon (default $DOCKER_HOST, else unix:///var/run/docker.sock).
+//
+// How the contract maps onto Docker:
+//
+//   - Run creates the container (never with AutoRemove, always with an init
+//     as PID 1 so that SIGTERM reaches the program), registers a wait for
+//     its next exit and only then starts it, so an exit that comes before Run
+//     returns is still seen by Wait. If the start fails, the container is
+//     removed. Env and SecretEnv both go into the container's environment;
+//     the names (never the values) of the secret variables are kept in a
+//     label that the driver hides from the labels it reports.
+//   - Wait returns the exit seen by that registered wait, or asks the engine
+//     to wait until the container is not running, and reads OOMKilled and the
+//     exit code from the container's state; it can be called any number of
+//     times.
+//   - Stop sends the signal with a kill, waits up to the grace period, then
+//     kills with SIGKILL (this also works with API versions that ignore the
+//     signal parameter of stop).
+//   - Commit never pauses the container and refuses a running one
+//     (ErrFailedPrecondition). A container without SecretEnv is committed
+//     with Docker's commit as is. With SecretEnv there is a catch: Docker's
+//     commit stores the container's whole config, values of the environment
+//     included, next to the image's config ("ContainerConfig" in an image
+//     inspect), with no way to leave it out. So the driver commits such a
+//     container to an untagged image first (with each secret key set as a
+//     bare name, so that the image's own Env never holds a value), then
+//     writes that image's config again without the container config and
+//     without the secret keys, loads it under the requested reference (a
+//     tar of the config and manifest only: the engine has every layer
+//     already) and deletes the first image. The committed image holds no
+//     trace of the secret: not its value, not its name (unless a config
+//     change sets the key again, in the open). It has no parent link, and
+//     its history is the engine's history view (times in seconds).
+//   - Commit with Squash exports the container's file system and imports it
+//     as a one-layer image whose config the driver writes itself as
+//     Dockerfile instructions (ENV, CMD, ENTRYPOINT, WORKDIR, USER,
+//     STOPSIGNAL, LABEL), without the secret keys.
+//   - Engine errors are classified with the SDK's typed checks (errdefs):
+//     not found, conflict, invalid argument, ...; a daemon that cannot be
+//     reached gives runtime.ErrUnavailable naming its address.
+package main

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// Version is the driver's own version, reported by Info.
+const Version = "0.1.0"
+
+// DefaultAddress is the daemon address used when neither the "address"
+// option nor $DOCKER_HOST names one.
+const DefaultAddress = client.DefaultDockerHost
+
+// secretLabel is the container label holding the names (a JSON array) of
+// the container's SecretEnv variables, set by Run when there are any. The
+// driver never reports it, and no image it commits carries it.
+const secretLabel = "io.berth.docker.secret-env"
+
+var _ runtime.Runtime = (*Driver)(nil)
+
+// Driver is the Docker implementation of runtime.Runtime. It is safe for
+// concurrent use. Close it to end the waits it keeps for running containers.
+type Driver struct {
+	cli  *client.Client
+	addr string
+
+	bg     context.Context // lives as long as the driver: exit watches
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	exits map[string]*exitWatch // by container ID, registered by Run
+	wg    sync.WaitGroup
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	address string
+}
+
+// WithAddress sets the daemon's address (for example
+// "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"). Empty keeps the
+// default.
+func WithAddress(addr string) Option {
+	return func(o *options) {
+		if addr != "" {
+			o.address = addr
+		}
+	}
+}
+
+// New returns a driver for the daemon at the configured address. It does not
+// contact the daemon: an engine that is down makes the methods fail with
+// runtime.ErrUnavailable, not New.
+func New(opts ...Option) (*Driver, error) {
+	o := options{address: os.Getenv(client.EnvOverrideHost)}
+	if o.address == "" {
+		o.address = DefaultAddress
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cli, err := client.New(client.WithHost(o.address))
+	if err != nil {
+		return nil, fmt.Errorf("docker: address %q: %w: %v", o.address, runtime.ErrInvalidArgument, err)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	return &Driver{cli: cli, addr: o.address, bg: bg, cancel: cancel, exits: map[string]*exitWatch{}}, nil
+}
+
+// Address returns the daemon address the driver talks to.
+func (d *Driver) Address() string { return d.addr }
+
+// Close ends the driver's pending exit watches and closes its connections.
+// The containers are left alone.
+func (d *Driver) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	return d.cli.Close()
+}
+
+// Info describes the driver; EngineVersion is empty if the daemon is down.
+func (d *Driver) Info(ctx context.Context) (runtime.Info, error) {
+	info := runtime.Info{
+		Name:            "docker",
+		Version:         Version,
+		ProtocolVersion: runtime.ProtocolVersion,
+		Capabilities: []runtime.Capability{
+			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits,
+		},
+	}
+	if v, err := d.cli.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
+		info.EngineVersion = v.Version
+	}
+	return info, nil
+}
+
+// Ping checks that the daemon answers.
+func (d *Driver) Ping(ctx context.Context) error {
+	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("docker: ping %s: %w", d.addr, ctx.Err())
+		}
+		return fmt.Errorf("docker: daemon at %s: %w: %v", d.addr, runtime.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// fail classifies an engine error into the contract's error classes and
+// wraps it with what was being done. Context errors stay context errors.
+func (d *Driver) fail(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	var class error
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("docker: %s: %w", what, err)
+	case client.IsErrConnectionFailed(err):
+		return fmt.Errorf("docker: %s: daemon at %s: %w: %v", what, d.addr, runtime.ErrUnavailable, err)
+	case cerrdefs.IsNotFound(err):
+		class = runtime.ErrNotFound
+	case cerrdefs.IsConflict(err):
+		class = runtime.ErrConflict
+	case cerrdefs.IsAlreadyExists(err):
+		class = runtime.ErrAlreadyExists
+	case cerrdefs.IsInvalidArgument(err):
+		class = runtime.ErrInvalidArgument
+	case cerrdefs.IsFailedPrecondition(err):
+		class = runtime.ErrFailedPrecondition
+	case cerrdefs.IsNotImplemented(err):
+		class = runtime.ErrNotImplemented
+	case cerrdefs.IsUnavailable(err):
+		class = runtime.ErrUnavailable
+	default:
+		return fmt.Errorf("docker: %s: %w", what, err)
+	}
+	return fmt.Errorf("docker: %s: %w: %v", what, class, err)
+}
+
+// exitWatch is the wait for a container's next exit that Run registers
+// before starting it. done is closed once res or err is set.
+type exitWatch struct {
+	done chan struct{}
+	res  container.WaitResponse
+	err  error
+}
+
+// watch registers a wait for the container's next exit; it returns once the
+// daemon has acknowledged the wait, so a start after it cannot be missed.
+func (d *Driver) watch(ctx context.Context, id string) error {
+	// The wait outlives ctx (Run returns long before the exit), so it runs
+	// under the driver's context; ctx only bounds the registration.
+	wctx, cancel := context.WithCancel(d.bg)
+	stop := context.AfterFunc(ctx, cancel)
+	res := d.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if !stop() { // ctx ended during the registration
+		cancel()
+		return fmt.Errorf("docker: wait for %s: %w", id, ctx.Err())
+	}
+	select {
+	case err := <-res.Error: // failed to register
+		cancel()
+		return d.fail(err, "wait for %s", id)
+	default:
+	}
+	w := &exitWatch{done: make(chan struct{})}
+	d.mu.Lock()
+	d.exits[id] = w
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		select {
+		case w.res = <-res.Result:
+		case w.err = <-res.Error:
+		}
+		close(w.done)
+	}()
+	return nil
+}
+
+// watched returns the exit watch Run registered for id, if any.
+func (d *Driver) watched(id string) *exitWatch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.exits[id]
+}
+
+// forget drops the exit watch of a removed container.
+func (d *Driver) forget(id string) {
+	d.mu.Lock()
+	delete(d.exits, id)
+	d.mu.Unlock()
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/image"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Why scrub exists: Docker's commit stores, next to the image's config, the
+// whole config of the container it came from ("container_config"), Env and
+// all, and offers no way to leave it out. A container run with SecretEnv
+// would leak the values into every image committed from it.
+//
+// scrub writes the committed image's config again, without the container
+// config and without the secret keys, and loads it as a new image under
+// ref. The engine has every layer already (the commit just made the last
+// one), and docker load only reads a layer file for a layer it does not
+// have, so the tar holds the config and the manifest only: a few kilobytes,
+// whatever the image's size. The caller then deletes the committed image,
+// which deletes its config from the engine.
+func (d *Driver) scrub(ctx context.Context, id string, secrets []string, ref string) (string, error) {
+	insp, err := d.cli.ImageInspect(ctx, id)
+	if err != nil {
+		return "", d.fail(err, "scrub image %s: inspect", id)
+	}
+	hist, err := d.cli.ImageHistory(ctx, id)
+	if err != nil {
+		return "", d.fail(err, "scrub image %s: history", id)
+	}
+	var cfg dockerspec.DockerOCIImageConfig
+	if insp.Config != nil {
+		cfg = *insp.Config
+	}
+	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool {
+		k, _, _ := strings.Cut(e, "=")
+		return slices.Contains(secrets, k)
+	})
+	cfg.Labels = visibleLabels(cfg.Labels)
+	diffIDs := make([]digest.Digest, len(insp.RootFS.Layers))
+	for i, l := range insp.RootFS.Layers {
+		diffIDs[i] = digest.Digest(l)
+	}
+	created, _ := time.Parse(time.RFC3339Nano, insp.Created)
+	img := dockerspec.DockerOCIImage{
+		Image: ocispec.Image{
+			Created: &created,
+			Author:  insp.Author,
+			Platform: ocispec.Platform{
+				Architecture: insp.Architecture,
+				OS:           insp.Os,
+				OSVersion:    insp.OsVersion,
+				Variant:      insp.Variant,
+			},
+			RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
+			History: history(hist.Items, len(diffIDs)),
+		},
+		Config: cfg,
+	}
+	config, err := json.Marshal(img)
+	if err != nil {
+		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+	}
+	sum := sha256.Sum256(config)
+	configName := hex.EncodeToString(sum[:]) + ".json"
+	layers := make([]string, len(diffIDs))
+	for i := range layers {
+		layers[i] = fmt.Sprintf("%d/layer.tar", i) // never read: the engine has the layer
+	}
+	manifest, err := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{ref}, "Layers": layers}})
+	if err != nil {
+		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{configName, config}, {"manifest.json", manifest}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
+			return "", err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", err
+	}
+	if _, err := d.load(ctx, &buf); err != nil {
+		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+	}
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// history rebuilds the config's history from the engine's history view
+// (newest first, times in seconds, an empty layer shown with size 0). If
+// the layers cannot be told apart from the empty entries with certainty,
+// it returns no history, which the engine accepts.
+func history(items []image.HistoryResponseItem, layers int) []ocispec.History {
+	out := make([]ocispec.History, 0, len(items))
+	nonEmpty := 0
+	for _, it := range slices.Backward(items) {
+		created := time.Unix(it.Created, 0).UTC()
+		h := ocispec.History{Created: &created, CreatedBy: it.CreatedBy, Comment: it.Comment, EmptyLayer: it.Size == 0}
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+		out = append(out, h)
+	}
+	if nonEmpty == layers {
+		return out
+	}
+	// Some layers have size 0: when every size-0 entry must be a layer,
+	// it is certain again.
+	if len(out) == layers {
+		for i := range out {
+			out[i].EmptyLayer = false
+		}
+		return out
+	}
+	return nil
+}
