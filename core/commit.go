@@ -1,0 +1,122 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/runtime"
+)
+
+// Why a job's container was not committed (CommitResult.Reason).
+const (
+	NoCommitNoWorkItem   = "no-work-item"
+	NoCommitDisabled     = "disabled"
+	NoCommitCancelled    = "cancelled"
+	NoCommitTimeout      = "timeout"
+	NoCommitWaitError    = "wait-error"
+	NoCommitOOM          = "oom-killed"
+	NoCommitExitCode     = "exit-code"
+	NoCommitNotSupported = "not-supported"
+	NoCommitLayerLimit   = "layer-limit"
+)
+
+// commitBlocker returns why the container must not be committed, or "".
+func (r *jobRun) commitBlocker(waitErr error) string {
+	switch {
+	case r.job.WorkItem == "":
+		return NoCommitNoWorkItem
+	case !r.sel.apply:
+		return NoCommitDisabled
+	case r.res.Cancelled:
+		return NoCommitCancelled
+	case r.res.TimedOut:
+		return NoCommitTimeout
+	case waitErr != nil:
+		return NoCommitWaitError
+	case r.res.OOMKilled:
+		return NoCommitOOM
+	case r.res.ExitCode != 0:
+		return NoCommitExitCode
+	case !r.sel.info.Has(runtime.CapCommit):
+		return NoCommitNotSupported
+	case r.sel.noRoom != "":
+		return NoCommitLayerLimit
+	}
+	return ""
+}
+
+// maxGenerationSkips bounds the search for a free generation tag.
+const maxGenerationSkips = 100
+
+// commit commits the container as the work item's next generation and
+// returns the snapshot to store, or nil (with the error in the result) if
+// the commit failed. A failed commit never fails the job.
+func (r *jobRun) commit(ctx context.Context) *store.Snapshot {
+	res := &r.res.Commit
+	fail := func(err error) *store.Snapshot {
+		res.Error = err.Error()
+		r.c.counters.add(MetricCommitFailures, 1)
+		r.log.Warn("commit failed", "err", err)
+		return nil
+	}
+	e := r.sel.entry
+	gen := max(e.LastGeneration, e.DroppedThrough, e.Snapshot.Generation) + 1
+	name := imageName(r.c.instance, r.job.Runtime, r.job.Project, r.job.WorkItem)
+	ref := ""
+	for skips := 0; ; skips++ {
+		ref = imageRef(name, gen)
+		_, err := r.rt.InspectImage(ctx, ref)
+		if errors.Is(err, runtime.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return fail(fmt.Errorf("check tag %s: %w", ref, err))
+		}
+		if skips == maxGenerationSkips {
+			return fail(fmt.Errorf("no free generation tag for %s: %w", name, runtime.ErrAlreadyExists))
+		}
+		gen++ // left by a crashed run: never move a tag
+	}
+	labels := r.labels()
+	labels[LabelGeneration] = strconv.Itoa(gen)
+	img, err := r.rt.Commit(ctx, r.id, runtime.CommitOptions{Ref: ref, Labels: labels, Squash: r.sel.squash})
+	if err != nil {
+		return fail(fmt.Errorf("commit %s: %w", ref, err))
+	}
+	layers := img.Layers
+	if layers <= 0 {
+		layers = r.sel.parent + 1
+		if r.sel.squash {
+			layers = 1
+		}
+	}
+	*res = CommitResult{Committed: true, Image: ref, ImageID: img.ID, Generation: gen,
+		Layers: layers, Size: img.Size, Squashed: r.sel.squash}
+	if e.Found && e.Snapshot.ImageID != img.ID {
+		old := e.Snapshot
+		r.old = &old
+	}
+	now := r.c.now()
+	return &store.Snapshot{Key: r.sel.key, Image: ref, ImageID: img.ID, BaseImage: r.job.Image,
+		BaseImageID: r.sel.base.ID, Size: img.Size, Layers: layers, Generation: gen, Created: now, LastUsed: now}
+}
+
+// removeOld removes the image of the generation a commit replaced. An
+// image still in use is left for the sweep, which removes dangling images.
+func (r *jobRun) removeOld(ctx context.Context) {
+	if r.old == nil || !r.res.Commit.Committed {
+		return
+	}
+	// By reference: see Core.removeImage.
+	err := r.rt.RemoveImage(ctx, r.old.Image)
+	switch {
+	case err == nil, errors.Is(err, runtime.ErrNotFound):
+	case errors.Is(err, runtime.ErrConflict):
+		r.log.Info("previous generation in use: left for the sweep", "image", r.old.Image)
+	default:
+		r.log.Warn("remove previous generation (left for the sweep)", "image", r.old.Image, "err", err)
+	}
+}

@@ -1,0 +1,240 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+)
+
+// clock is a manual clock shared by the core and the fake runtime.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+const baseRef = "berth-test/base:1"
+
+// env is a Core on a fake runtime with a manual clock and a base image.
+type env struct {
+	t    *testing.T
+	clk  *clock
+	rt   *fake.Runtime
+	cfg  Config
+	core *Core
+}
+
+// newEnv makes an env; mod edits the Config before Open.
+func newEnv(t *testing.T, mod func(*Config), opts ...fake.Option) *env {
+	t.Helper()
+	clk := newClock()
+	rt := fake.New(append([]fake.Option{fake.WithClock(clk.Now)}, opts...)...)
+	t.Cleanup(func() { rt.Close() })
+	e := &env{t: t, clk: clk, rt: rt}
+	e.loadBase(baseRef, nil)
+	e.cfg = Config{
+		StateDir:  t.TempDir(),
+		Runtimes:  RuntimeList{{Name: "fake", Runtime: rt}},
+		Policy:    Policy{Enabled: true},
+		StopGrace: 20 * time.Millisecond,
+		Now:       clk.Now,
+	}
+	if mod != nil {
+		mod(&e.cfg)
+	}
+	e.core = e.open()
+	return e
+}
+
+// open opens another Core on the env's state directory.
+func (e *env) open() *Core {
+	e.t.Helper()
+	c, err := Open(context.Background(), e.cfg)
+	if err != nil {
+		e.t.Fatalf("Open: %v", err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// loadBase loads a small base image under ref; files vary its content.
+func (e *env) loadBase(ref string, files map[string][]byte) runtime.Image {
+	e.t.Helper()
+	tarball, err := testimage.Tar(testimage.Options{Ref: ref, Busybox: []byte("not executed by the fake"), Files: files})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	imgs, err := e.rt.LoadImage(context.Background(), bytes.NewReader(tarball))
+	if err != nil || len(imgs) != 1 {
+		e.t.Fatalf("LoadImage: %v, %v", imgs, err)
+	}
+	return imgs[0]
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// job is a job of work item item running script on the base image.
+func job(item, script string) Job {
+	return Job{Image: baseRef, Cmd: []string{"sh", "-c", script}, WorkItem: item}
+}
+
+// run runs j on c (the env's core if nil), failing the test on error, and
+// returns the result and the job's standard output.
+func (e *env) run(c *Core, j Job) (Result, string) {
+	e.t.Helper()
+	if c == nil {
+		c = e.core
+	}
+	var out syncBuffer
+	j.Stdout = &out
+	res, err := c.Run(context.Background(), j)
+	if err != nil {
+		e.t.Fatalf("Run(%q): %v", j.Cmd, err)
+	}
+	return res, out.String()
+}
+
+// containers lists every container the fake has.
+func (e *env) containers() []runtime.Container {
+	e.t.Helper()
+	ctrs, err := e.rt.ListContainers(context.Background(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ctrs
+}
+
+// noContainers fails the test if any container is left.
+func (e *env) noContainers() {
+	e.t.Helper()
+	if ctrs := e.containers(); len(ctrs) != 0 {
+		e.t.Fatalf("%d container(s) left behind: %+v", len(ctrs), ctrs)
+	}
+}
+
+// imageExists reports whether ref names an image in the fake.
+func (e *env) imageExists(ref string) bool {
+	e.t.Helper()
+	_, err := e.rt.InspectImage(context.Background(), ref)
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+// entry returns the stored state of a work item of the default project.
+func (e *env) entry(item string) store.Entry {
+	e.t.Helper()
+	en, err := e.core.st.Lookup(context.Background(), store.Key{Runtime: "fake", Project: DefaultProject, WorkItem: item})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return en
+}
+
+// forgetInDB deletes rows behind the store's back, as a crash between a
+// commit and its bookkeeping would leave things.
+func (e *env) forgetInDB(query string, args ...any) {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(e.cfg.StateDir, store.FileName))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// envOf parses the KEY=VALUE lines env printed.
+func envOf(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// runCoreHelper is the other berth process of the cross-process tests.
+// "run-job" opens a Core on BERTH_STATE with a fake runtime sharing
+// BERTH_FAKE, starts a job on work item BERTH_ITEM that runs until
+// stopped, says "ready" once its container runs, and waits (it is killed
+// by the test, or finishes when its stdin closes).
+func runCoreHelper(ctx context.Context, role string) int {
+	if role != "run-job" {
+		return 2
+	}
+	rt := fake.New(fake.WithStateDir(os.Getenv("BERTH_FAKE")))
+	c, err := Open(ctx, Config{StateDir: os.Getenv("BERTH_STATE"), Runtimes: RuntimeList{{Name: "fake", Runtime: rt}},
+		Policy: Policy{Enabled: true}, StopGrace: time.Millisecond})
+	if err != nil {
+		println(err.Error())
+		return 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, Job{Image: baseRef, Cmd: []string{"sh", "-c", "sleep 3600"}, WorkItem: os.Getenv("BERTH_ITEM")})
+	}()
+	for {
+		ctrs, _ := rt.ListContainers(ctx, runtime.LabelFilter{LabelInstance: c.InstanceID()})
+		if len(ctrs) > 0 && ctrs[0].State == runtime.StateRunning {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.Stdout.WriteString("ready\n")
+	buf := make([]byte, 1)
+	os.Stdin.Read(buf)
+	cancel()
+	<-done
+	c.Close()
+	rt.Close()
+	return 0
+}
+
+const ms = time.Millisecond

@@ -1,0 +1,200 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// lockPoll bounds the pause between two attempts at a lock file another
+// process holds.
+const lockPoll = 25 * time.Millisecond
+
+// itemLocks serialises the jobs of one (project, work item), within the
+// process (a channel per item) and across processes sharing the state
+// directory (flock on a file per item under dir). A lock file may be
+// unlinked by whoever holds its lock (a sweep prunes idle ones); a locker
+// that finds its file unlinked after locking starts over.
+type itemLocks struct {
+	dir  string
+	mu   sync.Mutex
+	byID map[string]*itemLock
+}
+
+type itemLock struct {
+	token chan struct{} // holds one value while the item is locked in-process
+	refs  int
+}
+
+// itemUnlock releases a work-item lock.
+type itemUnlock func()
+
+func newItemLocks(dir string) (*itemLocks, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &itemLocks{dir: dir, byID: map[string]*itemLock{}}, nil
+}
+
+// lockID names the lock of a (project, work item) pair.
+func lockID(project, workItem string) string {
+	h := sha256.New()
+	for _, s := range []string{project, workItem} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// lock takes the lock of (project, workItem), waiting up to timeout (0: as
+// long as ctx) and failing with ErrWorkItemBusy after it. With wait false it
+// tries once.
+func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout time.Duration, wait bool) (itemUnlock, error) {
+	id := lockID(project, workItem)
+	busy := fmt.Errorf("%w: project %q, work item %q (waited %s)", ErrWorkItemBusy, project, workItem, timeout)
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+
+	l.mu.Lock()
+	il := l.byID[id]
+	if il == nil {
+		il = &itemLock{token: make(chan struct{}, 1)}
+		l.byID[id] = il
+	}
+	il.refs++
+	l.mu.Unlock()
+	drop := func() {
+		l.mu.Lock()
+		if il.refs--; il.refs == 0 {
+			delete(l.byID, id)
+		}
+		l.mu.Unlock()
+	}
+
+	if wait {
+		select {
+		case il.token <- struct{}{}:
+		case <-ctx.Done():
+			drop()
+			return nil, fmt.Errorf("waiting for work item %q: %w", workItem, ctx.Err())
+		case <-deadline:
+			drop()
+			return nil, busy
+		}
+	} else {
+		select {
+		case il.token <- struct{}{}:
+		default:
+			drop()
+			return nil, busy
+		}
+	}
+	f, err := l.flock(ctx, id, deadline, wait)
+	if err != nil {
+		<-il.token
+		drop()
+		if errors.Is(err, errLockBusy) {
+			return nil, busy
+		}
+		return nil, err
+	}
+	return func() {
+		f.Close() // releases the flock
+		<-il.token
+		drop()
+	}, nil
+}
+
+var errLockBusy = errors.New("lock busy")
+
+// flock locks the file of id, polling until deadline while another process
+// holds it.
+func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.Time, wait bool) (*os.File, error) {
+	path := filepath.Join(l.dir, id+".lock")
+	pause := time.Millisecond
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("work item lock: %w", err)
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			if sameFile(f, path) {
+				return f, nil
+			}
+			f.Close() // unlinked by a pruner meanwhile: start over
+			continue
+		}
+		f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("work item lock %s: %w", path, err)
+		}
+		if !wait {
+			return nil, errLockBusy
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for work item lock: %w", ctx.Err())
+		case <-deadline:
+			t.Stop()
+			return nil, errLockBusy
+		}
+		if pause *= 2; pause > lockPoll {
+			pause = lockPoll
+		}
+	}
+}
+
+// sameFile reports whether f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// prune unlinks the lock files nobody holds, returning how many it removed.
+func (l *itemLocks) prune() int {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		path := filepath.Join(l.dir, e.Name())
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f, path) {
+			if os.Remove(path) == nil {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n
+}

@@ -1,0 +1,81 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// helperEnv makes the test binary act as another berth process (see
+// helperProcess) instead of running the tests.
+const helperEnv = "BERTH_CORE_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		os.Exit(runHelper(role))
+	}
+	code := m.Run()
+	cleanupBench()
+	os.Exit(code)
+}
+
+// runHelper is the other process. "hold-lock" takes the lock of
+// (BERTH_PROJECT, BERTH_ITEM) under BERTH_DIR, says "ready", and holds it
+// until its stdin closes. Other roles are in helpers_test.go.
+func runHelper(role string) int {
+	ctx := context.Background()
+	switch role {
+	case "hold-lock":
+		l, err := newItemLocks(os.Getenv("BERTH_DIR"))
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		unlock, err := l.lock(ctx, os.Getenv("BERTH_PROJECT"), os.Getenv("BERTH_ITEM"), 0, true)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		unlock()
+		return 0
+	default:
+		return runCoreHelper(ctx, role)
+	}
+}
+
+// helperProcess starts the test binary as another process in role, waits
+// for it to print "ready" and returns it; closing stdin (the returned
+// func) asks it to finish.
+func helperProcess(t *testing.T, role string, env ...string) (*exec.Cmd, func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("helper %s: %q, %v", role, line, err)
+	}
+	return cmd, func() { stdin.Close(); cmd.Wait() }
+}

@@ -1,0 +1,271 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/runtime"
+)
+
+// Run runs job to its end and returns what happened. The error is non-nil
+// only when berth could not do its part: an invalid job (ErrInvalidJob),
+// an unknown runtime (ErrUnknownRuntime), no job slot in time
+// (ErrQueueTimeout), the work item still busy (ErrWorkItemBusy), the engine
+// down (runtime.ErrUnavailable), the base image missing (runtime.ErrNotFound)
+// or a failed wait. A job that times out returns Result.TimedOut and a nil
+// error; when ctx is cancelled the job is stopped and Run returns
+// Result.Cancelled with an error wrapping ctx.Err(). Whatever happens, the
+// container is removed before Run returns.
+func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
+	began := time.Now()
+	res = Result{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}
+	if err := c.enter(); err != nil {
+		return res, err
+	}
+	defer c.inflight.Done()
+	job, err = c.normalize(job)
+	res.Runtime, res.Project = job.Runtime, job.Project
+	if err != nil {
+		return res, err
+	}
+	res.JobID = newJobID()
+	log := c.log.With("job", res.JobID, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)
+	defer func() { res.Durations.Total = time.Since(began) }()
+
+	rt, err := c.runtime(ctx, job.Runtime)
+	if err != nil {
+		return res, err
+	}
+	if job.WorkItem != "" {
+		unlock, err := c.locks.lock(ctx, job.Project, job.WorkItem, c.cfg.WorkItemTimeout, true)
+		if err != nil {
+			return c.fail(ctx, res, err)
+		}
+		defer unlock()
+	}
+	if err := c.queue.acquire(ctx, c.cfg.QueueTimeout); err != nil {
+		return c.fail(ctx, res, err)
+	}
+	defer c.queue.release()
+	res.Durations.Queue = time.Since(began)
+
+	t := time.Now()
+	sel, err := c.selectImage(ctx, rt, job)
+	res.Durations.Select = time.Since(t)
+	if err != nil {
+		return c.fail(ctx, res, err)
+	}
+	res.Image, res.Hit, res.Reason = sel.image, sel.hit, sel.reason
+	log.Info("job starting", "image", sel.image, "hit", sel.hit, "reason", sel.reason)
+	c.counters.add(MetricJobs, 1)
+	r := &jobRun{c: c, rt: rt, job: job, sel: sel, res: &res, log: log}
+	err = r.run(ctx)
+	log.Info("job ended", "exit_code", res.ExitCode, "timed_out", res.TimedOut, "cancelled", res.Cancelled,
+		"committed", res.Commit.Committed, "commit_reason", res.Commit.Reason, "err", err)
+	return res, err
+}
+
+// fail ends a job that never started, marking it cancelled if ctx ended.
+func (c *Core) fail(ctx context.Context, res Result, err error) (Result, error) {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		res.Cancelled = true
+	}
+	return res, err
+}
+
+// countSelection counts a hit or a miss for jobs snapshots apply to.
+func (c *Core) countSelection(sel selection) {
+	switch {
+	case !sel.apply:
+	case sel.hit:
+		c.counters.add(MetricHits, 1)
+	default:
+		c.counters.add(MetricMisses, 1)
+	}
+}
+
+func newJobID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return "j" + hex.EncodeToString(b)
+}
+
+// jobRun is one job from the creation of its container to its removal.
+type jobRun struct {
+	c   *Core
+	rt  runtime.Runtime
+	job Job
+	sel selection
+	res *Result
+	log *slog.Logger
+	id  string          // the container
+	old *store.Snapshot // the generation a commit replaced
+}
+
+func (r *jobRun) labels() map[string]string {
+	l := maps.Clone(r.job.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[LabelManagedBy] = ManagedBy
+	l[LabelInstance] = r.c.instance
+	l[LabelRuntime] = r.job.Runtime
+	l[LabelProject] = r.job.Project
+	l[LabelJob] = r.res.JobID
+	l[LabelBaseImage] = r.job.Image
+	l[LabelBaseID] = r.sel.base.ID
+	if r.job.WorkItem != "" {
+		l[LabelWorkItem] = r.job.WorkItem
+	}
+	return l
+}
+
+func (r *jobRun) spec() runtime.ContainerSpec {
+	env, secret := r.c.splitEnv(r.job)
+	flag := "0"
+	if r.sel.hit {
+		flag = "1"
+	}
+	return runtime.ContainerSpec{
+		Name:        "berth-" + r.res.JobID,
+		Image:       r.sel.image,
+		Cmd:         r.job.Cmd,
+		Env:         append(env, SnapshotEnv+"="+flag),
+		SecretEnv:   secret,
+		Labels:      r.labels(),
+		MemoryBytes: r.job.MemoryBytes,
+		NanoCPUs:    r.job.NanoCPUs,
+	}
+}
+
+// run starts the container, waits for its end, commits, and removes it.
+func (r *jobRun) run(ctx context.Context) error {
+	c := r.c
+	now := c.now()
+	row := store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project, WorkItem: r.job.WorkItem,
+		PID: c.owner.pid, PIDStart: c.owner.start, Started: now}
+	if err := c.st.AddJob(ctx, row); err != nil {
+		return err
+	}
+	cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	finished := false
+	defer func() {
+		if !finished {
+			if err := c.st.DeleteJob(cleanCtx, r.res.JobID); err != nil {
+				r.log.Warn("forget job", "err", err)
+			}
+		}
+	}()
+
+	t := time.Now()
+	err := r.start(ctx)
+	c.countSelection(r.sel)
+	if err != nil {
+		r.res.Durations.Start = time.Since(t)
+		r.sweepLeftovers(cleanCtx)
+		if ctx.Err() != nil {
+			r.res.Cancelled = true
+			return fmt.Errorf("job %s cancelled while starting: %w", r.res.JobID, ctx.Err())
+		}
+		return err
+	}
+	r.res.Durations.Start = time.Since(t)
+	defer func() {
+		t := time.Now()
+		if err := r.rt.Remove(cleanCtx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
+		}
+		r.removeOld(cleanCtx)
+		r.res.Durations.Cleanup += time.Since(t)
+	}()
+	if err := c.st.SetJobContainer(ctx, r.res.JobID, r.id); err != nil {
+		r.log.Warn("record container", "err", err)
+	}
+
+	t = time.Now()
+	waitErr := r.wait(ctx, cleanCtx)
+	r.res.Durations.Run = time.Since(t)
+
+	var put *store.Snapshot
+	switch reason := r.commitBlocker(waitErr); reason {
+	case "":
+		t = time.Now()
+		put = r.commit(ctx)
+		r.res.Durations.Commit = time.Since(t)
+	default:
+		r.res.Commit.Reason = reason
+	}
+	var touch *store.Key
+	if r.sel.hit && put == nil {
+		touch = &r.sel.key
+	}
+	if err := c.st.FinishJob(cleanCtx, r.res.JobID, put, touch, c.now()); err != nil {
+		// The deferred DeleteJob tries again; a commit left unrecorded is
+		// adopted by the next reconcile.
+		r.log.Error("record job end", "err", err)
+		if put != nil {
+			r.res.Commit.Committed = false
+			r.res.Commit.Error = err.Error()
+			c.counters.add(MetricCommitFailures, 1)
+		}
+	} else {
+		finished = true
+		if put != nil {
+			c.counters.add(MetricCommits, 1)
+		}
+	}
+
+	if r.res.Cancelled {
+		return fmt.Errorf("job %s cancelled: %w", r.res.JobID, ctx.Err())
+	}
+	return waitErr
+}
+
+// start runs the container; when the snapshot image turns out to be gone,
+// it drops the entry and runs once more on the base image.
+func (r *jobRun) start(ctx context.Context) error {
+	ctr, err := r.rt.Run(ctx, r.spec())
+	if err != nil && r.sel.hit && errors.Is(err, runtime.ErrNotFound) {
+		r.log.Warn("snapshot image gone at run: running on the base image", "image", r.sel.image)
+		r.c.dropEntry(ctx, r.sel.entry.Snapshot)
+		r.sel.hit, r.sel.reason, r.sel.image, r.sel.parent = false, ReasonImageGone, r.job.Image, r.sel.base.Layers
+		r.sel.entry.Found = false
+		r.sel.squash, r.sel.noRoom = false, ""
+		if r.sel.parent+1 > r.c.layerLimit() {
+			if r.sel.info.Has(runtime.CapSquash) {
+				r.sel.squash = true
+			} else {
+				r.sel.noRoom = ReasonLayerLimit
+			}
+		}
+		r.res.Image, r.res.Hit, r.res.Reason = r.sel.image, false, ReasonImageGone
+		ctr, err = r.rt.Run(ctx, r.spec())
+	}
+	if err != nil {
+		return fmt.Errorf("run container from %q: %w", r.sel.image, err)
+	}
+	r.id = ctr.ID
+	return nil
+}
+
+// sweepLeftovers removes any container of this job a failed Run left
+// behind, so that no driver bug leaks containers.
+func (r *jobRun) sweepLeftovers(ctx context.Context) {
+	ctrs, err := r.rt.ListContainers(ctx, runtime.LabelFilter{LabelJob: r.res.JobID, LabelInstance: r.c.instance})
+	if err != nil {
+		return
+	}
+	for _, ctr := range ctrs {
+		if err := r.rt.Remove(ctx, ctr.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			r.log.Warn("remove container left by a failed start", "container", ctr.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/runtime"
+)
+
+// The reasons a job runs on its snapshot or on the base image.
+const (
+	ReasonHit         = "hit"
+	ReasonDisabled    = "disabled"
+	ReasonNoWorkItem  = "no-work-item"
+	ReasonNone        = "none"
+	ReasonExpired     = "expired"
+	ReasonBaseChanged = "base-changed"
+	ReasonImageGone   = "image-gone"
+	ReasonLayerLimit  = "layer-limit"
+)
+
+// selection is the image a job runs from and what to do after it.
+type selection struct {
+	image  string // what to run
+	hit    bool
+	reason string
+	apply  bool          // snapshots apply (enabled, work item given)
+	key    store.Key     // valid when apply
+	entry  store.Entry   // the key's stored state
+	base   runtime.Image // the base image
+	parent int           // layers of the image run
+	squash bool          // the next commit must squash
+	noRoom string        // why the next commit cannot be made ("" if it can)
+	info   runtime.Info  // the runtime's info (capabilities)
+}
+
+// selectImage picks the image job runs from. It fails only when the base
+// image is missing (an error wrapping runtime.ErrNotFound) or the engine or
+// the state cannot be read.
+func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (selection, error) {
+	var sel selection
+	var err error
+	if sel.base, err = rt.InspectImage(ctx, job.Image); err != nil {
+		return sel, fmt.Errorf("base image %q: %w", job.Image, err)
+	}
+	sel.image, sel.parent = job.Image, sel.base.Layers
+	switch {
+	case job.WorkItem == "":
+		sel.reason = ReasonNoWorkItem
+		return sel, nil
+	case !c.enabled(job):
+		sel.reason = ReasonDisabled
+		return sel, nil
+	}
+	sel.apply = true
+	sel.key = store.Key{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}
+	if sel.info, err = c.info(ctx, job.Runtime, rt); err != nil {
+		return sel, err
+	}
+	if sel.entry, err = c.st.Lookup(ctx, sel.key); err != nil {
+		return sel, err
+	}
+	if sel.reason, err = c.usable(ctx, rt, job, &sel); err != nil {
+		return sel, err
+	}
+	if sel.reason == ReasonHit {
+		sel.hit, sel.image, sel.parent = true, sel.entry.Snapshot.Image, sel.entry.Snapshot.Layers
+	}
+	limit := c.layerLimit()
+	if sel.parent+1 > limit {
+		if sel.info.Has(runtime.CapSquash) {
+			sel.squash = true
+		} else {
+			sel.noRoom = ReasonLayerLimit
+		}
+	}
+	return sel, nil
+}
+
+// usable says whether the stored snapshot of sel.key can be used: "hit", or
+// the reason why not.
+func (c *Core) usable(ctx context.Context, rt runtime.Runtime, job Job, sel *selection) (string, error) {
+	if !sel.entry.Found {
+		return ReasonNone, nil
+	}
+	snap := sel.entry.Snapshot
+	if ttl := c.ttl(job.Project); ttl > 0 && c.now().Sub(snap.Created) >= ttl {
+		return ReasonExpired, nil
+	}
+	if snap.BaseImage != job.Image || (snap.BaseImageID != "" && snap.BaseImageID != sel.base.ID) {
+		return ReasonBaseChanged, nil
+	}
+	if snap.Layers+1 > c.layerLimit() && !sel.info.Has(runtime.CapSquash) {
+		return ReasonLayerLimit, nil
+	}
+	img, err := rt.InspectImage(ctx, snap.Image)
+	if err == nil && img.ID == snap.ImageID {
+		return ReasonHit, nil
+	}
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return "", fmt.Errorf("snapshot image %q: %w", snap.Image, err)
+	}
+	// Gone, or the reference now names another image.
+	c.dropEntry(ctx, snap)
+	return ReasonImageGone, nil
+}
+
+// dropEntry forgets snap, whose image is gone.
+func (c *Core) dropEntry(ctx context.Context, snap store.Snapshot) {
+	if _, _, err := c.st.Remove(ctx, snap.Key, snap.ImageID); err != nil {
+		c.log.Warn("drop snapshot entry", "image", snap.Image, "err", err)
+		return
+	}
+	c.log.Info("dropped snapshot whose image is gone", "runtime", snap.Runtime, "project", snap.Project,
+		"work_item", snap.WorkItem, "image", snap.Image)
+}

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database's file name inside the state directory.
+const FileName = "berth.db"
+
+// ErrNewerSchema is returned by Open for a database written by a newer berth.
+var ErrNewerSchema = errors.New("store: state database has a newer schema than this berth knows")
+
+// migrations are applied in order; migration i brings the schema to version
+// i+1. Never edit one that has shipped: append a new one.
+var migrations = []string{
+	`CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE snapshots (
+		runtime       TEXT NOT NULL,
+		project       TEXT NOT NULL,
+		work_item     TEXT NOT NULL,
+		image         TEXT NOT NULL,
+		image_id      TEXT NOT NULL,
+		base_image    TEXT NOT NULL,
+		base_image_id TEXT NOT NULL,
+		size          INTEGER NOT NULL,
+		layers        INTEGER NOT NULL,
+		generation    INTEGER NOT NULL,
+		created       INTEGER NOT NULL,
+		last_used     INTEGER NOT NULL,
+		PRIMARY KEY (runtime, project, work_item)
+	);
+	CREATE INDEX snapshots_lru ON snapshots (last_used, runtime, project, work_item);
+	CREATE INDEX snapshots_created ON snapshots (created);
+	CREATE INDEX snapshots_image ON snapshots (runtime, image_id);
+	CREATE TABLE work_items (
+		runtime         TEXT NOT NULL,
+		project         TEXT NOT NULL,
+		work_item       TEXT NOT NULL,
+		last_generation INTEGER NOT NULL,
+		dropped_through INTEGER NOT NULL,
+		PRIMARY KEY (runtime, project, work_item)
+	);
+	CREATE TABLE jobs (
+		id           TEXT PRIMARY KEY,
+		runtime      TEXT NOT NULL,
+		project      TEXT NOT NULL,
+		work_item    TEXT NOT NULL,
+		container_id TEXT NOT NULL,
+		pid          INTEGER NOT NULL,
+		pid_start    INTEGER NOT NULL,
+		started      INTEGER NOT NULL
+	);`,
+}
+
+// SchemaVersion is the schema version this package writes.
+var SchemaVersion = len(migrations)
+
+// Store is the state database. It is safe for concurrent use, also by
+// several processes sharing the directory.
+type Store struct {
+	db   *sql.DB
+	path string
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared once: parsing costs more than running
+}
+
+// Open opens (creating if needed) the state database in dir and migrates
+// its schema.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("store: state directory is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db, path: path, stmts: map[string]*sql.Stmt{}}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// stmt returns query prepared, from the cache.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// exec runs a write statement, in tx when it is not nil.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+// queryRow runs a query of one row, in tx when it is not nil.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		// Let Scan report it: run the query unprepared.
+		if tx != nil {
+			return tx.QueryRowContext(ctx, query, args...)
+		}
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a query of many rows.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: read schema version of %s: %w", s.path, err)
+	}
+	if v == SchemaVersion {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Re-read inside the write lock: another process may have migrated.
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return err
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%w (%s: version %d, known %d)", ErrNewerSchema, s.path, v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("store: migrate %s to version %d: %w", s.path, v+1, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion))
+		return err
+	})
+}
+
+// InstanceID returns the ID of the state directory, creating it the first
+// time. Every process sharing the directory gets the same ID.
+func (s *Store) InstanceID(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'instance_id'").Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: read instance ID: %w", err)
+	}
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?)", hex.EncodeToString(b)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'instance_id'").Scan(&id)
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: create instance ID: %w", err)
+	}
+	return id, nil
+}
+
+// tx runs fn in one IMMEDIATE transaction, committing if it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,80 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// wait streams the output and waits for the container's end, stopping it
+// on timeout or when ctx ends. It fills in the exit status.
+func (r *jobRun) wait(ctx, cleanCtx context.Context) error {
+	logCtx, stopLogs := context.WithCancel(cleanCtx)
+	defer stopLogs()
+	logsDone := make(chan error, 1)
+	stdout, stderr := orDiscard(r.job.Stdout), orDiscard(r.job.Stderr)
+	go func() {
+		logsDone <- r.rt.Logs(logCtx, r.id, runtime.LogOptions{Follow: true}, stdout, stderr)
+	}()
+
+	waitCtx, cancel := ctx, context.CancelFunc(func() {})
+	if r.job.Timeout > 0 {
+		waitCtx, cancel = context.WithTimeout(ctx, r.job.Timeout)
+	}
+	st, err := r.rt.Wait(waitCtx, r.id)
+	cancel()
+	var waitErr error
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		r.res.Cancelled = true
+		st, err = r.stop(cleanCtx)
+	case waitCtx.Err() != nil:
+		r.res.TimedOut = true
+		st, err = r.stop(cleanCtx)
+	default:
+		waitErr = fmt.Errorf("wait for container %s: %w", r.id, err)
+		st, err = r.stop(cleanCtx)
+	}
+	if err != nil && waitErr == nil {
+		waitErr = fmt.Errorf("stop container %s: %w", r.id, err)
+	}
+	r.res.ExitCode, r.res.OOMKilled = st.ExitCode, st.OOMKilled
+
+	// The container has exited: Logs returns once the output is copied.
+	// A cancelled job does not wait for the rest of its output.
+	if r.res.Cancelled {
+		stopLogs()
+	}
+	select {
+	case err := <-logsDone:
+		if err != nil && logCtx.Err() == nil {
+			r.log.Warn("copy output", "err", err)
+		}
+	case <-cleanCtx.Done():
+		stopLogs()
+		<-logsDone
+	}
+	return waitErr
+}
+
+// stop stops the container (grace period, then kill) and returns its exit.
+func (r *jobRun) stop(ctx context.Context) (runtime.ExitStatus, error) {
+	grace := r.c.cfg.StopGrace
+	if grace == 0 {
+		grace = DefaultStopGrace
+	}
+	if err := r.rt.Stop(ctx, r.id, runtime.StopOptions{Grace: grace}); err != nil {
+		return runtime.ExitStatus{ExitCode: -1}, err
+	}
+	return r.rt.Wait(ctx, r.id)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
