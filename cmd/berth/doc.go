@@ -1,0 +1,52 @@
+// Command berth runs short jobs in containers and reuses the file system a
+// successful job leaves behind: after a job of a work item succeeds, berth
+// commits its container to a snapshot image, and the next job of the same
+// (project, work item) starts from that snapshot.
+//
+//	berth run [--runtime NAME] --image REF [--project ID] [--work-item ID] [--snapshot | --no-snapshot]
+//	          [--env K=V]... [--secret-env K=V]... [--label K=V]... [--timeout DURATION]
+//	          [--memory SIZE] [--cpus N] [--json] -- CMD [ARG...]
+//	berth snapshots ls [--project ID] [--json]
+//	berth snapshots rm --project ID --work-item ID
+//	berth gc [--dry-run] [--orphan-grace DURATION] [--json]
+//	berth images import [--runtime NAME] [--ref REF] FILE
+//	berth plugins ls [--json]
+//	berth version
+//
+// Global flags: --config FILE (env BERTH_CONFIG), --state-dir DIR (env
+// BERTH_STATE_DIR), --log-level LEVEL (env BERTH_LOG_LEVEL), --runtime NAME
+// (env BERTH_RUNTIME), --plugin-dir DIR (env BERTH_PLUGIN_DIR) and
+// --metrics-file FILE (env BERTH_METRICS_FILE). Flags win over environment
+// variables, which win over the config file.
+//
+// Exit codes: berth run exits with the job's exit code, 124 when the job
+// timed out, 130 when berth was interrupted (SIGINT or SIGTERM; the job is
+// cancelled and its container removed) and 125 when berth itself failed
+// (bad flags, unknown runtime, engine down, driver checksum mismatch, ...),
+// after printing one line naming the problem on stderr. Every other command
+// exits 0 on success and 125 on failure. A second SIGINT or SIGTERM ends
+// berth at once, leaving the job's container to berth gc.
+//
+// Without --json, berth run prints one summary line on stderr after the
+// job: its outcome, snapshot hit or miss (and why), whether the container
+// was committed (and why not) and the durations of the phases. With --json
+// the job's stdout goes to stderr and the result (core.Result) is printed
+// as one JSON object on stdout.
+//
+// Runtimes: with no --runtime, BERTH_RUNTIME or default_runtime, berth
+// uses the first engine that answers: Docker (/var/run/docker.sock), then
+// Podman (/run/podman/podman.sock), then containerd
+// (/run/containerd/containerd.sock). "fake" is the fake runtime, with its
+// state in STATE_DIR/fake, so the whole CLI works without an engine. The
+// driver of runtime NAME is the binary berth-driver-NAME, looked up in the
+// plugin directory (default: the berth executable's directory, then
+// ~/.local/lib/berth/plugins), then in PATH.
+//
+// The config file is YAML; internal/config/example.yaml shows every key.
+// Unknown keys and malformed values are errors that name the key.
+//
+// With --metrics-file, berth adds the core's counters of the command
+// (berth_jobs_total, berth_snapshot_hits_total, ...) to the counters already
+// in FILE and rewrites it atomically in the Prometheus text format, for
+// node_exporter's textfile collector.
+package main

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+func (a *app) imagesImportCommand() *cobra.Command {
+	var ref string
+	cmd := &cobra.Command{
+		Use:   "import [--runtime NAME] [--ref REF] FILE",
+		Short: "Load a docker-save or OCI layout tar into the runtime's engine (no registry needed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("images import: %w", err)
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return fmt.Errorf("images import: %w", err)
+			}
+			if fi.IsDir() {
+				return fmt.Errorf("images import: %s is a directory, want a tar file", args[0])
+			}
+			name, err := a.resolveRuntime(cmd)
+			if err != nil {
+				return err
+			}
+			rt, err := a.set.get(ctx, name)
+			if err != nil {
+				return err
+			}
+			var r io.Reader = f
+			finish := func() {}
+			if isTerminal(a.stderr) {
+				p := newProgress(a.stderr, "importing "+args[0], fi.Size())
+				finish = p.done
+				r = io.TeeReader(f, p)
+			}
+			if ref != "" {
+				rc := retag(r, ref)
+				defer rc.Close()
+				r = rc
+			}
+			imgs, err := rt.LoadImage(ctx, r)
+			finish()
+			if err != nil {
+				return fmt.Errorf("images import %s: %w", args[0], err)
+			}
+			for _, img := range imgs {
+				printImage(a, img)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ref, "ref", "", "reference to give the image (the archive must hold exactly one)")
+	return cmd
+}
+
+func printImage(a *app, img runtime.Image) {
+	name := img.ID
+	if len(img.Refs) > 0 {
+		name = img.Refs[0]
+	}
+	fmt.Fprintf(a.stdout, "loaded %s (%s, %s, %d layers)\n", name, img.ID, humanBytes(img.Size), img.Layers)
+}

@@ -1,0 +1,137 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrInvalid is wrapped by every error about the content of a config file.
+var ErrInvalid = errors.New("invalid config")
+
+// File is the configuration file's content.
+type File struct {
+	// DefaultRuntime names the runtime jobs use when they name none.
+	DefaultRuntime string `yaml:"default_runtime"`
+	// PluginDir is where driver binaries are looked up first.
+	PluginDir string `yaml:"plugin_dir"`
+	// StateDir holds berth's state (BERTH_STATE_DIR and --state-dir win).
+	StateDir string `yaml:"state_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Runtimes are the named runtimes, by name.
+	Runtimes map[string]Runtime `yaml:"runtimes"`
+	// Job holds the defaults of berth run.
+	Job Job `yaml:"job"`
+	// Concurrency caps concurrent jobs.
+	Concurrency Concurrency `yaml:"concurrency"`
+	// Snapshots is the global snapshot policy.
+	Snapshots Snapshots `yaml:"snapshots"`
+	// Projects override the snapshot policy per project ID.
+	Projects map[string]Project `yaml:"projects"`
+	// GC tunes garbage collection.
+	GC GC `yaml:"gc"`
+}
+
+// Runtime is one named runtime: a driver and how to reach its engine.
+type Runtime struct {
+	// Driver is a driver name (looked up as berth-driver-NAME) or the path
+	// of a driver binary (anything with a slash). Default: the runtime's
+	// own name.
+	Driver string `yaml:"driver"`
+	// Address is the engine's address, passed to the driver as the
+	// "address" option. Default: the engine's usual socket.
+	Address string `yaml:"address"`
+	// SHA256 is the expected hex SHA-256 of the driver binary.
+	SHA256 string `yaml:"sha256"`
+	// Options are passed to the driver as they are.
+	Options map[string]string `yaml:"options"`
+}
+
+// Job holds the defaults of berth run.
+type Job struct {
+	Image   string   `yaml:"image"`
+	Timeout Duration `yaml:"timeout"`
+	Memory  Size     `yaml:"memory"`
+	CPUs    float64  `yaml:"cpus"`
+	// StopGrace is the grace between the stop signal and the kill when a
+	// job times out or is cancelled.
+	StopGrace Duration `yaml:"stop_grace"`
+}
+
+// Concurrency caps concurrent jobs.
+type Concurrency struct {
+	Max         int      `yaml:"max"`
+	WaitTimeout Duration `yaml:"wait_timeout"`
+}
+
+// Snapshots is the snapshot policy.
+type Snapshots struct {
+	// Enabled defaults to true: snapshots are taken for jobs with a work
+	// item.
+	Enabled        *bool    `yaml:"enabled"`
+	TTL            Duration `yaml:"ttl"`
+	MaxCount       int      `yaml:"max_count"`
+	MaxTotalSize   Size     `yaml:"max_total_size"`
+	LayerLimit     int      `yaml:"layer_limit"`
+	NeverCommitEnv []string `yaml:"never_commit_env"`
+}
+
+// Project overrides the snapshot policy for one project.
+type Project struct {
+	Enabled *bool     `yaml:"enabled"`
+	TTL     *Duration `yaml:"ttl"`
+}
+
+// GC tunes garbage collection.
+type GC struct {
+	Interval    Duration `yaml:"interval"`
+	OrphanGrace Duration `yaml:"orphan_grace"`
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes and validates a config file's content.
+func Parse(data []byte) (*File, error) {
+	var f File
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, oneLine(err))
+	}
+	// A first pass names the key of the first wrong or unknown entry.
+	if len(root.Content) > 0 {
+		if err := check(root.Content[0], "", &f); err != nil {
+			return nil, err
+		}
+	}
+	// The strict decoder is the authority on what the file holds.
+	f = File{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, oneLine(err))
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func oneLine(err error) string {
+	return string(bytes.Join(bytes.Fields([]byte(err.Error())), []byte(" ")))
+}

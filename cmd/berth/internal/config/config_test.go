@@ -1,0 +1,170 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFull(t *testing.T) {
+	f, err := Parse([]byte(`
+default_runtime: local
+plugin_dir: /opt/berth/plugins
+state_dir: /var/lib/berth
+log_level: info
+runtimes:
+  local:
+    driver: docker
+    address: unix:///run/other.sock
+    sha256: "` + strings.Repeat("ab", 32) + `"
+    options: {api: "1.41"}
+  custom:
+    driver: /opt/drivers/berth-driver-x
+job:
+  image: busybox:latest
+  timeout: 10m
+  memory: 512m
+  cpus: 1.5
+  stop_grace: 2s
+concurrency:
+  max: 4
+  wait_timeout: 1m
+snapshots:
+  enabled: true
+  ttl: 168h
+  max_count: 50
+  max_total_size: 10g
+  layer_limit: 40
+  never_commit_env: [API_TOKEN]
+projects:
+  scratch:
+    enabled: false
+    ttl: 1h
+gc:
+  interval: 1h
+  orphan_grace: 30s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.DefaultRuntime != "local" || f.Runtimes["local"].Options["api"] != "1.41" {
+		t.Errorf("runtimes: %+v", f.Runtimes)
+	}
+	if time.Duration(f.Job.Timeout) != 10*time.Minute || f.Job.Memory != 512<<20 || f.Job.CPUs != 1.5 {
+		t.Errorf("job: %+v", f.Job)
+	}
+	if f.Snapshots.MaxTotalSize != 10<<30 || f.Snapshots.LayerLimit != 40 || *f.Snapshots.Enabled != true {
+		t.Errorf("snapshots: %+v", f.Snapshots)
+	}
+	p := f.Projects["scratch"]
+	if p.Enabled == nil || *p.Enabled || p.TTL == nil || time.Duration(*p.TTL) != time.Hour {
+		t.Errorf("projects: %+v", p)
+	}
+	if time.Duration(f.GC.OrphanGrace) != 30*time.Second {
+		t.Errorf("gc: %+v", f.GC)
+	}
+	rt, ok := f.Runtime("local")
+	if !ok || rt.Driver != "docker" || rt.Address != "unix:///run/other.sock" {
+		t.Errorf("Runtime(local) = %+v, %v", rt, ok)
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	for _, doc := range []string{"", "# nothing\n", "{}"} {
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("Parse(%q): %v", doc, err)
+		}
+	}
+}
+
+// Every invalid file is rejected with ErrInvalid and a message naming the
+// key's path.
+func TestParseInvalid(t *testing.T) {
+	for _, c := range []struct {
+		name, doc, key string
+	}{
+		{"unknown top-level key", "snapshot: {}", "snapshot"},
+		{"unknown nested key", "snapshots:\n  tll: 1h", "snapshots.tll"},
+		{"unknown runtime key", "runtimes:\n  d:\n    adress: x", "runtimes.d.adress"},
+		{"unknown project key", "projects:\n  p:\n    max_count: 3", "projects.p.max_count"},
+		{"bad duration", "snapshots:\n  ttl: forever", "snapshots.ttl"},
+		{"duration without unit", "gc:\n  orphan_grace: 30", "gc.orphan_grace"},
+		{"bad project duration", "projects:\n  p:\n    ttl: 1x", "projects.p.ttl"},
+		{"bad size", "job:\n  memory: 12q", "job.memory"},
+		{"negative size", "snapshots:\n  max_total_size: -1g", "snapshots.max_total_size"},
+		{"int as string", "concurrency:\n  max: many", "concurrency.max"},
+		{"bool as string", "snapshots:\n  enabled: perhaps", "snapshots.enabled"},
+		{"mapping for scalar", "job:\n  image: {a: b}", "job.image"},
+		{"scalar for mapping", "job: fast", "job"},
+		{"list for map", "runtimes: [a]", "runtimes"},
+		{"negative duration", "job:\n  timeout: -5s", "job.timeout"},
+		{"negative count", "snapshots:\n  max_count: -1", "snapshots.max_count"},
+		{"negative cpus", "job:\n  cpus: -2", "job.cpus"},
+		{"bad sha256", "runtimes:\n  d:\n    sha256: abc", "runtimes.d.sha256"},
+		{"bad runtime name", "runtimes:\n  Bad Name: {}", "runtimes.Bad Name"},
+		{"unknown default runtime", "default_runtime: nope", "default_runtime"},
+		{"bad log level", "log_level: loud", "log_level"},
+		{"bad never-commit key", "snapshots:\n  never_commit_env: [\"A=B\"]", "snapshots.never_commit_env[0]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse = %v, want ErrInvalid", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.key+":") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q does not name %q on one line", msg, c.key)
+			}
+		})
+	}
+}
+
+func TestParseSyntaxError(t *testing.T) {
+	_, err := Parse([]byte("job: [unclosed"))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Parse = %v, want ErrInvalid", err)
+	}
+}
+
+func TestLoadNamesFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	if err := os.WriteFile(p, []byte("gc: {interval: soon}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), p) {
+		t.Errorf("Load = %v, want ErrInvalid naming %s", err, p)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+func TestBuiltinRuntimes(t *testing.T) {
+	var f File
+	for _, name := range Builtins {
+		rt, ok := f.Runtime(name)
+		if !ok || rt.Driver != name {
+			t.Errorf("Runtime(%s) = %+v, %v", name, rt, ok)
+		}
+	}
+	if rt, _ := f.Runtime("docker"); rt.Address != "unix:///var/run/docker.sock" {
+		t.Errorf("docker address %q", rt.Address)
+	}
+	if _, ok := f.Runtime("nope"); ok {
+		t.Error("Runtime(nope) found")
+	}
+}
+
+// The documented example is a valid config.
+func TestExample(t *testing.T) {
+	f, err := Load("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.DefaultRuntime != "docker" || len(f.Runtimes) != 3 || f.Projects["scratch"].Enabled == nil {
+		t.Errorf("example: %+v", f)
+	}
+}

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+var runtimeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// LogLevels are the accepted log levels.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// Validate checks the values of f and returns an error naming the key of
+// the first wrong one.
+func (f *File) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, args...))
+	}
+	names := make([]string, 0, len(f.Runtimes))
+	for name := range f.Runtimes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rt := f.Runtimes[name]
+		key := "runtimes." + name
+		if !runtimeName.MatchString(name) {
+			return bad(key, "runtime names are lowercase letters, digits, '-' and '_'")
+		}
+		if rt.SHA256 != "" {
+			if b, err := hex.DecodeString(rt.SHA256); err != nil || len(b) != 32 {
+				return bad(key+".sha256", "want 64 hex digits, got %q", rt.SHA256)
+			}
+		}
+		for k := range rt.Options {
+			if k == "" {
+				return bad(key+".options", "empty option name")
+			}
+		}
+	}
+	if f.DefaultRuntime != "" {
+		if _, ok := f.Runtimes[f.DefaultRuntime]; !ok && !IsBuiltin(f.DefaultRuntime) {
+			return bad("default_runtime", "unknown runtime %q (known: %s)", f.DefaultRuntime,
+				strings.Join(append(names, Builtins...), ", "))
+		}
+	}
+	if f.LogLevel != "" && !contains(LogLevels, f.LogLevel) {
+		return bad("log_level", "want one of %s, got %q", strings.Join(LogLevels, ", "), f.LogLevel)
+	}
+	nonNeg := []struct {
+		key string
+		v   int64
+	}{
+		{"job.timeout", int64(f.Job.Timeout)},
+		{"job.memory", int64(f.Job.Memory)},
+		{"job.stop_grace", int64(f.Job.StopGrace)},
+		{"concurrency.max", int64(f.Concurrency.Max)},
+		{"concurrency.wait_timeout", int64(f.Concurrency.WaitTimeout)},
+		{"snapshots.ttl", int64(f.Snapshots.TTL)},
+		{"snapshots.max_count", int64(f.Snapshots.MaxCount)},
+		{"snapshots.max_total_size", int64(f.Snapshots.MaxTotalSize)},
+		{"snapshots.layer_limit", int64(f.Snapshots.LayerLimit)},
+		{"gc.interval", int64(f.GC.Interval)},
+		{"gc.orphan_grace", int64(f.GC.OrphanGrace)},
+	}
+	for _, c := range nonNeg {
+		if c.v < 0 {
+			return bad(c.key, "must not be negative")
+		}
+	}
+	if f.Job.CPUs < 0 {
+		return bad("job.cpus", "must not be negative")
+	}
+	for i, k := range f.Snapshots.NeverCommitEnv {
+		if k == "" || strings.ContainsAny(k, "= ") {
+			return bad(fmt.Sprintf("snapshots.never_commit_env[%d]", i), "want a variable name, got %q", k)
+		}
+	}
+	for id, p := range f.Projects {
+		if id == "" {
+			return bad("projects", "empty project ID")
+		}
+		if p.TTL != nil && *p.TTL < 0 {
+			return bad("projects."+id+".ttl", "must not be negative")
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

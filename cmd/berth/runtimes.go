@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/cmd/berth/internal/config"
+	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/wire"
+)
+
+// driverPrefix starts the file name of every driver binary.
+const driverPrefix = "berth-driver-"
+
+// openTimeout bounds launching a driver.
+const openTimeout = 30 * time.Second
+
+// runtimeSet is the core.RuntimeSet of the CLI: the configured and built-in
+// runtimes, each driver launched on first use and closed with the set.
+type runtimeSet struct {
+	cfg        *config.File
+	stateDir   string
+	pluginDirs []string
+	log        *slog.Logger
+	def        string
+
+	mu   sync.Mutex
+	open map[string]*wire.Driver
+}
+
+var _ core.RuntimeSet = (*runtimeSet)(nil)
+
+func newRuntimeSet(cfg *config.File, stateDir string, pluginDirs []string, log *slog.Logger) *runtimeSet {
+	return &runtimeSet{cfg: cfg, stateDir: stateDir, pluginDirs: pluginDirs, log: log,
+		open: map[string]*wire.Driver{}}
+}
+
+// Runtime launches (once) and returns the driver of the runtime name.
+func (s *runtimeSet) Runtime(name string) (runtime.Runtime, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	return s.get(ctx, name)
+}
+
+func (s *runtimeSet) get(ctx context.Context, name string) (*wire.Driver, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.open[name]; ok {
+		return d, nil
+	}
+	wc, err := s.wireConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := wire.Open(ctx, wc)
+	if err != nil {
+		return nil, fmt.Errorf("runtime %s: %w", name, err)
+	}
+	s.open[name] = d
+	return d, nil
+}
+
+// drop closes the driver of name if it was launched.
+func (s *runtimeSet) drop(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.open[name]; ok {
+		d.Close()
+		delete(s.open, name)
+	}
+}
+
+// Names lists the default runtime, then the configured ones.
+func (s *runtimeSet) Names() []string {
+	var names []string
+	if s.def != "" {
+		names = append(names, s.def)
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.cfg.Runtimes)) {
+		if n != s.def {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Close stops every driver launched.
+func (s *runtimeSet) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, d := range s.open {
+		d.Close()
+		delete(s.open, name)
+	}
+}
+
+// known lists every runtime name the set can open.
+func (s *runtimeSet) known() []string {
+	names := slices.Sorted(maps.Keys(s.cfg.Runtimes))
+	for _, b := range config.Builtins {
+		if !slices.Contains(names, b) {
+			names = append(names, b)
+		}
+	}
+	return names
+}
+
+// check returns an error wrapping core.ErrUnknownRuntime if name is no
+// runtime of the set.
+func (s *runtimeSet) check(name string) error {
+	if _, ok := s.cfg.Runtime(name); !ok {
+		return fmt.Errorf("%w %q (known: %s)", core.ErrUnknownRuntime, name, strings.Join(s.known(), ", "))
+	}
+	return nil
+}
+
+// wireConfig says how to launch the driver of runtime name.
+func (s *runtimeSet) wireConfig(name string) (wire.Config, error) {
+	if err := s.check(name); err != nil {
+		return wire.Config{}, err
+	}
+	rt, _ := s.cfg.Runtime(name)
+	return s.driverConfig(rt.Driver, rt)
+}
+
+// driverConfig says how to launch driver (a name or a path) with the
+// settings of rt.
+func (s *runtimeSet) driverConfig(driver string, rt config.Runtime) (wire.Config, error) {
+	path := driver
+	if !strings.Contains(driver, "/") {
+		var err error
+		if path, err = findDriver(driver, s.pluginDirs); err != nil {
+			return wire.Config{}, err
+		}
+	}
+	opts := map[string]string{}
+	maps.Copy(opts, rt.Options)
+	if rt.Address != "" {
+		if _, ok := opts["address"]; !ok {
+			opts["address"] = rt.Address
+		}
+	}
+	name := strings.TrimPrefix(filepath.Base(path), driverPrefix)
+	if name == "fake" && opts["state_dir"] == "" {
+		opts["state_dir"] = filepath.Join(s.stateDir, "fake")
+	}
+	return wire.Config{Name: name, Path: path, SHA256: rt.SHA256, Options: opts, Logger: s.log}, nil
+}
+
+// findDriver looks for the binary berth-driver-NAME in dirs, then in PATH.
+func findDriver(name string, dirs []string) (string, error) {
+	file := driverPrefix + name
+	for _, dir := range dirs {
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(file); err == nil {
+		return filepath.Abs(p)
+	}
+	where := append(slices.Clone(dirs), "PATH")
+	return "", fmt.Errorf("%w: no %s in %s", wire.ErrDriverNotFound, file, strings.Join(where, ", "))
+}

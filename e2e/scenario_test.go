@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+	"github.com/berth-dev/berth/runtime/wire"
+)
+
+// TestE2E runs the scenario once per runtime under test.
+func TestE2E(t *testing.T) {
+	names, err := requested()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			scenario(t, newSuite(t, targets[name]))
+		})
+	}
+}
+
+// scenario runs every step against the runtime of s, each step with its
+// own state directory and project.
+func scenario(t *testing.T, s *suite) {
+	for _, step := range []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"cold and warm", coldAndWarm},
+		{"failing run", failingRun},
+		{"timeout", timedOut},
+		{"interrupt", interrupted},
+		{"snapshots rm", snapshotsRm},
+		{"gc", gc},
+		{"gc after kill", gcAfterKill},
+		{"bad input", badInput},
+		{"generations", generations},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			step.fn(t, s.newEnv(t))
+		})
+	}
+}
+
+// newSuite checks that the runtime's engine answers, writes the base image
+// archive and, once the scenario is over, removes the base image.
+func newSuite(t *testing.T, tg target) *suite {
+	t.Helper()
+	if tg.address != "" {
+		path := strings.TrimPrefix(tg.address, "unix://")
+		conn, err := net.DialTimeout("unix", path, 5*time.Second)
+		if err != nil {
+			msg := tg.name + " engine does not answer at " + path + " (" + err.Error() + "): run scripts/engines.sh"
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		conn.Close()
+	}
+	s := &suite{tg: tg, base: "berth-e2e/base:" + randomID()}
+	opts := testimage.Options{}
+	if tg.module == "" {
+		opts.Busybox = []byte("the fake runs no binaries")
+	}
+	tarball, err := testimage.Tar(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tarball = filepath.Join(t.TempDir(), "base.tar")
+	if err := os.WriteFile(s.tarball, tarball, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tg.module != "" {
+		t.Cleanup(func() { s.removeBase(t) })
+	}
+	return s
+}
+
+// removeBase checks that the engine holds nothing made by the scenario and
+// removes the base image it imported.
+func (s *suite) removeBase(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := wire.Open(ctx, wire.Config{Path: filepath.Join(binDir, "berth-driver-"+s.tg.name), Options: s.tg.options, Logger: quiet})
+	if err != nil {
+		t.Errorf("open driver: %v", err)
+		return
+	}
+	defer d.Close()
+	for _, p := range s.projects {
+		cs, err := d.ListContainers(ctx, managed(p))
+		if err != nil || len(cs) != 0 {
+			t.Errorf("project %s: containers left: %+v, %v", p, cs, err)
+		}
+		imgs, err := d.ListImages(ctx, managed(p))
+		if err != nil || len(imgs) != 0 {
+			t.Errorf("project %s: images left: %+v, %v", p, imgs, err)
+		}
+	}
+	if err := d.RemoveImage(ctx, s.base); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("remove base image %s: %v", s.base, err)
+	}
+	if _, err := d.InspectImage(ctx, s.base); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("base image %s still there: %v", s.base, err)
+	}
+}
