@@ -154,12 +154,12 @@ func (r *jobRun) run(ctx context.Context) error {
 	if err := c.st.AddJob(ctx, row); err != nil {
 		return err
 	}
-	cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
 	finished := false
 	defer func() {
 		if !finished {
-			if err := c.st.DeleteJob(cleanCtx, r.res.JobID); err != nil {
+			cctx, cancel := cleanCtx(ctx)
+			defer cancel()
+			if err := c.st.DeleteJob(cctx, r.res.JobID); err != nil {
 				r.log.Warn("forget job", "err", err)
 			}
 		}
@@ -170,7 +170,9 @@ func (r *jobRun) run(ctx context.Context) error {
 	c.countSelection(r.sel)
 	if err != nil {
 		r.res.Durations.Start = time.Since(t)
-		r.sweepLeftovers(cleanCtx)
+		cctx, cancel := cleanCtx(ctx)
+		defer cancel()
+		r.sweepLeftovers(cctx)
 		if ctx.Err() != nil {
 			r.res.Cancelled = true
 			return fmt.Errorf("job %s cancelled while starting: %w", r.res.JobID, ctx.Err())
@@ -180,10 +182,12 @@ func (r *jobRun) run(ctx context.Context) error {
 	r.res.Durations.Start = time.Since(t)
 	defer func() {
 		t := time.Now()
-		if err := r.rt.Remove(cleanCtx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		cctx, cancel := cleanCtx(ctx)
+		defer cancel()
+		if err := r.rt.Remove(cctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
 		}
-		r.removeOld(cleanCtx)
+		r.removeOld(cctx)
 		r.res.Durations.Cleanup += time.Since(t)
 	}()
 	if err := c.st.SetJobContainer(ctx, r.res.JobID, r.id); err != nil {
@@ -191,7 +195,7 @@ func (r *jobRun) run(ctx context.Context) error {
 	}
 
 	t = time.Now()
-	waitErr := r.wait(ctx, cleanCtx)
+	waitErr := r.wait(ctx)
 	r.res.Durations.Run = time.Since(t)
 
 	var put *store.Snapshot
@@ -207,7 +211,9 @@ func (r *jobRun) run(ctx context.Context) error {
 	if r.sel.hit && put == nil {
 		touch = &r.sel.key
 	}
-	if err := c.st.FinishJob(cleanCtx, r.res.JobID, put, touch, c.now()); err != nil {
+	fctx, cancel := cleanCtx(ctx)
+	defer cancel()
+	if err := c.st.FinishJob(fctx, r.res.JobID, put, touch, c.now()); err != nil {
 		// The deferred DeleteJob tries again; a commit left unrecorded is
 		// adopted by the next reconcile.
 		r.log.Error("record job end", "err", err)
@@ -268,4 +274,11 @@ func (r *jobRun) sweepLeftovers(ctx context.Context) {
 			r.log.Warn("remove container left by a failed start", "container", ctr.ID, "err", err)
 		}
 	}
+}
+
+// cleanCtx returns a context for clean-up after a job: it outlives ctx's
+// cancellation (a cancelled job is still cleaned up) and is bounded by
+// cleanupTimeout from the moment the clean-up begins, not from the job's start.
+func cleanCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }

@@ -10,8 +10,10 @@ import (
 
 // wait streams the output and waits for the container's end, stopping it
 // on timeout or when ctx ends. It fills in the exit status.
-func (r *jobRun) wait(ctx, cleanCtx context.Context) error {
-	logCtx, stopLogs := context.WithCancel(cleanCtx)
+func (r *jobRun) wait(ctx context.Context) error {
+	// The output is copied for as long as the job runs, whatever its
+	// length; cancelling the job ends the copy below.
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLogs()
 	logsDone := make(chan error, 1)
 	stdout, stderr := orDiscard(r.job.Stdout), orDiscard(r.job.Stderr)
@@ -30,13 +32,13 @@ func (r *jobRun) wait(ctx, cleanCtx context.Context) error {
 	case err == nil:
 	case ctx.Err() != nil:
 		r.res.Cancelled = true
-		st, err = r.stop(cleanCtx)
+		st, err = r.stop(ctx)
 	case waitCtx.Err() != nil:
 		r.res.TimedOut = true
-		st, err = r.stop(cleanCtx)
+		st, err = r.stop(ctx)
 	default:
 		waitErr = fmt.Errorf("wait for container %s: %w", r.id, err)
-		st, err = r.stop(cleanCtx)
+		st, err = r.stop(ctx)
 	}
 	if err != nil && waitErr == nil {
 		waitErr = fmt.Errorf("stop container %s: %w", r.id, err)
@@ -48,12 +50,14 @@ func (r *jobRun) wait(ctx, cleanCtx context.Context) error {
 	if r.res.Cancelled {
 		stopLogs()
 	}
+	drain, cancelDrain := cleanCtx(ctx)
+	defer cancelDrain()
 	select {
 	case err := <-logsDone:
 		if err != nil && logCtx.Err() == nil {
 			r.log.Warn("copy output", "err", err)
 		}
-	case <-cleanCtx.Done():
+	case <-drain.Done():
 		stopLogs()
 		<-logsDone
 	}
@@ -61,7 +65,10 @@ func (r *jobRun) wait(ctx, cleanCtx context.Context) error {
 }
 
 // stop stops the container (grace period, then kill) and returns its exit.
+// It runs to completion even when ctx is cancelled, within cleanupTimeout.
 func (r *jobRun) stop(ctx context.Context) (runtime.ExitStatus, error) {
+	ctx, cancel := cleanCtx(ctx)
+	defer cancel()
 	grace := r.c.cfg.StopGrace
 	if grace == 0 {
 		grace = DefaultStopGrace

@@ -152,6 +152,7 @@ func (d *Driver) launch(ctx context.Context) error {
 			// d.env after the host's: last wins over an inherited one.
 			cmd.Env = append(append(os.Environ(), d.env), spec.Env...)
 			cmd.Stdin = spec.Stdin
+			setParentDeathSignal(cmd)
 			r, err := newProcRunner(cmd, socketDir)
 			run = r
 			return r, err

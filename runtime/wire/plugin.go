@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -68,6 +69,7 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *g
 // a notice to stderr and exits with status 1.
 func Serve(impl runtime.Runtime) {
 	slog.SetDefault(slog.New(newPluginHandler(os.Stderr)))
+	exitWithParent(time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{impl: impl}},
