@@ -9,7 +9,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
-PODMAN_TAGS := remote containers_image_openpgp
+PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs
 # The runtimes the end-to-end scenario runs against.
 E2E_RUNTIMES ?= fake docker podman containerd
 TESTFLAGS ?= -race -count=1 -timeout 60m
@@ -36,7 +36,7 @@ test-root:
 
 test-plugins:
 	cd plugins/docker && $(GO) test $(TESTFLAGS) ./...
-	cd plugins/podman && $(GO) test $(TESTFLAGS) -tags "$(PODMAN_TAGS)" ./...
+	cd plugins/podman && CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -tags "$(PODMAN_TAGS)" ./...
 	cd plugins/containerd && $(GO) test $(TESTFLAGS) ./...
 
 test-examples:

@@ -1,0 +1,80 @@
+// Command berth-driver-podman is berth's driver for Podman: it serves the
+// runtime contract (github.com/berth-dev/berth/runtime) over berth's plugin
+// wire and carries each call out through Podman's API service with the
+// Podman v5 Go bindings (tested against the Podman 4.3.1 service).
+//
+// # Building and testing
+//
+// The bindings build only with the build tags "remote" and
+// "containers_image_openpgp" (without them, the bindings pull in gpgme and
+// local-storage code). The shipped binary is built without cgo:
+//
+//	CGO_ENABLED=0 go build -tags "remote containers_image_openpgp" -o berth-driver-podman .
+//
+// The race detector needs cgo, and with cgo containers/storage also
+// compiles its btrfs driver, which needs the btrfs C headers; the tag
+// "exclude_graphdriver_btrfs" leaves it out (it changes nothing without
+// cgo). So the tests run with
+//
+//	CGO_ENABLED=1 go test -race -tags "remote containers_image_openpgp exclude_graphdriver_btrfs" ./...
+//
+// A test binary built without the first two tags panics at start, saying
+// so. TestMain builds the driver binary (with the shipped build's tags) to
+// test it over the plugin wire. The tests need the API service
+// (scripts/engines.sh starts it); without it they skip, or fail when the
+// environment variable CI is "true".
+//
+// # Options
+//
+// The host passes options with wire.Config.Options (read with
+// wire.DriverOptions):
+//
+//   - "address": the URI of the API service; default $CONTAINER_HOST, else
+//     unix:///run/podman/podman.sock. The driver starts and answers Info
+//     even when the service is down; every engine call then fails with
+//     runtime.ErrUnavailable naming the address.
+//   - "init_path": the static init binary Podman runs as every container's
+//     PID 1 (podman run --init), so that SIGTERM reaches a job without a
+//     handler (the kernel drops it for a PID 1). Default: the first of
+//     catatonit (/usr/libexec/podman/catatonit, /usr/bin/catatonit) and
+//     tini-static (/usr/bin/tini-static, /usr/bin/docker-init, which
+//     Debian's docker.io installs) found, for a service on this host; else
+//     the init_path of the service's containers.conf.
+//
+// # How the contract maps onto Podman
+//
+//   - Run is a specgen create plus start. The container is never
+//     auto-removed; if start fails, or ctx is cancelled, the driver removes
+//     what it created.
+//   - SecretEnv values travel as Podman secrets of type env: the driver
+//     creates one secret per entry, names it in the spec's secret_env, and
+//     deletes the secrets once the container has started (Podman reads them
+//     only when it generates the OCI spec at start). Podman's commit copies
+//     the environment of the container's stored spec, which never holds
+//     secret values, so neither the key nor the value reaches a committed
+//     image. (The container's own inspect, which reads the OCI spec made at
+//     start, does show them until the container is removed.) A
+//     SecretEnv entry with an empty value (Podman refuses empty secrets) is
+//     passed as plain environment: the committed image then has KEY= and
+//     nothing secret.
+//   - Wait inspects the container and, while it runs, blocks on the libpod
+//     wait endpoint with the conditions exited and stopped; the status
+//     (exit code, OOMKilled, error) always comes from inspect of the exited
+//     container, so Wait answers any number of times until Remove.
+//     OOMKilled is Podman's own flag: Podman 4.3.1 with conmon 2.1.6 on a
+//     cgroup v1 host was seen never to set it (exit code 137 only).
+//   - Commit refuses a running container (runtime.ErrFailedPrecondition),
+//     adds labels and config changes through Podman's commit changes
+//     (LABEL, ENV, CMD, WORKDIR), and squashes with Podman's squash option.
+//     Podman copies the container's labels into the image too.
+//   - Podman names images without a registry localhost/NAME (and Docker Hub
+//     ones docker.io/library/NAME); the driver reports such references in
+//     their short form, as they were given, and Podman resolves short forms
+//     on lookup.
+//   - The image a container was created from is kept, as given, in the
+//     container's annotation io.berth.image.
+//   - Engine errors map to the contract's classes by the HTTP status of the
+//     bindings' errorhandling.ErrorModel, by the exit code of Podman's
+//     image removal report, and by checks of the engine's state (a name in
+//     use, an image that does not exist) where the API answers 500.
+package main

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/containers/podman/v5/pkg/bindings"
+	"github.com/containers/podman/v5/pkg/errorhandling"
+)
+
+// wrap turns an error of the bindings into one of the contract's classes,
+// prefixed with op. The class comes from the HTTP status the service
+// answered with, or from the transport for a service that cannot be
+// reached; an error of no class (a 500 of the service) keeps its message.
+func (d *Driver) wrap(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("podman: %s: %w", op, ctx.Err())
+	}
+	if class := statusClass(err); class != nil {
+		return fmt.Errorf("podman: %s: %w: %v", op, class, err)
+	}
+	if unreachable(err) {
+		return fmt.Errorf("podman: %s: service at %s: %w: %v", op, d.address, runtime.ErrUnavailable, err)
+	}
+	return fmt.Errorf("podman: %s: %w", op, err)
+}
+
+// statusClass maps the HTTP status of a service error to a class.
+func statusClass(err error) error {
+	var model *errorhandling.ErrorModel
+	if !errors.As(err, &model) {
+		return nil
+	}
+	switch model.Code() {
+	case http.StatusNotFound:
+		return runtime.ErrNotFound
+	case http.StatusConflict:
+		return runtime.ErrConflict
+	case http.StatusBadRequest:
+		return runtime.ErrInvalidArgument
+	case http.StatusNotImplemented:
+		return runtime.ErrNotImplemented
+	case http.StatusServiceUnavailable:
+		return runtime.ErrUnavailable
+	}
+	return nil
+}
+
+// isStatus reports whether err is a service error with HTTP status code.
+func isStatus(err error, code int) bool {
+	var model *errorhandling.ErrorModel
+	return errors.As(err, &model) && model.Code() == code
+}
+
+// unreachable reports whether err means the service could not be reached
+// (no socket, connection refused or reset, dial failure).
+func unreachable(err error) bool {
+	var connect bindings.ConnectError
+	var op *net.OpError
+	return errors.As(err, &connect) || errors.As(err, &op) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// invalid returns an ErrInvalidArgument error for op.
+func invalid(op, format string, args ...any) error {
+	return fmt.Errorf("podman: %s: %w: %s", op, runtime.ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
