@@ -151,7 +151,17 @@ type Job struct {
 	// Stdout and Stderr receive the job's output as it comes (nil: discard).
 	Stdout io.Writer `json:"-"`
 	Stderr io.Writer `json:"-"`
+	// OnPhase, when set, is called with PhaseCommit before a snapshot
+	// commit and PhaseCleanup after it. A CLI uses it to show the progress
+	// of long commits. It must return quickly.
+	OnPhase func(phase string) `json:"-"`
 }
+
+// The phases reported to Job.OnPhase.
+const (
+	PhaseCommit  = "commit"
+	PhaseCleanup = "cleanup"
+)
 
 // SnapshotEnv is the variable set in a job's environment: "1" when it runs
 // on a snapshot, "0" when it runs on the base image.

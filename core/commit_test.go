@@ -303,3 +303,21 @@ func TestAwkwardIDsGetTheirOwnSnapshots(t *testing.T) {
 		}
 	}
 }
+
+func TestOnPhaseBracketsTheCommit(t *testing.T) {
+	e := newEnv(t, nil)
+	var phases []string
+	j := job("w", "echo 1 > /work/v")
+	j.OnPhase = func(p string) { phases = append(phases, p) }
+	res, _ := e.run(nil, j)
+	if !res.Commit.Committed || strings.Join(phases, ",") != PhaseCommit+","+PhaseCleanup {
+		t.Fatalf("committed %v, phases %q: want commit then cleanup", res.Commit.Committed, phases)
+	}
+	phases = nil
+	j = job("w", "exit 3")
+	j.OnPhase = func(p string) { phases = append(phases, p) }
+	e.run(nil, j)
+	if len(phases) != 0 {
+		t.Fatalf("phases %q for a job that commits nothing: want none", phases)
+	}
+}

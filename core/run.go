@@ -201,9 +201,11 @@ func (r *jobRun) run(ctx context.Context) error {
 	var put *store.Snapshot
 	switch reason := r.commitBlocker(waitErr); reason {
 	case "":
+		r.phase(PhaseCommit)
 		t = time.Now()
 		put = r.commit(ctx)
 		r.res.Durations.Commit = time.Since(t)
+		r.phase(PhaseCleanup)
 	default:
 		r.res.Commit.Reason = reason
 	}
@@ -281,4 +283,11 @@ func (r *jobRun) sweepLeftovers(ctx context.Context) {
 // cleanupTimeout from the moment the clean-up begins, not from the job's start.
 func cleanCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// phase tells the job's OnPhase hook, if any, that the job entered phase.
+func (r *jobRun) phase(phase string) {
+	if r.job.OnPhase != nil {
+		r.job.OnPhase(phase)
+	}
 }

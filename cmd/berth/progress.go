@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/core"
 )
 
 // isTerminal reports whether w is a terminal.
@@ -59,4 +61,58 @@ func (p *progress) done() {
 	defer p.mu.Unlock()
 	p.draw()
 	fmt.Fprintln(p.w)
+}
+
+// phaseProgress shows on a terminal how long a job's snapshot commit has
+// been running, redrawn a few times a second, and clears the line after.
+type phaseProgress struct {
+	w    io.Writer
+	mu   sync.Mutex
+	stop chan struct{}
+	done chan struct{}
+}
+
+// onPhase is a core.Job OnPhase hook.
+func (p *phaseProgress) onPhase(phase string) {
+	if phase == core.PhaseCommit {
+		p.start("committing snapshot")
+		return
+	}
+	p.end()
+}
+
+func (p *phaseProgress) start(label string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		return
+	}
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	go func(stop, done chan struct{}) {
+		defer close(done)
+		began := time.Now()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			fmt.Fprintf(p.w, "\rberth: %s… %.1fs\x1b[K", label, time.Since(began).Seconds())
+			select {
+			case <-stop:
+				fmt.Fprint(p.w, "\r\x1b[K")
+				return
+			case <-tick.C:
+			}
+		}
+	}(p.stop, p.done)
+}
+
+// end stops the display, if it runs, and waits until its line is cleared.
+func (p *phaseProgress) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop == nil {
+		return
+	}
+	close(p.stop)
+	<-p.done
+	p.stop, p.done = nil, nil
 }

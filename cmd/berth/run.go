@@ -152,6 +152,11 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	if f.json {
 		job.Stdout = a.stderr
 	}
+	if isTerminal(a.stderr) {
+		pp := &phaseProgress{w: a.stderr}
+		job.OnPhase = pp.onPhase
+		defer pp.end()
+	}
 	res, err := c.Run(ctx, job)
 	res.Durations.Queue += queued
 	if res.Durations.Total == 0 {
