@@ -311,20 +311,13 @@ func (d *Driver) ListContainers(ctx context.Context, filter runtime.LabelFilter)
 	if err != nil {
 		return nil, d.fail(err, "list containers")
 	}
-	out := make([]runtime.Container, 0, len(res.Items))
-	for _, s := range res.Items {
-		// Inspect for the image as given at creation (the summary may
-		// show an ID instead) and a precise creation time.
-		c, err := d.InspectContainer(ctx, s.ID)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	ids := make([]string, len(res.Items))
+	for i, s := range res.Items {
+		ids[i] = s.ID
 	}
-	return out, nil
+	// Inspect for the image as given at creation (the summary may show an
+	// ID instead) and a precise creation time.
+	return inspectAll(ctx, ids, d.InspectContainer)
 }
 
 // mapState maps Docker's container status onto the contract's states.

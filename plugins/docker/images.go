@@ -189,16 +189,9 @@ func (d *Driver) ListImages(ctx context.Context, filter runtime.LabelFilter) ([]
 	if err != nil {
 		return nil, d.fail(err, "list images")
 	}
-	out := make([]runtime.Image, 0, len(res.Items))
-	for _, s := range res.Items {
-		img, err := d.InspectImage(ctx, s.ID) // for layers and env
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, img)
+	ids := make([]string, len(res.Items))
+	for i, s := range res.Items {
+		ids[i] = s.ID
 	}
-	return out, nil
+	return inspectAll(ctx, ids, d.InspectImage) // for layers and env
 }

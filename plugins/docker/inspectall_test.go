@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// TestInspectAll checks the concurrent inspects of a listing: results in
+// the listing's order, vanished items skipped, at most inspectWorkers at a
+// time, and the first real error returned.
+func TestInspectAll(t *testing.T) {
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	var running, peak atomic.Int32
+	inspect := func(_ context.Context, id string) (int, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		i, _ := strconv.Atoi(id)
+		if i%7 == 3 {
+			return 0, fmt.Errorf("inspect %s: %w", id, runtime.ErrNotFound)
+		}
+		return i, nil
+	}
+	got, err := inspectAll(context.Background(), ids, inspect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for i := range ids {
+		if i%7 != 3 {
+			want = append(want, i)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if p := peak.Load(); p > inspectWorkers {
+		t.Fatalf("%d inspects at once, want at most %d", p, inspectWorkers)
+	}
+
+	boom := errors.New("boom")
+	_, err = inspectAll(context.Background(), ids, func(_ context.Context, id string) (int, error) {
+		if id == "20" {
+			return 0, boom
+		}
+		return 0, nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want %v", err, boom)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = inspectAll(ctx, ids, func(ctx context.Context, _ string) (int, error) { return 0, ctx.Err() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: got %v, want context.Canceled", err)
+	}
+
+	if got, err := inspectAll(context.Background(), nil, inspect); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("no IDs: got %#v, %v; want an empty, non-nil slice", got, err)
+	}
+}
