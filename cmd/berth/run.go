@@ -135,6 +135,9 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 		return err
 	}
 	job.Runtime = name
+	// Launch the driver while the state database opens: the core asks for
+	// it next, and gets this launch (or its error) then.
+	go a.set.Runtime(name) //nolint:errcheck // the core's own call reports it
 	began := time.Now()
 	if max := a.cfg.Concurrency.Max; max > 0 {
 		release, err := acquireSlot(ctx, filepath.Join(a.stateDir, "slots"), max, time.Duration(a.cfg.Concurrency.WaitTimeout))

@@ -34,8 +34,9 @@ type runtimeSet struct {
 	log        *slog.Logger
 	def        string
 
-	mu   sync.Mutex
-	open map[string]*wire.Driver
+	mu     sync.Mutex
+	open   map[string]*wire.Driver
+	closed bool // after Close, nothing more is launched
 }
 
 var _ core.RuntimeSet = (*runtimeSet)(nil)
@@ -57,6 +58,9 @@ func (s *runtimeSet) get(ctx context.Context, name string) (*wire.Driver, error)
 	defer s.mu.Unlock()
 	if d, ok := s.open[name]; ok {
 		return d, nil
+	}
+	if s.closed {
+		return nil, fmt.Errorf("runtime %s: %w", name, core.ErrClosed)
 	}
 	wc, err := s.wireConfig(name)
 	if err != nil {
@@ -98,6 +102,7 @@ func (s *runtimeSet) Names() []string {
 func (s *runtimeSet) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	for name, d := range s.open {
 		d.Close()
 		delete(s.open, name)
