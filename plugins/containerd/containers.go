@@ -5,14 +5,22 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/defaults"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -20,8 +28,10 @@ import (
 // cleanupTimeout bounds the clean-up done after a failure or cancellation.
 const cleanupTimeout = time.Minute
 
-// Run creates the container (a new snapshot on the unpacked image and an
-// OCI spec from the image config and spec) and starts its task.
+// Run creates the container and starts its task. It makes the container
+// record first (which keeps its snapshot from the garbage collector, so no
+// lease is needed), then the snapshot on the image's chain (unpacking the
+// image only if that is missing), then the task on the snapshot's mounts.
 func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
 	if err := validateSpec(spec); err != nil {
 		return runtime.Container{}, err
@@ -30,53 +40,123 @@ func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.C
 	if id == "" {
 		id = randomHex(32)
 	}
-	if _, err := d.c.ContainerService().Get(ctx, id); err == nil {
-		return runtime.Container{}, fmt.Errorf("container %s: %w", id, runtime.ErrAlreadyExists)
-	} else if !errdefs.IsNotFound(err) {
-		return runtime.Container{}, d.wrap(ctx, err, "container %s", id)
-	}
+	// The runtime's name is asked (once per driver) while the image is.
+	var (
+		wg      sync.WaitGroup
+		rtName  string
+		rtError error
+	)
+	wg.Go(func() { rtName, rtError = d.runtimeName(ctx) })
+	defer wg.Wait()
 	imgs, _, err := d.resolveImage(ctx, spec.Image)
 	if err != nil {
 		return runtime.Container{}, err
 	}
-	img := client.NewImage(d.c, imgs[0])
-	ic, err := d.readImage(ctx, img.Target())
+	rec := imgs[0]
+	ic, err := d.readImage(ctx, rec.Target)
 	if err != nil {
 		return runtime.Container{}, err
 	}
-	if ok, err := img.IsUnpacked(ctx, d.sn); err != nil || !ok {
-		if err := img.Unpack(ctx, d.sn); err != nil {
-			return runtime.Container{}, d.wrap(ctx, err, "unpack %s", spec.Image)
-		}
+	if wg.Wait(); rtError != nil {
+		return runtime.Container{}, d.wrap(ctx, rtError, "create container %s: runtime", id)
 	}
-
-	snapKey := id + "-" + randomHex(4)
-	cont, err := d.c.NewContainer(ctx, id,
-		client.WithSnapshotter(d.sn),
-		client.WithNewSnapshot(snapKey, img),
-		client.WithContainerLabels(d.containerLabels(spec, img.Target().Digest.String())),
-		client.WithNewSpec(d.specOpts(spec, id, ic.config.Config)...),
-	)
-	if err != nil {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		_ = d.c.SnapshotService(d.sn).Remove(cctx, snapKey)
+	cfg := ic.config.Config
+	info := containers.Container{
+		ID:          id,
+		Labels:      d.containerLabels(spec, rec.Target.Digest.String()),
+		Image:       rec.Name,
+		Runtime:     containers.RuntimeInfo{Name: rtName},
+		Snapshotter: d.sn,
+		SnapshotKey: id + "-" + randomHex(4),
+	}
+	// A user name is looked up in the image's /etc/passwd, which needs the
+	// snapshot: the spec then gets the user once the snapshot exists.
+	withUser := cfg.User
+	cfg.User = ""
+	if info.Spec, err = d.newSpec(ctx, spec, info, cfg); err != nil {
 		return runtime.Container{}, d.wrap(ctx, err, "create container %s", id)
 	}
-	info, err := cont.Info(ctx)
-	if err == nil {
-		var p *proc
-		if p, err = d.newTask(ctx, cont); err == nil {
-			err = d.wrap(ctx, p.task.Start(ctx), "start container %s", id)
+	if info, err = d.c.ContainerService().Create(ctx, info); err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			return runtime.Container{}, fmt.Errorf("container %s: %w", id, runtime.ErrAlreadyExists)
 		}
+		return runtime.Container{}, d.wrap(ctx, err, "create container %s", id)
 	}
+	err = d.start(ctx, spec, info, rec, ic, withUser)
 	if err != nil {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		_ = d.remove(cctx, cont)
+		_ = d.remove(cctx, info)
 		return runtime.Container{}, d.wrap(ctx, err, "run %s", id)
 	}
 	return toContainer(info, runtime.StateRunning), nil
+}
+
+// start makes the snapshot of the container info records and creates and
+// starts its task; user, if not empty, is the image config's user, set in
+// the spec once the snapshot exists.
+func (d *Driver) start(ctx context.Context, spec runtime.ContainerSpec, info containers.Container, rec images.Image, ic imageContent, user string) error {
+	id := info.ID
+	sn := d.c.SnapshotService(d.sn)
+	parent := identity.ChainID(ic.config.RootFS.DiffIDs).String()
+	mounts, err := sn.Prepare(ctx, info.SnapshotKey, parent)
+	if errdefs.IsNotFound(err) {
+		if err := client.NewImage(d.c, rec).Unpack(ctx, d.sn); err != nil {
+			return d.wrap(ctx, err, "unpack %s", spec.Image)
+		}
+		mounts, err = sn.Prepare(ctx, info.SnapshotKey, parent)
+	}
+	if err != nil {
+		return d.wrap(ctx, err, "snapshot of %s", id)
+	}
+	if user != "" {
+		cfg := ic.config.Config
+		if info.Spec, err = d.newSpec(ctx, spec, info, cfg); err != nil {
+			return d.wrap(ctx, err, "create container %s", id)
+		}
+		if _, err := d.c.ContainerService().Update(ctx, info, "spec"); err != nil {
+			return d.wrap(ctx, err, "create container %s", id)
+		}
+	}
+	p, err := d.newTask(ctx, id, mounts)
+	if err != nil {
+		return err
+	}
+	return d.wrap(ctx, p.task.Start(ctx), "start container %s", id)
+}
+
+// newSpec returns the OCI spec of the container info records, for spec on
+// an image with config cfg.
+func (d *Driver) newSpec(ctx context.Context, spec runtime.ContainerSpec, info containers.Container, cfg ocispec.ImageConfig) (typeurl.Any, error) {
+	ctx = namespaces.WithNamespace(ctx, d.namespace)
+	s, err := oci.GenerateSpec(ctx, d.c, &info, d.specOpts(spec, info.ID, cfg)...)
+	if err != nil {
+		return nil, err
+	}
+	return typeurl.MarshalAny(s)
+}
+
+// runtimeName returns the runtime of new containers: the namespace's
+// default (its label containerd.io/defaults/runtime) or containerd's, as
+// client.NewContainer does. It asks once per driver.
+func (d *Driver) runtimeName(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	name := d.runtime
+	d.mu.Unlock()
+	if name != "" {
+		return name, nil
+	}
+	name, err := d.c.GetLabel(ctx, defaults.DefaultRuntimeNSLabel)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		name = defaults.DefaultRuntime
+	}
+	d.mu.Lock()
+	d.runtime = name
+	d.mu.Unlock()
+	return name, nil
 }
 
 // cleanupContext returns a context for clean-up that survives ctx's
@@ -99,13 +179,18 @@ func (d *Driver) load(ctx context.Context, id string) (client.Container, error) 
 
 // Wait blocks until the container has exited and returns its status.
 func (d *Driver) Wait(ctx context.Context, id string) (runtime.ExitStatus, error) {
-	cont, err := d.load(ctx, id)
-	if err != nil {
-		return runtime.ExitStatus{}, err
-	}
-	p, err := d.attach(ctx, cont)
-	if err != nil {
-		return runtime.ExitStatus{}, err
+	// The task of a proc of this process exists until Remove forgets it:
+	// its proc answers without a round trip.
+	p := d.proc(id)
+	var cont client.Container
+	if p == nil {
+		var err error
+		if cont, err = d.load(ctx, id); err != nil {
+			return runtime.ExitStatus{}, err
+		}
+		if p, err = d.attach(ctx, cont); err != nil {
+			return runtime.ExitStatus{}, err
+		}
 	}
 	if p != nil {
 		select {
@@ -154,35 +239,32 @@ func (d *Driver) Wait(ctx context.Context, id string) (runtime.ExitStatus, error
 // Remove kills the container's task if it runs, deletes it, the container
 // and its snapshot, and the driver's files for it.
 func (d *Driver) Remove(ctx context.Context, id string) error {
-	cont, err := d.load(ctx, id)
-	if err != nil {
-		return err
+	if id == "" {
+		return invalid("empty container ID")
 	}
-	return d.remove(ctx, cont)
+	info, err := d.c.ContainerService().Get(ctx, id)
+	if err != nil {
+		return d.wrap(ctx, err, "container %s", id)
+	}
+	return d.remove(ctx, info)
 }
 
-func (d *Driver) remove(ctx context.Context, cont client.Container) error {
-	id := cont.ID()
+func (d *Driver) remove(ctx context.Context, info containers.Container) error {
+	id := info.ID
 	d.mu.Lock()
 	p := d.procs[id]
 	d.mu.Unlock()
-	var task client.Task
+	// Without a proc of this process, the task (if any) is addressed by
+	// the container's ID: a missing one answers ErrNotFound.
+	var task taskHandle = &directTask{c: d.c, id: id}
 	if p != nil {
 		task = p.task
-	} else {
-		t, err := cont.Task(ctx, nil)
-		if err != nil && !errdefs.IsNotFound(err) {
-			return d.wrap(ctx, err, "remove %s", id)
-		}
-		task = t
 	}
-	if task != nil {
-		if err := d.killTask(ctx, task, p); err != nil {
-			return err
-		}
-		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-			return d.wrap(ctx, err, "remove %s: delete task", id)
-		}
+	if err := d.killTask(ctx, task, p); err != nil {
+		return err
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return d.wrap(ctx, err, "remove %s: delete task", id)
 	}
 	if p != nil {
 		select {
@@ -192,11 +274,13 @@ func (d *Driver) remove(ctx context.Context, cont client.Container) error {
 		}
 	}
 	d.forget(id)
-	info, err := cont.Info(ctx)
-	if err != nil {
-		return d.wrap(ctx, err, "remove %s", id)
+	if info.SnapshotKey != "" && info.Snapshotter != "" {
+		err := d.c.SnapshotService(info.Snapshotter).Remove(ctx, info.SnapshotKey)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return d.wrap(ctx, err, "remove %s: snapshot", id)
+		}
 	}
-	if err := cont.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+	if err := d.c.ContainerService().Delete(ctx, id); err != nil {
 		if errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove %s: removed concurrently: %w", id, runtime.ErrNotFound)
 		}
@@ -217,7 +301,14 @@ func (d *Driver) remove(ctx context.Context, cont client.Container) error {
 
 // killTask kills the task with SIGKILL unless it has stopped, and waits for
 // its exit.
-func (d *Driver) killTask(ctx context.Context, task client.Task, p *proc) error {
+func (d *Driver) killTask(ctx context.Context, task taskHandle, p *proc) error {
+	if p != nil {
+		select {
+		case <-p.done:
+			return nil // exited, output written
+		default:
+		}
+	}
 	st, err := task.Status(ctx)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
@@ -244,7 +335,7 @@ func (d *Driver) killTask(ctx context.Context, task client.Task, p *proc) error 
 }
 
 // exited returns a channel closed when the task has exited.
-func (d *Driver) exited(ctx context.Context, task client.Task, p *proc) (<-chan struct{}, error) {
+func (d *Driver) exited(ctx context.Context, task taskHandle, p *proc) (<-chan struct{}, error) {
 	if p != nil {
 		return p.done, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -76,8 +77,12 @@ type Driver struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex
-	procs map[string]*proc // tasks whose output this process copies
+	mu      sync.Mutex
+	procs   map[string]*proc // tasks whose output this process copies
+	runtime string           // see runtimeName
+
+	imgMu    sync.Mutex
+	imgCache map[digest.Digest]imageBlobs // see readImage
 }
 
 var _ runtime.Runtime = (*Driver)(nil)
@@ -125,6 +130,11 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd at %s: %w: %v", opts.Address, runtime.ErrUnavailable, err)
 	}
+	if conn, ok := c.Conn().(interface{ Connect() }); ok {
+		// Connect while the host does its handshake with the plugin,
+		// rather than in the first call. It does not block.
+		conn.Connect()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Driver{
 		c:          c,
@@ -137,6 +147,7 @@ func New(opts Options) (*Driver, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		procs:      map[string]*proc{},
+		imgCache:   map[digest.Digest]imageBlobs{},
 	}, nil
 }
 

@@ -7,12 +7,15 @@ import (
 	"io"
 	"sort"
 
+	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -225,34 +228,102 @@ type imageContent struct {
 }
 
 // readImage reads the manifest (for the default platform) and config of
-// the image whose record targets target.
+// the image whose record targets target. Content is immutable: what was
+// read for a digest is kept (as bytes, decoded afresh for each caller) and
+// not read again.
 func (d *Driver) readImage(ctx context.Context, target ocispec.Descriptor) (imageContent, error) {
-	cs := d.c.ContentStore()
-	var ic imageContent
-	var err error
-	ic.manifestDesc = target
-	if images.IsIndexType(target.MediaType) {
-		ic.manifestDesc, err = manifestFor(ctx, cs, target)
-		if err != nil {
-			return ic, d.wrap(ctx, err, "image %s", target.Digest)
+	d.imgMu.Lock()
+	raw, ok := d.imgCache[target.Digest]
+	d.imgMu.Unlock()
+	if !ok {
+		var err error
+		if raw, err = d.readImageBlobs(ctx, target); err != nil {
+			return imageContent{}, err
 		}
+		d.imgMu.Lock()
+		if len(d.imgCache) >= imageCacheSize {
+			clear(d.imgCache)
+		}
+		d.imgCache[target.Digest] = raw
+		d.imgMu.Unlock()
 	}
-	b, err := content.ReadBlob(ctx, cs, ic.manifestDesc)
-	if err != nil {
-		return ic, d.wrap(ctx, err, "image %s: manifest", target.Digest)
-	}
-	if err := json.Unmarshal(b, &ic.manifest); err != nil {
+	ic := imageContent{manifestDesc: raw.manifestDesc}
+	if err := json.Unmarshal(raw.manifest, &ic.manifest); err != nil {
 		return ic, fmt.Errorf("image %s: manifest: %w", target.Digest, err)
 	}
 	ic.configDesc = ic.manifest.Config
-	b, err = content.ReadBlob(ctx, cs, ic.configDesc)
-	if err != nil {
-		return ic, d.wrap(ctx, err, "image %s: config", target.Digest)
-	}
-	if err := json.Unmarshal(b, &ic.config); err != nil {
+	if err := json.Unmarshal(raw.config, &ic.config); err != nil {
 		return ic, fmt.Errorf("image %s: config: %w", target.Digest, err)
 	}
 	return ic, nil
+}
+
+// imageCacheSize bounds the images whose manifest and config readImage
+// keeps.
+const imageCacheSize = 256
+
+// imageBlobs is an image's manifest and config as stored.
+type imageBlobs struct {
+	manifestDesc     ocispec.Descriptor
+	manifest, config []byte
+}
+
+// readImageBlobs reads the manifest (for the default platform) and config
+// of the image whose record targets target.
+func (d *Driver) readImageBlobs(ctx context.Context, target ocispec.Descriptor) (imageBlobs, error) {
+	cs := d.c.ContentStore()
+	raw := imageBlobs{manifestDesc: target}
+	var err error
+	if images.IsIndexType(target.MediaType) {
+		raw.manifestDesc, err = manifestFor(ctx, cs, target)
+		if err != nil {
+			return raw, d.wrap(ctx, err, "image %s", target.Digest)
+		}
+	}
+	if raw.manifest, err = d.readBlob(ctx, raw.manifestDesc); err != nil {
+		return raw, d.wrap(ctx, err, "image %s: manifest", target.Digest)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(raw.manifest, &m); err != nil {
+		return raw, fmt.Errorf("image %s: manifest: %w", target.Digest, err)
+	}
+	if raw.config, err = d.readBlob(ctx, m.Config); err != nil {
+		return raw, d.wrap(ctx, err, "image %s: config", target.Digest)
+	}
+	return raw, nil
+}
+
+// readBlob reads the blob desc describes in one round trip (content.ReadBlob
+// asks for its size first) and checks its digest.
+func (d *Driver) readBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	conn, ok := d.c.Conn().(grpc.ClientConnInterface)
+	if !ok {
+		return content.ReadBlob(ctx, d.c.ContentStore(), desc)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream if it is left early
+	rc, err := contentapi.NewContentClient(conn).Read(ctx, &contentapi.ReadContentRequest{Digest: desc.Digest.String()})
+	if err != nil {
+		return nil, errgrpc.ToNative(err)
+	}
+	b := make([]byte, 0, max(desc.Size, 0))
+	for {
+		resp, err := rc.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errgrpc.ToNative(err)
+		}
+		b = append(b, resp.Data...)
+	}
+	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
+		return nil, fmt.Errorf("blob %s: read %d bytes with digest %s", desc.Digest, len(b), got)
+	}
+	return b, nil
 }
 
 // manifestFor returns the descriptor of the manifest for the default

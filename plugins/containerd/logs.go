@@ -22,15 +22,19 @@ const logPoll = 25 * time.Millisecond
 // Logs copies the container's output from its log files; with Follow it
 // keeps copying until the task has exited and all its output is written.
 func (d *Driver) Logs(ctx context.Context, id string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
-	cont, err := d.load(ctx, id)
-	if err != nil {
-		return err
-	}
-	// Attaching also when not following keeps the output flowing into the
-	// files if the driver that started the container is gone.
-	p, err := d.attach(ctx, cont)
-	if err != nil {
-		return err
+	p := d.proc(id)
+	var cont client.Container
+	if p == nil {
+		var err error
+		if cont, err = d.load(ctx, id); err != nil {
+			return err
+		}
+		// Attaching also when not following keeps the output flowing
+		// into the files if the driver that started the container is
+		// gone.
+		if p, err = d.attach(ctx, cont); err != nil {
+			return err
+		}
 	}
 	dir := d.containerDir(id)
 	tails := []*tail{{path: filepath.Join(dir, "stdout"), w: stdout}, {path: filepath.Join(dir, "stderr"), w: stderr}}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 
@@ -22,7 +23,7 @@ import (
 // drivers never read the same FIFOs; when it dies, another driver attaches.
 type proc struct {
 	id   string
-	task client.Task
+	task taskHandle
 	lock *os.File   // flock held while copying
 	logs []*os.File // stdout, stderr
 
@@ -82,11 +83,11 @@ func (d *Driver) copying(id string) bool {
 	return false
 }
 
-// newTask creates the container's task with its output going to the log
-// files, registers the waiter (before the task starts) and returns the
-// proc. The caller starts the task.
-func (d *Driver) newTask(ctx context.Context, cont client.Container) (*proc, error) {
-	id := cont.ID()
+// newTask creates the task of container id, with its root file system on
+// mounts and its output going to the log files, registers the waiter
+// (before the task starts) and returns the proc. The caller starts the
+// task.
+func (d *Driver) newTask(ctx context.Context, id string, mounts []mount.Mount) (*proc, error) {
 	lock, logs, ok, err := d.openLogs(id)
 	if err != nil {
 		return nil, fmt.Errorf("log files of %s: %w", id, err)
@@ -96,11 +97,19 @@ func (d *Driver) newTask(ctx context.Context, cont client.Container) (*proc, err
 	}
 	p := &proc{id: id, lock: lock, logs: logs, done: make(chan struct{})}
 	creator := cio.NewCreator(cio.WithStreams(nil, logs[0], logs[1]), cio.WithFIFODir(d.containerDir(id)))
-	p.task, err = cont.NewTask(ctx, creator)
+	io, err := creator(id)
 	if err != nil {
+		p.release()
+		return nil, fmt.Errorf("output of %s: %w", id, err)
+	}
+	task, err := createTask(ctx, d.c, id, mounts, io)
+	if err != nil {
+		io.Cancel()
+		io.Close()
 		p.release()
 		return nil, d.wrap(ctx, err, "create task %s", id)
 	}
+	p.task = task
 	exitCh, err := p.task.Wait(d.ctx)
 	if err != nil {
 		p.release()
@@ -199,6 +208,13 @@ func (p *proc) detach() {
 		}
 	}
 	p.release()
+}
+
+// proc returns this process's proc of container id, nil if none.
+func (d *Driver) proc(id string) *proc {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.procs[id]
 }
 
 // forget drops the container's proc.

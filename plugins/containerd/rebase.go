@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -70,7 +69,7 @@ func (d *Driver) retireTask(ctx context.Context, id string) error {
 	p := d.procs[id]
 	d.mu.Unlock()
 	var (
-		task   client.Task
+		task   taskHandle
 		status runtime.ExitStatus
 	)
 	if p != nil {

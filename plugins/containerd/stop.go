@@ -85,7 +85,7 @@ func (d *Driver) Stop(ctx context.Context, id string, opts runtime.StopOptions) 
 }
 
 // taskOrNil returns the proc's task, nil for a nil proc.
-func (p *proc) taskOrNil() client.Task {
+func (p *proc) taskOrNil() taskHandle {
 	if p == nil {
 		return nil
 	}
