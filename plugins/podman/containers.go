@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/containers/podman/v5/libpod/define"
@@ -74,7 +75,18 @@ func (d *Driver) inspect(ctx context.Context, id string) (*define.InspectContain
 	if err != nil {
 		return nil, err
 	}
+	// Podman 4.3 answers 500 to an inspect that races the container's
+	// exit (it reads /proc of a process just gone); inspect is idempotent,
+	// so such an answer is retried a few times.
 	data, err := containers.Inspect(c, id, nil)
+	for try := 0; try < 3 && isStatus(err, http.StatusInternalServerError); try++ {
+		select {
+		case <-ctx.Done():
+			return nil, d.wrap(ctx, "inspect "+id, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		data, err = containers.Inspect(c, id, nil)
+	}
 	if err != nil {
 		return nil, d.wrap(ctx, "inspect "+id, err)
 	}

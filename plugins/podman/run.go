@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -96,11 +97,19 @@ func (d *Driver) Run(ctx context.Context, s runtime.ContainerSpec) (runtime.Cont
 		return runtime.Container{}, d.wrap(ctx, "run: start", err)
 	}
 	ctr, err := d.InspectContainer(ctx, created.ID)
-	if err != nil {
+	switch {
+	case err == nil:
+		return ctr, nil
+	case ctx.Err() != nil:
 		d.removeQuietly(ctx, created.ID)
 		return runtime.Container{}, err
 	}
-	return ctr, nil
+	// The container runs: only its ID is promised. Podman 4.3 can fail an
+	// inspect that races the container's exit ("read /proc/N/cgroup: no
+	// such process"), which must not fail a job that started; Wait and
+	// InspectContainer report its state from here on.
+	return runtime.Container{ID: created.ID, Name: s.Name, Image: s.Image, Labels: s.Labels,
+		State: runtime.StateRunning, Created: time.Now()}, nil
 }
 
 // validate checks a spec before anything is made.
