@@ -144,6 +144,9 @@ func TestLimits(t *testing.T) {
 	cg := func(ctrl, file string) string {
 		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, d.Namespace(), c.ID, file))
 		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("no cgroup v1 %s controller: limits cannot be checked in CI: %v", ctrl, err)
+			}
 			t.Skipf("no cgroup v1 %s controller here: %v", ctrl, err)
 		}
 		return strings.TrimSpace(string(b))
