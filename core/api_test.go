@@ -130,3 +130,69 @@ func TestOutputStreamsToTheCaller(t *testing.T) {
 		t.Fatalf("stdout %q stderr %q", out.String(), errOut.String())
 	}
 }
+
+// slowSet is a RuntimeSet whose lookups wait until release is closed, like
+// a driver that is still launching.
+type slowSet struct {
+	RuntimeList
+	release chan struct{}
+}
+
+func (s slowSet) Runtime(name string) (runtime.Runtime, error) {
+	<-s.release
+	return s.RuntimeList.Runtime(name)
+}
+
+func TestJobIsRecordedWhileTheRuntimeLaunches(t *testing.T) {
+	e := newEnv(t, nil)
+	set := slowSet{RuntimeList: e.cfg.Runtimes.(RuntimeList), release: make(chan struct{})}
+	e.cfg.Runtimes = set
+	c := e.open()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), job("", "true"))
+		done <- err
+	}()
+	waitFor(t, "the job to be recorded before its runtime is there", func() bool {
+		jobs, _ := c.st.Jobs(context.Background())
+		return len(jobs) == 1
+	})
+	close(set.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := c.st.Jobs(context.Background()); len(jobs) != 0 {
+		t.Fatalf("job rows left: %+v", jobs)
+	}
+}
+
+func TestFailedRuntimeLookupEndsTheWaitForTheWorkItem(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.WorkItemTimeout = time.Hour })
+	stop := e.startBlocking(nil, job("w", "sleep 3600"))
+	defer stop()
+	off := false
+	j := job("w", "true")
+	j.Runtime, j.Snapshot = "nope", &off
+	if _, err := e.core.Run(context.Background(), j); !errors.Is(err, ErrUnknownRuntime) {
+		t.Fatalf("unknown runtime behind a busy work item: %v, want ErrUnknownRuntime at once", err)
+	}
+	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 1 {
+		t.Fatalf("job rows %+v, want only the running one", jobs)
+	}
+}
+
+func TestMissingBaseImageWithoutSnapshots(t *testing.T) {
+	e := newEnv(t, nil)
+	j := job("", "true")
+	j.Image = "berth-test/missing:1"
+	_, err := e.core.Run(context.Background(), j)
+	if !errors.Is(err, runtime.ErrNotFound) || !strings.Contains(err.Error(), `base image "berth-test/missing:1"`) {
+		t.Fatalf("missing base image, no work item: %v; want ErrNotFound naming the base image", err)
+	}
+	if n := len(e.containers()); n != 0 {
+		t.Fatalf("%d containers left", n)
+	}
+	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
+		t.Fatalf("job rows left: %+v", jobs)
+	}
+}

@@ -170,6 +170,16 @@ func (c *Core) startGC(every time.Duration) {
 // runtime returns the runtime called name ("" = the default), reconciling
 // it with the state the first time this Core uses it.
 func (c *Core) runtime(ctx context.Context, name string) (runtime.Runtime, error) {
+	rt, err := c.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	c.reconcileOnce(ctx, name, rt)
+	return rt, nil
+}
+
+// lookup returns the runtime called name from the set (which may launch it).
+func (c *Core) lookup(name string) (runtime.Runtime, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: no runtime named and no default", ErrUnknownRuntime)
 	}
@@ -180,6 +190,46 @@ func (c *Core) runtime(ctx context.Context, name string) (runtime.Runtime, error
 		}
 		return nil, err
 	}
+	return rt, nil
+}
+
+// launch looks up the runtime called name in the background, so that a job
+// does what it can meanwhile; fail is called with the error if the lookup
+// fails. Close waits for the lookup.
+func (c *Core) launch(name string, fail func(error)) *launched {
+	l := &launched{done: make(chan struct{})}
+	c.inflight.Add(1)
+	go func() {
+		defer c.inflight.Done()
+		defer close(l.done)
+		if l.rt, l.err = c.lookup(name); l.err != nil {
+			fail(l.err)
+		}
+	}()
+	return l
+}
+
+// launched is a runtime being looked up.
+type launched struct {
+	done chan struct{}
+	rt   runtime.Runtime
+	err  error
+}
+
+// wait returns the runtime once it is there, or ctx's error.
+func (l *launched) wait(ctx context.Context) (runtime.Runtime, error) {
+	select {
+	case <-l.done:
+		return l.rt, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// reconcileOnce reconciles runtime name with the state the first time this
+// Core uses it. A failure is not fatal: the job's own calls report an engine
+// that is down, and the next use tries again.
+func (c *Core) reconcileOnce(ctx context.Context, name string, rt runtime.Runtime) {
 	c.mu.Lock()
 	m, seen := c.reconciled[name]
 	if !seen {
@@ -188,7 +238,7 @@ func (c *Core) runtime(ctx context.Context, name string) (runtime.Runtime, error
 	}
 	c.mu.Unlock()
 	if m == nil {
-		return rt, nil
+		return
 	}
 	m.Lock()
 	defer m.Unlock()
@@ -196,20 +246,17 @@ func (c *Core) runtime(ctx context.Context, name string) (runtime.Runtime, error
 	done := c.reconciled[name] == nil
 	c.mu.Unlock()
 	if done {
-		return rt, nil
+		return
 	}
 	var rep SweepReport
 	if err := c.reconcile(ctx, name, rt, SweepOptions{}, &rep); err != nil {
-		// Not fatal: the job's own calls report an engine that is down,
-		// and the next job tries again.
 		c.log.Warn("reconcile failed", "runtime", name, "err", err)
-		return rt, nil
+		return
 	}
 	c.count(&rep)
 	c.mu.Lock()
 	c.reconciled[name] = nil
 	c.mu.Unlock()
-	return rt, nil
 }
 
 // info returns the Info of runtime name, asking it once per Core.

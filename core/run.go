@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/core/store"
@@ -39,25 +40,62 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 	log := c.log.With("job", res.JobID, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)
 	defer func() { res.Durations.Total = time.Since(began) }()
 
-	rt, err := c.runtime(ctx, job.Runtime)
-	if err != nil {
-		return res, err
+	// The runtime is looked up (its driver may be launching) while the job
+	// waits for its work item and a slot and is recorded. If the lookup
+	// fails, the waits end at once with its error.
+	prep, failPrep := context.WithCancelCause(ctx)
+	defer failPrep(nil)
+	l := c.launch(job.Runtime, failPrep)
+	prepErr := func(err error) error {
+		if ctx.Err() == nil && prep.Err() != nil {
+			return context.Cause(prep)
+		}
+		return err
+	}
+	r := &jobRun{c: c, job: job, res: &res, log: log}
+	snapshots := job.WorkItem != "" && c.enabled(job)
+	if snapshots {
+		// The snapshot to use may be one the reconcile adopts, which it
+		// does only for work items no job holds.
+		if r.rt, err = l.wait(prep); err != nil {
+			return c.fail(ctx, res, prepErr(err))
+		}
+		c.reconcileOnce(ctx, job.Runtime, r.rt)
 	}
 	if job.WorkItem != "" {
-		unlock, err := c.locks.lock(ctx, job.Project, job.WorkItem, c.cfg.WorkItemTimeout, true)
+		unlock, err := c.locks.lock(prep, job.Project, job.WorkItem, c.cfg.WorkItemTimeout, true)
 		if err != nil {
-			return c.fail(ctx, res, err)
+			return c.fail(ctx, res, prepErr(err))
 		}
 		defer unlock()
 	}
-	if err := c.queue.acquire(ctx, c.cfg.QueueTimeout); err != nil {
-		return c.fail(ctx, res, err)
+	if err := c.queue.acquire(prep, c.cfg.QueueTimeout); err != nil {
+		return c.fail(ctx, res, prepErr(err))
 	}
 	defer c.queue.release()
 	res.Durations.Queue = time.Since(began)
+	if err := r.record(ctx); err != nil {
+		return c.fail(ctx, res, err)
+	}
+	defer r.forget(ctx)
+	if !snapshots {
+		if r.rt, err = l.wait(prep); err != nil {
+			return c.fail(ctx, res, prepErr(err))
+		}
+		// Snapshots do not apply: the job does not wait for the reconcile,
+		// which never touches a live job's container. It starts now, not
+		// once the container runs: an engine may hold its listings until a
+		// container's start is done.
+		reconciled := make(chan struct{})
+		go func() {
+			defer close(reconciled)
+			c.reconcileOnce(ctx, job.Runtime, r.rt)
+		}()
+		defer func() { <-reconciled }()
+	}
 
 	t := time.Now()
-	sel, err := c.selectImage(ctx, rt, job)
+	sel, err := c.selectImage(ctx, r.rt, job)
 	res.Durations.Select = time.Since(t)
 	if err != nil {
 		return c.fail(ctx, res, err)
@@ -65,7 +103,7 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 	res.Image, res.Hit, res.Reason = sel.image, sel.hit, sel.reason
 	log.Info("job starting", "image", sel.image, "hit", sel.hit, "reason", sel.reason)
 	c.counters.add(MetricJobs, 1)
-	r := &jobRun{c: c, rt: rt, job: job, sel: sel, res: &res, log: log}
+	r.sel = sel
 	err = r.run(ctx)
 	log.Info("job ended", "exit_code", res.ExitCode, "timed_out", res.TimedOut, "cancelled", res.Cancelled,
 		"committed", res.Commit.Committed, "commit_reason", res.Commit.Reason, "err", err)
@@ -107,6 +145,9 @@ type jobRun struct {
 	log *slog.Logger
 	id  string          // the container
 	old *store.Snapshot // the generation a commit replaced
+
+	finished bool      // the job's end is recorded
+	removed  sync.Once // the container's removal
 }
 
 func (r *jobRun) labels() map[string]string {
@@ -120,7 +161,9 @@ func (r *jobRun) labels() map[string]string {
 	l[LabelProject] = r.job.Project
 	l[LabelJob] = r.res.JobID
 	l[LabelBaseImage] = r.job.Image
-	l[LabelBaseID] = r.sel.base.ID
+	if r.sel.base.ID != "" { // known when snapshots apply
+		l[LabelBaseID] = r.sel.base.ID
+	}
 	if r.job.WorkItem != "" {
 		l[LabelWorkItem] = r.job.WorkItem
 	}
@@ -145,26 +188,29 @@ func (r *jobRun) spec() runtime.ContainerSpec {
 	}
 }
 
+// record adds the job to the state, so that its container, once made, is
+// known as a live job's.
+func (r *jobRun) record(ctx context.Context) error {
+	c := r.c
+	return c.st.AddJob(ctx, store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project,
+		WorkItem: r.job.WorkItem, PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now()})
+}
+
+// forget deletes the job's row if its end was not recorded.
+func (r *jobRun) forget(ctx context.Context) {
+	if r.finished {
+		return
+	}
+	cctx, cancel := cleanCtx(ctx)
+	defer cancel()
+	if err := r.c.st.DeleteJob(cctx, r.res.JobID); err != nil {
+		r.log.Warn("forget job", "err", err)
+	}
+}
+
 // run starts the container, waits for its end, commits, and removes it.
 func (r *jobRun) run(ctx context.Context) error {
 	c := r.c
-	now := c.now()
-	row := store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project, WorkItem: r.job.WorkItem,
-		PID: c.owner.pid, PIDStart: c.owner.start, Started: now}
-	if err := c.st.AddJob(ctx, row); err != nil {
-		return err
-	}
-	finished := false
-	defer func() {
-		if !finished {
-			cctx, cancel := cleanCtx(ctx)
-			defer cancel()
-			if err := c.st.DeleteJob(cctx, r.res.JobID); err != nil {
-				r.log.Warn("forget job", "err", err)
-			}
-		}
-	}()
-
 	t := time.Now()
 	err := r.start(ctx)
 	c.countSelection(r.sel)
@@ -181,12 +227,10 @@ func (r *jobRun) run(ctx context.Context) error {
 	}
 	r.res.Durations.Start = time.Since(t)
 	defer func() {
-		t := time.Now()
 		cctx, cancel := cleanCtx(ctx)
 		defer cancel()
-		if err := r.rt.Remove(cctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
-		}
+		r.removeContainer(cctx)
+		t := time.Now()
 		r.removeOld(cctx)
 		r.res.Durations.Cleanup += time.Since(t)
 	}()
@@ -215,8 +259,16 @@ func (r *jobRun) run(ctx context.Context) error {
 	}
 	fctx, cancel := cleanCtx(ctx)
 	defer cancel()
-	if err := c.st.FinishJob(fctx, r.res.JobID, put, touch, c.now()); err != nil {
-		// The deferred DeleteJob tries again; a commit left unrecorded is
+	// The container goes while the job's end is recorded.
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		r.removeContainer(fctx)
+	}()
+	err = c.st.FinishJob(fctx, r.res.JobID, put, touch, c.now())
+	<-removed
+	if err != nil {
+		// The deferred forget tries again; a commit left unrecorded is
 		// adopted by the next reconcile.
 		r.log.Error("record job end", "err", err)
 		if put != nil {
@@ -225,7 +277,7 @@ func (r *jobRun) run(ctx context.Context) error {
 			c.counters.add(MetricCommitFailures, 1)
 		}
 	} else {
-		finished = true
+		r.finished = true
 		if put != nil {
 			c.counters.add(MetricCommits, 1)
 		}
@@ -235,6 +287,18 @@ func (r *jobRun) run(ctx context.Context) error {
 		return fmt.Errorf("job %s cancelled: %w", r.res.JobID, ctx.Err())
 	}
 	return waitErr
+}
+
+// removeContainer removes the job's container, once; later calls wait for
+// the first.
+func (r *jobRun) removeContainer(ctx context.Context) {
+	r.removed.Do(func() {
+		t := time.Now()
+		if err := r.rt.Remove(ctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
+		}
+		r.res.Durations.Cleanup += time.Since(t)
+	})
 }
 
 // start runs the container; when the snapshot image turns out to be gone,
@@ -257,7 +321,10 @@ func (r *jobRun) start(ctx context.Context) error {
 		r.res.Image, r.res.Hit, r.res.Reason = r.sel.image, false, ReasonImageGone
 		ctr, err = r.rt.Run(ctx, r.spec())
 	}
-	if err != nil {
+	switch {
+	case err != nil && !r.sel.apply && errors.Is(err, runtime.ErrNotFound):
+		return fmt.Errorf("base image %q: %w", r.job.Image, err)
+	case err != nil:
 		return fmt.Errorf("run container from %q: %w", r.sel.image, err)
 	}
 	r.id = ctr.ID

@@ -38,14 +38,10 @@ type selection struct {
 
 // selectImage picks the image job runs from. It fails only when the base
 // image is missing (an error wrapping runtime.ErrNotFound) or the engine or
-// the state cannot be read.
+// the state cannot be read. A job that snapshots do not apply to runs its
+// base image as given: the engine's run reports it missing.
 func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (selection, error) {
-	var sel selection
-	var err error
-	if sel.base, err = rt.InspectImage(ctx, job.Image); err != nil {
-		return sel, fmt.Errorf("base image %q: %w", job.Image, err)
-	}
-	sel.image, sel.parent = job.Image, sel.base.Layers
+	sel := selection{image: job.Image}
 	switch {
 	case job.WorkItem == "":
 		sel.reason = ReasonNoWorkItem
@@ -54,6 +50,11 @@ func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (se
 		sel.reason = ReasonDisabled
 		return sel, nil
 	}
+	var err error
+	if sel.base, err = rt.InspectImage(ctx, job.Image); err != nil {
+		return sel, fmt.Errorf("base image %q: %w", job.Image, err)
+	}
+	sel.parent = sel.base.Layers
 	sel.apply = true
 	sel.key = store.Key{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}
 	if sel.info, err = c.info(ctx, job.Runtime, rt); err != nil {
