@@ -68,15 +68,8 @@ func dialSocket(ctx context.Context, address string) error {
 // pingRuntime launches the driver of name and pings its engine; a driver
 // that does not answer is stopped again.
 func (a *app) pingRuntime(ctx context.Context, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
-	d, err := a.set.get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if err := d.Ping(ctx); err != nil {
-		a.set.drop(name)
-		return fmt.Errorf("runtime %s: engine not answering: %w", name, err)
+	if err := a.set.ping(ctx, name); err != nil {
+		return fmt.Errorf("runtime %s: %w", name, err)
 	}
 	return nil
 }
@@ -85,12 +78,27 @@ func (a *app) pingRuntime(ctx context.Context, name string) error {
 // flag, environment or config (checked and pinged), else the first engine
 // that answers.
 func (a *app) resolveRuntime(cmd *cobra.Command) (string, error) {
-	ctx := cmd.Context()
 	if name := a.runtimeName(cmd); name != "" {
 		if err := a.set.check(name); err != nil {
 			return "", err
 		}
-		return name, a.pingRuntime(ctx, name)
+		return name, a.pingRuntime(cmd.Context(), name)
 	}
-	return detect(ctx, candidates(), a.pingRuntime)
+	return detect(cmd.Context(), candidates(), a.pingRuntime)
+}
+
+// warmRuntime is resolveRuntime for a command that goes on while the
+// driver of a chosen runtime launches: it only checks the name (the
+// command's first engine call tells whether the engine answers), and the
+// set's Runtime waits for the launch.
+func (a *app) warmRuntime(cmd *cobra.Command) (string, error) {
+	name := a.runtimeName(cmd)
+	if name == "" {
+		return detect(cmd.Context(), candidates(), a.pingRuntime)
+	}
+	if err := a.set.check(name); err != nil {
+		return "", err
+	}
+	a.set.warm(name)
+	return name, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -187,12 +188,15 @@ func (a *app) openCore(ctx context.Context, def string) (*core.Core, error) {
 	return c, nil
 }
 
-// close releases what the invocation opened.
+// close releases what the invocation opened: the state and the drivers,
+// side by side.
 func (a *app) close() {
+	var wg sync.WaitGroup
 	if a.core != nil {
-		a.core.Close()
+		wg.Go(func() { a.core.Close() })
 	}
 	if a.set != nil {
-		a.set.Close()
+		wg.Go(a.set.Close)
 	}
+	wg.Wait()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/runtime"
 )
 
 // runFlags are berth run's flags.
@@ -130,14 +131,13 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	name, err := a.resolveRuntime(cmd)
+	// The driver launches while the state opens and the job is recorded:
+	// the core gets it (or the error of its launch or ping) when it needs it.
+	name, err := a.warmRuntime(cmd)
 	if err != nil {
 		return err
 	}
 	job.Runtime = name
-	// Launch the driver while the state database opens: the core asks for
-	// it next, and gets this launch (or its error) then.
-	go a.set.Runtime(name) //nolint:errcheck // the core's own call reports it
 	began := time.Now()
 	if max := a.cfg.Concurrency.Max; max > 0 {
 		release, err := acquireSlot(ctx, filepath.Join(a.stateDir, "slots"), max, time.Duration(a.cfg.Concurrency.WaitTimeout))
@@ -161,6 +161,9 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 		defer pp.end()
 	}
 	res, err := c.Run(ctx, job)
+	if errors.Is(err, runtime.ErrUnavailable) {
+		err = fmt.Errorf("runtime %s: engine not answering: %w", name, err)
+	}
 	res.Durations.Queue += queued
 	if res.Durations.Total == 0 {
 		res.Durations.Total = time.Since(began)

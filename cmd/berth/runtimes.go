@@ -36,21 +36,70 @@ type runtimeSet struct {
 
 	mu     sync.Mutex
 	open   map[string]*wire.Driver
+	warms  map[string]*warmup
 	closed bool // after Close, nothing more is launched
+}
+
+// warmup is a driver launching in the background.
+type warmup struct {
+	done chan struct{}
+	err  error
 }
 
 var _ core.RuntimeSet = (*runtimeSet)(nil)
 
 func newRuntimeSet(cfg *config.File, stateDir string, pluginDirs []string, log *slog.Logger) *runtimeSet {
 	return &runtimeSet{cfg: cfg, stateDir: stateDir, pluginDirs: pluginDirs, log: log,
-		open: map[string]*wire.Driver{}}
+		open: map[string]*wire.Driver{}, warms: map[string]*warmup{}}
 }
 
-// Runtime launches (once) and returns the driver of the runtime name.
+// Runtime launches (once) and returns the driver of the runtime name. If
+// the driver is warming up, it waits for it.
 func (s *runtimeSet) Runtime(name string) (runtime.Runtime, error) {
+	s.mu.Lock()
+	w := s.warms[name]
+	s.mu.Unlock()
+	if w != nil {
+		<-w.done
+		if w.err != nil {
+			return nil, w.err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	return s.get(ctx, name)
+}
+
+// warm launches the driver of name in the background (once); Runtime(name)
+// waits for it.
+func (s *runtimeSet) warm(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warms[name] != nil || s.closed {
+		return
+	}
+	w := &warmup{done: make(chan struct{})}
+	s.warms[name] = w
+	go func() {
+		defer close(w.done)
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		_, w.err = s.get(ctx, name)
+	}()
+}
+
+// ping launches the driver of name and pings its engine; a driver that
+// does not answer is stopped again.
+func (s *runtimeSet) ping(ctx context.Context, name string) error {
+	d, err := s.get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := d.Ping(ctx); err != nil {
+		s.drop(name)
+		return fmt.Errorf("engine not answering: %w", err)
+	}
+	return nil
 }
 
 func (s *runtimeSet) get(ctx context.Context, name string) (*wire.Driver, error) {
@@ -98,11 +147,17 @@ func (s *runtimeSet) Names() []string {
 	return names
 }
 
-// Close stops every driver launched.
+// Close waits for the drivers warming up and stops every driver launched.
 func (s *runtimeSet) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
+	warms := slices.Collect(maps.Values(s.warms))
+	s.mu.Unlock()
+	for _, w := range warms {
+		<-w.done
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for name, d := range s.open {
 		d.Close()
 		delete(s.open, name)
