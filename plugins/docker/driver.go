@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -61,8 +62,9 @@ func WithAddress(addr string) Option {
 }
 
 // New returns a driver for the daemon at the configured address. It does not
-// contact the daemon: an engine that is down makes the methods fail with
-// runtime.ErrUnavailable, not New.
+// need the daemon: an engine that is down makes the methods fail with
+// runtime.ErrUnavailable, not New. It starts negotiating the API version in
+// the background, so that the first call makes one round trip, not two.
 func New(opts ...Option) (*Driver, error) {
 	o := options{address: os.Getenv(client.EnvOverrideHost)}
 	if o.address == "" {
@@ -76,8 +78,18 @@ func New(opts ...Option) (*Driver, error) {
 		return nil, fmt.Errorf("docker: address %q: %w: %v", o.address, runtime.ErrInvalidArgument, err)
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Driver{cli: cli, addr: o.address, bg: bg, cancel: cancel, exits: map[string]*exitWatch{}}, nil
+	d := &Driver{cli: cli, addr: o.address, bg: bg, cancel: cancel, exits: map[string]*exitWatch{}}
+	d.wg.Go(func() {
+		// A failure is left to the first call, which negotiates again.
+		ctx, cancel := context.WithTimeout(bg, negotiateTimeout)
+		defer cancel()
+		_, _ = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	})
+	return d, nil
 }
+
+// negotiateTimeout bounds the API version negotiation New starts.
+const negotiateTimeout = 10 * time.Second
 
 // Address returns the daemon address the driver talks to.
 func (d *Driver) Address() string { return d.addr }
