@@ -250,7 +250,11 @@ func (c *Core) reconcileOnce(ctx context.Context, name string, rt runtime.Runtim
 	}
 	var rep SweepReport
 	if err := c.reconcile(ctx, name, rt, SweepOptions{}, &rep); err != nil {
-		c.log.Warn("reconcile failed", "runtime", name, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, runtime.ErrUnavailable) || ctx.Err() != nil {
+			level = slog.LevelInfo // the job's own calls report it
+		}
+		c.log.Log(ctx, level, "reconcile failed", "runtime", name, "err", err)
 		return
 	}
 	c.count(&rep)

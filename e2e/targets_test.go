@@ -22,7 +22,7 @@ type target struct {
 var targets = map[string]target{
 	"fake": {
 		name: "fake",
-		down: map[string]string{"faults": "ping:*:unavailable"},
+		down: map[string]string{"faults": "*:*:unavailable"}, // every engine call fails
 	},
 	"docker": {
 		name: "docker", module: "plugins/docker",

@@ -103,7 +103,9 @@ var faultErrors = map[string]error{
 }
 
 // ParseFaults reads faults written as comma-separated OP:N:KIND, where OP
-// is an operation (OpCommit, ...), N the call counting from 1 (or "*" or
+// is an operation (OpCommit, ...) or "*" for every engine operation (all but
+// OpExit: "*:*:unavailable" is an engine that is down), N the call counting
+// from 1 (or "*" or
 // 0 for every call) and KIND "hang", "crash", or an error class
 // ("notfound", "alreadyexists", "invalidargument", "failedprecondition",
 // "notimplemented", "unavailable", "conflict"); KIND may end with "-after"
@@ -120,6 +122,20 @@ func ParseFaults(spec string) ([]Fault, error) {
 			return nil, fmt.Errorf("fake: fault %q: want OP:N:KIND: %w", item, runtime.ErrInvalidArgument)
 		}
 		f := Fault{Op: strings.ToLower(parts[0])}
+		if f.Op == "*" {
+			// Each engine operation gets the fault, parsed as its own.
+			for _, op := range ops {
+				if op == OpExit {
+					continue
+				}
+				one, err := ParseFaults(op + ":" + parts[1] + ":" + parts[2])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, one...)
+			}
+			continue
+		}
 		if !slices.Contains(ops, f.Op) {
 			return nil, fmt.Errorf("fake: fault %q: unknown operation %q: %w", item, parts[0], runtime.ErrInvalidArgument)
 		}

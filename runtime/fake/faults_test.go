@@ -125,4 +125,26 @@ func TestParseFaults(t *testing.T) {
 	if faults, err := fake.ParseFaults(""); err != nil || len(faults) != 0 {
 		t.Errorf("ParseFaults(\"\") = %v, %v", faults, err)
 	}
+	if _, err := fake.ParseFaults("*:1:nope"); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("ParseFaults(\"*:1:nope\"): %v, want ErrInvalidArgument", err)
+	}
+}
+
+func TestEngineDownFault(t *testing.T) {
+	faults, err := fake.ParseFaults("*:*:unavailable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := fake.New(fake.WithFaults(faults...))
+	defer rt.Close()
+	ctx := context.Background()
+	if err := rt.Ping(ctx); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("Ping: %v, want ErrUnavailable", err)
+	}
+	if _, err := rt.ListImages(ctx, nil); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("ListImages: %v, want ErrUnavailable", err)
+	}
+	if _, err := rt.Run(ctx, runtime.ContainerSpec{Image: "x", Cmd: []string{"true"}}); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("Run: %v, want ErrUnavailable", err)
+	}
 }
