@@ -169,10 +169,6 @@ func (d *Driver) launch(ctx context.Context) error {
 		pc.Kill()
 		return d.startError(run, err)
 	}
-	if err := rpc.Ping(); err != nil {
-		pc.Kill()
-		return fmt.Errorf("start driver %s: %w: ping: %v", d.path, runtime.ErrUnavailable, err)
-	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
 		pc.Kill()
