@@ -4,33 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
-// binary is the driver TestMain builds, or the reason it could not.
-var binary, buildErr = "", error(nil)
+// driver is this command's binary, built once.
+var driver = &drivertest.Binary{Pkg: "."}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "berth-driver-fake-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "berth-driver-fake")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	driver.Remove()
 	os.Exit(code)
 }
 
@@ -48,17 +37,7 @@ func TestOptions(t *testing.T) {
 // open starts the driver with options and closes it at clean-up.
 func open(t *testing.T, opts map[string]string) *wire.Driver {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := wire.Open(ctx, wire.Config{Path: binary, Options: opts})
-	if err != nil {
-		t.Fatalf("wire.Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return drivertest.Open(t, driver.Path(t), opts)
 }
 
 func loadBase(t *testing.T, ctx context.Context, rt runtime.Runtime) {

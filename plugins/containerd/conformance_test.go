@@ -1,13 +1,11 @@
 package containerd
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest"
-	"github.com/berth-dev/berth/runtime/wire"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
 // TestConformance runs the conformance suite against the driver in
@@ -32,19 +30,5 @@ func TestConformanceWire(t *testing.T) {
 // at clean-up.
 func openPlugin(t testing.TB) runtime.Runtime {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := wire.Open(ctx, wire.Config{
-		Path:    driverBin,
-		Options: map[string]string{"namespace": testNamespace},
-	})
-	if err != nil {
-		t.Fatalf("wire.Open(%s): %v", driverBin, err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("closing the plugin: %v", err)
-		}
-	})
-	return d
+	return drivertest.Open(t, driver.Path(t), map[string]string{"namespace": testNamespace})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
 
@@ -23,10 +23,10 @@ import (
 var (
 	// testNamespace is this run's namespace.
 	testNamespace = "berth-test-" + randomHex(4)
-	// driverBin is the plugin binary built for the wire tests.
-	driverBin string
-	// daemonErr is why the daemon cannot be used, nil if it can.
-	daemonErr error
+	// daemon is containerd, probed by TestMain.
+	daemon drivertest.Engine
+	// driver is the plugin binary, built once for the wire tests.
+	driver = &drivertest.Binary{Pkg: "./cmd/berth-driver-containerd"}
 )
 
 func TestMain(m *testing.M) {
@@ -34,22 +34,10 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	daemonErr = pingDaemon()
-	dir, err := os.MkdirTemp("", "berth-containerd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	driverBin = filepath.Join(dir, "berth-driver-containerd")
-	build := exec.Command("go", "build", "-o", driverBin, "./cmd/berth-driver-containerd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the driver:", err)
-		return 1
-	}
+	daemon = drivertest.Probe("containerd", 5*time.Second, pingDaemon)
+	defer driver.Remove()
 	code := m.Run()
-	if daemonErr == nil {
+	if daemon.Err == nil {
 		if err := checkEmpty(testNamespace, true); err != nil {
 			fmt.Fprintf(os.Stderr, "FAIL: left behind in containerd namespace %s: %v\n", testNamespace, err)
 			return 1
@@ -59,27 +47,19 @@ func testMain(m *testing.M) int {
 }
 
 // pingDaemon checks that containerd answers at the default address.
-func pingDaemon() error {
+func pingDaemon(ctx context.Context) error {
 	d, err := New(Options{Namespace: "berth-test-ping"})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	return d.Ping(ctx)
 }
 
 // needDaemon skips the test (fails it in CI) when containerd is not there.
 func needDaemon(t testing.TB) {
 	t.Helper()
-	if daemonErr == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("containerd is unreachable in CI: %v", daemonErr)
-	}
-	t.Skipf("containerd is unreachable (run scripts/engines.sh): %v", daemonErr)
+	daemon.Need(t)
 }
 
 // newDriver returns a driver on the test namespace, closed at clean-up.

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
 
@@ -26,41 +27,37 @@ var (
 	baseRef   = fmt.Sprintf("berth-dockertest/busybox:%d", os.Getpid())
 )
 
-// engineErr is why the daemon cannot be used, nil if it can.
-var engineErr error
+// engine is the daemon the tests use, probed by TestMain; driver is this
+// module's binary, built once for the wire tests.
+var (
+	engine drivertest.Engine
+	driver = &drivertest.Binary{Pkg: "."}
+)
 
 func TestMain(m *testing.M) {
-	engineErr = probe()
+	engine = drivertest.Probe("the Docker daemon", 10*time.Second, probe)
 	code := m.Run()
-	if engineErr == nil {
+	if engine.Err == nil {
 		sweep()
 	}
-	stopPlugins()
+	driver.Remove()
 	os.Exit(code)
 }
 
 // probe checks that the daemon answers.
-func probe() error {
+func probe(ctx context.Context) error {
 	d, err := New()
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	return d.Ping(ctx)
 }
 
 // needEngine skips (or, in CI, fails) a test when the daemon is down.
 func needEngine(tb testing.TB) {
 	tb.Helper()
-	if engineErr == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("docker daemon unreachable in CI: %v", engineErr)
-	}
-	tb.Skipf("docker daemon unreachable (run scripts/engines.sh): %v", engineErr)
+	engine.Need(tb)
 }
 
 // newDriver returns a driver closed at the end of the test.

@@ -1,37 +1,22 @@
 package runtimetest_test
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
-// fakeBinary is the berth-driver-fake plugin TestMain builds, or the
-// reason it could not.
-var fakeBinary, fakeBuildErr = "", error(nil)
+// fakeDriver is the berth-driver-fake plugin, built once.
+var fakeDriver = &drivertest.Binary{Pkg: "github.com/berth-dev/berth/cmd/berth-driver-fake"}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "runtimetest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fakeBinary = filepath.Join(dir, "berth-driver-fake")
-	out, err := exec.Command("go", "build", "-o", fakeBinary, "github.com/berth-dev/berth/cmd/berth-driver-fake").CombinedOutput()
-	if err != nil {
-		fakeBuildErr = fmt.Errorf("go build berth-driver-fake: %v\n%s", err, out)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	fakeDriver.Remove()
 	os.Exit(code)
 }
 
@@ -60,20 +45,9 @@ func TestFakePair(t *testing.T) {
 // separate plugin process, one per case.
 func TestFakePlugin(t *testing.T) {
 	t.Parallel()
-	if fakeBuildErr != nil {
-		t.Fatal(fakeBuildErr)
-	}
+	path := fakeDriver.Path(t)
 	runtimetest.Run(t, runtimetest.Config{
-		New: func(t testing.TB) runtime.Runtime {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			d, err := wire.Open(ctx, wire.Config{Path: fakeBinary})
-			if err != nil {
-				t.Fatalf("wire.Open(%s): %v", fakeBinary, err)
-			}
-			t.Cleanup(func() { d.Close() })
-			return d
-		},
+		New: func(t testing.TB) runtime.Runtime { return drivertest.Open(t, path, nil) },
 	})
 }
 

@@ -1,0 +1,137 @@
+// Package drivertest has what the tests of a driver module share: the
+// driver binary built once per test run, opened over the real plugin wire,
+// and the engine the tests need, probed once. A test that cannot reach the
+// engine skips with a message saying how to bring it up; when CI=true it
+// fails instead, since a CI run that skipped the engine tests proves
+// nothing.
+//
+// A driver module's TestMain typically reads:
+//
+//	var (
+//		driver = &drivertest.Binary{Pkg: "."}
+//		engine drivertest.Engine
+//	)
+//
+//	func TestMain(m *testing.M) {
+//		engine = drivertest.Probe("the example engine", 10*time.Second, New().Ping)
+//		code := m.Run()
+//		driver.Remove()
+//		os.Exit(code)
+//	}
+//
+// and a test calls engine.Need(t), then drivertest.Open(t, driver.Path(t), nil).
+package drivertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/wire"
+)
+
+// openTimeout bounds the launch of a driver.
+const openTimeout = time.Minute
+
+// Binary is a driver binary built by go build the first time a test asks
+// for it, in a directory of its own.
+type Binary struct {
+	Pkg  string   // the package go build builds: "." or "./cmd/berth-driver-x"
+	Name string   // the binary's file name; default: the package directory's
+	Args []string // more go build arguments, such as "-tags", "remote"
+	Env  []string // more environment for go build, such as "CGO_ENABLED=0"
+
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// Path builds the binary if it was not built yet and returns its path. A
+// failed build fails tb (and every later call).
+func (b *Binary) Path(tb testing.TB) string {
+	tb.Helper()
+	b.once.Do(b.build)
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.path
+}
+
+func (b *Binary) build() {
+	if b.dir, b.err = os.MkdirTemp("", "berth-drivertest-"); b.err != nil {
+		return
+	}
+	name := b.Name
+	if name == "" {
+		name = filepath.Base(b.Pkg)
+	}
+	if name == "." {
+		if wd, err := os.Getwd(); err == nil {
+			name = filepath.Base(wd)
+		}
+	}
+	b.path = filepath.Join(b.dir, name)
+	args := append(append([]string{"build", "-o", b.path}, b.Args...), b.Pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), b.Env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.err = fmt.Errorf("go %v: %v\n%s", args, err, out)
+	}
+}
+
+// Remove deletes the built binary, if any. TestMain calls it after m.Run.
+func (b *Binary) Remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// Open launches the driver binary at path over the plugin wire, passing it
+// opts, and closes it at tb's clean-up (failing tb if that fails).
+func Open(tb testing.TB, path string, opts map[string]string) *wire.Driver {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	d, err := wire.Open(ctx, wire.Config{Path: path, Options: opts})
+	if err != nil {
+		tb.Fatalf("wire.Open(%s): %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			tb.Errorf("closing driver %s: %v", path, err)
+		}
+	})
+	return d
+}
+
+// Engine is an engine a driver's tests need.
+type Engine struct {
+	Name string // for messages: "the Docker daemon"
+	Err  error  // why it cannot be used; nil if it can
+}
+
+// Probe calls ping within timeout and returns the engine it found.
+func Probe(name string, timeout time.Duration, ping func(context.Context) error) Engine {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return Engine{Name: name, Err: ping(ctx)}
+}
+
+// Need lets tb go on if the engine answered. Otherwise it fails tb when the
+// environment has CI=true, and skips it elsewhere, saying how to start the
+// engines.
+func (e Engine) Need(tb testing.TB) {
+	tb.Helper()
+	switch {
+	case e.Err == nil:
+	case os.Getenv("CI") == "true":
+		tb.Fatalf("%s is unreachable in CI: %v", e.Name, e.Err)
+	default:
+		tb.Skipf("%s is unreachable (start the engines with scripts/engines.sh, as root): %v", e.Name, e.Err)
+	}
+}
