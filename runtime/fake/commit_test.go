@@ -2,6 +2,7 @@ package fake_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -189,5 +190,25 @@ func TestRemoveImage(t *testing.T) {
 	// The committed container still exists and keeps the base in use.
 	if err := rt.RemoveImage(ctx, baseRef); !errors.Is(err, runtime.ErrConflict) {
 		t.Errorf("RemoveImage of the base with containers: %v", err)
+	}
+}
+
+// BenchmarkListImages lists 1,000 images of one reference each: a listing
+// costs one pass over the references, not one per image.
+func BenchmarkListImages(b *testing.B) {
+	rt, ctx := newRuntime(b)
+	r := sh(b, ctx, rt, baseRef, "echo x > /work/f")
+	for i := range 1000 {
+		opts := runtime.CommitOptions{Ref: fmt.Sprintf("bench/img:%d", i), Labels: map[string]string{"n": fmt.Sprint(i)}}
+		if _, err := rt.Commit(ctx, r.id, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		imgs, err := rt.ListImages(ctx, nil)
+		if err != nil || len(imgs) < 1000 {
+			b.Fatalf("ListImages: %d images, %v", len(imgs), err)
+		}
 	}
 }

@@ -83,18 +83,31 @@ func findImage(st *state, ref string) (*imageRec, error) {
 
 // imageOf returns the public view of img.
 func imageOf(st *state, img *imageRec) runtime.Image {
+	return imageWithRefs(st, img, refsOf(st)[img.ID])
+}
+
+// refsOf maps each image ID to its references, sorted: one pass over them
+// all, for listings.
+func refsOf(st *state) map[string][]string {
+	byID := map[string][]string{}
+	for ref, id := range st.Refs {
+		byID[id] = append(byID[id], ref)
+	}
+	for _, refs := range byID {
+		sort.Strings(refs)
+	}
+	return byID
+}
+
+// imageWithRefs is imageOf with the image's references given.
+func imageWithRefs(st *state, img *imageRec, refs []string) runtime.Image {
 	out := runtime.Image{
 		ID:      img.ID,
+		Refs:    slices.Clone(refs),
 		Labels:  maps.Clone(img.Config.Labels),
 		Env:     slices.Clone(img.Config.Env),
 		Created: img.Created,
 	}
-	for ref, id := range st.Refs {
-		if id == img.ID {
-			out.Refs = append(out.Refs, ref)
-		}
-	}
-	sort.Strings(out.Refs)
 	if l := st.Layers[img.Top]; l != nil {
 		out.Layers, out.Size = l.Depth, l.Size
 	}
@@ -125,9 +138,10 @@ func (r *Runtime) ListImages(ctx context.Context, filter runtime.LabelFilter) ([
 		err = r.view(func(st *state) error {
 			imgs := slices.Collect(maps.Values(st.Images))
 			sort.Slice(imgs, func(i, j int) bool { return imgs[i].Seq < imgs[j].Seq })
+			refs := refsOf(st)
 			for _, img := range imgs {
 				if filter.Match(img.Config.Labels) {
-					out = append(out, imageOf(st, img))
+					out = append(out, imageWithRefs(st, img, refs[img.ID]))
 				}
 			}
 			return nil
