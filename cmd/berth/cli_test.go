@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/runtime"
 )
 
 // berthCLI runs berth in-process with a fresh state directory and no
@@ -89,5 +91,16 @@ func TestSnapshotsLsEmptyJSON(t *testing.T) {
 	code, stdout, stderr := berthCLI(t, "snapshots", "ls", "--json")
 	if code != 0 || strings.TrimSpace(stdout) != "[]" {
 		t.Errorf("snapshots ls --json on a fresh state: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestPrintImageNamesTheRefAskedFor(t *testing.T) {
+	var out bytes.Buffer
+	a := &app{stdout: &out}
+	img := runtime.Image{ID: "sha256:1", Refs: []string{"a/other:1", "b/asked:2"}, Layers: 1}
+	printImage(a, img, "b/asked:2")
+	printImage(a, img, "")
+	if got := out.String(); !strings.HasPrefix(got, "loaded b/asked:2 (") || !strings.Contains(got, "\nloaded a/other:1 (") {
+		t.Fatalf("printed %q; want the ref asked for, then the first ref", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -56,7 +57,7 @@ func (a *app) imagesImportCommand() *cobra.Command {
 				return fmt.Errorf("images import %s: %w", args[0], err)
 			}
 			for _, img := range imgs {
-				printImage(a, img)
+				printImage(a, img, ref)
 			}
 			return nil
 		},
@@ -65,9 +66,14 @@ func (a *app) imagesImportCommand() *cobra.Command {
 	return cmd
 }
 
-func printImage(a *app, img runtime.Image) {
+// printImage says what was loaded, by the reference asked for (the engine
+// may know the same image by other references too), else by its first.
+func printImage(a *app, img runtime.Image, ref string) {
 	name := img.ID
-	if len(img.Refs) > 0 {
+	switch {
+	case ref != "" && slices.Contains(img.Refs, ref):
+		name = ref
+	case len(img.Refs) > 0:
 		name = img.Refs[0]
 	}
 	fmt.Fprintf(a.stdout, "loaded %s (%s, %s, %d layers)\n", name, img.ID, humanBytes(img.Size), img.Layers)
