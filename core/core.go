@@ -167,17 +167,6 @@ func (c *Core) startGC(every time.Duration) {
 	}()
 }
 
-// runtime returns the runtime called name ("" = the default), reconciling
-// it with the state the first time this Core uses it.
-func (c *Core) runtime(ctx context.Context, name string) (runtime.Runtime, error) {
-	rt, err := c.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	c.reconcileOnce(ctx, name, rt)
-	return rt, nil
-}
-
 // lookup returns the runtime called name from the set (which may launch it).
 func (c *Core) lookup(name string) (runtime.Runtime, error) {
 	if name == "" {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/core/store"
@@ -146,8 +145,7 @@ type jobRun struct {
 	id  string          // the container
 	old *store.Snapshot // the generation a commit replaced
 
-	finished bool      // the job's end is recorded
-	removed  sync.Once // the container's removal
+	finished bool // the job's end is recorded
 }
 
 func (r *jobRun) labels() map[string]string {
@@ -229,7 +227,6 @@ func (r *jobRun) run(ctx context.Context) error {
 	defer func() {
 		cctx, cancel := cleanCtx(ctx)
 		defer cancel()
-		r.removeContainer(cctx)
 		t := time.Now()
 		r.removeOld(cctx)
 		r.res.Durations.Cleanup += time.Since(t)
@@ -289,16 +286,14 @@ func (r *jobRun) run(ctx context.Context) error {
 	return waitErr
 }
 
-// removeContainer removes the job's container, once; later calls wait for
-// the first.
+// removeContainer removes the job's container; one it cannot remove is
+// left for the sweep.
 func (r *jobRun) removeContainer(ctx context.Context) {
-	r.removed.Do(func() {
-		t := time.Now()
-		if err := r.rt.Remove(ctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
-		}
-		r.res.Durations.Cleanup += time.Since(t)
-	})
+	t := time.Now()
+	if err := r.rt.Remove(ctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
+	}
+	r.res.Durations.Cleanup += time.Since(t)
 }
 
 // start runs the container; when the snapshot image turns out to be gone,

@@ -191,7 +191,7 @@ func TestCommitRunning(t *testing.T) {
 
 // TestCommitGzip commits with gzip layers and runs the result.
 func TestCommitGzip(t *testing.T) {
-	needDaemon(t)
+	daemon.Need(t)
 	d, err := New(Options{Namespace: testNamespace, LayerCompression: "gzip"})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestCommitGzip(t *testing.T) {
 // and removes everything in a namespace of its own, then checks that the
 // namespace holds no container, image, snapshot, lease or content.
 func TestNothingLeftBehind(t *testing.T) {
-	needDaemon(t)
+	daemon.Need(t)
 	ns := "berth-test-empty-" + randomHex(4)
 	d, err := New(Options{Namespace: ns})
 	if err != nil {

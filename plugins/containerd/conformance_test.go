@@ -11,7 +11,7 @@ import (
 // TestConformance runs the conformance suite against the driver in
 // process, each case with a fresh driver on the test namespace.
 func TestConformance(t *testing.T) {
-	needDaemon(t)
+	daemon.Need(t)
 	runtimetest.Run(t, runtimetest.Config{
 		New: func(t testing.TB) runtime.Runtime { return newDriver(t) },
 	})
@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) {
 // TestConformanceWire runs the suite against the driver binary served over
 // the real plugin wire, each case with its own plugin process.
 func TestConformanceWire(t *testing.T) {
-	needDaemon(t)
+	daemon.Need(t)
 	runtimetest.Run(t, runtimetest.Config{
 		New: func(t testing.TB) runtime.Runtime { return openPlugin(t) },
 	})

@@ -56,16 +56,10 @@ func pingDaemon(ctx context.Context) error {
 	return d.Ping(ctx)
 }
 
-// needDaemon skips the test (fails it in CI) when containerd is not there.
-func needDaemon(t testing.TB) {
-	t.Helper()
-	daemon.Need(t)
-}
-
 // newDriver returns a driver on the test namespace, closed at clean-up.
 func newDriver(t testing.TB) *Driver {
 	t.Helper()
-	needDaemon(t)
+	daemon.Need(t)
 	d, err := New(Options{Namespace: testNamespace})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -54,16 +54,10 @@ func probe(ctx context.Context) error {
 	return d.Ping(ctx)
 }
 
-// needEngine skips (or, in CI, fails) a test when the daemon is down.
-func needEngine(tb testing.TB) {
-	tb.Helper()
-	engine.Need(tb)
-}
-
 // newDriver returns a driver closed at the end of the test.
 func newDriver(tb testing.TB) *Driver {
 	tb.Helper()
-	needEngine(tb)
+	engine.Need(tb)
 	d, err := New()
 	if err != nil {
 		tb.Fatal(err)
@@ -83,7 +77,7 @@ func testAddress() string {
 // rawClient is the SDK client, for checks independent of the driver.
 func rawClient(tb testing.TB) *client.Client {
 	tb.Helper()
-	needEngine(tb)
+	engine.Need(tb)
 	c, err := client.New(client.WithHost(testAddress()))
 	if err != nil {
 		tb.Fatal(err)

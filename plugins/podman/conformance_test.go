@@ -10,7 +10,7 @@ import (
 // TestConformance runs the conformance suite against the driver in
 // process, each case loading its own base image from testimage.Tar.
 func TestConformance(t *testing.T) {
-	needService(t)
+	service.Need(t)
 	runtimetest.Run(t, runtimetest.Config{
 		New: func(t testing.TB) runtime.Runtime { return newDriver(t) },
 	})
@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 // TestConformanceWire runs the conformance suite against the driver binary
 // served over the real plugin wire.
 func TestConformanceWire(t *testing.T) {
-	needService(t)
+	service.Need(t)
 	runtimetest.Run(t, runtimetest.Config{
 		New: func(t testing.TB) runtime.Runtime { return openWire(t, nil) },
 	})

@@ -28,17 +28,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needService skips t (fails it when CI=true) if the API service cannot be
-// reached.
-func needService(t testing.TB) {
-	t.Helper()
-	service.Need(t)
-}
-
 // newDriver returns an in-process driver of the default service.
 func newDriver(t testing.TB) *Driver {
 	t.Helper()
-	needService(t)
+	service.Need(t)
 	return New(Options{})
 }
 
