@@ -84,7 +84,9 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	bad := fmt.Errorf("invalid size %q (want bytes or a number with a unit: 512m, 1g, 64k)", in)
-	if num == "" || strings.ContainsAny(num, "+-eE_ ") {
+	// Decimal digits and a point only: ParseFloat would also take hex
+	// ("0x1p4g"), exponents, "inf" and underscores.
+	if num == "" || strings.Trim(num, "0123456789.") != "" {
 		if strings.HasPrefix(num, "-") {
 			return 0, fmt.Errorf("invalid size %q: must not be negative", in)
 		}
