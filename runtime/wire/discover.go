@@ -3,7 +3,6 @@ package wire
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -13,12 +12,27 @@ import (
 // binaryPrefix starts the file name of every driver binary.
 const binaryPrefix = "berth-driver-"
 
+// SearchPath returns the directories of $PATH a driver may come from: its
+// absolute entries, in order. An empty or relative entry ("", ".", "bin")
+// names a place relative to the current directory, and a driver is never
+// taken from there: that is Go's rule for exec.LookPath (which reports such
+// a hit as exec.ErrDot), kept here whatever GODEBUG says.
+func SearchPath() []string {
+	var dirs []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if filepath.IsAbs(dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
 // Discover returns the paths of the driver binaries (executable files named
-// berth-driver-<name>) in pluginDir, then in the directories of $PATH. A
-// name found twice is listed once, at its first place: the one Open would
+// berth-driver-<name>) in pluginDir, then in the directories of SearchPath.
+// A name found twice is listed once, at its first place: the one Open would
 // run. An empty pluginDir is skipped; a missing one is not an error.
 func Discover(pluginDir string) ([]string, error) {
-	dirs := filepath.SplitList(os.Getenv("PATH"))
+	dirs := SearchPath()
 	if pluginDir != "" {
 		dirs = append([]string{pluginDir}, dirs...)
 	}
@@ -55,7 +69,7 @@ func isExecutable(path string) bool {
 }
 
 // findBinary returns the driver binary cfg names: cfg.Path, else
-// berth-driver-<Name> in cfg.PluginDir, else on $PATH.
+// berth-driver-<Name> in cfg.PluginDir, else in SearchPath.
 func findBinary(cfg Config) (string, error) {
 	if cfg.Path != "" {
 		if !isExecutable(cfg.Path) {
@@ -75,9 +89,11 @@ func findBinary(cfg Config) (string, error) {
 		}
 		looked = append(looked, cfg.PluginDir)
 	}
-	if path, err := exec.LookPath(name); err == nil {
-		return filepath.Abs(path)
+	for _, dir := range SearchPath() {
+		if path := filepath.Join(dir, name); isExecutable(path) {
+			return path, nil
+		}
 	}
-	looked = append(looked, "$PATH")
+	looked = append(looked, "the absolute directories of $PATH")
 	return "", fmt.Errorf("%w: %s (looked in %s)", ErrDriverNotFound, name, strings.Join(looked, " and "))
 }
