@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ type Config struct {
 	// Options are passed to the driver process, which reads them with
 	// DriverOptions.
 	Options map[string]string
+	// Env names further variables of the host's environment that the
+	// driver process receives, besides those every driver receives (see
+	// DriverEnv).
+	Env []string
+	// Hide names variables of the host's environment the driver process
+	// never receives, even if DriverEnv or Env names them: those the host
+	// holds secrets in.
+	Hide []string
 	// Logger receives the driver's logs and go-plugin's; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -52,7 +61,7 @@ type Config struct {
 type Driver struct {
 	path   string
 	sha256 string
-	env    string
+	env    []string // the process's environment, less go-plugin's
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -65,7 +74,8 @@ type Driver struct {
 var _ runtime.Runtime = (*Driver)(nil)
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and
-// checks that it speaks runtime.ProtocolVersion and answers. Errors wrap
+// checks that it speaks runtime.ProtocolVersion and answers. The process
+// gets a minimal environment (see DriverEnv). Errors wrap
 // ErrDriverNotFound, ErrChecksum, ErrProtocol (a *VersionError if the driver
 // speaks another protocol version) or runtime.ErrUnavailable (the process
 // did not start or answer). A refused process is stopped. ctx's deadline, if
@@ -83,10 +93,15 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if _, err := hex.DecodeString(sum); err != nil || (sum != "" && len(sum) != 2*sha256.Size) {
 		return nil, fmt.Errorf("open driver %s: %w: SHA256 %q is not a hex SHA-256", path, runtime.ErrInvalidArgument, cfg.SHA256)
 	}
+	for _, name := range slices.Concat(cfg.Env, cfg.Hide) {
+		if name == "" || strings.ContainsAny(name, "= \t\n\x00") {
+			return nil, fmt.Errorf("open driver %s: %w: environment variable name %q", path, runtime.ErrInvalidArgument, name)
+		}
+	}
 	d := &Driver{
 		path:   path,
 		sha256: sum,
-		env:    optionsEnv + "=" + string(opts),
+		env:    append(DriverEnv(cfg.Env, cfg.Hide), optionsEnv+"="+string(opts)),
 		logger: cfg.Logger,
 	}
 	if d.logger == nil {
@@ -98,6 +113,44 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// driverEnvNames are the variables of the host's environment that every
+// driver process receives, with those named LC_*: what a program needs to
+// run (PATH, HOME, TMPDIR, the user, locale and time zone), to reach the
+// network (proxies, TLS roots) and to find its engine (the variables the
+// Docker, Podman and containerd clients read).
+var driverEnvNames = []string{
+	"PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+	"http_proxy", "https_proxy", "no_proxy", "all_proxy",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT",
+	"CONTAINER_HOST", "CONTAINER_SSHKEY",
+	"CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE",
+	"XDG_RUNTIME_DIR",
+}
+
+// DriverEnv returns the variables of the host's environment that a driver
+// process receives: PATH, HOME, TMPDIR, USER, LOGNAME, LANG, LANGUAGE,
+// LC_*, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY,
+// ALL_PROXY, in upper and lower case), SSL_CERT_FILE, SSL_CERT_DIR, the
+// engines' own (DOCKER_HOST, DOCKER_CONFIG, DOCKER_CERT_PATH,
+// DOCKER_TLS_VERIFY, DOCKER_CONTEXT, CONTAINER_HOST, CONTAINER_SSHKEY,
+// CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE, XDG_RUNTIME_DIR) and those
+// named in extra, less those named in hide. Nothing else of the host's
+// environment reaches a driver; Open adds only go-plugin's handshake
+// variables and the driver options.
+func DriverEnv(extra, hide []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		pass := slices.Contains(driverEnvNames, name) || strings.HasPrefix(name, "LC_") || slices.Contains(extra, name)
+		if pass && !slices.Contains(hide, name) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Path returns the driver binary's absolute path.
@@ -149,14 +202,14 @@ func (d *Driver) launch(ctx context.Context) error {
 		// socket directory, ...) and its stdin.
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, socketDir string) (runner.Runner, error) {
 			cmd := exec.Command(d.path)
-			// d.env after the host's: last wins over an inherited one.
-			cmd.Env = append(append(os.Environ(), d.env), spec.Env...)
+			cmd.Env = append(slices.Clone(d.env), spec.Env...)
 			cmd.Stdin = spec.Stdin
 			setParentDeathSignal(cmd)
 			r, err := newProcRunner(cmd, socketDir)
 			run = r
 			return r, err
 		},
+		// No variable of the host's reaches the driver but d.env's.
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newSlogAdapter(d.logger),

@@ -1,0 +1,96 @@
+package wire_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/wire"
+)
+
+// environ returns the environment of process pid.
+func environ(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// TestDriverEnvironment reads the environment of a launched driver process:
+// it holds the variables a driver needs (PATH, HOME, locale, proxies, the
+// engines' own), those the config names, and go-plugin's handshake; nothing
+// else from the host's environment, so never a secret the host holds.
+func TestDriverEnvironment(t *testing.T) {
+	const secret = "s3cr3t-d0-not-leak"
+	for k, v := range map[string]string{
+		"BERTH_TEST_TOKEN":      secret,
+		"AWS_SECRET_ACCESS_KEY": secret,
+		"BERTH_TEST_HIDDEN":     secret, // named, but hidden
+		"BERTH_TEST_NAMED":      "named",
+		"DOCKER_HOST":           "unix:///run/test-docker.sock",
+		"CONTAINER_HOST":        "unix:///run/test-podman.sock",
+		"CONTAINERD_NAMESPACE":  "berth-test",
+		"https_proxy":           "http://proxy.test:3128",
+		"NO_PROXY":              "localhost",
+		"LC_TIME":               "C",
+		"TZ":                    "UTC",
+	} {
+		t.Setenv(k, v)
+	}
+	d := open(t, wire.Config{
+		Options: map[string]string{"version": "v1"},
+		Env:     []string{"BERTH_TEST_NAMED", "BERTH_TEST_HIDDEN"},
+		Hide:    []string{"BERTH_TEST_HIDDEN"},
+	})
+	env := environ(t, d.Pid())
+	for _, k := range []string{"PATH", "DOCKER_HOST", "CONTAINER_HOST", "CONTAINERD_NAMESPACE", "https_proxy",
+		"NO_PROXY", "LC_TIME", "TZ", "BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS"} {
+		if _, ok := env[k]; !ok {
+			t.Errorf("the driver's environment lacks %s", k)
+		}
+		if want := os.Getenv(k); want != "" && env[k] != want {
+			t.Errorf("%s=%q in the driver, %q in the host", k, env[k], want)
+		}
+	}
+	allowed := []string{
+		"PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR",
+		"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT",
+		"CONTAINER_HOST", "CONTAINER_SSHKEY", "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "XDG_RUNTIME_DIR",
+		"BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS",
+	}
+	for k, v := range env {
+		if v == secret {
+			t.Errorf("the driver received the secret in %s", k)
+		}
+		if !slices.Contains(allowed, k) && !strings.HasPrefix(k, "LC_") && !strings.HasPrefix(k, "PLUGIN_") {
+			t.Errorf("the driver received %s, which is not for drivers", k)
+		}
+	}
+}
+
+// TestOpenBadEnvName: a name that cannot be a variable's is refused.
+func TestOpenBadEnvName(t *testing.T) {
+	for _, name := range []string{"", "A=B", "A B"} {
+		_, err := wire.Open(context.Background(), wire.Config{Path: driverBin, Env: []string{name}})
+		if !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("Open with Env [%q]: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+}
