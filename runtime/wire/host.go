@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -186,8 +187,14 @@ func (d *Driver) launch(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start driver %s: %w", d.path, err)
 	}
-	if err := d.verify(); err != nil {
+	bin, err := d.openBinary()
+	if err != nil {
 		return err
+	}
+	// The child has its own copy of the descriptor once started.
+	defer bin.Close()
+	if testHookVerified != nil {
+		testHookVerified(d.path)
 	}
 	// The start, up to the version check included, takes at most
 	// startTimeout, or until ctx's deadline if that is earlier.
@@ -201,7 +208,12 @@ func (d *Driver) launch(ctx context.Context) error {
 		// spec carries go-plugin's environment for the plugin (cookie,
 		// socket directory, ...) and its stdin.
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, socketDir string) (runner.Runner, error) {
+			// The process runs the very file opened and checked, passed
+			// as its descriptor 3 and executed through it: whatever is at
+			// d.path now is not what runs. Args[0] stays the path.
 			cmd := exec.Command(d.path)
+			cmd.Path = execFD
+			cmd.ExtraFiles = []*os.File{bin}
 			cmd.Env = append(slices.Clone(d.env), spec.Env...)
 			cmd.Stdin = spec.Stdin
 			setParentDeathSignal(cmd)
@@ -236,24 +248,48 @@ func (d *Driver) launch(ctx context.Context) error {
 	return nil
 }
 
-// verify checks the binary's SHA-256 against the one configured, if any.
-func (d *Driver) verify() error {
-	if d.sha256 == "" {
-		return nil
+// execFD is the path through which a process executes its descriptor 3.
+var execFD = func() string {
+	if goruntime.GOOS == "linux" {
+		return "/proc/self/fd/3"
 	}
+	return "/dev/fd/3"
+}()
+
+// testHookVerified, if set, runs after openBinary, with the binary's path.
+var testHookVerified func(path string)
+
+// openBinary opens the driver binary and, if a SHA-256 is configured,
+// checks the open file's content against it. The caller executes that open
+// file (see launch), so the bytes checked are the bytes run, even if the
+// path is replaced in between. A file that is not a regular executable file
+// is ErrDriverNotFound.
+func (d *Driver) openBinary() (*os.File, error) {
 	f, err := os.Open(d.path)
 	if err != nil {
-		return fmt.Errorf("checksum driver: %w", err)
+		return nil, fmt.Errorf("open driver: %w: %w", ErrDriverNotFound, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("checksum driver %s: %w", d.path, err)
+	fi, err := f.Stat()
+	if err == nil && (!fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0) {
+		err = fmt.Errorf("%w: %s is not an executable file", ErrDriverNotFound, d.path)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.sha256 {
-		return fmt.Errorf("%w: %s: expected sha256 %s, got %s", ErrChecksum, d.path, d.sha256, got)
+	if err == nil && d.sha256 != "" {
+		h := sha256.New()
+		if _, err = io.Copy(h, f); err != nil {
+			err = fmt.Errorf("checksum driver %s: %w", d.path, err)
+		} else if got := hex.EncodeToString(h.Sum(nil)); got != d.sha256 {
+			err = fmt.Errorf("%w: %s: expected sha256 %s, got %s", ErrChecksum, d.path, d.sha256, got)
+		} else {
+			// An interpreter reading a script through the descriptor
+			// may share its offset: back to the start.
+			_, err = f.Seek(0, io.SeekStart)
+		}
 	}
-	return nil
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // startError classifies a failure of go-plugin's start. Its errors have no

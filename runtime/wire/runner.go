@@ -73,7 +73,7 @@ func (r *procRunner) Kill(context.Context) error {
 
 func (r *procRunner) Stdout() io.ReadCloser { return r.stdout }
 func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
-func (r *procRunner) Name() string          { return r.cmd.Path }
+func (r *procRunner) Name() string          { return r.cmd.Args[0] }
 
 // ID is the process ID, empty before Start.
 func (r *procRunner) ID() string {
