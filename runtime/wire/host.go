@@ -60,10 +60,11 @@ type Config struct {
 // call starts a new one (and calls that only read or wait are retried once
 // on the new process). Close stops it. A Driver is safe for concurrent use.
 type Driver struct {
-	path   string
-	sha256 string
-	env    []string // the process's environment, less go-plugin's
-	logger *slog.Logger
+	path    string
+	sha256  string
+	env     []string // the process's environment, less go-plugin's
+	sockets string   // where go-plugin makes the process's socket directory
+	logger  *slog.Logger
 
 	mu     sync.Mutex
 	pc     *plugin.Client  // nil after a failed relaunch
@@ -76,7 +77,8 @@ var _ runtime.Runtime = (*Driver)(nil)
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and
 // checks that it speaks runtime.ProtocolVersion and answers. The process
-// gets a minimal environment (see DriverEnv). Errors wrap
+// gets a minimal environment (see DriverEnv), and its unix sockets live in
+// a directory of the host process's own (see RemoveStaleSockets). Errors wrap
 // ErrDriverNotFound, ErrChecksum, ErrProtocol (a *VersionError if the driver
 // speaks another protocol version) or runtime.ErrUnavailable (the process
 // did not start or answer). A refused process is stopped. ctx's deadline, if
@@ -99,11 +101,16 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("open driver %s: %w: environment variable name %q", path, runtime.ErrInvalidArgument, name)
 		}
 	}
+	sockets, err := acquireSocketDir()
+	if err != nil {
+		return nil, fmt.Errorf("open driver %s: %w: %w", path, runtime.ErrUnavailable, err)
+	}
 	d := &Driver{
-		path:   path,
-		sha256: sum,
-		env:    append(DriverEnv(cfg.Env, cfg.Hide), optionsEnv+"="+string(opts)),
-		logger: cfg.Logger,
+		path:    path,
+		sha256:  sum,
+		env:     append(DriverEnv(cfg.Env, cfg.Hide), optionsEnv+"="+string(opts)),
+		sockets: sockets,
+		logger:  cfg.Logger,
 	}
 	if d.logger == nil {
 		d.logger = slog.Default()
@@ -111,6 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.launch(ctx); err != nil {
+		releaseSocketDir()
 		return nil, err
 	}
 	return d, nil
@@ -173,11 +181,15 @@ func (d *Driver) Pid() int {
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
 	d.closed = true
 	if d.pc != nil {
 		d.pc.Kill()
 		d.pc, d.run, d.rt = nil, nil, nil
 	}
+	releaseSocketDir()
 	return nil
 }
 
@@ -223,6 +235,7 @@ func (d *Driver) launch(ctx context.Context) error {
 		},
 		// No variable of the host's reaches the driver but d.env's.
 		SkipHostEnv:      true,
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: d.sockets},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newSlogAdapter(d.logger),
 		SyncStdout:       outputWriter{l: d.logger, stream: "stdout"},

@@ -31,6 +31,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if bin := os.Getenv(helperDriverEnv); bin != "" {
+		// A helper process of a test: the parent built the driver.
+		driverBin, driverDir = bin, filepath.Dir(bin)
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "wire-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,7 +1,15 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -23,4 +31,177 @@ func exitWithParent(every time.Duration) {
 			}
 		}
 	}()
+}
+
+// Socket directories. go-plugin makes a directory for each driver process's
+// unix sockets (plugin-dir*) and removes it when the process stops; a host
+// killed by SIGKILL leaves it behind. So a host process keeps those
+// directories in one of its own, TMPDIR/berth-UID/hNNN, which it holds a
+// lock on (flock) while it has drivers, and removes after its last driver.
+// A host that finds such a directory unlocked knows that its owner is gone
+// and removes it (RemoveStaleSockets): a crash leaves nothing behind for
+// longer than until the next host starts a driver.
+
+// hostSockets is this process's socket directory while it has drivers.
+var hostSockets struct {
+	mu    sync.Mutex
+	users int      // open Drivers
+	dir   string   // TMPDIR/berth-UID/hNNN
+	lock  *os.File // dir, opened and locked
+}
+
+// socketBase returns TMPDIR/berth-UID, made if missing. It must be a
+// directory (not a symbolic link) owned by this user and by no one else
+// writable: the sockets in it are the way into the drivers.
+func socketBase() (string, error) {
+	uid := os.Geteuid()
+	base := filepath.Join(os.TempDir(), "berth-"+strconv.Itoa(uid))
+	if err := os.Mkdir(base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("socket directory: %w", err)
+	}
+	fi, err := os.Lstat(base)
+	if err != nil {
+		return "", fmt.Errorf("socket directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return "", fmt.Errorf("socket directory %s: not a directory", base)
+	case !ok || int(st.Uid) != uid:
+		return "", fmt.Errorf("socket directory %s: not owned by uid %d", base, uid)
+	case fi.Mode().Perm()&0o077 != 0:
+		if err := os.Chmod(base, 0o700); err != nil {
+			return "", fmt.Errorf("socket directory: %w", err)
+		}
+	}
+	return base, nil
+}
+
+// lockBase takes the lock of base that makes a directory's creation and
+// locking one step for the sweep of RemoveStaleSockets; unlock releases it.
+func lockBase(base string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(base, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if err := flock(f, syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("socket directory: lock %s: %w", base, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// flock applies how to f, retrying when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// RemoveStaleSockets removes the socket directories of host processes that
+// are gone (killed before they could clean up), with everything in them,
+// and returns how many it removed. Open does it before it makes this
+// process's own; a host may also call it at start.
+func RemoveStaleSockets() (int, error) {
+	base, err := socketBase()
+	if err != nil {
+		return 0, err
+	}
+	unlock, err := lockBase(base)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	return removeStale(base)
+}
+
+// removeStale removes the unlocked host directories in base; the caller
+// holds base's lock.
+func removeStale(base string) (int, error) {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return 0, fmt.Errorf("socket directory: %w", err)
+	}
+	removed := 0
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), hostDirPrefix) {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue // removed meanwhile by its owner
+		}
+		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// Nobody holds it: its owner is gone.
+			if err := os.RemoveAll(dir); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+		f.Close()
+	}
+	return removed, errors.Join(errs...)
+}
+
+// hostDirPrefix starts the name of a host process's socket directory.
+const hostDirPrefix = "h"
+
+// acquireSocketDir returns this process's socket directory, making it (and
+// removing stale ones) if no Driver holds it; releaseSocketDir must follow.
+func acquireSocketDir() (string, error) {
+	hs := &hostSockets
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.users > 0 {
+		hs.users++
+		return hs.dir, nil
+	}
+	base, err := socketBase()
+	if err != nil {
+		return "", err
+	}
+	unlock, err := lockBase(base)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	_, _ = removeStale(base) // what cannot be removed now may be later
+	dir, err := os.MkdirTemp(base, hostDirPrefix)
+	if err != nil {
+		return "", fmt.Errorf("socket directory: %w", err)
+	}
+	lock, err := os.Open(dir)
+	if err == nil {
+		if err = flock(lock, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lock.Close()
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("socket directory: lock %s: %w", dir, err)
+	}
+	hs.users, hs.dir, hs.lock = 1, dir, lock
+	return dir, nil
+}
+
+// releaseSocketDir is called once for each acquireSocketDir that
+// succeeded; the last one removes the directory.
+func releaseSocketDir() {
+	hs := &hostSockets
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.users--; hs.users > 0 {
+		return
+	}
+	// Removed while locked: a sweeping host never takes it for stale
+	// before it is gone.
+	_ = os.RemoveAll(hs.dir)
+	hs.lock.Close()
+	hs.dir, hs.lock = "", nil
 }

@@ -1,0 +1,132 @@
+package wire_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/wire"
+)
+
+// helperDriverEnv, set in the environment of a helper process (this test
+// binary run again), gives it the test driver's path.
+const helperDriverEnv = "WIRE_TEST_HELPER_DRIVER"
+
+// TestHelperHost is not a test: run as a helper process, it is a host with
+// a running driver, which prints the driver's pid and waits to be killed.
+func TestHelperHost(t *testing.T) {
+	if os.Getenv(helperDriverEnv) == "" {
+		t.Skip("helper process only")
+	}
+	d, err := wire.Open(context.Background(), wire.Config{Path: driverBin, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(d.Pid())
+	select {}
+}
+
+// pluginDirs lists the directories and files named plugin* (go-plugin's
+// socket directories and sockets) anywhere under root.
+func pluginDirs(t *testing.T, root string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(e.Name(), "plugin") {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestKilledHostLeavesNoSockets SIGKILLs a host process that runs a driver
+// (so neither it nor go-plugin cleans up): the next host to start a driver
+// removes what the dead one left in TMPDIR, and leaves nothing itself once
+// its drivers are closed.
+func TestKilledHostLeavesNoSockets(t *testing.T) {
+	// Short: socket paths are limited to 108 bytes.
+	tmp, err := os.MkdirTemp("", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperHost$")
+	helper.Env = append(os.Environ(), helperDriverEnv+"="+driverBin)
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper.Stderr = os.Stderr
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		_ = helper.Process.Kill()
+		_ = helper.Wait()
+		t.Fatalf("the helper host did not start its driver: %v", err)
+	}
+	if left := pluginDirs(t, tmp); len(left) == 0 {
+		t.Fatalf("the running driver has no socket directory under %s", tmp)
+	}
+	if err := helper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("driver %d outlived its host", pid)
+		}
+	}
+	if left := pluginDirs(t, tmp); len(left) == 0 {
+		t.Fatalf("the killed host left nothing: the test proves nothing")
+	}
+
+	d := open(t, wire.Config{})
+	if err := d.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := pluginDirs(t, tmp); len(left) > 0 {
+		t.Fatalf("left in TMPDIR: %v", left)
+	}
+}
+
+// TestRemoveStaleSocketsSparesLiveHosts: a host's socket directory is never
+// taken for stale while the host has a driver, even by another process
+// sweeping.
+func TestRemoveStaleSocketsSparesLiveHosts(t *testing.T) {
+	tmp, err := os.MkdirTemp("", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	d := open(t, wire.Config{})
+	if n, err := wire.RemoveStaleSockets(); err != nil || n != 0 {
+		t.Fatalf("RemoveStaleSockets = %d, %v; want 0 removed", n, err)
+	}
+	if len(pluginDirs(t, tmp)) == 0 {
+		t.Fatal("the live driver's socket directory is gone")
+	}
+	if err := d.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
