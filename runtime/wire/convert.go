@@ -55,6 +55,16 @@ func fromInfo(i *pb.Info) runtime.Info {
 	}
 }
 
+// labels returns m, or nil if it is empty: protobuf makes an empty map of a
+// map field it meets with another wire type, as a driver built from another
+// version of the .proto may send.
+func labels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
 func toImage(i runtime.Image) *pb.Image {
 	return &pb.Image{
 		Id:      i.ID,
@@ -73,7 +83,7 @@ func fromImage(i *pb.Image) runtime.Image {
 		Refs:    i.GetRefs(),
 		Size:    i.GetSize(),
 		Layers:  int(i.GetLayers()),
-		Labels:  i.GetLabels(),
+		Labels:  labels(i.GetLabels()),
 		Env:     i.GetEnv(),
 		Created: fromTime(i.GetCreated()),
 	}
@@ -111,7 +121,7 @@ func fromContainer(c *pb.Container) runtime.Container {
 		ID:      c.GetId(),
 		Name:    c.GetName(),
 		Image:   c.GetImage(),
-		Labels:  c.GetLabels(),
+		Labels:  labels(c.GetLabels()),
 		State:   runtime.ContainerState(c.GetState()),
 		Created: fromTime(c.GetCreated()),
 	}
@@ -154,7 +164,7 @@ func fromSpec(s *pb.ContainerSpec) runtime.ContainerSpec {
 		Cmd:         s.GetCmd(),
 		Env:         s.GetEnv(),
 		SecretEnv:   s.GetSecretEnv(),
-		Labels:      s.GetLabels(),
+		Labels:      labels(s.GetLabels()),
 		WorkingDir:  s.GetWorkingDir(),
 		MemoryBytes: s.GetMemoryBytes(),
 		NanoCPUs:    s.GetNanoCpus(),
