@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -66,9 +67,13 @@ func toStatus(err error) error {
 	if class != nil {
 		code, detail.Class = codeOf[class], class.Error()
 	}
-	st, derr := status.New(code, err.Error()).WithDetails(detail)
+	// gRPC cannot marshal a status whose message is not UTF-8: it would
+	// drop the details, and the host would take a driver's cancellation
+	// for a transport failure.
+	msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	st, derr := status.New(code, msg).WithDetails(detail)
 	if derr != nil {
-		return status.Error(code, err.Error())
+		return status.Error(code, msg)
 	}
 	return st.Err()
 }
