@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -64,6 +65,13 @@ var migrations = []string{
 		pid_start    INTEGER NOT NULL,
 		started      INTEGER NOT NULL
 	);`,
+	// Version 2: a job's owner proves it is alive by a lock on a file of
+	// its own (owner_lock 1), which crosses PID namespaces; the job's
+	// deadline survives its owner; a job whose end is recorded keeps its
+	// row until its container is removed (ended 1).
+	`ALTER TABLE jobs ADD COLUMN owner_lock INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN deadline INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN ended INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // SchemaVersion is the schema version this package writes.
@@ -95,7 +103,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path is escaped as a URI path: '?', '#' or '%' in a directory's
+	// name must not end the file name or start the parameters.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -201,9 +211,108 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// InstanceFile is the file in the state directory that holds the instance
+// ID beside the database, so that the identity outlives a database that was
+// lost or replaced: the snapshots made before are still berth's to collect.
+const InstanceFile = "instance-id"
+
 // InstanceID returns the ID of the state directory, creating it the first
-// time. Every process sharing the directory gets the same ID.
+// time. Every process sharing the directory gets the same ID. The ID lives
+// in InstanceFile, mirrored in the database; the file wins when they differ
+// (a database made anew after the old one was lost).
 func (s *Store) InstanceID(ctx context.Context) (string, error) {
+	file := filepath.Join(filepath.Dir(s.path), InstanceFile)
+	if id, ok := readInstanceFile(file); ok {
+		if err := s.setInstanceID(ctx, id); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	id, err := s.dbInstanceID(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := writeInstanceFile(file, id); err != nil {
+		return "", fmt.Errorf("store: write %s: %w", file, err)
+	}
+	if got, ok := readInstanceFile(file); ok && got != id {
+		// Another process wrote it first, from another database.
+		return got, s.setInstanceID(ctx, got)
+	}
+	return id, nil
+}
+
+// validInstanceID reports whether id looks like an ID this package made.
+func validInstanceID(id string) bool {
+	if len(id) < 8 || len(id) > 64 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+func readInstanceFile(path string) (string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	id := strings.TrimSpace(string(b))
+	return id, validInstanceID(id)
+}
+
+// writeInstanceFile writes id to path unless a valid ID is there already,
+// atomically: a reader never sees a half-written file.
+func writeInstanceFile(path, id string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), InstanceFile+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(id + "\n"); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if _, ok := readInstanceFile(path); ok {
+		return nil
+	}
+	// A file that is there but not valid (cut short by a crash) is
+	// replaced; a valid one is never overwritten (Link does not replace).
+	os.Remove(path)
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// setInstanceID makes the database's copy of the ID id.
+func (s *Store) setInstanceID(ctx context.Context, id string) error {
+	var have string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'instance_id'").Scan(&have)
+	if err == nil && have == id {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: read instance ID: %w", err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('instance_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: record instance ID: %w", err)
+	}
+	return nil
+}
+
+// dbInstanceID returns the ID the database holds, creating it if none.
+func (s *Store) dbInstanceID(ctx context.Context) (string, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'instance_id'").Scan(&id)
 	if err == nil {
