@@ -176,10 +176,10 @@ func BenchmarkSelectAndBookkeeping(b *testing.B) {
 			PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now()}); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.st.SetJobContainer(ctx, id, "ctr"); err != nil {
+		if err := c.st.SetJobContainer(ctx, id, "ctr", time.Time{}); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.st.FinishJob(ctx, id, nil, &sel.key, c.now()); err != nil {
+		if err := c.st.FinishJob(ctx, id, true, nil, &sel.key, c.now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -110,7 +110,7 @@ func (r *jobRun) removeOld(ctx context.Context) {
 	if r.old == nil || !r.res.Commit.Committed {
 		return
 	}
-	// By reference: see Core.removeImage.
+	// By reference: see Core.removeRefs.
 	err := r.rt.RemoveImage(ctx, r.old.Image)
 	switch {
 	case err == nil, errors.Is(err, runtime.ErrNotFound):

@@ -37,6 +37,7 @@ type Core struct {
 	owner    owner
 	queue    *queue
 	locks    *itemLocks
+	owners   *owners
 	counters *counters
 
 	mu         sync.Mutex // guards closed, reconciled and infos
@@ -94,6 +95,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	c.owner = owner{pid: os.Getpid(), start: start}
 	if c.locks, err = newItemLocks(filepath.Join(cfg.StateDir, "locks")); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	if c.owners, err = newOwners(filepath.Join(cfg.StateDir, "jobs")); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if c.st, err = store.Open(ctx, cfg.StateDir); err != nil {

@@ -66,11 +66,20 @@ func (c *Core) normalize(job Job) (Job, error) {
 			return job, invalid("%s %q is not valid UTF-8 text", id.what, id.v)
 		}
 	}
-	for _, list := range [][]string{job.Env, job.SecretEnv} {
-		for _, kv := range list {
+	// An entry is named by its position and, when it has one, its key:
+	// never by its value, which may be a secret (and an entry without '='
+	// may be a value pasted alone).
+	for _, list := range []struct {
+		what    string
+		entries []string
+	}{{"env", job.Env}, {"secret env", job.SecretEnv}} {
+		for i, kv := range list.entries {
 			k, _, ok := strings.Cut(kv, "=")
-			if !ok || k == "" || strings.ContainsAny(k, " \t\n\x00") {
-				return job, invalid("env entry %q is not KEY=VALUE", kv)
+			switch {
+			case !ok:
+				return job, invalid("%s entry %d has no '=': want KEY=VALUE", list.what, i+1)
+			case k == "" || strings.ContainsAny(k, " \t\n\x00"):
+				return job, invalid("%s entry %d: key %q is empty or holds white space", list.what, i+1, k)
 			}
 		}
 	}

@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/core/store"
 	"github.com/berth-dev/berth/runtime"
 )
 
-// reapContainers removes the managed containers of this instance on
-// runtime name whose job is not live (no job row, or its owner process is
-// gone) once they are older than the orphan grace, and forgets the jobs of
-// dead owners. A live job's container is never touched.
+// reapContainers removes the containers berth made on runtime name (named
+// after a job it recorded, labelled for this instance) whose owner is gone:
+// at once when the job's end is recorded or its deadline plus the stop
+// grace has passed, else once older than the orphan grace. It forgets the
+// jobs of dead owners. A live job's container is never touched, and a
+// container berth did not make (a user's container run from a snapshot
+// carries berth's labels too) is never even considered.
 func (c *Core) reapContainers(ctx context.Context, name string, rt runtime.Runtime, mine runtime.LabelFilter, opts SweepOptions, rep *SweepReport) error {
 	ctrs, err := rt.ListContainers(ctx, mine)
 	if err != nil {
@@ -26,56 +31,96 @@ func (c *Core) reapContainers(ctx context.Context, name string, rt runtime.Runti
 	}
 	byID := make(map[string]store.Job, len(jobs))
 	for _, j := range jobs {
-		byID[j.ID] = j
+		if j.Runtime == name {
+			byID[j.ID] = j
+		}
 	}
-	grace := opts.OrphanGrace
-	if grace <= 0 {
-		grace = c.cfg.OrphanGrace
-	}
-	if grace <= 0 {
-		grace = DefaultOrphanGrace
-	}
-	now := c.now()
-	kept := map[string]bool{} // jobs whose container stays for now
+	seen := map[string]bool{} // jobs whose container was listed
 	for _, ctr := range ctrs {
 		jobID := ctr.Labels[LabelJob]
 		j, ok := byID[jobID]
-		if ok && j.Runtime == name && alive(j.PID, j.PIDStart) {
-			kept[jobID] = true
-			continue
+		if !ok || strings.TrimPrefix(ctr.Name, "/") != containerName(jobID) {
+			continue // not a container berth made for a job it recorded
 		}
-		if now.Sub(ctr.Created) < grace {
-			kept[jobID] = true
-			continue
-		}
-		if opts.DryRun {
-			rep.RemovedContainers = append(rep.RemovedContainers, ctr.ID)
-			continue
-		}
-		err := rt.Remove(ctx, ctr.ID)
-		switch {
-		case err == nil:
-			rep.RemovedContainers = append(rep.RemovedContainers, ctr.ID)
-			c.log.Info("removed orphan container", "runtime", name, "container", ctr.ID, "job", jobID)
-		case errors.Is(err, runtime.ErrNotFound):
-		case errors.Is(err, runtime.ErrConflict):
-			kept[jobID] = true
-			rep.Skipped = append(rep.Skipped, ctr.ID)
-		default:
-			return fmt.Errorf("remove orphan container %s: %w", ctr.ID, err)
+		seen[jobID] = true
+		if err := c.reapOne(ctx, rt, j, ctr, opts, rep); err != nil {
+			return err
 		}
 	}
 	if opts.DryRun {
 		return nil
 	}
-	for _, j := range jobs {
-		if j.Runtime != name || kept[j.ID] || alive(j.PID, j.PIDStart) {
+	for _, j := range byID {
+		if seen[j.ID] {
 			continue
 		}
-		if err := c.st.DeleteJob(ctx, j.ID); err != nil {
+		v := c.owners.judge(j)
+		if v.alive {
+			continue
+		}
+		err := c.st.DeleteJob(ctx, j.ID)
+		v.release(err == nil)
+		if err != nil {
 			return err
 		}
 		c.log.Info("forgot job of a dead process", "job", j.ID, "pid", j.PID)
 	}
 	return nil
+}
+
+// reapOne removes ctr, the container of job j, if j's owner is gone and
+// the container is due.
+func (c *Core) reapOne(ctx context.Context, rt runtime.Runtime, j store.Job, ctr runtime.Container, opts SweepOptions, rep *SweepReport) error {
+	v := c.owners.judge(j)
+	if v.alive {
+		return nil
+	}
+	forget := false
+	defer func() { v.release(forget) }()
+	now := c.now()
+	overdue := !j.Deadline.IsZero() && now.After(j.Deadline.Add(c.stopGrace()))
+	if !j.Ended && !overdue && now.Sub(ctr.Created) < c.orphanGrace(opts) {
+		return nil
+	}
+	if opts.DryRun {
+		rep.RemovedContainers = append(rep.RemovedContainers, ctr.ID)
+		return nil
+	}
+	// Remove kills a container that still runs: a job past its deadline
+	// whose owner died is stopped here.
+	err := rt.Remove(ctx, ctr.ID)
+	switch {
+	case err == nil:
+		rep.RemovedContainers = append(rep.RemovedContainers, ctr.ID)
+		c.log.Info("removed orphan container", "runtime", j.Runtime, "container", ctr.ID, "job", j.ID,
+			"overdue", overdue, "ended", j.Ended)
+	case errors.Is(err, runtime.ErrNotFound):
+	case errors.Is(err, runtime.ErrConflict):
+		rep.Skipped = append(rep.Skipped, ctr.ID)
+		return nil
+	default:
+		return fmt.Errorf("remove orphan container %s: %w", ctr.ID, err)
+	}
+	if err := c.st.DeleteJob(ctx, j.ID); err != nil {
+		return err
+	}
+	forget = true
+	return nil
+}
+
+func (c *Core) orphanGrace(opts SweepOptions) time.Duration {
+	switch {
+	case opts.OrphanGrace > 0:
+		return opts.OrphanGrace
+	case c.cfg.OrphanGrace > 0:
+		return c.cfg.OrphanGrace
+	}
+	return DefaultOrphanGrace
+}
+
+func (c *Core) stopGrace() time.Duration {
+	if c.cfg.StopGrace > 0 {
+		return c.cfg.StopGrace
+	}
+	return DefaultStopGrace
 }

@@ -7,26 +7,32 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/core/store"
 	"github.com/berth-dev/berth/runtime"
 )
 
-// reconcile brings the state of one runtime in line with its engine:
-// entries whose image is gone are dropped; managed images of this instance
-// the store does not know are adopted when their labels are complete and
-// they are the newest generation of their work item, else removed (this
-// also removes dangling generations); managed containers of this instance
-// whose job is not live are removed once older than the orphan grace. A
-// work item with a job running is left alone. In a dry run it only reports.
+// reconcile brings the state of one runtime in line with its engine. It
+// first removes the containers of jobs whose owner is gone (so that the
+// images they held can go in the same sweep), then drops the entries whose
+// image is gone, and settles the images of berth's own naming that the
+// store does not record: the newest generation of a work item is adopted
+// when its labels are complete, the other references are removed. berth
+// removes only references it made (see ownRefs), never an image's other
+// references, and never an image the store records. Every destructive
+// decision is taken under the work item's lock, from the state as it is
+// then: the reads made before the lock only say where to look. A work item
+// with a job running is left alone. In a dry run it only reports.
 func (c *Core) reconcile(ctx context.Context, name string, rt runtime.Runtime, opts SweepOptions, rep *SweepReport) error {
-	// Read the entries before listing the images: an entry stored later
-	// has an image committed later, which the list may miss.
+	mine := runtime.LabelFilter{LabelManagedBy: ManagedBy, LabelInstance: c.instance, LabelRuntime: name}
+	if err := c.reapContainers(ctx, name, rt, mine, opts, rep); err != nil {
+		return err
+	}
 	known, err := c.st.ImageIDs(ctx, name)
 	if err != nil {
 		return err
 	}
-	mine := runtime.LabelFilter{LabelManagedBy: ManagedBy, LabelInstance: c.instance, LabelRuntime: name}
 	images, err := rt.ListImages(ctx, mine)
 	if err != nil {
 		return fmt.Errorf("runtime %q: list images: %w", name, err)
@@ -36,19 +42,10 @@ func (c *Core) reconcile(ctx context.Context, name string, rt runtime.Runtime, o
 		present[img.ID] = true
 	}
 	for id := range known {
-		if present[id] {
-			continue
-		}
-		// Make sure: a listing that misses images must not cost snapshots.
-		_, err := rt.InspectImage(ctx, id)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, runtime.ErrNotFound) {
-			return fmt.Errorf("runtime %q: inspect image %s: %w", name, id, err)
-		}
-		if err := c.dropGone(ctx, name, id, opts, rep); err != nil {
-			return err
+		if !present[id] {
+			if err := c.dropGone(ctx, name, rt, id, opts, rep); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -67,7 +64,7 @@ func (c *Core) reconcile(ctx context.Context, name string, rt runtime.Runtime, o
 			return err
 		}
 	}
-	return c.reapContainers(ctx, name, rt, mine, opts, rep)
+	return nil
 }
 
 func generationOf(img runtime.Image) int {
@@ -75,26 +72,70 @@ func generationOf(img runtime.Image) int {
 	return g
 }
 
-// dropGone drops the entries on runtime name whose image id is gone.
-func (c *Core) dropGone(ctx context.Context, name, id string, opts SweepOptions, rep *SweepReport) error {
+// dropGone drops the entries on runtime name whose image id is gone, each
+// under its work item's lock and after making sure the image is still gone.
+func (c *Core) dropGone(ctx context.Context, name string, rt runtime.Runtime, id string, opts SweepOptions, rep *SweepReport) error {
 	snaps, err := c.st.ByImageID(ctx, name, id)
 	if err != nil {
 		return err
 	}
 	for _, s := range snaps {
-		if !opts.DryRun {
-			_, found, err := c.st.Remove(ctx, s.Key, s.ImageID)
-			if err != nil {
-				return err
-			}
-			if !found {
-				continue
-			}
-			c.log.Info("dropped entry whose image is gone", "runtime", name, "image", s.Image)
+		unlock, err := c.locks.lock(ctx, s.Project, s.WorkItem, 0, false)
+		if errors.Is(err, ErrWorkItemBusy) {
+			rep.Skipped = append(rep.Skipped, s.Image)
+			continue
 		}
-		rep.DroppedEntries = append(rep.DroppedEntries, publicSnapshot(s))
+		if err != nil {
+			return err
+		}
+		err = c.dropIfGone(ctx, name, rt, s, opts, rep)
+		unlock()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// dropIfGone drops s if its image is still gone; the caller holds the work
+// item's lock. A listing that misses images must not cost snapshots.
+func (c *Core) dropIfGone(ctx context.Context, name string, rt runtime.Runtime, s store.Snapshot, opts SweepOptions, rep *SweepReport) error {
+	_, err := rt.InspectImage(ctx, s.ImageID)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("runtime %q: inspect image %s: %w", name, s.ImageID, err)
+	}
+	if !opts.DryRun {
+		_, found, err := c.st.Remove(ctx, s.Key, s.ImageID)
+		if err != nil || !found {
+			return err
+		}
+		c.log.Info("dropped entry whose image is gone", "runtime", name, "image", s.Image)
+	}
+	rep.DroppedEntries = append(rep.DroppedEntries, publicSnapshot(s))
+	return nil
+}
+
+// ownRefs returns the references of img that berth made: those in the
+// repository of its work item's snapshots (see imageName), which only a
+// berth with this instance's state can compute. An image derived from a
+// snapshot by a user (tagged, built from it, committed from a container
+// run from it) carries berth's labels but none of these references.
+func (c *Core) ownRefs(name string, img runtime.Image) []string {
+	project, item := img.Labels[LabelProject], img.Labels[LabelWorkItem]
+	if project == "" || item == "" {
+		return nil
+	}
+	repo := imageName(c.instance, name, project, item) + ":"
+	var own []string
+	for _, ref := range img.Refs {
+		if strings.HasPrefix(ref, repo) {
+			own = append(own, ref)
+		}
+	}
+	return own
 }
 
 // snapshotOf rebuilds a snapshot from a managed image's labels; ok is
@@ -120,20 +161,29 @@ func (c *Core) snapshotOf(name string, img runtime.Image) (store.Snapshot, bool)
 		Created: created, LastUsed: created}, true
 }
 
-// settleImage adopts or removes a managed image the store does not know.
+// settleImage adopts or removes an image of berth's naming that the store
+// did not record when the sweep began. It decides under the work item's
+// lock (a job of the work item may be committing this very image), from
+// the store as it is then: an image the store records is kept.
 func (c *Core) settleImage(ctx context.Context, name string, rt runtime.Runtime, img runtime.Image, opts SweepOptions, rep *SweepReport) error {
-	snap, complete := c.snapshotOf(name, img)
-	if complete {
-		// A job of the work item may be committing this very image.
-		unlock, err := c.locks.lock(ctx, snap.Project, snap.WorkItem, 0, false)
-		if errors.Is(err, ErrWorkItemBusy) {
-			rep.Skipped = append(rep.Skipped, imageLabel(img))
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	own := c.ownRefs(name, img)
+	if len(own) == 0 {
+		return nil // not berth's to touch
+	}
+	unlock, err := c.locks.lock(ctx, img.Labels[LabelProject], img.Labels[LabelWorkItem], 0, false)
+	if errors.Is(err, ErrWorkItemBusy) {
+		rep.Skipped = append(rep.Skipped, own[0])
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	recorded, err := c.st.ByImageID(ctx, name, img.ID)
+	if err != nil || len(recorded) > 0 {
+		return err
+	}
+	if snap, complete := c.snapshotOf(name, img); complete {
 		adopt := false
 		if opts.DryRun {
 			e, err := c.st.Lookup(ctx, snap.Key)
@@ -150,26 +200,29 @@ func (c *Core) settleImage(ctx context.Context, name string, rt runtime.Runtime,
 			return nil
 		}
 	}
-	return c.removeImage(ctx, rt, img, opts, rep)
+	whole := len(own) == len(img.Refs) // no reference of the user's keeps it
+	return c.removeRefs(ctx, rt, img, own, whole, opts, rep)
 }
 
-// removeImage removes an image berth no longer wants, by its references
-// (by its ID when it has none), recording it in rep. Removing references
-// rather than the ID lets an engine that chains committed images (Docker,
-// Podman) untag a generation that still parents the next one and delete it
-// with its last child. An image in use is skipped for the next sweep.
-func (c *Core) removeImage(ctx context.Context, rt runtime.Runtime, img runtime.Image, opts SweepOptions, rep *SweepReport) error {
-	label := imageLabel(img)
+// removeRefs removes the references refs of img (berth's own), recording
+// it in rep; whole says that they are all of img's references, so that the
+// image goes with them. Removing references rather than the ID lets an
+// engine that chains committed images (Docker, Podman) untag a generation
+// that still parents the next one and delete it with its last child, and
+// leaves an image a user also named to the user. An image in use is skipped
+// for the next sweep.
+func (c *Core) removeRefs(ctx context.Context, rt runtime.Runtime, img runtime.Image, refs []string, whole bool, opts SweepOptions, rep *SweepReport) error {
+	label := refs[0]
+	var bytes int64
+	if whole {
+		bytes = img.Size
+	}
 	if opts.DryRun {
 		rep.RemovedImages = append(rep.RemovedImages, label)
-		rep.BytesReclaimed += img.Size
+		rep.BytesReclaimed += bytes
 		return nil
 	}
-	targets := img.Refs
-	if len(targets) == 0 {
-		targets = []string{img.ID}
-	}
-	for _, ref := range targets {
+	for _, ref := range refs {
 		err := rt.RemoveImage(ctx, ref)
 		switch {
 		case err == nil, errors.Is(err, runtime.ErrNotFound):
@@ -182,8 +235,8 @@ func (c *Core) removeImage(ctx context.Context, rt runtime.Runtime, img runtime.
 		}
 	}
 	rep.RemovedImages = append(rep.RemovedImages, label)
-	rep.BytesReclaimed += img.Size
-	c.log.Info("removed image", "image", label, "bytes", img.Size)
+	rep.BytesReclaimed += bytes
+	c.log.Info("removed image", "image", label, "bytes", bytes)
 	return nil
 }
 

@@ -17,8 +17,14 @@ import (
 // process would have left it.
 func (e *env) mkContainer(labels map[string]string) runtime.Container {
 	e.t.Helper()
+	return e.mkNamedContainer("", labels)
+}
+
+// mkNamedContainer is mkContainer with the container's name.
+func (e *env) mkNamedContainer(name string, labels map[string]string) runtime.Container {
+	e.t.Helper()
 	ctx := context.Background()
-	c, err := e.rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Labels: labels})
+	c, err := e.rt.Run(ctx, runtime.ContainerSpec{Name: name, Image: baseRef, Cmd: []string{"true"}, Labels: labels})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -26,6 +32,19 @@ func (e *env) mkContainer(labels map[string]string) runtime.Container {
 		e.t.Fatal(err)
 	}
 	return c
+}
+
+// orphan records job jobID as a job whose owner died (its row, no owner
+// lock file) and makes its container, named and labelled as berth makes
+// them.
+func (e *env) orphan(jobID string) runtime.Container {
+	e.t.Helper()
+	err := e.core.st.AddJob(context.Background(), store.Job{ID: jobID, Runtime: "fake", Project: DefaultProject,
+		PID: deadPID(e.t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.mkNamedContainer(containerName(jobID), e.managed(map[string]string{LabelJob: jobID}))
 }
 
 func (e *env) managed(extra map[string]string) map[string]string {
@@ -81,23 +100,33 @@ func TestReconcileRemovesIncompleteAndForeignIsKept(t *testing.T) {
 		e.rt.Remove(ctx, c.ID)
 		return img
 	}
-	incomplete := commit("berth/broken:g1", e.managed(map[string]string{LabelProject: "p"}))
+	// berth's naming, but no generation to adopt: a leftover (a crashed
+	// commit's temporary reference, say).
+	name := imageName(e.core.InstanceID(), "fake", "p", "w")
+	incomplete := commit(name+":g1-unscrubbed", e.managed(map[string]string{LabelProject: "p", LabelWorkItem: "w"}))
+	// berth's labels without berth's naming: not berth's to remove.
+	lookalike := commit("berth/broken:g1", e.managed(map[string]string{LabelProject: "p"}))
 	foreign := commit("berth/foreign:g1", map[string]string{LabelManagedBy: ManagedBy, LabelInstance: "someone-else", LabelProject: "p"})
 	mine := commit("mine:1", nil)
 
 	dry := e.sweep(nil, SweepOptions{DryRun: true})
-	if !slices.Equal(dry.RemovedImages, []string{"berth/broken:g1"}) || !e.imageExists(incomplete.ID) {
+	if !slices.Equal(dry.RemovedImages, []string{name + ":g1-unscrubbed"}) || !e.imageExists(incomplete.ID) {
 		t.Fatalf("dry run: %+v (image must stay)", dry)
 	}
 	rep := e.sweep(nil, SweepOptions{})
-	if !slices.Equal(rep.RemovedImages, []string{"berth/broken:g1"}) || e.imageExists(incomplete.ID) {
+	if !slices.Equal(rep.RemovedImages, []string{name + ":g1-unscrubbed"}) || e.imageExists(incomplete.ID) {
 		t.Fatalf("sweep: %+v", rep)
 	}
 	if rep.BytesReclaimed != incomplete.Size {
 		t.Fatalf("bytes reclaimed %d, want %d", rep.BytesReclaimed, incomplete.Size)
 	}
-	if !e.imageExists(foreign.ID) || !e.imageExists(mine.ID) || !e.imageExists(baseRef) {
-		t.Fatal("the sweep removed an image of another instance or not made by berth")
+	for _, img := range []runtime.Image{lookalike, foreign, mine} {
+		if !e.imageExists(img.ID) {
+			t.Fatalf("the sweep removed %v, an image berth did not name", img.Refs)
+		}
+	}
+	if !e.imageExists(baseRef) {
+		t.Fatal("the sweep removed the base image")
 	}
 }
 
@@ -119,7 +148,7 @@ func TestReconcileDropsEntriesWhoseImageIsGone(t *testing.T) {
 }
 
 // deadPID returns the PID of a process that has exited.
-func deadPID(t *testing.T) int {
+func deadPID(t testing.TB) int {
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -136,13 +165,21 @@ func TestOrphanContainersAreReapedAfterTheGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Rows of a berth that predates the owner lock files: PID and start
+	// time judge them.
 	add("dead-owner", deadPID(t), 1)
 	add("reused-pid", self.pid, self.start+1) // our PID, another process's start time
 	add("live", self.pid, self.start)
-	noRow := e.mkContainer(e.managed(map[string]string{LabelJob: "no-row"}))
-	dead := e.mkContainer(e.managed(map[string]string{LabelJob: "dead-owner"}))
-	reused := e.mkContainer(e.managed(map[string]string{LabelJob: "reused-pid"}))
-	live := e.mkContainer(e.managed(map[string]string{LabelJob: "live"}))
+	mk := func(jobID string) runtime.Container {
+		return e.mkNamedContainer(containerName(jobID), e.managed(map[string]string{LabelJob: jobID}))
+	}
+	dead := mk("dead-owner")
+	reused := mk("reused-pid")
+	live := mk("live")
+	lockDead := e.orphan("lock-dead")
+	// berth's labels but not berth's: no row, or not berth's name.
+	noRow := mk("no-row")
+	userRun := e.mkNamedContainer("my-container", e.managed(map[string]string{LabelJob: "live"}))
 	unmanaged := e.mkContainer(map[string]string{"app": "x"})
 
 	if rep := e.sweep(nil, SweepOptions{}); len(rep.RemovedContainers) != 0 {
@@ -150,11 +187,11 @@ func TestOrphanContainersAreReapedAfterTheGrace(t *testing.T) {
 	}
 	e.clk.Advance(2 * time.Minute)
 	dry := e.sweep(nil, SweepOptions{DryRun: true})
-	if len(dry.RemovedContainers) != 3 || len(e.containers()) != 5 {
+	if len(dry.RemovedContainers) != 3 || len(e.containers()) != 7 {
 		t.Fatalf("dry run: %v", dry.RemovedContainers)
 	}
 	rep := e.sweep(nil, SweepOptions{})
-	want := []string{noRow.ID, dead.ID, reused.ID}
+	want := []string{dead.ID, reused.ID, lockDead.ID}
 	slices.Sort(want)
 	slices.Sort(rep.RemovedContainers)
 	if !slices.Equal(rep.RemovedContainers, want) {
@@ -165,8 +202,8 @@ func TestOrphanContainersAreReapedAfterTheGrace(t *testing.T) {
 		left = append(left, c.ID)
 	}
 	slices.Sort(left)
-	if wantLeft := []string{live.ID, unmanaged.ID}; !slices.Equal(left, slices.Sorted(slices.Values(wantLeft))) {
-		t.Fatalf("containers left %v, want the live job's and the unmanaged one", left)
+	if wantLeft := []string{live.ID, noRow.ID, userRun.ID, unmanaged.ID}; !slices.Equal(left, slices.Sorted(slices.Values(wantLeft))) {
+		t.Fatalf("containers left %v, want the live job's and those berth did not make", left)
 	}
 	jobs, _ := e.core.st.Jobs(ctx)
 	if len(jobs) != 1 || jobs[0].ID != "live" {
@@ -191,7 +228,7 @@ func TestLiveJobContainerIsNeverTouched(t *testing.T) {
 
 func TestReconcileAtFirstUse(t *testing.T) {
 	e := newEnv(t, nil)
-	orphan := e.mkContainer(e.managed(map[string]string{LabelJob: "gone"}))
+	orphan := e.orphan("gone")
 	e.clk.Advance(time.Hour)
 	c := e.open()
 	e.run(c, job("", "true"))

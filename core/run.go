@@ -145,8 +145,14 @@ type jobRun struct {
 	id  string          // the container
 	old *store.Snapshot // the generation a commit replaced
 
-	finished bool // the job's end is recorded
+	release  func() // drops the owner's lock on the job's file
+	finished bool   // the job's end is recorded
+	leftover bool   // a container of the job may be left: the row stays, ended, for the sweep
 }
+
+// containerName is the name of the container of job jobID: with the job's
+// row, what marks a container as berth's own.
+func containerName(jobID string) string { return "berth-" + jobID }
 
 func (r *jobRun) labels() map[string]string {
 	l := maps.Clone(r.job.Labels)
@@ -175,7 +181,7 @@ func (r *jobRun) spec() runtime.ContainerSpec {
 		flag = "1"
 	}
 	return runtime.ContainerSpec{
-		Name:        "berth-" + r.res.JobID,
+		Name:        containerName(r.res.JobID),
 		Image:       r.sel.image,
 		Cmd:         r.job.Cmd,
 		Env:         append(env, SnapshotEnv+"="+flag),
@@ -187,21 +193,39 @@ func (r *jobRun) spec() runtime.ContainerSpec {
 }
 
 // record adds the job to the state, so that its container, once made, is
-// known as a live job's.
+// known as a live job's: first the owner's lock on the job's file, then the
+// row.
 func (r *jobRun) record(ctx context.Context) error {
 	c := r.c
-	return c.st.AddJob(ctx, store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project,
-		WorkItem: r.job.WorkItem, PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now()})
+	release, err := c.owners.hold(r.res.JobID)
+	if err != nil {
+		return err
+	}
+	err = c.st.AddJob(ctx, store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project,
+		WorkItem: r.job.WorkItem, PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now(), OwnerLock: true})
+	if err != nil {
+		release()
+		return err
+	}
+	r.release = release
+	return nil
 }
 
-// forget deletes the job's row if its end was not recorded.
+// forget deletes the job's row if its end was not recorded (or marks it
+// ended, when a container of the job may be left), then drops the owner's
+// lock.
 func (r *jobRun) forget(ctx context.Context) {
+	defer r.release()
 	if r.finished {
 		return
 	}
 	cctx, cancel := cleanCtx(ctx)
 	defer cancel()
-	if err := r.c.st.DeleteJob(cctx, r.res.JobID); err != nil {
+	del := r.c.st.DeleteJob
+	if r.leftover {
+		del = r.c.st.EndJob
+	}
+	if err := del(cctx, r.res.JobID); err != nil {
 		r.log.Warn("forget job", "err", err)
 	}
 }
@@ -216,7 +240,7 @@ func (r *jobRun) run(ctx context.Context) error {
 		r.res.Durations.Start = time.Since(t)
 		cctx, cancel := cleanCtx(ctx)
 		defer cancel()
-		r.sweepLeftovers(cctx)
+		r.leftover = !r.sweepLeftovers(cctx)
 		if ctx.Err() != nil {
 			r.res.Cancelled = true
 			return fmt.Errorf("job %s cancelled while starting: %w", r.res.JobID, ctx.Err())
@@ -231,7 +255,11 @@ func (r *jobRun) run(ctx context.Context) error {
 		r.removeOld(cctx)
 		r.res.Durations.Cleanup += time.Since(t)
 	}()
-	if err := c.st.SetJobContainer(ctx, r.res.JobID, r.id); err != nil {
+	var deadline time.Time
+	if r.job.Timeout > 0 {
+		deadline = c.now().Add(r.job.Timeout)
+	}
+	if err := c.st.SetJobContainer(ctx, r.res.JobID, r.id, deadline); err != nil {
 		r.log.Warn("record container", "err", err)
 	}
 
@@ -256,14 +284,11 @@ func (r *jobRun) run(ctx context.Context) error {
 	}
 	fctx, cancel := cleanCtx(ctx)
 	defer cancel()
-	// The container goes while the job's end is recorded.
-	removed := make(chan struct{})
-	go func() {
-		defer close(removed)
-		r.removeContainer(fctx)
-	}()
-	err = c.st.FinishJob(fctx, r.res.JobID, put, touch, c.now())
-	<-removed
+	// The row goes with the container; a container that could not be
+	// removed keeps it (ended) for the sweep.
+	removed := r.removeContainer(fctx)
+	r.leftover = !removed
+	err = c.st.FinishJob(fctx, r.res.JobID, removed, put, touch, c.now())
 	if err != nil {
 		// The deferred forget tries again; a commit left unrecorded is
 		// adopted by the next reconcile.
@@ -286,14 +311,16 @@ func (r *jobRun) run(ctx context.Context) error {
 	return waitErr
 }
 
-// removeContainer removes the job's container; one it cannot remove is
-// left for the sweep.
-func (r *jobRun) removeContainer(ctx context.Context) {
+// removeContainer removes the job's container and reports whether it is
+// gone; one it cannot remove is left for the sweep.
+func (r *jobRun) removeContainer(ctx context.Context) bool {
 	t := time.Now()
+	defer func() { r.res.Durations.Cleanup += time.Since(t) }()
 	if err := r.rt.Remove(ctx, r.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		r.log.Warn("remove container (left for the sweep)", "container", r.id, "err", err)
+		return false
 	}
-	r.res.Durations.Cleanup += time.Since(t)
+	return true
 }
 
 // start runs the container; when the snapshot image turns out to be gone,
@@ -327,17 +354,21 @@ func (r *jobRun) start(ctx context.Context) error {
 }
 
 // sweepLeftovers removes any container of this job a failed Run left
-// behind, so that no driver bug leaks containers.
-func (r *jobRun) sweepLeftovers(ctx context.Context) {
+// behind, so that no driver bug leaks containers. It reports whether none
+// is left.
+func (r *jobRun) sweepLeftovers(ctx context.Context) bool {
 	ctrs, err := r.rt.ListContainers(ctx, runtime.LabelFilter{LabelJob: r.res.JobID, LabelInstance: r.c.instance})
 	if err != nil {
-		return
+		return false
 	}
+	clean := true
 	for _, ctr := range ctrs {
 		if err := r.rt.Remove(ctx, ctr.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			r.log.Warn("remove container left by a failed start", "container", ctr.ID, "err", err)
+			clean = false
 		}
 	}
+	return clean
 }
 
 // cleanCtx returns a context for clean-up after a job: it outlives ctx's

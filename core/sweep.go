@@ -140,6 +140,15 @@ func (c *Core) evictOne(ctx context.Context, s store.Snapshot, opts SweepOptions
 		return false, err
 	}
 	defer unlock()
+	// The victim was chosen from a read made before the lock: a job of
+	// the work item may have used it or replaced it since.
+	e, err := c.st.Lookup(ctx, s.Key)
+	if err != nil {
+		return false, err
+	}
+	if !e.Found || e.Snapshot.ImageID != s.ImageID || e.Snapshot.LastUsed.After(s.LastUsed) {
+		return false, nil
+	}
 	if !opts.DryRun {
 		_, found, err := c.st.Remove(ctx, s.Key, s.ImageID)
 		if err != nil || !found {
@@ -152,8 +161,9 @@ func (c *Core) evictOne(ctx context.Context, s store.Snapshot, opts SweepOptions
 	return true, c.removeSnapshotImage(ctx, s, opts, rep)
 }
 
-// removeSnapshotImage removes the image of a forgotten snapshot; an image
-// in use or a runtime that is gone leaves it for a later sweep.
+// removeSnapshotImage removes berth's reference to the image of a
+// forgotten snapshot (the image goes with it unless a user named it too);
+// an image in use or a runtime that is gone leaves it for a later sweep.
 func (c *Core) removeSnapshotImage(ctx context.Context, s store.Snapshot, opts SweepOptions, rep *SweepReport) error {
 	rt, err := c.cfg.Runtimes.Runtime(s.Runtime)
 	if err != nil {
@@ -161,8 +171,20 @@ func (c *Core) removeSnapshotImage(ctx context.Context, s store.Snapshot, opts S
 		c.log.Warn("cannot remove image: runtime unavailable", "runtime", s.Runtime, "image", s.Image, "err", err)
 		return nil
 	}
-	img := runtime.Image{ID: s.ImageID, Refs: []string{s.Image}, Size: s.Size}
-	err = c.removeImage(ctx, rt, img, opts, rep)
+	img, err := rt.InspectImage(ctx, s.Image)
+	switch {
+	case errors.Is(err, runtime.ErrNotFound):
+		return nil
+	case errors.Is(err, runtime.ErrUnavailable):
+		rep.Skipped = append(rep.Skipped, s.Image)
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect image %s: %w", s.Image, err)
+	case img.ID != s.ImageID:
+		return nil // the reference names another image now: not this snapshot's
+	}
+	whole := len(img.Refs) <= 1
+	err = c.removeRefs(ctx, rt, img, []string{s.Image}, whole, opts, rep)
 	if err != nil && errors.Is(err, runtime.ErrUnavailable) {
 		rep.Skipped = append(rep.Skipped, s.Image)
 		return nil

@@ -147,7 +147,7 @@ func TestInvalidate(t *testing.T) {
 
 func TestTimedSweep(t *testing.T) {
 	e := newEnv(t, nil)
-	orphan := e.mkContainer(e.managed(map[string]string{LabelJob: "gone"}))
+	orphan := e.orphan("gone")
 	e.clk.Advance(time.Hour)
 	e.cfg.GCInterval = time.Millisecond
 	e.open()

@@ -69,11 +69,7 @@ func (r *jobRun) wait(ctx context.Context) error {
 func (r *jobRun) stop(ctx context.Context) (runtime.ExitStatus, error) {
 	ctx, cancel := cleanCtx(ctx)
 	defer cancel()
-	grace := r.c.cfg.StopGrace
-	if grace == 0 {
-		grace = DefaultStopGrace
-	}
-	if err := r.rt.Stop(ctx, r.id, runtime.StopOptions{Grace: grace}); err != nil {
+	if err := r.rt.Stop(ctx, r.id, runtime.StopOptions{Grace: r.c.stopGrace()}); err != nil {
 		return runtime.ExitStatus{ExitCode: -1}, err
 	}
 	return r.rt.Wait(ctx, r.id)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -18,44 +19,90 @@ type Job struct {
 	PID         int    // the owner process
 	PIDStart    uint64 // its start time, in clock ticks after boot (/proc/PID/stat)
 	Started     time.Time
+	// OwnerLock: the owner holds a lock on the job's own file for as long
+	// as it lives (rows of older berths have none: PID and start time
+	// judge those).
+	OwnerLock bool
+	// Deadline is when the job's timeout ends (zero: no timeout).
+	Deadline time.Time
+	// Ended: the job's end is recorded; only its container's removal is
+	// left.
+	Ended bool
+}
+
+const jobCols = "id, runtime, project, work_item, container_id, pid, pid_start, started, owner_lock, deadline, ended"
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // AddJob records a job in flight.
 func (s *Store) AddJob(ctx context.Context, j Job) error {
-	err := s.exec(ctx, nil, `INSERT INTO jobs (id, runtime, project, work_item, container_id, pid, pid_start, started)
-		VALUES (?,?,?,?,?,?,?,?)`, j.ID, j.Runtime, j.Project, j.WorkItem, j.ContainerID, j.PID, int64(j.PIDStart), j.Started.UnixNano())
+	err := s.exec(ctx, nil, `INSERT INTO jobs (`+jobCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		j.ID, j.Runtime, j.Project, j.WorkItem, j.ContainerID, j.PID, int64(j.PIDStart), j.Started.UnixNano(),
+		j.OwnerLock, unixNano(j.Deadline), j.Ended)
 	if err != nil {
 		return fmt.Errorf("store: add job: %w", err)
 	}
 	return nil
 }
 
-// SetJobContainer records the container of job id.
-func (s *Store) SetJobContainer(ctx context.Context, id, containerID string) error {
-	if err := s.exec(ctx, nil, "UPDATE jobs SET container_id = ? WHERE id = ?", containerID, id); err != nil {
+// SetJobContainer records the container of job id and the deadline of its
+// run (zero: none).
+func (s *Store) SetJobContainer(ctx context.Context, id, containerID string, deadline time.Time) error {
+	if err := s.exec(ctx, nil, "UPDATE jobs SET container_id = ?, deadline = ? WHERE id = ?", containerID, unixNano(deadline), id); err != nil {
 		return fmt.Errorf("store: set job container: %w", err)
 	}
 	return nil
 }
 
+func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var start, started, deadline int64
+	err := sc.Scan(&j.ID, &j.Runtime, &j.Project, &j.WorkItem, &j.ContainerID, &j.PID, &start, &started,
+		&j.OwnerLock, &deadline, &j.Ended)
+	j.PIDStart, j.Started, j.Deadline = uint64(start), time.Unix(0, started), fromUnixNano(deadline)
+	return j, err
+}
+
 // Jobs returns the jobs in flight.
 func (s *Store) Jobs(ctx context.Context) ([]Job, error) {
-	rows, err := s.query(ctx, "SELECT id, runtime, project, work_item, container_id, pid, pid_start, started FROM jobs ORDER BY started, id")
+	rows, err := s.query(ctx, "SELECT "+jobCols+" FROM jobs ORDER BY started, id")
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs: %w", err)
 	}
 	defer rows.Close()
 	var out []Job
 	for rows.Next() {
-		var j Job
-		var start, started int64
-		if err := rows.Scan(&j.ID, &j.Runtime, &j.Project, &j.WorkItem, &j.ContainerID, &j.PID, &start, &started); err != nil {
+		j, err := scanJob(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: jobs: %w", err)
 		}
-		j.PIDStart, j.Started = uint64(start), time.Unix(0, started)
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// Job returns job id; found is false when there is no such row.
+func (s *Store) Job(ctx context.Context, id string) (j Job, found bool, err error) {
+	j, err = scanJob(s.queryRow(ctx, nil, "SELECT "+jobCols+" FROM jobs WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("store: job: %w", err)
+	}
+	return j, true, nil
 }
 
 // DeleteJob forgets job id.
@@ -66,12 +113,27 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	return nil
 }
 
-// FinishJob forgets job id and, in the same transaction, stores snap (when
-// non-nil) or moves the last-used time of touch's snapshot to at (when
-// touch is non-nil).
-func (s *Store) FinishJob(ctx context.Context, id string, snap *Snapshot, touch *Key, at time.Time) error {
+// EndJob records that job id has ended: its row stays, for the sweep, until
+// its container is removed.
+func (s *Store) EndJob(ctx context.Context, id string) error {
+	if err := s.exec(ctx, nil, "UPDATE jobs SET ended = 1 WHERE id = ?", id); err != nil {
+		return fmt.Errorf("store: end job: %w", err)
+	}
+	return nil
+}
+
+// FinishJob records the end of job id and, in the same transaction,
+// stores snap (when non-nil) or moves the last-used time of touch's
+// snapshot to at (when touch is non-nil). With removed (its container is
+// gone) the row is deleted; without, it stays, marked ended, for the sweep
+// to remove the container.
+func (s *Store) FinishJob(ctx context.Context, id string, removed bool, snap *Snapshot, touch *Key, at time.Time) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, "DELETE FROM jobs WHERE id = ?", id); err != nil {
+		q := "UPDATE jobs SET ended = 1 WHERE id = ?"
+		if removed {
+			q = "DELETE FROM jobs WHERE id = ?"
+		}
+		if err := s.exec(ctx, tx, q, id); err != nil {
 			return err
 		}
 		if snap != nil {

@@ -173,16 +173,32 @@ func TestJobsLifecycle(t *testing.T) {
 	if err := s.AddJob(ctx, j); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetJobContainer(ctx, "j1", "c1"); err != nil {
+	deadline := t0.Add(time.Minute)
+	if err := s.SetJobContainer(ctx, "j1", "c1", deadline); err != nil {
 		t.Fatal(err)
 	}
 	jobs, err := s.Jobs(ctx)
 	j.ContainerID = "c1"
-	if err != nil || len(jobs) != 1 || jobs[0].ContainerID != "c1" || jobs[0].PIDStart != j.PIDStart || !jobs[0].Started.Equal(t0) {
+	if err != nil || len(jobs) != 1 || jobs[0].ContainerID != "c1" || jobs[0].PIDStart != j.PIDStart ||
+		!jobs[0].Started.Equal(t0) || !jobs[0].Deadline.Equal(deadline) || jobs[0].Ended {
 		t.Fatalf("Jobs: %+v, %v", jobs, err)
 	}
 	n := snap("p", "w", 1)
-	if err := s.FinishJob(ctx, "j1", &n, nil, t0); err != nil {
+	// The container could not be removed: the row stays, ended.
+	if err := s.FinishJob(ctx, "j1", false, &n, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := s.Job(ctx, "j1"); err != nil || !found || !got.Ended {
+		t.Fatalf("job after FinishJob without removal: %+v, %v, %v; want it kept, ended", got, found, err)
+	}
+	if err := s.DeleteJob(ctx, "j1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.Job(ctx, "j1"); err != nil || found {
+		t.Fatalf("job after DeleteJob: found %v, %v", found, err)
+	}
+	s.AddJob(ctx, Job{ID: "j3", Runtime: "fake"})
+	if err := s.FinishJob(ctx, "j3", true, nil, nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	if jobs, _ := s.Jobs(ctx); len(jobs) != 0 {
@@ -193,7 +209,7 @@ func TestJobsLifecycle(t *testing.T) {
 	}
 	later := t0.Add(time.Hour)
 	s.AddJob(ctx, Job{ID: "j2", Runtime: "fake"})
-	if err := s.FinishJob(ctx, "j2", nil, &n.Key, later); err != nil {
+	if err := s.FinishJob(ctx, "j2", true, nil, &n.Key, later); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := s.Lookup(ctx, n.Key); !e.Snapshot.LastUsed.Equal(later) {

@@ -275,3 +275,22 @@ func (r *Runtime) store(ctx context.Context, imgs []*parsedImage) ([]runtime.Ima
 	})
 	return out, err
 }
+
+// Tag gives the image named by src (a reference or an ID) the reference
+// ref too, moving ref if it named another image: what `docker tag` does.
+// It is not part of the contract; tests use it to act as a user of the
+// engine would.
+func (r *Runtime) Tag(src, ref string) error {
+	if err := checkRef(ref); err != nil {
+		return err
+	}
+	return r.update(func(st *state) error {
+		img, err := findImage(st, src)
+		if err != nil {
+			return err
+		}
+		st.Refs[normalizeRef(ref)] = img.ID
+		st.changedImages()
+		return nil
+	})
+}

@@ -1,0 +1,93 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/berth-dev/berth/core/store"
+)
+
+// owners are the per-job lock files by which a job's owner proves it is
+// alive: the owner holds an exclusive flock on <dir>/<job>.lock for the
+// job's whole life. A lock is held by an open file, whatever PID namespace
+// the owner runs in, and the kernel drops it when the owner dies, so a
+// berth in a CI container sharing the state directory is seen alive from
+// the host and the other way round.
+type owners struct{ dir string }
+
+func newOwners(dir string) (*owners, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &owners{dir: dir}, nil
+}
+
+func (o *owners) path(jobID string) string { return filepath.Join(o.dir, jobID+".lock") }
+
+// hold creates and locks the file of job jobID; release unlinks it and
+// drops the lock. Release only once the job's row is gone or ended.
+func (o *owners) hold(jobID string) (release func(), err error) {
+	path := o.path(jobID)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("job lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("job lock %s: %w", path, err)
+	}
+	return func() {
+		os.Remove(path)
+		f.Close()
+	}, nil
+}
+
+// verdict is what the reaper concludes about a job's owner.
+type verdict struct {
+	alive bool
+	// release ends the reaper's hold on a dead owner's lock file (and
+	// unlinks it when forget is true). Never nil.
+	release func(forget bool)
+}
+
+// judge decides whether the owner of job j is alive. What it cannot
+// decide counts as alive. A dead owner's lock is held by the caller until
+// it calls release, so that two reapers never act on one job at once.
+func (o *owners) judge(j store.Job) verdict {
+	none := func(bool) {}
+	if !j.OwnerLock {
+		// A row of a berth that predates the lock files.
+		return verdict{alive: alive(j.PID, j.PIDStart), release: none}
+	}
+	path := o.path(j.ID)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		// The owner unlinks its file only after its row is gone or
+		// ended, and creates it before the row: a row without a file
+		// has no owner left.
+		return verdict{alive: false, release: none}
+	}
+	if err != nil {
+		return verdict{alive: true, release: none}
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != nil {
+		f.Close()
+		return verdict{alive: true, release: none} // held (EWOULDBLOCK), or undecidable
+	}
+	if !sameFile(f, path) {
+		// Unlinked meanwhile by another reaper, or by the owner ending.
+		f.Close()
+		return verdict{alive: true, release: none}
+	}
+	return verdict{alive: false, release: func(forget bool) {
+		if forget {
+			os.Remove(path)
+		}
+		f.Close()
+	}}
+}
