@@ -87,6 +87,19 @@ type Runtime interface {
 	// in opts.Changes. The environment of spec.SecretEnv of the container
 	// must not appear in the new image's config (see ContainerSpec). The
 	// returned Image has ID, Size and Layers set.
+	//
+	// A driver may make temporary references during a commit, for images
+	// it needs on the way (an intermediate image must never be left without
+	// a reference, which whoever removes such images could take mid-commit
+	// and which would outlive a crash unnoticed). Each is named
+	// "<opts.Ref>-<suffix>": opts.Ref's repository, with its tag ("latest"
+	// if it has none) followed by "-" and a suffix of the driver's (the tag
+	// cut to fit the engine's limit if need be). The driver removes them,
+	// with their images, when the commit ends, however it ends (for a
+	// cancelled Commit, possibly just after it returned, once the engine's
+	// own step is done). A driver that dies mid-commit can leave them
+	// behind: a host may remove such references, as leftovers of a crashed
+	// commit, whenever no commit to that repository is in progress.
 	Commit(ctx context.Context, id string, opts CommitOptions) (Image, error)
 
 	// Remove removes the container, killing it first if it runs, with
@@ -256,7 +269,10 @@ type LogOptions struct {
 
 // CommitOptions says how to commit a container.
 type CommitOptions struct {
-	// Ref is the new image's reference (name:tag). Required.
+	// Ref is the new image's reference (name:tag). Required. The driver
+	// may also make temporary references "<Ref>-<suffix>" in Ref's
+	// repository while the commit runs, and removes them before Commit
+	// returns (see Runtime.Commit).
 	Ref string
 	// Labels are added to the image config's labels.
 	Labels map[string]string

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
@@ -53,8 +54,17 @@ func (d *Driver) Commit(ctx context.Context, id string, opts runtime.CommitOptio
 // container entry whose key the given Env does not set, so the secret keys
 // are set as bare names. But the engine also stores the container's whole
 // config next to the image's, secret values included: a container with
-// secrets is therefore committed to an untagged image first, which scrub
-// copies, cleaned, to opts.Ref before it is deleted.
+// secrets is therefore committed first to an intermediate image, which
+// scrub copies, cleaned, to opts.Ref before it is deleted.
+//
+// The intermediate image is never without a reference: the engine's commit
+// tags it opts.Ref+"-unscrubbed" (see unscrubbedRef), so nothing that
+// removes unreferenced images can take it while the commit runs, and a
+// driver that dies mid-commit leaves a reference in opts.Ref's repository,
+// which the host removes with that repository's other leftovers. The
+// driver deletes it (by ID) when the commit ends, however it ends, and
+// first deletes the leftover of an earlier crashed commit to opts.Ref, so
+// that moving the reference never leaves such an image without one.
 func (d *Driver) commit(ctx context.Context, id string, secrets []string, opts runtime.CommitOptions) (string, error) {
 	env := slices.Clone(opts.Changes.Env)
 	set := envKeys(env)
@@ -82,12 +92,25 @@ func (d *Driver) commit(ctx context.Context, id string, secrets []string, opts r
 		}
 		return res.ID, nil
 	}
-	copts.Reference = "" // only a step
+	temp, err := unscrubbedRef(opts.Ref)
+	if err != nil {
+		return "", fmt.Errorf("docker: commit %s: %w", id, err)
+	}
+	if err := d.removeUnscrubbed(ctx, temp); err != nil {
+		return "", err
+	}
+	copts.Reference = temp
 	unscrubbed, err := d.commitDetached(ctx, id, copts)
 	if err != nil {
 		return "", err
 	}
-	imageID, err := d.scrub(ctx, unscrubbed, hide, opts.Ref)
+	if testHookUnscrubbed != nil {
+		err = testHookUnscrubbed(ctx, unscrubbed)
+	}
+	var imageID string
+	if err == nil {
+		imageID, err = d.scrub(ctx, unscrubbed, hide, opts.Ref)
+	}
 	if rerr := d.removeUnscrubbed(ctx, unscrubbed); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -96,6 +119,11 @@ func (d *Driver) commit(ctx context.Context, id string, secrets []string, opts r
 	}
 	return imageID, nil
 }
+
+// testHookUnscrubbed, set only by tests, is called with the ID of the
+// unscrubbed image once the engine has made it; an error it returns fails
+// the commit at that point.
+var testHookUnscrubbed func(ctx context.Context, imageID string) error
 
 // commitDetached is the engine's commit of a container with secrets. The
 // commit itself is never abandoned: an image made by a commit whose caller
@@ -131,15 +159,42 @@ func (d *Driver) commitDetached(ctx context.Context, id string, opts client.Cont
 	}
 }
 
-// removeUnscrubbed deletes the first image of a commit with secrets,
-// whatever ctx says.
-func (d *Driver) removeUnscrubbed(ctx context.Context, imageID string) error {
+// removeUnscrubbed deletes the intermediate image of a commit with
+// secrets, named by its ID or its temporary reference, whatever ctx says.
+// It has no other reference, so either deletes the image.
+func (d *Driver) removeUnscrubbed(ctx context.Context, image string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if _, err := d.cli.ImageRemove(rctx, imageID, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-		return d.fail(err, "delete the unscrubbed image %s", imageID)
+	if _, err := d.cli.ImageRemove(rctx, image, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return d.fail(err, "delete the unscrubbed image %s", image)
 	}
 	return nil
+}
+
+// unscrubbedSuffix ends the tag of the intermediate image of a commit with
+// secrets.
+const unscrubbedSuffix = "unscrubbed"
+
+// maxTag is the longest tag the engine accepts.
+const maxTag = 128
+
+// unscrubbedRef returns the temporary reference of the intermediate image
+// of a commit to ref: ref's repository, with ref's tag ("latest" if none)
+// followed by "-unscrubbed"; a tag that would be too long is cut to fit.
+func unscrubbedRef(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("%w: reference %q: %v", runtime.ErrInvalidArgument, ref, err)
+	}
+	tag := "latest"
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+		if len(tag)+1+len(unscrubbedSuffix) <= maxTag {
+			return ref + "-" + unscrubbedSuffix, nil // the common case, as given
+		}
+	}
+	tag = tag[:min(len(tag), maxTag-1-len(unscrubbedSuffix))]
+	return reference.FamiliarName(named) + ":" + tag + "-" + unscrubbedSuffix, nil
 }
 
 // squash exports the container's file system and imports it as a one-layer

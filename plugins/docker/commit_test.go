@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/runtime"
@@ -70,15 +72,102 @@ func TestCommitCancelledLeavesNoSecret(t *testing.T) {
 	d := newDriver(t)
 	raw := rawClient(t)
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", writeFiles}, SecretEnv: []string{"TOKEN=" + secretValue}})
+	var refs []string
 	for _, after := range []time.Duration{0, 20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second} {
 		ctx, cancel := context.WithTimeout(context.Background(), after)
-		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: newRef()})
+		ref := newRef()
+		refs = append(refs, ref)
+		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
 		cancel()
 		if err == nil {
 			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
 		}
 	}
 	d.Close() // waits for detached commits to delete their images
+	noImageHolds(t, raw, secretValue)
+	for _, ref := range refs {
+		if _, err := raw.ImageInspect(context.Background(), ref+"-unscrubbed"); !cerrdefs.IsNotFound(err) {
+			t.Errorf("the temporary reference %s-unscrubbed is left: %v", ref, err)
+		}
+	}
+}
+
+// TestCommitUnscrubbedReferenced follows the intermediate image of commits
+// of a container with secrets that succeed, fail and are cancelled once it
+// exists: while the commit runs, the image carries the reference
+// opts.Ref+"-unscrubbed" and nothing else (it is never an image without a
+// reference, which a concurrent clean-up could take, and a crash leaves it
+// recognisably berth's); however the commit ends, neither that reference
+// nor the image is left.
+func TestCommitUnscrubbedReferenced(t *testing.T) {
+	d := newDriver(t)
+	raw := rawClient(t)
+	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", "echo x > /f"}, SecretEnv: []string{"TOKEN=" + secretValue}})
+	t.Cleanup(func() { testHookUnscrubbed = nil })
+	injected := errors.New("injected failure")
+	for _, end := range []string{"success", "failure", "cancel"} {
+		ref := newRef()
+		temp := ref + "-unscrubbed"
+		ctx, cancel := context.WithCancel(context.Background())
+		var seen string
+		testHookUnscrubbed = func(hctx context.Context, imageID string) error {
+			seen = imageID
+			res, err := raw.ImageInspect(hctx, imageID)
+			if err != nil {
+				t.Errorf("%s: inspect the intermediate image: %v", end, err)
+			} else if got := tags(res.RepoTags); !slices.Equal(got, []string{temp}) {
+				t.Errorf("%s: the intermediate image has references %q, want [%s]", end, got, temp)
+			}
+			dangling, err := raw.ImageList(hctx, client.ImageListOptions{All: true, Filters: client.Filters{}.Add("dangling", "true")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, img := range dangling.Items {
+				if img.ID == imageID {
+					t.Errorf("%s: the intermediate image %s has no reference", end, imageID)
+				}
+			}
+			switch end {
+			case "failure":
+				return injected
+			case "cancel":
+				cancel()
+			}
+			return nil
+		}
+		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
+		cancel()
+		switch end {
+		case "success":
+			if err != nil {
+				t.Fatalf("%s: %v", end, err)
+			}
+			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
+			if !slices.Equal(img.Refs, []string{ref}) {
+				t.Errorf("%s: the committed image has references %q, want [%s]", end, img.Refs, ref)
+			}
+		case "failure":
+			if !errors.Is(err, injected) {
+				t.Errorf("%s: commit returned %v, want the injected failure", end, err)
+			}
+		case "cancel":
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: commit returned %v, want context.Canceled", end, err)
+			}
+		}
+		if seen == "" {
+			t.Fatalf("%s: the commit made no intermediate image", end)
+		}
+		if _, err := raw.ImageInspect(context.Background(), seen); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s: the intermediate image %s is left: %v", end, seen, err)
+		}
+		if _, err := raw.ImageInspect(context.Background(), temp); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s: the temporary reference %s is left: %v", end, temp, err)
+		}
+		if _, err := d.InspectImage(context.Background(), ref); end != "success" && !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("%s: the failed commit left %s: %v", end, ref, err)
+		}
+	}
 	noImageHolds(t, raw, secretValue)
 }
 
@@ -184,4 +273,46 @@ func outputCmd(t *testing.T, d *Driver, image string, cmd []string) string {
 		t.Fatal(err)
 	}
 	return out.String()
+}
+
+// TestCommitRemovesLeftoverUnscrubbed checks that the intermediate image
+// a crashed commit left under opts.Ref+"-unscrubbed" is deleted by the next
+// commit to opts.Ref, not left without a reference when the next commit's
+// intermediate image takes that reference over.
+func TestCommitRemovesLeftoverUnscrubbed(t *testing.T) {
+	d := newDriver(t)
+	raw := rawClient(t)
+	ref := newRef()
+	// The leftover: an image of its own under the temporary reference.
+	first := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", "echo left > /f"}})
+	leftover := commit(t, d, first.ID, runtime.CommitOptions{Ref: ref + "-unscrubbed"})
+	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", "echo x > /f"}, SecretEnv: []string{"TOKEN=" + secretValue}})
+	commit(t, d, c.ID, runtime.CommitOptions{Ref: ref})
+	if _, err := raw.ImageInspect(context.Background(), leftover.ID); !cerrdefs.IsNotFound(err) {
+		t.Errorf("the leftover intermediate image %s is still there: %v", leftover.ID, err)
+	}
+	if _, err := raw.ImageInspect(context.Background(), ref+"-unscrubbed"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("the temporary reference is left: %v", err)
+	}
+}
+
+func TestUnscrubbedRef(t *testing.T) {
+	long := strings.Repeat("t", maxTag)
+	for _, tc := range []struct{ ref, want string }{
+		{"berth/x-y-0123456789abcdef:g3", "berth/x-y-0123456789abcdef:g3-unscrubbed"},
+		{"berth/x", "berth/x:latest-unscrubbed"},
+		{"localhost:5000/berth/x:g1", "localhost:5000/berth/x:g1-unscrubbed"},
+		{"berth/x:" + long, "berth/x:" + long[:maxTag-len("-unscrubbed")] + "-unscrubbed"},
+	} {
+		got, err := unscrubbedRef(tc.ref)
+		if err != nil || got != tc.want {
+			t.Errorf("unscrubbedRef(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
+		}
+		if err := checkRef(got); err != nil {
+			t.Errorf("unscrubbedRef(%q) = %q: %v", tc.ref, got, err)
+		}
+	}
+	if _, err := unscrubbedRef("Bad Ref"); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("unscrubbedRef of a bad reference: %v", err)
+	}
 }

@@ -15,6 +15,10 @@
 //     removed. Env and SecretEnv both go into the container's environment;
 //     the names (never the values) of the secret variables are kept in a
 //     label that the driver hides from the labels it reports.
+//   - MemoryBytes caps memory and swap together: the container's Memory and
+//     MemorySwap (Docker's memory plus swap) are both set to it, where
+//     Docker alone would allow as much swap again. NanoCPUs is Docker's
+//     NanoCPUs.
 //   - Wait returns the exit seen by that registered wait, or asks the engine
 //     to wait until the container is not running, and reads OOMKilled and the
 //     exit code from the container's state; it can be called any number of
@@ -28,12 +32,21 @@
 //     commit stores the container's whole config, values of the environment
 //     included, next to the image's config ("ContainerConfig" in an image
 //     inspect), with no way to leave it out. So the driver commits such a
-//     container to an untagged image first (with each secret key set as a
-//     bare name, so that the image's own Env never holds a value), then
+//     container to an intermediate image first (with each secret key set as
+//     a bare name, so that the image's own Env never holds a value), then
 //     writes that image's config again without the container config and
 //     without the secret keys, loads it under the requested reference (a
 //     tar of the config and manifest only: the engine has every layer
-//     already) and deletes the first image. The committed image holds no
+//     already) and deletes the intermediate image. That image is never
+//     without a reference: the engine's commit tags it with the temporary
+//     reference "<ref>-unscrubbed" (the requested tag, "latest" if none,
+//     followed by "-unscrubbed", in the requested repository), so no
+//     clean-up of unreferenced images can take it mid-commit, and a driver
+//     that dies mid-commit leaves it under a name in berth's own
+//     repository, which berth's clean-up removes (runtime.Commit allows a
+//     host to). The driver deletes it when the commit ends, succeeded,
+//     failed or cancelled, and deletes the leftover of a crashed commit to
+//     the same reference before it commits. The committed image holds no
 //     trace of the secret: not its value, not its name (unless a config
 //     change sets the key again, in the open). It has no parent link, and
 //     its history is the engine's history view (times in seconds).
