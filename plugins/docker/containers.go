@@ -53,7 +53,7 @@ func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.C
 			// An init as PID 1 passes signals on: the program gets SIGTERM's
 			// default action (a process that is PID 1 would ignore it).
 			Init:      &yes,
-			Resources: container.Resources{Memory: spec.MemoryBytes, NanoCPUs: spec.NanoCPUs},
+			Resources: resources(spec),
 		},
 	})
 	if err != nil {
@@ -79,6 +79,19 @@ func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.C
 		State:   runtime.StateRunning,
 		Created: created,
 	}, nil
+}
+
+// resources returns the container's limits. MemoryBytes caps memory and
+// swap together, as on every engine: MemorySwap (memory plus swap) is set
+// to the same value (Docker's default would be twice the memory). On a
+// host without swap accounting the daemon ignores it, and memory alone is
+// capped.
+func resources(spec runtime.ContainerSpec) container.Resources {
+	r := container.Resources{Memory: spec.MemoryBytes, NanoCPUs: spec.NanoCPUs}
+	if spec.MemoryBytes > 0 {
+		r.MemorySwap = spec.MemoryBytes
+	}
+	return r
 }
 
 // discard removes a container Run made but could not finish, and returns
