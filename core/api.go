@@ -243,7 +243,7 @@ type SweepReport struct {
 	Evicted           []Snapshot `json:"evicted"`            // TTL, count, size
 	DroppedEntries    []Snapshot `json:"dropped_entries"`    // image gone
 	AdoptedImages     []string   `json:"adopted_images"`     // managed, unknown, complete labels
-	RemovedImages     []string   `json:"removed_images"`     // dangling or unknown managed images
+	RemovedImages     []string   `json:"removed_images"`     // berth's references to images it no longer wants
 	RemovedContainers []string   `json:"removed_containers"` // orphans
 	Skipped           []string   `json:"skipped"`            // in use, retried next sweep
 	BytesReclaimed    int64      `json:"bytes_reclaimed"`

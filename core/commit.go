@@ -105,7 +105,8 @@ func (r *jobRun) commit(ctx context.Context) *store.Snapshot {
 }
 
 // removeOld removes the image of the generation a commit replaced. An
-// image still in use is left for the sweep, which removes dangling images.
+// image still in use is left for the sweep, which removes berth's references
+// that the state does not record.
 func (r *jobRun) removeOld(ctx context.Context) {
 	if r.old == nil || !r.res.Commit.Committed {
 		return

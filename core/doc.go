@@ -45,14 +45,19 @@
 //
 // The state (snapshots, jobs in flight, the instance ID) is a SQLite
 // database in Config.StateDir (package core/store); several processes may
-// share it. The instance ID belongs to the directory. A job in flight
-// records its owner process (PID and start time), so that a sweep can tell
-// a live job's container, which it never touches, from an orphan left by a
-// process that died. Each runtime is reconciled with the state the first
-// time a Core uses it, and at every Sweep: lost snapshot images with
-// complete labels are adopted, other unknown managed images removed,
-// entries whose image is gone dropped, orphan containers removed after
-// Config.OrphanGrace.
+// share it. The instance ID belongs to the directory (a file beside the
+// database, so that it outlives a lost database). A job's owner holds a
+// lock on the job's own file for the job's whole life, so that a sweep can
+// tell a live job's container, which it never touches, from an orphan left
+// by a process that died, across PID namespaces too. Each runtime is
+// reconciled with the state the first time a Core uses it, and at every
+// Sweep: orphan containers are removed (at once past the job's recorded
+// deadline plus the stop grace, else after Config.OrphanGrace), entries
+// whose image is gone dropped, lost snapshot images with complete labels
+// adopted, and berth's other references the state does not record
+// removed. berth removes only what it made: image references of its own
+// naming and containers named after a job it recorded; every removal is
+// decided under the work item's lock from the state as it is then.
 //
 // # Eviction
 //

@@ -12,8 +12,9 @@ import (
 
 // Sweep reconciles every runtime with the state, then evicts snapshots:
 // those older than their project's TTL, then the least recently used ones
-// while the global count or total size is over its cap. It removes
-// managed dangling images and orphan containers. Images in use are
+// while the global count or total size is over its cap. It removes the
+// containers of jobs whose owner is gone and berth's references the state
+// does not record (see reconcile). Images in use are
 // skipped (Skipped) and retried next sweep. With opts.DryRun it reports
 // what it would remove and removes nothing. A runtime that cannot be
 // reached is reported in the error; the others are still swept.
