@@ -31,8 +31,9 @@
 // removed when it ends (t.Cleanup), containers before images.
 //
 // Unless Config.BaseImage names an existing busybox image, each case loads
-// its own base image made by package testimage (a static busybox; the
-// driver must declare runtime.CapLoad) and removes it afterwards.
+// its own base image made by package testimage (a static busybox, read from
+// the host unless Config.Busybox gives its bytes; the driver must declare
+// runtime.CapLoad) and removes it afterwards.
 //
 // Cases adapt to the capabilities the driver declares in Info and to
 // nothing else (never to the driver's name): for an undeclared capability

@@ -11,6 +11,10 @@ import (
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
+// noBusybox is what the fake's test images carry instead of busybox: the
+// fake never executes it, so these tests need no busybox on the host.
+var noBusybox = []byte("the fake runs no binaries")
+
 // fakeDriver is the berth-driver-fake plugin, built once.
 var fakeDriver = &drivertest.Binary{Pkg: "github.com/berth-dev/berth/cmd/berth-driver-fake"}
 
@@ -24,7 +28,8 @@ func TestMain(m *testing.M) {
 func TestFakeInProcess(t *testing.T) {
 	t.Parallel()
 	runtimetest.Run(t, runtimetest.Config{
-		New: func(t testing.TB) runtime.Runtime { return fake.New() },
+		New:     func(t testing.TB) runtime.Runtime { return fake.New() },
+		Busybox: noBusybox,
 	})
 }
 
@@ -38,6 +43,7 @@ func TestFakePair(t *testing.T) {
 			t.Cleanup(closeFn)
 			return rt
 		},
+		Busybox: noBusybox,
 	})
 }
 
@@ -47,7 +53,8 @@ func TestFakePlugin(t *testing.T) {
 	t.Parallel()
 	path := fakeDriver.Path(t)
 	runtimetest.Run(t, runtimetest.Config{
-		New: func(t testing.TB) runtime.Runtime { return drivertest.Open(t, path, nil) },
+		New:     func(t testing.TB) runtime.Runtime { return drivertest.Open(t, path, nil) },
+		Busybox: noBusybox,
 	})
 }
 
@@ -61,7 +68,8 @@ func TestFakeFewerCapabilities(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			runtimetest.Run(t, runtimetest.Config{
-				New: func(t testing.TB) runtime.Runtime { return fake.New(fake.WithCapabilities(caps...)) },
+				New:     func(t testing.TB) runtime.Runtime { return fake.New(fake.WithCapabilities(caps...)) },
+				Busybox: noBusybox,
 			})
 		})
 	}

@@ -37,13 +37,14 @@ type harness struct {
 	id    string        // unique per case: the value of LabelKey
 	base  string        // reference of the base image
 	image runtime.Image // the base image as inspected
+	bb    []byte        // Config.Busybox
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), caseTimeout)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, id: randomID()}
+	h := &harness{t: t, ctx: ctx, id: randomID(), bb: cfg.Busybox}
 	h.rt = cfg.New(t)
 	if h.rt == nil {
 		t.Fatal("runtimetest: Config.New returned nil")
@@ -76,16 +77,24 @@ func (h *harness) loadBase() string {
 // load loads a test image and removes it at clean-up.
 func (h *harness) load(opts testimage.Options) []runtime.Image {
 	h.t.Helper()
-	tarball, err := testimage.Tar(opts)
-	if err != nil {
-		h.t.Fatalf("testimage.Tar: %v", err)
-	}
+	tarball := h.tar(opts)
 	h.cleanupImage(opts.Ref)
 	imgs, err := h.rt.LoadImage(h.ctx, bytes.NewReader(tarball))
 	if err != nil {
 		h.t.Fatalf("LoadImage(%s): %v", opts.Ref, err)
 	}
 	return imgs
+}
+
+// tar returns a test image with the busybox of Config.Busybox.
+func (h *harness) tar(opts testimage.Options) []byte {
+	h.t.Helper()
+	opts.Busybox = h.bb
+	tarball, err := testimage.Tar(opts)
+	if err != nil {
+		h.t.Fatalf("testimage.Tar: %v", err)
+	}
+	return tarball
 }
 
 // randomID returns 12 random hex digits.

@@ -61,12 +61,9 @@ func testUndeclaredCapabilities(h *harness) {
 	}
 	if !h.info.Has(runtime.CapLoad) {
 		ref := h.ref("load")
-		tarball, err := testimage.Tar(testimage.Options{Ref: ref})
-		if err != nil {
-			h.t.Fatalf("testimage.Tar: %v", err)
-		}
+		tarball := h.tar(testimage.Options{Ref: ref})
 		h.cleanupImage(ref)
-		_, err = h.rt.LoadImage(h.ctx, bytes.NewReader(tarball))
+		_, err := h.rt.LoadImage(h.ctx, bytes.NewReader(tarball))
 		h.expect("LoadImage without "+string(runtime.CapLoad), err, runtime.ErrNotImplemented)
 	}
 	if !h.info.Has(runtime.CapLimits) {

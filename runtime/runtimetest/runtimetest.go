@@ -31,6 +31,12 @@ type Config struct {
 	// every case loads its own copy of testimage.Tar with LoadImage (the
 	// driver must declare runtime.CapLoad) and removes it afterwards.
 	BaseImage string
+
+	// Busybox is the busybox binary the test images carry when BaseImage is
+	// empty (testimage.Options.Busybox); nil reads testimage.DefaultBusybox
+	// from the host. A runtime that never executes it, such as the fake,
+	// may give any bytes, so that its suite needs no busybox on the host.
+	Busybox []byte
 }
 
 // group is a named set of cases, run as a subtest holding one subtest per
