@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,17 +216,16 @@ func (s *runtimeSet) driverConfig(driver string, rt config.Runtime) (wire.Config
 	return wire.Config{Name: name, Path: path, SHA256: rt.SHA256, Options: opts, Logger: s.log}, nil
 }
 
-// findDriver looks for the binary berth-driver-NAME in dirs, then in PATH.
+// findDriver looks for the binary berth-driver-NAME in dirs, then in the
+// absolute directories of PATH (wire.SearchPath): never in the current
+// directory through an empty or relative PATH entry.
 func findDriver(name string, dirs []string) (string, error) {
 	file := driverPrefix + name
-	for _, dir := range dirs {
+	for _, dir := range slices.Concat(dirs, wire.SearchPath()) {
 		p := filepath.Join(dir, file)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}
-	}
-	if p, err := exec.LookPath(file); err == nil {
-		return filepath.Abs(p)
 	}
 	where := append(slices.Clone(dirs), "PATH")
 	return "", fmt.Errorf("%w: no %s in %s", wire.ErrDriverNotFound, file, strings.Join(where, ", "))
