@@ -48,5 +48,6 @@
 // With --metrics-file, berth adds the core's counters of the command
 // (berth_jobs_total, berth_snapshot_hits_total, ...) to the counters already
 // in FILE and rewrites it atomically in the Prometheus text format, for
-// node_exporter's textfile collector.
+// node_exporter's textfile collector. A failure to write it is a warning on
+// stderr; the exit code stays the command's.
 package main

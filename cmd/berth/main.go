@@ -46,8 +46,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if merr := a.writeMetrics(); merr != nil && err == nil {
-		err = merr
+	// The metrics are a report on the command, not its outcome: failing to
+	// write them is a warning, and the exit code stays the command's.
+	if merr := a.writeMetrics(); merr != nil {
+		fmt.Fprintln(stderr, "berth: warning: "+oneLine(merr.Error()))
 	}
 	var code exitCode
 	switch {
