@@ -1,0 +1,33 @@
+package main
+
+import "testing"
+
+// TestKilledRunLeavesNoPluginDirs SIGKILLs a berth run while its driver
+// runs, so that neither berth nor go-plugin cleans up; the next berth
+// command (one that launches no driver) removes what it left in TMPDIR.
+func TestKilledRunLeavesNoPluginDirs(t *testing.T) {
+	tmp := shortTempDir(t)
+	t.Setenv("TMPDIR", tmp)
+	f := newFake(t, "")
+	cmd, stderr := f.start("run", "--image", "base:latest", "--", "sleep", "60")
+	driver := waitDriver(t, cmd.Process.Pid, stderr)
+	if len(pluginLeftovers(t, tmp)) == 0 {
+		t.Fatalf("the driver has no socket directory under TMPDIR %s", tmp)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	gone(t, driver)
+	if len(pluginLeftovers(t, tmp)) == 0 {
+		t.Fatal("the killed berth left nothing behind: the test proves nothing")
+	}
+
+	next, stderr := f.start("snapshots", "ls")
+	if err := next.Wait(); err != nil {
+		t.Fatalf("snapshots ls: %v: %s", err, stderr)
+	}
+	if left := pluginLeftovers(t, tmp); len(left) > 0 {
+		t.Fatalf("left in TMPDIR after the next command: %v", left)
+	}
+}
