@@ -4,7 +4,7 @@
 // (project, work item) starts from that snapshot.
 //
 //	berth run [--runtime NAME] --image REF [--project ID] [--work-item ID] [--snapshot | --no-snapshot]
-//	          [--env K=V]... [--secret-env K=V]... [--label K=V]... [--timeout DURATION]
+//	          [--env K=V]... [--secret-env K[=V]]... [--secret-env-file FILE]... [--label K=V]... [--timeout DURATION]
 //	          [--memory SIZE] [--cpus N] [--json] -- CMD [ARG...]
 //	berth snapshots ls [--project ID] [--json]
 //	berth snapshots rm --project ID --work-item ID
@@ -26,6 +26,17 @@
 // after printing one line naming the problem on stderr. Every other command
 // exits 0 on success and 125 on failure. A second SIGINT or SIGTERM ends
 // berth at once, leaving the job's container to berth gc.
+//
+// Secret env reaches the job, never a snapshot, in three ways:
+// --secret-env KEY takes the value of KEY in berth's own environment (an
+// unset KEY is an error naming it), --secret-env-file FILE reads a dotenv
+// file (KEY=VALUE lines, # comments, optional "export ", single or double
+// quotes, no expansion), and --secret-env KEY=VALUE takes it from the
+// command line, where other local users can read it (ps). The config's
+// job.secret_env and job.secret_env_files do the same for every job; the
+// flags come after them and win on the same key. No error message, log
+// line, JSON result or metric berth writes holds a value: errors about an
+// entry name its key or its position.
 //
 // Without --json, berth run prints one summary line on stderr after the
 // job: its outcome, snapshot hit or miss (and why), whether the container

@@ -20,6 +20,7 @@ type runFlags struct {
 	image, project, workItem string
 	snapshot, noSnapshot     bool
 	env, secretEnv, labels   []string
+	secretEnvFiles           []string
 	timeout                  time.Duration
 	memory                   string
 	cpus                     float64
@@ -36,7 +37,13 @@ func (a *app) runCommand() *cobra.Command {
 With a work item, the job starts from the work item's latest snapshot if it
 has one, and a successful job (exit 0) is committed as the next snapshot.
 berth run exits with the job's exit code, 124 if the job timed out, 130 if
-interrupted, and 125 if berth itself failed.`,
+interrupted, and 125 if berth itself failed.
+
+Secret env is given to the job and never committed to a snapshot. Its
+values get in three ways: --secret-env KEY takes KEY's value from berth's
+own environment, --secret-env-file FILE reads a dotenv file, and
+--secret-env KEY=VALUE takes it from the command line, where every local
+user can read it (ps, /proc): use it for values that are not secret.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.run(cmd, f, args)
 		},
@@ -49,7 +56,8 @@ interrupted, and 125 if berth itself failed.`,
 	fl.BoolVar(&f.snapshot, "snapshot", false, "take and use snapshots even if the policy disables them")
 	fl.BoolVar(&f.noSnapshot, "no-snapshot", false, "neither use nor take a snapshot")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE (repeatable)")
-	fl.StringArrayVar(&f.secretEnv, "secret-env", nil, "secret environment variable KEY=VALUE, never committed (repeatable)")
+	fl.StringArrayVar(&f.secretEnv, "secret-env", nil, "secret environment variable, never committed: KEY takes the value of KEY in berth's environment; KEY=VALUE puts the value on the command line, visible to other local users (repeatable)")
+	fl.StringArrayVar(&f.secretEnvFiles, "secret-env-file", nil, "dotenv file of secret environment variables (KEY=VALUE lines, # comments, optional export and quotes), never committed (repeatable)")
 	fl.StringArrayVar(&f.labels, "label", nil, "container label KEY=VALUE (repeatable)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop the job after this long, e.g. 30s, 10m (default: job.timeout of the config, else none)")
 	fl.StringVar(&f.memory, "memory", "", "memory limit: bytes or 512m, 1g, ... (default: job.memory of the config)")
@@ -85,7 +93,7 @@ func (a *app) job(cmd *cobra.Command, f runFlags, args []string) (core.Job, erro
 	if job.Env, err = parseKV("env", f.env); err != nil {
 		return job, err
 	}
-	if job.SecretEnv, err = parseKV("secret-env", f.secretEnv); err != nil {
+	if job.SecretEnv, err = a.secretEnv(f); err != nil {
 		return job, err
 	}
 	if job.Labels, err = parseLabels("label", f.labels); err != nil {

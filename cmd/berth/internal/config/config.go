@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -61,6 +62,13 @@ type Job struct {
 	// StopGrace is the grace between the stop signal and the kill when a
 	// job times out or is cancelled.
 	StopGrace Duration `yaml:"stop_grace"`
+	// SecretEnv names variables of berth's environment every job gets as
+	// secret env (as --secret-env KEY does).
+	SecretEnv []string `yaml:"secret_env"`
+	// SecretEnvFiles are dotenv files every job gets as secret env (as
+	// --secret-env-file does); Load makes a relative path relative to the
+	// config file's directory.
+	SecretEnvFiles []string `yaml:"secret_env_files"`
 }
 
 // Concurrency caps concurrent jobs.
@@ -102,6 +110,11 @@ func Load(path string) (*File, error) {
 	f, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	for i, p := range f.Job.SecretEnvFiles {
+		if !filepath.IsAbs(p) {
+			f.Job.SecretEnvFiles[i] = filepath.Join(filepath.Dir(path), p)
+		}
 	}
 	return f, nil
 }

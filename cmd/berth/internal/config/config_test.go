@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ job:
   memory: 512m
   cpus: 1.5
   stop_grace: 2s
+  secret_env: [NPM_TOKEN, GH_TOKEN]
+  secret_env_files: [/run/secrets/job.env]
 concurrency:
   max: 4
   wait_timeout: 1m
@@ -53,7 +56,8 @@ gc:
 	if f.DefaultRuntime != "local" || f.Runtimes["local"].Options["api"] != "1.41" {
 		t.Errorf("runtimes: %+v", f.Runtimes)
 	}
-	if time.Duration(f.Job.Timeout) != 10*time.Minute || f.Job.Memory != 512<<20 || f.Job.CPUs != 1.5 {
+	if time.Duration(f.Job.Timeout) != 10*time.Minute || f.Job.Memory != 512<<20 || f.Job.CPUs != 1.5 ||
+		!slices.Equal(f.Job.SecretEnv, []string{"NPM_TOKEN", "GH_TOKEN"}) || !slices.Equal(f.Job.SecretEnvFiles, []string{"/run/secrets/job.env"}) {
 		t.Errorf("job: %+v", f.Job)
 	}
 	if f.Snapshots.MaxTotalSize != 10<<30 || f.Snapshots.LayerLimit != 40 || *f.Snapshots.Enabled != true {
@@ -108,6 +112,11 @@ func TestParseInvalid(t *testing.T) {
 		{"unknown default runtime", "default_runtime: nope", "default_runtime"},
 		{"bad log level", "log_level: loud", "log_level"},
 		{"bad never-commit key", "snapshots:\n  never_commit_env: [\"A=B\"]", "snapshots.never_commit_env[0]"},
+		{"bad secret env name", "job:\n  secret_env: [\"\"]", "job.secret_env[0]"},
+		{"secret env as KEY=VALUE", "job:\n  secret_env: [\"TOKEN=abc\"]", "job.secret_env[0]"},
+		{"secret env not a list", "job:\n  secret_env: TOKEN", "job.secret_env"},
+		{"empty secret env file", "job:\n  secret_env_files: [a.env, \"\"]", "job.secret_env_files[1]"},
+		{"secret env file not a string", "job:\n  secret_env_files: [{a: b}]", "job.secret_env_files[0]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.doc))
@@ -118,6 +127,37 @@ func TestParseInvalid(t *testing.T) {
 				t.Errorf("error %q does not name %q on one line", msg, c.key)
 			}
 		})
+	}
+}
+
+// An error about an entry that may be KEY=VALUE never echoes it: the value
+// may be a secret.
+func TestParseErrorHoldsNoValue(t *testing.T) {
+	for _, doc := range []string{
+		"job:\n  secret_env: [\"TOKEN=s3cr3t\"]",
+		"snapshots:\n  never_commit_env: [\"TOKEN=s3cr3t\"]",
+	} {
+		_, err := Parse([]byte(doc))
+		if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("Parse(%q) = %v; want ErrInvalid without the value", doc, err)
+		}
+	}
+}
+
+// Load makes relative secret_env_files relative to the config file.
+func TestLoadSecretEnvFilesRelative(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "berth.yaml")
+	if err := os.WriteFile(p, []byte("job:\n  secret_env_files: [job.env, sub/x.env, /abs/y.env]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "job.env"), filepath.Join(dir, "sub", "x.env"), "/abs/y.env"}
+	if !slices.Equal(f.Job.SecretEnvFiles, want) {
+		t.Errorf("secret_env_files = %v, want %v", f.Job.SecretEnvFiles, want)
 	}
 }
 

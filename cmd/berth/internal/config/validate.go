@@ -74,9 +74,15 @@ func (f *File) Validate() error {
 	if f.Job.CPUs < 0 {
 		return bad("job.cpus", "must not be negative")
 	}
-	for i, k := range f.Snapshots.NeverCommitEnv {
-		if k == "" || strings.ContainsAny(k, "= ") {
-			return bad(fmt.Sprintf("snapshots.never_commit_env[%d]", i), "want a variable name, got %q", k)
+	if err := varNames("snapshots.never_commit_env", f.Snapshots.NeverCommitEnv); err != nil {
+		return err
+	}
+	if err := varNames("job.secret_env", f.Job.SecretEnv); err != nil {
+		return err
+	}
+	for i, p := range f.Job.SecretEnvFiles {
+		if p == "" {
+			return bad(fmt.Sprintf("job.secret_env_files[%d]", i), "empty path")
 		}
 	}
 	for id, p := range f.Projects {
@@ -88,6 +94,24 @@ func (f *File) Validate() error {
 		}
 	}
 	return nil
+}
+
+// varNames checks that names, the list at key, are variable names. The
+// error names the entry by its index, never by its text: a mistaken entry
+// may be KEY=VALUE, with a secret value.
+func varNames(key string, names []string) error {
+	for i, k := range names {
+		if !IsVarName(k) {
+			return fmt.Errorf("%w: %s[%d]: want a variable name (no '=', no whitespace)", ErrInvalid, key, i)
+		}
+	}
+	return nil
+}
+
+// IsVarName reports whether k may name an environment variable: not
+// empty, and without '=', whitespace or NUL.
+func IsVarName(k string) bool {
+	return k != "" && !strings.ContainsAny(k, "= \t\r\n\v\f\x00")
 }
 
 func contains(list []string, s string) bool {
