@@ -38,6 +38,15 @@
 // line, JSON result or metric berth writes holds a value: errors about an
 // entry name its key or its position.
 //
+// Drivers run with a minimal environment: PATH, HOME, TMPDIR, USER,
+// LOGNAME, LANG, LANGUAGE, LC_*, TZ, the proxy variables, SSL_CERT_FILE,
+// SSL_CERT_DIR, the engines' own variables (DOCKER_HOST, CONTAINER_HOST,
+// CONTAINERD_ADDRESS, ...; see wire.DriverEnv) and those the runtime's
+// env lists in the config, never one that holds a job's secret. A driver
+// is never taken from the current directory (an empty or relative PATH
+// entry), and a driver pinned by runtimes.NAME.sha256 runs from the very
+// file that was checked.
+//
 // Without --json, berth run prints one summary line on stderr after the
 // job: its outcome, snapshot hit or miss (and why), whether the container
 // was committed (and why not) and the durations of the phases. With --json

@@ -139,6 +139,9 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	// No driver receives a variable of berth's environment that holds
+	// one of the job's secrets.
+	a.set.hide = append(keys(job.SecretEnv), a.cfg.Snapshots.NeverCommitEnv...)
 	// The driver launches while the state opens and the job is recorded:
 	// the core gets it (or the error of its launch or ping) when it needs it.
 	name, err := a.warmRuntime(cmd)

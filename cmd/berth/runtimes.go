@@ -32,6 +32,8 @@ type runtimeSet struct {
 	pluginDirs []string
 	log        *slog.Logger
 	def        string
+	// hide names variables of berth's environment no driver receives.
+	hide []string
 
 	mu     sync.Mutex
 	open   map[string]*wire.Driver
@@ -213,7 +215,7 @@ func (s *runtimeSet) driverConfig(driver string, rt config.Runtime) (wire.Config
 	if name == "fake" && opts["state_dir"] == "" {
 		opts["state_dir"] = filepath.Join(s.stateDir, "fake")
 	}
-	return wire.Config{Name: name, Path: path, SHA256: rt.SHA256, Options: opts, Logger: s.log}, nil
+	return wire.Config{Name: name, Path: path, SHA256: rt.SHA256, Options: opts, Env: rt.Env, Hide: s.hide, Logger: s.log}, nil
 }
 
 // findDriver looks for the binary berth-driver-NAME in dirs, then in the

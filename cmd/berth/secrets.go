@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
@@ -72,4 +73,16 @@ func lastWins(env []string) []string {
 		}
 	}
 	return out
+}
+
+// keys returns the keys of KEY=VALUE entries.
+func keys(env []string) []string {
+	ks := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(ks, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
 }

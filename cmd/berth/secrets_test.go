@@ -115,6 +115,7 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{"dotenv after quote", []string{"--secret-env-file", dotenv("d.env", "K='x'"+secret+"\n")}, "d.env:1"},
 		{"config secret_env", []string{"--config", config("e.yaml", "job:\n  secret_env: [\"TOKEN="+secret+"\"]\n")}, "job.secret_env[0]"},
 		{"config never_commit_env", []string{"--config", config("f.yaml", "snapshots:\n  never_commit_env: [\"TOKEN="+secret+"\"]\n")}, "snapshots.never_commit_env[0]"},
+		{"config runtime env", []string{"--config", config("g.yaml", "runtimes:\n  fake:\n    env: [\"TOKEN="+secret+"\"]\n")}, "runtimes.fake.env[0]"},
 		{"config dotenv", []string{"--config", config("h.yaml", "job:\n  secret_env_files: [i.env]\n")}, "i.env:1"},
 	} {
 		dotenv("i.env", "'"+secret+"'=x\n")

@@ -51,6 +51,10 @@ type Runtime struct {
 	SHA256 string `yaml:"sha256"`
 	// Options are passed to the driver as they are.
 	Options map[string]string `yaml:"options"`
+	// Env names variables of berth's environment the driver process
+	// receives besides those every driver receives (PATH, HOME, TMPDIR,
+	// locale, proxies, the engines' own: see wire.DriverEnv).
+	Env []string `yaml:"env"`
 }
 
 // Job holds the defaults of berth run.

@@ -22,6 +22,7 @@ runtimes:
     address: unix:///run/other.sock
     sha256: "` + strings.Repeat("ab", 32) + `"
     options: {api: "1.41"}
+    env: [DOCKER_API_VERSION]
   custom:
     driver: /opt/drivers/berth-driver-x
 job:
@@ -59,6 +60,9 @@ gc:
 	if time.Duration(f.Job.Timeout) != 10*time.Minute || f.Job.Memory != 512<<20 || f.Job.CPUs != 1.5 ||
 		!slices.Equal(f.Job.SecretEnv, []string{"NPM_TOKEN", "GH_TOKEN"}) || !slices.Equal(f.Job.SecretEnvFiles, []string{"/run/secrets/job.env"}) {
 		t.Errorf("job: %+v", f.Job)
+	}
+	if env := f.Runtimes["local"].Env; !slices.Equal(env, []string{"DOCKER_API_VERSION"}) {
+		t.Errorf("runtimes.local.env: %v", env)
 	}
 	if f.Snapshots.MaxTotalSize != 10<<30 || f.Snapshots.LayerLimit != 40 || *f.Snapshots.Enabled != true {
 		t.Errorf("snapshots: %+v", f.Snapshots)
@@ -112,6 +116,8 @@ func TestParseInvalid(t *testing.T) {
 		{"unknown default runtime", "default_runtime: nope", "default_runtime"},
 		{"bad log level", "log_level: loud", "log_level"},
 		{"bad never-commit key", "snapshots:\n  never_commit_env: [\"A=B\"]", "snapshots.never_commit_env[0]"},
+		{"bad runtime env name", "runtimes:\n  d:\n    env: [OK, \"A B\"]", "runtimes.d.env[1]"},
+		{"runtime env not a list", "runtimes:\n  d:\n    env: PATH", "runtimes.d.env"},
 		{"bad secret env name", "job:\n  secret_env: [\"\"]", "job.secret_env[0]"},
 		{"secret env as KEY=VALUE", "job:\n  secret_env: [\"TOKEN=abc\"]", "job.secret_env[0]"},
 		{"secret env not a list", "job:\n  secret_env: TOKEN", "job.secret_env"},
@@ -136,6 +142,7 @@ func TestParseErrorHoldsNoValue(t *testing.T) {
 	for _, doc := range []string{
 		"job:\n  secret_env: [\"TOKEN=s3cr3t\"]",
 		"snapshots:\n  never_commit_env: [\"TOKEN=s3cr3t\"]",
+		"runtimes:\n  d:\n    env: [\"TOKEN=s3cr3t\"]",
 	} {
 		_, err := Parse([]byte(doc))
 		if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "s3cr3t") {

@@ -40,6 +40,9 @@ func (f *File) Validate() error {
 				return bad(key+".options", "empty option name")
 			}
 		}
+		if err := varNames(key+".env", rt.Env); err != nil {
+			return err
+		}
 	}
 	if f.DefaultRuntime != "" {
 		if _, ok := f.Runtimes[f.DefaultRuntime]; !ok && !IsBuiltin(f.DefaultRuntime) {
