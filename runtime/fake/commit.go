@@ -65,7 +65,7 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 				}
 				m := maps.Clone(base)
 				apply(m, upper)
-				l := flatLayer(m)
+				l := &layer{files: m}
 				diff, err := r.putBlob(l)
 				if err != nil {
 					return err

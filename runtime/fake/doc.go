@@ -2,8 +2,8 @@
 // implementation berth's core is tested against, and the driver behind
 // cmd/berth-driver-fake.
 //
-// It imports only the standard library and package runtime. It is
-// deterministic (IDs come from counters and content hashes; the clock is
+// It imports only the standard library, package runtime and mvdan.cc/sh
+// (its shell). It is deterministic (IDs come from counters and content hashes; the clock is
 // injectable with WithClock), safe for concurrent use, declares every
 // capability (pull, load, commit, squash, limits; WithCapabilities narrows
 // them) and can inject faults.
@@ -43,76 +43,46 @@
 // # Containers
 //
 // Run starts the command in a goroutine, interpreting it with the shell
-// subset below. The process environment is the image's Env, then the
-// spec's Env and SecretEnv, then HOSTNAME (the first 12 digits of the
-// container ID) and HOME=/root unless set. The working directory is the
-// spec's, else the image's, else /, created if missing. Standard output and
-// error are kept for Logs, which with Follow streams them as they come and
-// returns after the exit.
+// below. The process environment is the image's Env, then the spec's Env
+// and SecretEnv, then HOSTNAME (the first 12 digits of the container ID)
+// and HOME=/root unless set. The working directory is the spec's, else the
+// image's, else /, created if missing. Standard output and error are kept
+// for Logs, which with Follow streams them as they come and returns after
+// the exit.
 //
 // Stop delivers its signal (default SIGTERM) to the script, then kills it
 // after the grace period; a zero grace kills at once. A script ends on a
 // signal it does not ignore with status 128+signal (143 for SIGTERM), on a
-// kill with 137. Signals are seen between commands and during sleep and
-// long output. Remove kills a running container, then forgets it.
+// kill with 137. Remove kills a running container, then forgets it.
 //
 // Limits: NanoCPUs is accepted and not enforced. With MemoryBytes set,
-// head -c N from /dev/zero or /dev/urandom with N above the limit stands
-// for a process outgrowing its memory: the container ends at once with
-// exit status 137 and OOMKilled set.
+// reading more than MemoryBytes from /dev/zero or /dev/urandom at once
+// (head -c N, dd) stands for a process outgrowing its memory: the
+// container ends at once with exit status 137 and OOMKilled set.
 //
-// # The command language
+// # The shell
 //
 // Cmd is ["sh", "-c", SCRIPT, [NAME, ARGS...]], ["sh", FILE] (a script file
 // in the container), or a single command such as ["echo", "hi"]; an empty
-// Cmd uses the image's. The language is a subset of POSIX sh that busybox
-// sh runs the same way, so tests pass on the fake and on real engines:
+// Cmd uses the image's. Scripts run in mvdan.cc/sh's interpreter, over the
+// container's file system; nothing runs on the host. The language is what
+// busybox sh runs: POSIX sh with pipes, compound commands, functions,
+// substitutions and globs, plus the bash extensions busybox has ([[ ]],
+// let, ${x/a/b}, $'...'). A script using what busybox lacks (arrays,
+// ((...)), process substitution, <<<, brace expansion, declare) fails with
+// a syntax error, status 2, before running anything. Differences with
+// busybox: $$ is the fake's process ID, and a trap of a signal may only
+// ignore it (trap "" TERM) or restore it (trap - TERM).
 //
-//   - Commands are separated by ;, newlines, && and ||; a leading !
-//     word negates a command's status. Comments start with #.
-//   - Quoting: '...' (literal); "..." (expanding $, with a backslash
-//     escaping dollar, backquote, double quote, backslash and newline);
-//     a backslash outside quotes.
-//   - Expansion: $NAME, ${NAME}, ${NAME:-word}, ${NAME-word},
-//     ${NAME:=word}, ${NAME=word}, ${NAME:+word}, ${NAME+word}, $?, $$,
-//     $#, $@, $*, $0 to $9. Unquoted expansions are split on blanks.
-//     There is no pathname (glob) expansion and no tilde expansion.
-//   - Assignments NAME=value, alone (a shell variable) or before a command
-//     (in its environment only).
-//   - Redirections: > FILE, >> FILE, < FILE, N> FILE, N>> FILE, >&2,
-//     2>&1, N>&M (N, M in 1, 2), N>&- ; FILE may be /dev/null,
-//     /dev/stdout or /dev/stderr.
-//
-// Builtins (every command is one; anything else prints "sh: NAME: not
-// found" to stderr with status 127):
-//
-//	echo [-n] [-e] ARG...     print the arguments
-//	cat [FILE|-]...           print files (- is the empty standard input)
-//	mkdir [-p] DIR...         make directories
-//	rm [-f] [-r|-R] PATH...   remove files, directories with -r
-//	touch FILE...             create empty files (existing ones unchanged)
-//	sleep N[s|m|h|d]...       sleep; fractions allowed; interruptible
-//	exit [N]                  end the script with N (default $?)
-//	true, false, :            status 0, 1, 0
-//	test EXPR, [ EXPR ]       -e -f -d -s -x -L -z -n, = != -eq -ne -lt
-//	                          -gt -le -ge, with a leading ! to negate
-//	trap '' SIG...            ignore signals (TERM, SIGTERM or 15)
-//	trap - SIG...             restore the default (end the script)
-//	env [NAME=VALUE]... [CMD] print the exported environment, or run CMD
-//	export NAME[=VALUE]...    export variables; unset NAME... drops them
-//	pwd, cd [DIR]             print or change the working directory
-//	head [-c N|-n N] [FILE]   first bytes or lines; N takes b, k, m
-//	                          suffixes; FILE may be /dev/zero or
-//	                          /dev/urandom (deterministic per container)
-//	ls [-1] [-a] [PATH...]    list directories, one name a line, sorted
-//	wc [-c] [-l] [-w] [FILE]  count ("6 FILE" for one count, as busybox)
-//	sh -c SCRIPT, sh FILE     a nested shell
-//
-// Pipes, background jobs, subshells, command substitution, here-documents,
-// functions and the compound commands (if, for, while, case, { }) are not
-// supported: a script using them fails with a syntax error, status 2,
-// before running anything. Commands given by path (/bin/echo) run the
-// builtin if the file exists in the container.
+// Commands are the interpreter's builtins (echo, printf, test, [, cd, pwd,
+// read, exit, export, ...) and these applets: cat, sleep, touch, mkdir
+// [-p], rm [-fr], ls [-1aA], wc [-clw], head and tail [-c N|-n N], env,
+// seq, dd (if=, of=, bs=, count=), kill (of the container itself: $$ or
+// 1), sync and sh. Anything else prints "sh: NAME: not found" with status
+// 127, whatever the image holds; a command given by path (/bin/echo) runs
+// the command of that name if the file exists, a file starting with #! runs
+// as a script. The devices are /dev/null, /dev/zero, /dev/urandom
+// (deterministic per container), /dev/stdin, /dev/stdout and /dev/stderr.
 //
 // # Persistence
 //

@@ -180,10 +180,12 @@ func (r *Runtime) refresh() error {
 
 // putBlob stores layer l and returns its diff ID. Call inside update.
 func (r *Runtime) putBlob(l *layer) (string, error) {
-	raw, id, err := l.encode()
+	raw, err := l.encode()
 	if err != nil {
 		return "", err
 	}
+	sum := sha256.Sum256(raw)
+	id := "sha256:" + hex.EncodeToString(sum[:])
 	return id, r.putBlobAs(id, l, raw)
 }
 

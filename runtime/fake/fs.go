@@ -3,125 +3,151 @@ package fake
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"io"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
 )
 
-// File kinds.
-const (
-	kindFile = "f"
-	kindDir  = "d"
-	kindLink = "l"
-)
-
-// file is one entry of a layer or of a container's file system. Entries
-// shared with a layer are never modified: a container copies an entry
-// before writing it.
+// file is an entry of a file system: a regular file, a directory or a
+// symbolic link, as its mode says. Entries shared with a layer are never
+// modified: a container writes to entries of its own.
 type file struct {
-	Kind string
-	Mode uint32
-	Data []byte
-	Link string
+	mode fs.FileMode
+	data []byte
+	link string
 }
+
+var rootDir = &file{mode: fs.ModeDir | 0o755}
 
 // layer is a file system diff: whiteouts remove a path and everything
 // below it, opaque directories lose their children, then files are set.
 // Paths are absolute and clean.
 type layer struct {
-	Files     map[string]*file
-	Whiteouts []string
-	Opaque    []string
+	files     map[string]*file
+	whiteouts []string
+	opaque    []string
 }
 
 // size is the sum of the sizes of the layer's regular files.
-func (l *layer) size() int64 {
-	var n int64
-	for _, f := range l.Files {
-		if f.Kind == kindFile {
-			n += int64(len(f.Data))
+func (l *layer) size() (n int64) {
+	for _, f := range l.files {
+		if f.mode.IsRegular() {
+			n += int64(len(f.data))
 		}
 	}
 	return n
 }
 
-// encode returns the layer as a layer tar, in the format of docker-save
-// archives (whiteouts as .wh. files), and its digest (the diff ID).
-// Equal layers encode to equal bytes.
-func (l *layer) encode() ([]byte, string, error) {
+// encode returns the layer as a layer tar of docker-save archives
+// (whiteouts as .wh. files). Equal layers encode to equal bytes.
+func (l *layer) encode() ([]byte, error) {
 	var b bytes.Buffer
 	w := tar.NewWriter(&b)
-	entry := func(h *tar.Header, data []byte) error {
+	var hdrs []*tar.Header
+	for _, p := range l.whiteouts {
+		hdrs = append(hdrs, &tar.Header{Name: path.Join(path.Dir(p), ".wh."+path.Base(p))[1:], Typeflag: tar.TypeReg})
+	}
+	for _, p := range l.opaque {
+		hdrs = append(hdrs, &tar.Header{Name: path.Join(p, ".wh..wh..opq")[1:], Typeflag: tar.TypeReg})
+	}
+	for _, p := range slices.Sorted(maps.Keys(l.files)) {
+		f := l.files[p]
+		h := &tar.Header{Name: p[1:], Mode: int64(f.mode.Perm()), Typeflag: tar.TypeReg, Size: int64(len(f.data))}
+		switch {
+		case f.mode.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
+		case f.mode&fs.ModeSymlink != 0:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
+		}
+		hdrs = append(hdrs, h)
+	}
+	for _, h := range hdrs {
 		h.Format = tar.FormatPAX
 		if err := w.WriteHeader(h); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := w.Write(data)
-		return err
-	}
-	for _, p := range l.Whiteouts {
-		if err := entry(&tar.Header{Name: path.Join(path.Dir(p), ".wh."+path.Base(p))[1:], Typeflag: tar.TypeReg}, nil); err != nil {
-			return nil, "", err
+		if f := l.files["/"+h.Name]; f != nil {
+			if _, err := w.Write(f.data); err != nil {
+				return nil, err
+			}
 		}
 	}
-	for _, p := range l.Opaque {
-		if err := entry(&tar.Header{Name: path.Join(p, ".wh..wh..opq")[1:], Typeflag: tar.TypeReg}, nil); err != nil {
-			return nil, "", err
+	err := w.Close()
+	return b.Bytes(), err
+}
+
+// parseLayer reads a layer tar, with its whiteouts (.wh.NAME) and opaque
+// directories (.wh..wh..opq).
+func parseLayer(raw []byte) (*layer, error) {
+	l := &layer{files: map[string]*file{}}
+	hardlinks := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := path.Clean("/" + hdr.Name)
+		dir, base := path.Split(name)
+		dir = path.Clean(dir)
+		mode := fs.FileMode(hdr.Mode).Perm()
+		switch gone, wh := strings.CutPrefix(base, ".wh."); {
+		case name == "/":
+		case base == ".wh..wh..opq":
+			l.opaque = append(l.opaque, dir)
+		case wh:
+			l.whiteouts = append(l.whiteouts, path.Join(dir, gone))
+		case hdr.Typeflag == tar.TypeDir:
+			l.files[name] = &file{mode: fs.ModeDir | mode}
+		case hdr.Typeflag == tar.TypeReg:
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, err
+			}
+			l.files[name] = &file{mode: mode, data: b}
+		case hdr.Typeflag == tar.TypeSymlink:
+			l.files[name] = &file{mode: fs.ModeSymlink | mode, link: hdr.Linkname}
+		case hdr.Typeflag == tar.TypeLink:
+			hardlinks[name] = path.Clean("/" + hdr.Linkname)
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(l.Files)) {
-		f := l.Files[p]
-		h := &tar.Header{Name: p[1:], Mode: int64(f.Mode)}
-		switch f.Kind {
-		case kindDir:
-			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
-		case kindLink:
-			h.Typeflag, h.Linkname = tar.TypeSymlink, f.Link
-		default:
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.Data))
-		}
-		if err := entry(h, f.Data); err != nil {
-			return nil, "", err
+	for name, target := range hardlinks {
+		if f := l.files[target]; f != nil {
+			l.files[name] = f
 		}
 	}
-	if err := w.Close(); err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(b.Bytes())
-	return b.Bytes(), "sha256:" + hex.EncodeToString(sum[:]), nil
+	return l, nil
 }
 
 // apply applies l on top of the flat file system dst.
 func apply(dst map[string]*file, l *layer) {
-	for _, w := range l.Whiteouts {
-		removeTree(dst, w, true)
+	for _, w := range l.whiteouts {
+		delete(dst, w)
+		removeBelow(dst, w)
 	}
-	for _, o := range l.Opaque {
-		removeTree(dst, o, false)
+	for _, o := range l.opaque {
+		removeBelow(dst, o)
 	}
-	for p, f := range l.Files {
-		dst[p] = f
-	}
-	for p := range l.Files {
-		addParents(dst, p)
+	maps.Copy(dst, l.files)
+	for p := range l.files {
+		for d := path.Dir(p); d != "/" && dst[d] == nil; d = path.Dir(d) {
+			dst[d] = &file{mode: fs.ModeDir | 0o755}
+		}
 	}
 }
 
-// removeTree deletes everything below p from m, and p itself if self.
-func removeTree(m map[string]*file, p string, self bool) {
-	if self {
-		delete(m, p)
-	}
-	prefix := p + "/"
-	if p == "/" {
-		prefix = "/"
-	}
+// removeBelow deletes everything below directory p from m.
+func removeBelow(m map[string]*file, p string) {
+	prefix := strings.TrimSuffix(p, "/") + "/"
 	for q := range m {
 		if strings.HasPrefix(q, prefix) {
 			delete(m, q)
@@ -129,244 +155,150 @@ func removeTree(m map[string]*file, p string, self bool) {
 	}
 }
 
-// addParents creates the missing parent directories of p.
-func addParents(m map[string]*file, p string) {
-	for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
-		if m[d] != nil {
-			return
-		}
-		m[d] = &file{Kind: kindDir, Mode: 0o755}
-	}
-}
-
-// File system errors, worded as busybox words them.
-var (
-	errNoEnt  = errors.New("No such file or directory")
-	errExist  = errors.New("File exists")
-	errIsDir  = errors.New("Is a directory")
-	errNotDir = errors.New("Not a directory")
-	errLoop   = errors.New("Too many levels of symbolic links")
-)
-
-// cfs is a container's file system: its image's files plus the changes the
-// container made, tracked so that they can be committed as a layer.
+// cfs is a container's file system: its image's files, read-only, under
+// the changes the container made, which commit as a layer.
 type cfs struct {
-	mu      sync.Mutex
-	base    map[string]*file // the image's files; read-only
-	files   map[string]*file // the current files
-	changed map[string]bool  // paths changed relative to base
-	owned   map[*file]bool   // entries this container may modify
+	mu    sync.Mutex
+	base  map[string]*file
+	upper map[string]*file // changed paths; nil: removed
 }
 
 func newCFS(base map[string]*file) *cfs {
-	files := make(map[string]*file, len(base))
-	for p, f := range base {
-		files[p] = f
+	return &cfs{base: base, upper: map[string]*file{}}
+}
+
+// get returns the entry at the resolved path p, or nil.
+func (c *cfs) get(p string) *file {
+	if p == "/" {
+		return rootDir
 	}
-	return &cfs{base: base, files: files, changed: map[string]bool{}, owned: map[*file]bool{}}
+	if f, ok := c.upper[p]; ok {
+		return f
+	}
+	return c.base[p]
+}
+
+// set replaces the entry at the resolved path p (nil removes it).
+func (c *cfs) set(p string, f *file) {
+	if f == nil && c.base[p] == nil {
+		delete(c.upper, p)
+		return
+	}
+	c.upper[p] = f
 }
 
 // resolve follows the symbolic links in p (absolute and clean), the last
-// element only if followLast.
+// element's only if followLast.
 func (c *cfs) resolve(p string, followLast bool) (string, error) {
-	for hops := 0; hops < 32; hops++ {
-		parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-		cur := ""
-		jumped := false
+	for hops := 0; hops < 40; hops++ {
+		parts := strings.Split(p, "/")[1:]
+		cur, jumped := "", false
 		for i, part := range parts {
 			if part == "" {
 				continue
 			}
 			next := cur + "/" + part
-			f := c.files[next]
-			if f != nil && f.Kind == kindLink && (i < len(parts)-1 || followLast) {
-				target := f.Link
-				if !strings.HasPrefix(target, "/") {
-					dir := cur
-					if dir == "" {
-						dir = "/"
-					}
-					target = path.Join(dir, target)
+			f := c.get(next)
+			last := i == len(parts)-1
+			if f != nil && f.mode&fs.ModeSymlink != 0 && (!last || followLast) {
+				target := f.link
+				if !path.IsAbs(target) {
+					target = path.Join("/"+cur, target)
 				}
-				p = path.Clean(target + "/" + strings.Join(parts[i+1:], "/"))
-				jumped = true
+				p, jumped = path.Join(target, strings.Join(parts[i+1:], "/")), true
 				break
 			}
-			if f != nil && f.Kind != kindDir && i < len(parts)-1 {
-				return "", errNotDir
+			if !last && (f == nil || !f.mode.IsDir()) {
+				if f == nil {
+					return "", syscall.ENOENT
+				}
+				return "", syscall.ENOTDIR
 			}
 			cur = next
 		}
 		if !jumped {
-			if cur == "" {
-				return "/", nil
-			}
-			return cur, nil
+			return "/" + strings.TrimPrefix(cur, "/"), nil
 		}
 	}
-	return "", errLoop
+	return "", syscall.ELOOP
 }
 
-// lookup returns the entry at p, following links, or nil.
-func (c *cfs) lookup(p string) (string, *file) {
-	r, err := c.resolve(p, true)
+// lookup returns the resolved path and entry of p (nil if none).
+func (c *cfs) lookup(p string, follow bool) (string, *file, error) {
+	r, err := c.resolve(p, follow)
 	if err != nil {
-		return p, nil
+		return "", nil, err
 	}
-	if r == "/" {
-		return r, &file{Kind: kindDir, Mode: 0o755}
-	}
-	return r, c.files[r]
+	return r, c.get(r), nil
 }
 
-// stat returns a copy of the entry at p (links followed), or nil.
-func (c *cfs) stat(p string) *file {
+// stat returns a copy of the entry at p.
+func (c *cfs) stat(p string, follow bool) (file, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, f := c.lookup(p)
-	if f == nil {
-		return nil
+	_, f, err := c.lookup(p, follow)
+	if err == nil && f == nil {
+		err = syscall.ENOENT
 	}
-	cp := *f
-	return &cp
+	if err != nil {
+		return file{}, err
+	}
+	return *f, nil
 }
 
 // readFile returns the content of the regular file at p.
 func (c *cfs) readFile(p string) ([]byte, error) {
+	f, err := c.stat(p, true)
+	if err == nil && f.mode.IsDir() {
+		err = syscall.EISDIR
+	}
+	return f.data, err
+}
+
+// create makes the entry at p (its parent must be a directory): f, or
+// with f nil, the regular file at p, truncated if trunc (an existing one
+// is copied, to be the container's own). It returns the entry.
+func (c *cfs) create(p string, f *file, trunc, excl bool) (*file, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, f := c.lookup(p)
+	r, old, err := c.lookup(p, true)
 	switch {
-	case f == nil:
-		return nil, errNoEnt
-	case f.Kind == kindDir:
-		return nil, errIsDir
-	}
-	return slices.Clone(f.Data), nil
-}
-
-// parentDir checks that the parent of p exists and is a directory.
-func (c *cfs) parentDir(p string) error {
-	_, f := c.lookup(path.Dir(p))
-	switch {
-	case f == nil:
-		return errNoEnt
-	case f.Kind != kindDir:
-		return errNotDir
-	}
-	return nil
-}
-
-// set replaces the entry at the resolved path p.
-func (c *cfs) set(p string, f *file) {
-	c.files[p] = f
-	c.changed[p] = true
-	c.owned[f] = true
-}
-
-// create opens the regular file at p for writing, truncating it unless
-// appending, and returns the writer that appends to it.
-func (c *cfs) create(p string, appending bool) (*fileWriter, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, err := c.resolve(p, true)
-	if err != nil {
+	case err != nil:
 		return nil, err
-	}
-	old := c.files[r]
-	if old != nil && old.Kind == kindDir || r == "/" {
-		return nil, errIsDir
-	}
-	if old == nil {
-		if err := c.parentDir(r); err != nil {
-			return nil, err
+	case old != nil && (excl || f != nil):
+		return nil, syscall.EEXIST
+	case old != nil && old.mode.IsDir():
+		return nil, syscall.EISDIR
+	case old == nil:
+		if _, parent, _ := c.lookup(path.Dir(r), true); parent == nil || !parent.mode.IsDir() {
+			return nil, syscall.ENOENT
 		}
 	}
-	switch {
-	case old != nil && appending && c.owned[old]:
-		c.changed[r] = true
-		return &fileWriter{c: c, f: old}, nil
-	case old != nil && appending:
-		f := &file{Kind: kindFile, Mode: old.Mode, Data: slices.Clone(old.Data)}
-		c.set(r, f)
-		return &fileWriter{c: c, f: f}, nil
-	}
-	mode := uint32(0o644)
-	if old != nil {
-		mode = old.Mode
-	}
-	f := &file{Kind: kindFile, Mode: mode}
-	c.set(r, f)
-	return &fileWriter{c: c, f: f}, nil
-}
-
-// fileWriter appends to a file the container owns.
-type fileWriter struct {
-	c *cfs
-	f *file
-}
-
-func (w *fileWriter) Write(b []byte) (int, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	w.f.Data = append(w.f.Data, b...)
-	return len(b), nil
-}
-
-// mkdir creates the directory p, and its parents if parents is set.
-func (c *cfs) mkdir(p string, parents bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mkdirLocked(p, parents)
-}
-
-func (c *cfs) mkdirLocked(p string, parents bool) error {
-	if parents {
-		if d := path.Dir(p); d != p {
-			if err := c.mkdirLocked(d, true); err != nil {
-				return err
+	if f == nil {
+		f = &file{mode: 0o644}
+		if old != nil {
+			f.mode = old.mode
+			if !trunc {
+				f.data = slices.Clone(old.data)
 			}
 		}
 	}
-	r, err := c.resolve(p, true)
-	if err != nil {
-		return err
-	}
-	if r == "/" {
-		if parents {
-			return nil
-		}
-		return errExist
-	}
-	if f := c.files[r]; f != nil {
-		if parents && f.Kind == kindDir {
-			return nil
-		}
-		return errExist
-	}
-	if err := c.parentDir(r); err != nil {
-		return err
-	}
-	c.set(r, &file{Kind: kindDir, Mode: 0o755})
-	return nil
+	c.set(r, f)
+	return f, nil
 }
 
-// touch creates p as an empty file if it does not exist.
-func (c *cfs) touch(p string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, err := c.resolve(p, true)
-	if err != nil {
-		return err
+// mkdir makes directory p, and its missing parents if parents.
+func (c *cfs) mkdir(p string, parents bool) error {
+	if parents {
+		if f, err := c.stat(p, true); err == nil && f.mode.IsDir() {
+			return nil
+		}
+		if err := c.mkdir(path.Dir(p), true); err != nil {
+			return err
+		}
 	}
-	if c.files[r] != nil || r == "/" {
-		return nil
-	}
-	if err := c.parentDir(r); err != nil {
-		return err
-	}
-	c.set(r, &file{Kind: kindFile, Mode: 0o644})
-	return nil
+	_, err := c.create(p, &file{mode: fs.ModeDir | 0o755}, false, true)
+	return err
 }
 
 // remove deletes p (not following a final link); a directory needs
@@ -374,89 +306,81 @@ func (c *cfs) touch(p string) error {
 func (c *cfs) remove(p string, recursive bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, err := c.resolve(p, false)
-	if err != nil {
-		return err
-	}
-	f := c.files[r]
+	r, f, err := c.lookup(p, false)
 	switch {
+	case err != nil:
+		return err
 	case r == "/":
-		return errors.New("Device or resource busy")
+		return syscall.EBUSY
 	case f == nil:
-		return errNoEnt
-	case f.Kind == kindDir && !recursive:
-		return errIsDir
+		return syscall.ENOENT
+	case f.mode.IsDir() && !recursive:
+		return syscall.EISDIR
 	}
-	prefix := r + "/"
-	for q := range c.files {
-		if q == r || strings.HasPrefix(q, prefix) {
-			delete(c.files, q)
-			c.changed[q] = true
-		}
+	for _, q := range c.below(r) {
+		c.set(q, nil)
 	}
+	c.set(r, nil)
 	return nil
 }
 
-// list returns the names in directory p, sorted; for a file, nil and the
-// file's entry.
-func (c *cfs) list(p string) ([]string, *file, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, f := c.lookup(p)
-	if f == nil {
-		return nil, nil, errNoEnt
-	}
-	if f.Kind != kindDir {
-		return nil, f, nil
-	}
-	prefix := r + "/"
-	if r == "/" {
-		prefix = "/"
-	}
-	var names []string
-	for q := range c.files {
-		if rest, ok := strings.CutPrefix(q, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
-			names = append(names, rest)
+// below returns the paths below directory p, sorted.
+func (c *cfs) below(p string) []string {
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	var out []string
+	for _, m := range []map[string]*file{c.base, c.upper} {
+		for q := range m {
+			if strings.HasPrefix(q, prefix) && c.get(q) != nil {
+				out = append(out, q)
+			}
 		}
 	}
-	sort.Strings(names)
-	return names, f, nil
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// list returns the names in directory p, sorted, with their entries.
+func (c *cfs) list(p string) ([]string, []*file, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, f, err := c.lookup(p, true)
+	if err == nil && f == nil {
+		err = syscall.ENOENT
+	} else if err == nil && !f.mode.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	var files []*file
+	for _, q := range c.below(r) {
+		if name := q[len(strings.TrimSuffix(r, "/"))+1:]; !strings.Contains(name, "/") {
+			names, files = append(names, name), append(files, c.get(q))
+		}
+	}
+	return names, files, nil
+}
+
+// write appends b to f, an entry of the container's own.
+func (c *cfs) write(f *file, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.data = append(f.data, b...)
 }
 
 // diff returns the container's changes as a layer.
 func (c *cfs) diff() *layer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l := &layer{Files: map[string]*file{}}
-	var gone []string
-	for p := range c.changed {
-		if f := c.files[p]; f != nil {
-			l.Files[p] = f
-		} else if c.base[p] != nil {
-			gone = append(gone, p)
+	l := &layer{files: map[string]*file{}}
+	for p, f := range c.upper {
+		if f != nil {
+			l.files[p] = f
+		} else if parent, changed := c.upper[path.Dir(p)]; !changed || parent != nil {
+			l.whiteouts = append(l.whiteouts, p) // unless its parent's covers it
 		}
 	}
-	sort.Strings(gone)
-	for _, p := range gone {
-		covered := false
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-			if _, ok := slices.BinarySearch(gone, d); ok && c.files[d] == nil {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			l.Whiteouts = append(l.Whiteouts, p)
-		}
-	}
-	return l
-}
-
-// flatLayer returns the whole file system m as one layer.
-func flatLayer(m map[string]*file) *layer {
-	l := &layer{Files: make(map[string]*file, len(m))}
-	for p, f := range m {
-		l.Files[p] = f
-	}
+	slices.Sort(l.whiteouts)
 	return l
 }

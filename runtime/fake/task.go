@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -17,41 +16,22 @@ import (
 
 // task is a container running (or having run) in this process.
 type task struct {
-	id       string
-	sigc     chan int
-	killc    chan struct{}
-	killOnce sync.Once
-	done     chan struct{}
-	status   runtime.ExitStatus // set before done is closed
-	out      *logBuf
+	id     string
+	sh     *shell
+	done   chan struct{}
+	status runtime.ExitStatus // set before done is closed
+	out    *logBuf
 }
 
 func newTask(id string) *task {
-	return &task{
-		id:    id,
-		sigc:  make(chan int, 16),
-		killc: make(chan struct{}),
-		done:  make(chan struct{}),
-		out:   newLogBuf(),
-	}
+	return &task{id: id, done: make(chan struct{}), out: newLogBuf()}
 }
 
 // kill ends the script at once (exit 137).
-func (t *task) kill() {
-	t.killOnce.Do(func() { close(t.killc) })
-}
+func (t *task) kill() { t.signal(sigKILL) }
 
 // signal delivers signal n to the script.
-func (t *task) signal(n int) {
-	if n == sigKILL {
-		t.kill()
-		return
-	}
-	select {
-	case t.sigc <- n:
-	default:
-	}
-}
+func (t *task) signal(n int) { t.sh.signal(n) }
 
 func (t *task) exited() bool {
 	select {
@@ -75,21 +55,11 @@ type program struct {
 // start runs p for t in a goroutine; with a state dir, another goroutine
 // watches for Stop and Remove from other processes.
 func (r *Runtime) start(t *task, p program) {
-	seed := sha256.Sum256([]byte(t.id))
-	in := &interp{
-		fs: p.fs, vars: newVars(p.env), cwd: p.cwd, ignored: map[int]bool{},
-		stdout: t.out.writer(1), stderr: t.out.writer(2), sig: t.sigc, kill: t.killc,
-		memLimit: p.mem, rnd: rand.NewChaCha8(seed),
-	}
+	t.sh = newShell(p.fs, p.mem, sha256.Sum256([]byte(t.id)))
 	go func() {
-		code, err := in.runArgv(p.argv, stdio{out: in.stdout, err: in.stderr})
-		st := runtime.ExitStatus{ExitCode: code}
-		var e *exitError
-		if errors.As(err, &e) {
-			st.ExitCode, st.OOMKilled = e.code, e.oom
-		}
+		st := t.sh.run(p.argv, p.env, p.cwd, t.out.writer(1), t.out.writer(2))
 		if p.hang {
-			<-t.killc
+			<-t.sh.killed
 			st = runtime.ExitStatus{ExitCode: 137}
 		}
 		r.finish(t, p.fs, st)

@@ -1,0 +1,507 @@
+package fake
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// shell runs a container's command with mvdan.cc/sh's interpreter over the
+// container's file system: every command is a builtin of the interpreter
+// or one of commands; nothing runs on the host.
+type shell struct {
+	fs      *cfs
+	mem     int64 // MemoryBytes, or 0
+	ctx     context.Context
+	stop    context.CancelCauseFunc // ends the script, with a signalled or errOOM
+	killed  chan struct{}           // closed by SIGKILL
+	mu      sync.Mutex
+	ignored map[int]bool // signals trapped with ''
+	rnd     *rand.ChaCha8
+}
+
+// signalled is the cause of a script's end by a signal.
+type signalled int
+
+func (s signalled) Error() string { return "signal " + strconv.Itoa(int(s)) }
+
+// errOOM ends a script that outgrew MemoryBytes.
+var errOOM = errors.New("out of memory")
+
+func newShell(fs *cfs, mem int64, seed [32]byte) *shell {
+	s := &shell{fs: fs, mem: mem, killed: make(chan struct{}), ignored: map[int]bool{}, rnd: rand.NewChaCha8(seed)}
+	s.ctx, s.stop = context.WithCancelCause(context.Background())
+	return s
+}
+
+// signal delivers signal n: the script ends unless it ignores n.
+func (s *shell) signal(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case n == sigKILL:
+		select {
+		case <-s.killed:
+		default:
+			close(s.killed)
+		}
+	case s.ignored[n], n == 17, n == 18, n == 23, n == 28: // and CHLD, CONT, URG, WINCH
+		return
+	case n >= 19 && n <= 22: // STOP and the like would pause it: it runs on
+		return
+	}
+	s.stop(signalled(n))
+}
+
+// run runs argv with env in dir and returns how it ended.
+func (s *shell) run(argv, env []string, dir string, stdout, stderr io.Writer) runtime.ExitStatus {
+	err := s.sh(s.ctx, argv, env, dir, nil, stdout, stderr)
+	var sig signalled
+	var code interp.ExitStatus
+	switch cause := context.Cause(s.ctx); {
+	case errors.Is(cause, errOOM):
+		return runtime.ExitStatus{ExitCode: 137, OOMKilled: true}
+	case errors.As(cause, &sig):
+		return runtime.ExitStatus{ExitCode: 128 + int(sig)}
+	case err == nil:
+		return runtime.ExitStatus{}
+	case errors.As(err, &code):
+		return runtime.ExitStatus{ExitCode: int(code)}
+	}
+	fmt.Fprintf(stderr, "sh: %v\n", err)
+	return runtime.ExitStatus{ExitCode: 2}
+}
+
+// sh runs argv: sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...], sh
+// (reading the script from stdin) or a single command.
+func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var prog syntax.Node
+	var params []string
+	if path.Base(argv[0]) == "sh" {
+		var src []byte
+		var err error
+		name := "sh"
+		switch {
+		case len(argv) == 2 && argv[1] == "-c":
+			fmt.Fprintln(stderr, "sh: -c requires an argument")
+			return interp.ExitStatus(2)
+		case len(argv) > 2 && argv[1] == "-c":
+			src = []byte(argv[2])
+			if len(argv) > 3 {
+				name, params = argv[3], argv[4:]
+			}
+		case len(argv) > 1:
+			if src, err = s.fs.readFile(abs(dir, argv[1])); err != nil {
+				fmt.Fprintf(stderr, "sh: can't open '%s': %s\n", argv[1], errText(err))
+				return interp.ExitStatus(127)
+			}
+			name, params = argv[1], argv[2:]
+		case stdin != nil:
+			src, _ = io.ReadAll(stdin)
+		}
+		f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
+		if err == nil {
+			err = busyboxLacks(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sh: syntax error: %v\n", err)
+			return interp.ExitStatus(2)
+		}
+		prog = f
+	} else {
+		call := &syntax.CallExpr{}
+		for _, a := range argv {
+			call.Args = append(call.Args, &syntax.Word{Parts: []syntax.WordPart{&syntax.SglQuoted{Value: a}}})
+		}
+		prog = call
+	}
+	r, err := interp.New(
+		func(r *interp.Runner) error { r.Dir = dir; return nil }, // not interp.Dir: it stats the host's file
+		interp.Env(rootEnv{expand.ListEnviron(env...)}),
+		interp.Params(append([]string{"--"}, params...)...),
+		interp.StdIO(stdin, stdout, stderr),
+		interp.CallHandler(s.call),
+		interp.ExecHandlers(func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return s.exec }),
+		interp.OpenHandler(s.open),
+		interp.StatHandler(s.stat),
+		interp.ReadDirHandler2(s.readDir),
+		interp.AccessHandler(s.access),
+	)
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx, prog)
+}
+
+// rootEnv is a process environment, with the shell variables of root.
+type rootEnv struct{ expand.Environ }
+
+func (e rootEnv) Get(name string) expand.Variable {
+	if name == "UID" || name == "EUID" || name == "GID" {
+		return expand.Variable{Set: true, ReadOnly: true, Kind: expand.String, Str: "0"}
+	}
+	return e.Environ.Get(name)
+}
+
+// busyboxLacks returns an error for the first construct of f that busybox
+// sh lacks (it runs [[ ]], let, ${x/a/b}, $'...', function and the like).
+func busyboxLacks(f *syntax.File) (err error) {
+	syntax.Walk(f, func(n syntax.Node) bool {
+		what := ""
+		switch n := n.(type) {
+		case *syntax.ArrayExpr:
+			what = "an array"
+		case *syntax.ParamExp:
+			if n.Index != nil {
+				what = "an array"
+			}
+		case *syntax.ArithmCmd:
+			what = "((...))"
+		case *syntax.ProcSubst:
+			what = "process substitution"
+		case *syntax.ExtGlob:
+			what = "an extended glob"
+		case *syntax.CoprocClause:
+			what = "coproc"
+		case *syntax.ForClause:
+			if n.Select {
+				what = "select"
+			}
+		case *syntax.DeclClause:
+			if v := n.Variant.Value; v != "export" && v != "readonly" && v != "local" {
+				what = v
+			}
+		case *syntax.Redirect:
+			if n.Op == syntax.WordHdoc {
+				what = "<<<"
+			}
+		case *syntax.Word:
+			if w := *n; syntax.SplitBraces(&w) {
+				what = "brace expansion"
+			}
+		}
+		if what != "" && err == nil {
+			err = fmt.Errorf("%s: %s is not in busybox sh", n.Pos(), what)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// statusCmd is the command the call handler puts in place of a builtin
+// it ran itself: it exits with its argument.
+const statusCmd = "\x00status"
+
+// call runs what the interpreter's builtins lack: trap of signals, kill.
+func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
+	hc := interp.HandlerCtx(ctx)
+	fail := func(status int, format string, a ...any) ([]string, error) {
+		fmt.Fprintf(hc.Stderr, "sh: "+format+"\n", a...)
+		return []string{statusCmd, strconv.Itoa(status)}, nil
+	}
+	switch {
+	case slices.Contains([]string{"shopt", "mapfile", "readarray", "pushd", "popd", "dirs", "caller"}, args[0]):
+		return fail(127, "%s: not found", args[0])
+	case args[0] == "cd" && len(args) > 1:
+		if fi, err := s.stat(ctx, abs(hc.Dir, args[1]), true); err != nil || !fi.IsDir() {
+			if err == nil {
+				err = syscall.ENOTDIR
+			}
+			return fail(2, "cd: can't cd to %s: %s", args[1], errText(err))
+		}
+	case args[0] == "test" || args[0] == "[":
+		for i := 2; i+1 < len(args); i++ {
+			if strings.Contains(" -eq -ne -lt -gt -le -ge ", " "+args[i]+" ") {
+				for _, v := range []string{args[i-1], args[i+1]} {
+					if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+						return fail(2, "%s: %s: bad number", args[0], v)
+					}
+				}
+			}
+		}
+	case args[0] == "kill":
+		return s.kill(hc, args[1:]), nil
+	case args[0] == "trap" && len(args) == 1:
+		for _, n := range slices.Sorted(maps.Keys(s.ignored)) {
+			fmt.Fprintf(hc.Stdout, "trap -- '' %s\n", signalName(n))
+		}
+	case args[0] == "trap" && len(args) > 2 && slices.ContainsFunc(args[2:], isSignal):
+		if args[1] != "" && args[1] != "-" {
+			return fail(2, "trap: only '' and - are supported for signals by the fake, not %q", args[1])
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, name := range args[2:] {
+			if n, ok := parseSignal(name); ok && args[1] == "" {
+				s.ignored[n] = true
+			} else if ok {
+				delete(s.ignored, n)
+			} else if name != "EXIT" && name != "ERR" && name != "0" {
+				return fail(1, "trap: %s: bad trap", name)
+			}
+		}
+		return []string{"true"}, nil
+	}
+	return args, nil
+}
+
+func isSignal(name string) bool {
+	_, ok := parseSignal(name)
+	return ok
+}
+
+// kill [-s SIG | -SIG] PID... signals the container's shell ($$ or 1).
+func (s *shell) kill(hc interp.HandlerContext, args []string) []string {
+	sig, ok := 15, true
+	if len(args) > 1 && args[0] == "-s" {
+		sig, ok = parseSignal(args[1])
+		args = args[2:]
+	} else if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		sig, ok = parseSignal(args[0][1:])
+		if args[0] == "-0" {
+			sig, ok = 0, true
+		}
+		args = args[1:]
+	}
+	if !ok || len(args) == 0 {
+		fmt.Fprintln(hc.Stderr, "kill: usage: kill [-s SIG | -SIG] PID...")
+		return []string{statusCmd, "1"}
+	}
+	status := "0"
+	for _, pid := range args {
+		if pid != "1" && pid != strconv.Itoa(os.Getpid()) {
+			fmt.Fprintf(hc.Stderr, "kill: can't kill pid %s: No such process\n", pid)
+			status = "1"
+		} else if sig != 0 {
+			s.signal(sig)
+		}
+	}
+	return []string{statusCmd, status}
+}
+
+// exec runs a command that is not a builtin of the interpreter.
+func (s *shell) exec(ctx context.Context, args []string) error {
+	hc := interp.HandlerCtx(ctx)
+	name := args[0]
+	if name == statusCmd {
+		n, _ := strconv.Atoi(args[1])
+		return exitStatus(n)
+	}
+	if strings.Contains(name, "/") {
+		f, err := s.fs.stat(abs(hc.Dir, name), true)
+		switch {
+		case err != nil || !f.mode.IsRegular():
+			name = "" // not found
+		case bytes.HasPrefix(f.data, []byte("#!")):
+			return s.sh(ctx, append([]string{"sh"}, args...), environ(hc.Env), hc.Dir, hc.Stdin, hc.Stdout, hc.Stderr)
+		case interp.IsBuiltin(path.Base(name)):
+			return hc.Builtin(ctx, append([]string{path.Base(name)}, args[1:]...))
+		default:
+			name = path.Base(name)
+		}
+	}
+	run := commands[name]
+	if run == nil {
+		fmt.Fprintf(hc.Stderr, "sh: %s: not found\n", args[0])
+		return interp.ExitStatus(127)
+	}
+	c := &cmd{s: s, ctx: ctx, hc: hc, name: name, args: args[1:]}
+	if err := run(c); err != nil {
+		return err
+	}
+	return exitStatus(int(c.status))
+}
+
+// exitStatus is the error an exec handler returns for status n.
+func exitStatus(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return interp.ExitStatus(n)
+}
+
+// environ returns the exported variables of env as NAME=VALUE, sorted.
+func environ(env expand.Environ) []string {
+	vars := map[string]string{}
+	for name, v := range env.Each {
+		if v.IsSet() && v.Exported && v.Kind == expand.String {
+			vars[name] = v.Str
+		} else {
+			delete(vars, name)
+		}
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		out = append(out, k+"="+vars[k])
+	}
+	return out
+}
+
+// abs makes p absolute against dir.
+func abs(dir, p string) string {
+	if !path.IsAbs(p) {
+		p = dir + "/" + p
+	}
+	return path.Clean(p)
+}
+
+// rwc is a file the shell opened.
+type rwc struct {
+	io.Reader
+	io.Writer
+}
+
+func (rwc) Close() error { return nil }
+
+// fileWriter appends to a file the container owns.
+type fileWriter struct {
+	fs *cfs
+	f  *file
+}
+
+func (w fileWriter) Write(b []byte) (int, error) {
+	w.fs.write(w.f, b)
+	return len(b), nil
+}
+
+// open opens a file of the container, or one of the devices /dev/null,
+// /dev/zero, /dev/urandom (deterministic for a container), /dev/stdin,
+// /dev/stdout and /dev/stderr.
+func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) (io.ReadWriteCloser, error) {
+	hc := interp.HandlerCtx(ctx)
+	p := abs(hc.Dir, name)
+	none := strings.NewReader("")
+	switch p {
+	case "/dev/null":
+		return rwc{none, io.Discard}, nil
+	case "/dev/zero", "/dev/urandom", "/dev/random":
+		return rwc{&stream{s: s, ctx: ctx, zero: p == "/dev/zero"}, io.Discard}, nil
+	case "/dev/stdin":
+		if hc.Stdin != nil {
+			return rwc{hc.Stdin, io.Discard}, nil
+		}
+		return rwc{none, io.Discard}, nil
+	case "/dev/stdout", "/dev/stderr":
+		return rwc{none, map[bool]io.Writer{true: hc.Stdout, false: hc.Stderr}[p == "/dev/stdout"]}, nil
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		b, err := s.fs.readFile(p)
+		if err != nil {
+			return nil, &fs.PathError{Op: "can't open", Path: name, Err: err}
+		}
+		return rwc{bytes.NewReader(b), io.Discard}, nil
+	}
+	f, err := s.fs.create(p, nil, flag&os.O_TRUNC != 0, flag&os.O_EXCL != 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "can't create", Path: name, Err: err}
+	}
+	return rwc{none, fileWriter{s.fs, f}}, nil
+}
+
+// stream reads /dev/zero or /dev/urandom. Reading more than MemoryBytes
+// through one stream stands for a process outgrowing its memory.
+type stream struct {
+	s    *shell
+	ctx  context.Context
+	zero bool
+	n    int64
+}
+
+func (d *stream) Read(b []byte) (int, error) {
+	if err := d.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if d.n += int64(len(b)); d.s.mem > 0 && d.n > d.s.mem {
+		d.s.stop(errOOM)
+		return 0, errOOM
+	}
+	if d.zero {
+		clear(b)
+	} else {
+		d.s.mu.Lock()
+		_, _ = d.s.rnd.Read(b)
+		d.s.mu.Unlock()
+	}
+	return len(b), nil
+}
+
+func isDevice(p string) bool {
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/stdin", "/dev/stdout", "/dev/stderr":
+		return true
+	}
+	return false
+}
+
+// info is a file's fs.FileInfo.
+type info struct {
+	name string
+	f    file
+}
+
+func (i info) Name() string       { return i.name }
+func (i info) Size() int64        { return int64(len(i.f.data)) }
+func (i info) Mode() fs.FileMode  { return i.f.mode }
+func (i info) ModTime() time.Time { return time.Time{} }
+func (i info) IsDir() bool        { return i.f.mode.IsDir() }
+func (i info) Sys() any           { return nil }
+
+func (s *shell) stat(_ context.Context, name string, follow bool) (fs.FileInfo, error) {
+	if isDevice(name) {
+		return info{path.Base(name), file{mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}}, nil
+	}
+	f, err := s.fs.stat(name, follow)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return info{path.Base(name), f}, nil
+}
+
+func (s *shell) readDir(_ context.Context, name string) ([]fs.DirEntry, error) {
+	names, files, err := s.fs.list(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	out := make([]fs.DirEntry, len(names))
+	for i, n := range names {
+		out[i] = fs.FileInfoToDirEntry(info{n, *files[i]})
+	}
+	return out, nil
+}
+
+func (s *shell) access(ctx context.Context, name string, mode interp.AccessMode) error {
+	fi, err := s.stat(ctx, name, true)
+	if err == nil && mode&interp.AccessExec != 0 && fi.Mode()&0o111 == 0 {
+		err = &fs.PathError{Op: "access", Path: name, Err: syscall.EACCES}
+	}
+	return err
+}
+
+// errText words err as busybox does: "No such file or directory".
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	s := err.Error()
+	return strings.ToUpper(s[:1]) + s[1:]
+}
