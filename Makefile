@@ -1,7 +1,8 @@
 # berth: build, test, benchmark and demo.
 #
 #   make build   the berth command and every driver binary, into bin/
-#   make test    engines up (scripts/engines.sh, as root), then every module's tests with -race
+#   make test    engines up (scripts/engines.sh, as root), then every module's tests with -race, then make fuzz
+#   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
 #   make demo    the README's first command: an engine, a build, one work item run twice
 #   make bench   the speed figures of the README's performance section
 #   make proto   regenerate the plugin wire's protobuf code
@@ -13,8 +14,10 @@ PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs
 # The runtimes the end-to-end scenario runs against.
 E2E_RUNTIMES ?= fake docker podman containerd
 TESTFLAGS ?= -race -count=1 -timeout 60m
+# How long make fuzz fuzzes each target.
+FUZZTIME ?= 10s
 
-.PHONY: build test test-root test-plugins test-examples engines demo bench proto vet fmt clean
+.PHONY: build test fuzz test-root test-plugins test-examples engines demo bench proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -33,7 +36,7 @@ engines:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then bash scripts/engines.sh; \
 	else echo "make: not root on Debian: not starting engines (engine tests will skip; they fail when CI=true)"; fi
 
-test: engines test-root test-plugins test-examples
+test: engines test-root test-plugins test-examples fuzz
 
 test-root:
 	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" $(GO) test $(TESTFLAGS) ./...
@@ -45,6 +48,11 @@ test-plugins:
 
 test-examples:
 	cd examples/chrootdriver && $(GO) test $(TESTFLAGS) ./...
+
+# The seeds and corpus of every fuzz target already run as tests in test-root;
+# this searches for new failing inputs, for a bounded time.
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 demo:
 	bash scripts/demo.sh
