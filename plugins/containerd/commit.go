@@ -288,7 +288,11 @@ func (d *Driver) commitConfig(ctx context.Context, info containers.Container, ba
 	if opts.Changes.WorkingDir != "" {
 		c.WorkingDir = opts.Changes.WorkingDir
 	}
-	c.Env = mergeEnv(publicEnv(spec.Process.Env, c.Env, info.Labels[labelSecretEnv]), opts.Changes.Env)
+	env, err := publicEnv(spec.Process.Env, c.Env, exactLabels(info)[labelSecretEnv])
+	if err != nil {
+		return ocispec.Image{}, fmt.Errorf("commit %s: %w", info.ID, err)
+	}
+	c.Env = mergeEnv(env, opts.Changes.Env)
 	cfg.Config = c
 
 	now := time.Now().UTC()
@@ -307,13 +311,16 @@ func (d *Driver) commitConfig(ctx context.Context, info containers.Container, ba
 }
 
 // publicEnv returns env without the secret keys (a JSON list); a secret key
-// the image itself set gets the image's value back.
-func publicEnv(env, imageEnv []string, secretJSON string) []string {
+// the image itself set gets the image's value back. A list it cannot read
+// is an error: the secrets it names must never reach an image.
+func publicEnv(env, imageEnv []string, secretJSON string) ([]string, error) {
 	if secretJSON == "" {
-		return env
+		return env, nil
 	}
 	var keys []string
-	_ = json.Unmarshal([]byte(secretJSON), &keys)
+	if err := json.Unmarshal([]byte(secretJSON), &keys); err != nil {
+		return nil, fmt.Errorf("the container's list of secret keys is unreadable: %w: %v", runtime.ErrFailedPrecondition, err)
+	}
 	secret := map[string]bool{}
 	for _, k := range keys {
 		secret[k] = true
@@ -332,7 +339,7 @@ func publicEnv(env, imageEnv []string, secretJSON string) []string {
 			out = append(out, orig)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // writeImage writes the config and the manifest, with the labels that make

@@ -389,3 +389,26 @@ func TestCommitTwice(t *testing.T) {
 		t.Errorf("Remove: %v", err)
 	}
 }
+
+// TestCommitManySecretKeys commits a container whose SecretEnv names so
+// many keys that their list is over containerd's label limit: the
+// container runs, and no key or value reaches the committed config.
+func TestCommitManySecretKeys(t *testing.T) {
+	d := newDriver(t)
+	base := loadBase(t, d)
+	secret := "hunter2-" + randomHex(4)
+	var env []string
+	for i := range 300 {
+		env = append(env, fmt.Sprintf("BERTH_TEST_SECRET_KEY_%03d=%s-%d", i, secret, i))
+	}
+	c := runDone(t, d, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", `test $(env | grep -c ^BERTH_TEST_) -eq 300`}, SecretEnv: env})
+	ref := "berth-test/many-secrets-" + randomHex(4) + ":g1"
+	t.Cleanup(func() { removeImage(t, d, ref) })
+	if _, err := d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	_, config, _, _ := storedImage(t, d, ref)
+	if bytes.Contains(config, []byte(secret)) || bytes.Contains(config, []byte("BERTH_TEST_SECRET_KEY")) {
+		t.Errorf("the committed config carries the secrets:\n%s", config)
+	}
+}

@@ -61,9 +61,11 @@ func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.C
 		return runtime.Container{}, d.wrap(ctx, rtError, "create container %s: runtime", id)
 	}
 	cfg := ic.config.Config
+	labels, extensions := fitLabels(d.containerLabels(spec, rec.Target.Digest.String()))
 	info := containers.Container{
 		ID:          id,
-		Labels:      d.containerLabels(spec, rec.Target.Digest.String()),
+		Labels:      labels,
+		Extensions:  extensions,
 		Image:       rec.Name,
 		Runtime:     containers.RuntimeInfo{Name: rtName},
 		Snapshotter: d.sn,
@@ -410,7 +412,7 @@ func toContainer(info containers.Container, state runtime.ContainerState) runtim
 		ID:      info.ID,
 		Name:    info.Labels[labelName],
 		Image:   info.Labels[labelImage],
-		Labels:  userLabels(info.Labels),
+		Labels:  userLabels(exactLabels(info)),
 		State:   state,
 		Created: info.CreatedAt,
 	}

@@ -11,7 +11,20 @@
 // under its state directory (option "state-dir"). When a static init
 // (option "init", default /usr/bin/tini-static if present) is available it
 // runs as the container's PID 1, so SIGTERM reaches the job as it would on
-// Docker with --init.
+// Docker with --init. As on Docker and Podman, the container's own cgroups
+// are mounted read-only at /sys/fs/cgroup, and MemoryBytes caps memory and
+// swap together: the spec's swap limit (memory plus swap) equals its memory
+// limit, where the host accounts swap (cgroup v1's
+// memory.memsw.limit_in_bytes, cgroup v2's memory.swap.max), and the
+// memory alone is capped where it does not.
+//
+// containerd refuses a label whose key and value exceed 4 KiB. A
+// container's label that long (a long work item or project) is kept
+// exactly in the container record's extension io.berth.containerd.labels,
+// and in the record's labels with a value that fits: its first 256 bytes,
+// "...sha256:" and the SHA-256 of the whole value. The labels the driver
+// reports, and those its label filters match, are the exact ones. Image
+// labels live in the image config, which has no such limit.
 //
 // Commit works on an exited container: under a lease, the diff service
 // compares the container's snapshot with its parent (or, for a squash, with
@@ -25,7 +38,10 @@
 // image's chain ID and the container gets a fresh empty snapshot on top (its
 // exited task is deleted first, its exit status kept in a label), which
 // halves the cost of a commit. A squash, or a snapshot that cannot serve,
-// is unpacked the usual way.
+// is unpacked the usual way. A commit makes no image but the one asked
+// for (no intermediate image, no temporary reference): what a driver that
+// dies mid-commit leaves is content under the commit's lease, which expires
+// within the hour, and none of it holds the container's environment.
 //
 // Image references are stored in containerd's normalized form
 // ("docker.io/library/x:latest") and reported in Docker's familiar form

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,5 +210,107 @@ func TestReattach(t *testing.T) {
 	}
 	if got, err := d3.InspectContainer(ctx, c.ID); err != nil || got.State != runtime.StateExited {
 		t.Errorf("InspectContainer = %+v, %v; want exited", got, err)
+	}
+}
+
+// memScript prints the memory limits of the container's own cgroup: "v1
+// LIMIT MEMSW" (cgroup v1: memory.limit_in_bytes and
+// memory.memsw.limit_in_bytes, the limit of memory and swap together) or
+// "v2 MAX SWAPMAX" (cgroup v2: memory.max and memory.swap.max, the swap
+// alone); "none" for a file the host lacks.
+const memScript = `cg=/sys/fs/cgroup
+if [ -f $cg/memory/memory.limit_in_bytes ]; then
+	echo v1 $(cat $cg/memory/memory.limit_in_bytes) $(cat $cg/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)
+else
+	echo v2 $(cat $cg/memory.max) $(cat $cg/memory.swap.max 2>/dev/null || echo none)
+fi`
+
+// TestMemoryLimitCoversSwap checks, from inside the container, that
+// MemoryBytes caps memory and swap together at the value.
+func TestMemoryLimitCoversSwap(t *testing.T) {
+	d := newDriver(t)
+	const limit = 64 << 20
+	c := runDone(t, d, runtime.ContainerSpec{Image: loadBase(t, d), Cmd: []string{"sh", "-c", memScript}, MemoryBytes: limit})
+	var out bytes.Buffer
+	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.TrimSpace(out.String())
+	if strings.HasSuffix(got, " none") {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the host has no swap accounting: the swap limit cannot be checked in CI (%q)", got)
+		}
+		t.Skipf("the host has no swap accounting (%q)", got)
+	}
+	v1, v2 := fmt.Sprintf("v1 %d %d", limit, limit), fmt.Sprintf("v2 %d 0", limit)
+	if got != v1 && got != v2 {
+		t.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
+	}
+}
+
+// TestLongLabels runs a container and commits an image with a
+// 5,000-character label value (a long work item), in process and over the
+// wire: inspect and list return it exactly, and a filter matches it
+// exactly.
+func TestLongLabels(t *testing.T) {
+	for name, rt := range map[string]runtime.Runtime{
+		"in-process": newDriver(t),
+		"wire":       openPlugin(t),
+	} {
+		t.Run(name, func(t *testing.T) { testLongLabels(t, rt) })
+	}
+}
+
+func testLongLabels(t *testing.T, rt runtime.Runtime) {
+	ctx := context.Background()
+	const key, imgKey = "io.berth.test.long", "io.berth.test.long-image"
+	long := func() string { return randomHex(8) + "-" + strings.Repeat("w", 5000-17) }
+	value, other := long(), long()
+	c := runDone(t, rt, runtime.ContainerSpec{Image: loadBase(t, rt), Cmd: []string{"true"}, Labels: map[string]string{key: value, "io.berth.test.short": "s"}})
+	got, err := rt.InspectContainer(ctx, c.ID)
+	if err != nil || got.Labels[key] != value || got.Labels["io.berth.test.short"] != "s" || len(got.Labels) != 2 {
+		t.Fatalf("inspect container: label of %d characters, labels %d, %v; want the %d given", len(got.Labels[key]), len(got.Labels), err, len(value))
+	}
+	containerIDs := func(f runtime.LabelFilter) []string {
+		cs, err := rt.ListContainers(ctx, f)
+		if err != nil {
+			t.Fatalf("list containers: %v", err)
+		}
+		var ids []string
+		for _, c := range cs {
+			if c.Labels[key] != value {
+				t.Errorf("list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
+			}
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	if ids := containerIDs(runtime.LabelFilter{key: value}); !slices.Equal(ids, []string{c.ID}) {
+		t.Errorf("list containers by the long value: %v, want [%s]", ids, c.ID)
+	}
+	if ids := containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}); len(ids) != 0 {
+		t.Errorf("list containers by another long value: %v, want none", ids)
+	}
+	if ids := containerIDs(runtime.LabelFilter{key: longLabelValue(value)}); len(ids) != 0 {
+		t.Errorf("list containers by the stored form of the long value: %v, want none", ids)
+	}
+	for _, squash := range []bool{false, true} {
+		ref := "berth-test/long-" + randomHex(4) + ":g1"
+		t.Cleanup(func() { removeImage(t, rt, ref) })
+		img, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash, Labels: map[string]string{imgKey: other, key: value}})
+		if err != nil {
+			t.Fatalf("squash=%v: commit: %v", squash, err)
+		}
+		if img.Labels[key] != value || img.Labels[imgKey] != other {
+			t.Errorf("squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
+		}
+		imgs, err := rt.ListImages(ctx, runtime.LabelFilter{imgKey: other, key: value})
+		if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other {
+			t.Errorf("squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
+		}
+		if imgs, err := rt.ListImages(ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"}); err != nil || len(imgs) != 0 {
+			t.Errorf("squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
+		}
+		other = long()
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -119,7 +122,7 @@ func userLabels(stored map[string]string) map[string]string {
 // specOpts returns the OCI spec options for spec on an image with config
 // cfg.
 func (d *Driver) specOpts(spec runtime.ContainerSpec, id string, cfg ocispec.ImageConfig) []oci.SpecOpts {
-	opts := []oci.SpecOpts{withImageConfig(cfg), oci.WithHostname(hostname(spec.Name, id))}
+	opts := []oci.SpecOpts{withImageConfig(cfg), oci.WithHostname(hostname(spec.Name, id)), withCgroupMount}
 	if len(spec.Cmd) > 0 {
 		opts = append(opts, oci.WithProcessArgs(spec.Cmd...))
 	}
@@ -133,7 +136,14 @@ func (d *Driver) specOpts(spec runtime.ContainerSpec, id string, cfg ocispec.Ima
 		opts = append(opts, oci.WithProcessCwd(spec.WorkingDir))
 	}
 	if spec.MemoryBytes > 0 {
+		// The limit covers memory and swap together, as on every engine:
+		// the OCI swap limit is memory plus swap. A host without swap
+		// accounting (runc would fail to set it) gets the memory limit
+		// alone, as Docker and Podman do.
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
+		if swapAccounting() {
+			opts = append(opts, oci.WithMemorySwap(spec.MemoryBytes))
+		}
 	}
 	if spec.NanoCPUs > 0 {
 		quota := spec.NanoCPUs * cpuPeriod / 1e9
@@ -171,6 +181,39 @@ func withImageConfig(cfg ocispec.ImageConfig) oci.SpecOpts {
 		return nil
 	}
 }
+
+// withCgroupMount mounts the container's own cgroups, read-only, at
+// /sys/fs/cgroup, as Docker and Podman do: a job sees its limits (runtimes
+// such as the JVM size themselves from them).
+func withCgroupMount(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	for _, m := range s.Mounts {
+		if m.Destination == "/sys/fs/cgroup" {
+			return nil
+		}
+	}
+	s.Mounts = append(s.Mounts, specs.Mount{
+		Destination: "/sys/fs/cgroup",
+		Type:        "cgroup",
+		Source:      "cgroup",
+		Options:     []string{"ro", "nosuid", "noexec", "nodev"},
+	})
+	return nil
+}
+
+// swapAccounting reports whether the host's kernel accounts swap to
+// cgroups, so that a swap limit can be set: cgroup v1's
+// memory.memsw.limit_in_bytes, or cgroup v2's memory.swap.max in a
+// non-root cgroup. containerd runs on this host (its socket is local).
+var swapAccounting = sync.OnceValue(func() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		return true
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		return false // no cgroup v2 either
+	}
+	found, _ := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
+	return len(found) > 0
+})
 
 // requireArgs refuses a spec with no command.
 func requireArgs(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
