@@ -21,11 +21,11 @@ import (
 const benchSnapshots = 10_000
 
 // benchFixture is a state directory with benchSnapshots snapshots, whose
-// images exist in a benchRuntime; built once per test binary.
+// images exist in a fake runtime; built once per test binary.
 var benchFixture struct {
 	once sync.Once
 	dir  string
-	rt   *benchRuntime
+	rt   *fake.Runtime
 	clk  *clock
 	err  error
 }
@@ -36,7 +36,7 @@ func cleanupBench() {
 	}
 }
 
-func benchState(b *testing.B) (Config, *benchRuntime) {
+func benchState(b *testing.B) (Config, *fake.Runtime) {
 	f := &benchFixture
 	f.once.Do(func() { f.err = buildBench() })
 	if f.err != nil {
@@ -46,6 +46,8 @@ func benchState(b *testing.B) (Config, *benchRuntime) {
 		Policy: Policy{Enabled: true}, Now: f.clk.Now}, f.rt
 }
 
+// buildBench commits the snapshots' images from one container of the base
+// image, as jobs would.
 func buildBench() error {
 	ctx := context.Background()
 	f := &benchFixture
@@ -54,8 +56,23 @@ func buildBench() error {
 		return err
 	}
 	f.clk = newClock()
-	f.rt = &benchRuntime{images: map[string]runtime.Image{}, refs: map[string]string{}}
-	base := f.rt.add(runtime.Image{ID: "sha256:base", Refs: []string{baseRef}, Size: 1 << 20, Layers: 1})
+	f.rt = fake.New(fake.WithClock(f.clk.Now))
+	tarball, err := testimage.Tar(testimage.Options{Ref: baseRef, Busybox: []byte("-")})
+	if err != nil {
+		return err
+	}
+	bases, err := f.rt.LoadImage(ctx, bytes.NewReader(tarball))
+	if err != nil {
+		return err
+	}
+	base := bases[0]
+	ctr, err := f.rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", "echo job > /work/f"}})
+	if err != nil {
+		return err
+	}
+	if _, err := f.rt.Wait(ctx, ctr.ID); err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, f.dir)
 	if err != nil {
 		return err
@@ -70,9 +87,11 @@ func buildBench() error {
 		ref := imageRef(imageName(instance, "fake", DefaultProject, item), 1)
 		labels := map[string]string{LabelManagedBy: ManagedBy, LabelInstance: instance, LabelRuntime: "fake", LabelProject: DefaultProject,
 			LabelWorkItem: item, LabelGeneration: "1", LabelBaseImage: baseRef, LabelBaseID: base.ID, LabelJob: "bench"}
+		img, err := f.rt.Commit(ctx, ctr.ID, runtime.CommitOptions{Ref: ref, Labels: labels})
+		if err != nil {
+			return err
+		}
 		now := f.clk.Now().Add(time.Duration(i) * time.Millisecond)
-		img := f.rt.add(runtime.Image{ID: fmt.Sprintf("sha256:%064d", i), Refs: []string{ref}, Size: 1 << 20,
-			Layers: 2, Labels: labels, Created: now})
 		err = st.Put(ctx, store.Snapshot{Key: store.Key{Runtime: "fake", Project: DefaultProject, WorkItem: item},
 			Image: ref, ImageID: img.ID, BaseImage: baseRef, BaseImageID: base.ID, Size: img.Size,
 			Layers: img.Layers, Generation: 1, Created: now, LastUsed: now})
@@ -81,59 +100,6 @@ func buildBench() error {
 		}
 	}
 	return nil
-}
-
-// benchRuntime is an in-memory engine answering in O(1), so that the
-// benchmarks measure the core and not the runtime (the fake's image
-// listing grows with the square of the images).
-type benchRuntime struct {
-	runtime.Runtime // everything else: not used by the benchmarks
-	mu              sync.Mutex
-	images          map[string]runtime.Image // by ID
-	refs            map[string]string        // ref -> ID
-}
-
-func (r *benchRuntime) add(img runtime.Image) runtime.Image {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.images[img.ID] = img
-	for _, ref := range img.Refs {
-		r.refs[ref] = img.ID
-	}
-	return img
-}
-
-func (r *benchRuntime) Info(context.Context) (runtime.Info, error) {
-	return runtime.Info{Name: "bench", Capabilities: []runtime.Capability{runtime.CapCommit, runtime.CapSquash}}, nil
-}
-
-func (r *benchRuntime) InspectImage(_ context.Context, ref string) (runtime.Image, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if id, ok := r.refs[ref]; ok {
-		ref = id
-	}
-	img, ok := r.images[ref]
-	if !ok {
-		return img, runtime.ErrNotFound
-	}
-	return img, nil
-}
-
-func (r *benchRuntime) ListImages(_ context.Context, f runtime.LabelFilter) ([]runtime.Image, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []runtime.Image
-	for _, img := range r.images {
-		if f.Match(img.Labels) {
-			out = append(out, img)
-		}
-	}
-	return out, nil
-}
-
-func (r *benchRuntime) ListContainers(context.Context, runtime.LabelFilter) ([]runtime.Container, error) {
-	return nil, nil
 }
 
 // cpuTime returns the CPU time (user and system) the process has used.

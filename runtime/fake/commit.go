@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -16,48 +17,46 @@ import (
 // runtime.ErrFailedPrecondition, a taken reference with
 // runtime.ErrAlreadyExists.
 func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOptions) (runtime.Image, error) {
-	return call(ctx, r, OpCommit, func() (runtime.Image, error) {
-		if err := r.need(runtime.CapCommit); err != nil {
-			return runtime.Image{}, err
-		}
-		if opts.Squash {
-			if err := r.need(runtime.CapSquash); err != nil {
-				return runtime.Image{}, err
-			}
-		}
-		if err := checkRef(opts.Ref); err != nil {
-			return runtime.Image{}, err
-		}
-		if err := checkEnv("Changes.Env", opts.Changes.Env); err != nil {
-			return runtime.Image{}, err
-		}
-		if err := ctx.Err(); err != nil {
-			return runtime.Image{}, errCtx(ctx, "commit")
+	return call(ctx, r, OpCommit, func() (out runtime.Image, err error) {
+		switch {
+		case r.need(runtime.CapCommit) != nil:
+			return out, r.need(runtime.CapCommit)
+		case opts.Squash && r.need(runtime.CapSquash) != nil:
+			return out, r.need(runtime.CapSquash)
+		case checkRef(opts.Ref) != nil:
+			return out, checkRef(opts.Ref)
+		case checkEnv("Changes.Env", opts.Changes.Env) != nil:
+			return out, checkEnv("Changes.Env", opts.Changes.Env)
+		case ctx.Err() != nil:
+			return out, errCtx(ctx, "commit")
 		}
 		ref := normalizeRef(opts.Ref)
-		var out runtime.Image
-		err := r.update(func(st *state) error {
+		err = r.update(func(st *state) error {
 			c, err := findContainer(st, id)
 			if err != nil {
 				return err
 			}
-			if state, _ := r.effective(c); state == runtime.StateRunning {
-				return fmt.Errorf("fake: container %s is running: %w", c.ID, runtime.ErrFailedPrecondition)
-			}
-			if _, taken := st.Refs[ref]; taken {
-				return fmt.Errorf("fake: image reference %q is taken: %w", opts.Ref, runtime.ErrAlreadyExists)
-			}
 			img := st.Images[c.ImageID]
-			if img == nil {
+			switch state, _ := r.effective(c); {
+			case state == runtime.StateRunning:
+				return fmt.Errorf("fake: container %s is running: %w", c.ID, runtime.ErrFailedPrecondition)
+			case st.refs[ref] != "":
+				return fmt.Errorf("fake: image reference %q is taken: %w", opts.Ref, runtime.ErrAlreadyExists)
+			case img == nil:
 				return fmt.Errorf("fake: image %s of container %s: %w", c.ImageID, c.ID, runtime.ErrNotFound)
 			}
-			upper := &layer{}
-			if c.Upper != "" {
-				if upper, err = r.blob(c.Upper); err != nil {
-					return err
-				}
+			n := st.next()
+			diff, upper := c.Upper, &layer{files: map[string]*file{}}
+			if diff == "" { // its process died: its changes are lost
+				diff = "sha256:" + newID("layer", n)
+				err = r.putBlob(diff, upper, nil)
+			} else {
+				upper, err = r.blob(diff)
 			}
-			var top string
+			if err != nil {
+				return err
+			}
+			top := ""
 			if opts.Squash {
 				base, err := r.flat(st, img.Top)
 				if err != nil {
@@ -65,32 +64,20 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 				}
 				m := maps.Clone(base)
 				apply(m, upper)
-				l := &layer{files: m}
-				diff, err := r.putBlob(l)
-				if err != nil {
+				upper, diff = &layer{files: m}, "sha256:"+newID("squash", n)
+				if err := r.putBlob(diff, upper, nil); err != nil {
 					return err
 				}
-				top = addLayer(st, "", diff, l.size())
 			} else {
-				diff := c.Upper
-				if diff == "" {
-					if diff, err = r.putBlob(upper); err != nil {
-						return err
-					}
-				}
-				top = addLayer(st, img.Top, diff, upper.size())
+				top = img.Top
 			}
-			n := st.next()
+			top = addLayer(st, top, diff, upper.size())
 			rec := &imageRec{
-				ID:      "sha256:" + newID("image", n, c.ID, top),
-				Top:     top,
-				Config:  commitConfig(img.Config, c.Spec, opts),
-				Created: r.cfg.clock(),
-				Seq:     n,
+				ID: "sha256:" + newID("image", n, c.ID, top), Top: top, Created: r.cfg.clock(), Seq: n,
+				Config: commitConfig(img.Config, c.Spec, opts),
 			}
-			st.Images[rec.ID] = rec
-			st.Refs[ref] = rec.ID
-			st.changedImages()
+			st.addImage(rec)
+			st.setRef(ref, rec.ID)
 			out = imageOf(st, rec)
 			return nil
 		})
@@ -102,20 +89,20 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 // spec: the container's config without its secret environment, then
 // opts.Labels and opts.Changes.
 func commitConfig(img imageConfig, spec runtime.ContainerSpec, opts runtime.CommitOptions) imageConfig {
-	secret := map[string]bool{}
-	for _, kv := range spec.SecretEnv {
+	env := slices.DeleteFunc(setEnv(img.Env, spec.Env...), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
-		secret[k] = true
-	}
-	env := setEnv(img.Env, spec.Env...)
-	env = slices.DeleteFunc(env, func(kv string) bool {
-		k, _, _ := strings.Cut(kv, "=")
-		return secret[k]
+		return slices.ContainsFunc(spec.SecretEnv, func(s string) bool { return strings.HasPrefix(s, k+"=") })
 	})
+	cmd := opts.Changes.Cmd
+	for _, c := range [][]string{spec.Cmd, img.Cmd} {
+		if len(cmd) == 0 {
+			cmd = c
+		}
+	}
 	cfg := imageConfig{
 		Env:        setEnv(env, opts.Changes.Env...),
-		Cmd:        slices.Clone(firstNonEmptySlice(opts.Changes.Cmd, spec.Cmd, img.Cmd)),
-		WorkingDir: firstNonEmpty(opts.Changes.WorkingDir, spec.WorkingDir, img.WorkingDir),
+		Cmd:        slices.Clone(cmd),
+		WorkingDir: cmp.Or(opts.Changes.WorkingDir, spec.WorkingDir, img.WorkingDir),
 		Labels:     maps.Clone(img.Labels),
 	}
 	if cfg.Labels == nil && len(opts.Labels) > 0 {
@@ -123,13 +110,4 @@ func commitConfig(img imageConfig, spec runtime.ContainerSpec, opts runtime.Comm
 	}
 	maps.Copy(cfg.Labels, opts.Labels)
 	return cfg
-}
-
-func firstNonEmptySlice(s ...[]string) []string {
-	for _, v := range s {
-		if len(v) > 0 {
-			return v
-		}
-	}
-	return nil
 }

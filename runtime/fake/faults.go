@@ -65,25 +65,28 @@ type Fault struct {
 	After bool
 }
 
+// faultErrors are the error names ParseFaults knows.
+var faultErrors = map[string]error{
+	"notfound": runtime.ErrNotFound, "alreadyexists": runtime.ErrAlreadyExists,
+	"invalidargument": runtime.ErrInvalidArgument, "failedprecondition": runtime.ErrFailedPrecondition,
+	"notimplemented": runtime.ErrNotImplemented, "unavailable": runtime.ErrUnavailable, "conflict": runtime.ErrConflict,
+}
+
 // String formats f as ParseFaults reads it.
 func (f Fault) String() string {
-	n := strconv.Itoa(f.Nth)
+	n, kind := strconv.Itoa(f.Nth), "error"
 	if f.Nth == 0 {
 		n = "*"
 	}
-	var kind string
-	switch {
-	case f.Hang:
-		kind = "hang"
-	case f.Crash:
-		kind = "crash"
-	default:
-		kind = "error"
-		for name, class := range faultErrors {
-			if f.Err == class {
-				kind = name
-			}
+	for name, class := range faultErrors {
+		if f.Err == class {
+			kind = name
 		}
+	}
+	if f.Hang {
+		kind = "hang"
+	} else if f.Crash {
+		kind = "crash"
 	}
 	if f.After {
 		kind += "-after"
@@ -91,78 +94,52 @@ func (f Fault) String() string {
 	return f.Op + ":" + n + ":" + kind
 }
 
-// faultErrors are the error names ParseFaults knows.
-var faultErrors = map[string]error{
-	"notfound":           runtime.ErrNotFound,
-	"alreadyexists":      runtime.ErrAlreadyExists,
-	"invalidargument":    runtime.ErrInvalidArgument,
-	"failedprecondition": runtime.ErrFailedPrecondition,
-	"notimplemented":     runtime.ErrNotImplemented,
-	"unavailable":        runtime.ErrUnavailable,
-	"conflict":           runtime.ErrConflict,
-}
-
 // ParseFaults reads faults written as comma-separated OP:N:KIND, where OP
 // is an operation (OpCommit, ...) or "*" for every engine operation (all but
 // OpExit: "*:*:unavailable" is an engine that is down), N the call counting
-// from 1 (or "*" or
-// 0 for every call) and KIND "hang", "crash", or an error class
-// ("notfound", "alreadyexists", "invalidargument", "failedprecondition",
-// "notimplemented", "unavailable", "conflict"); KIND may end with "-after"
-// (see Fault.After). Example: "commit:2:unavailable,wait:1:crash".
+// from 1 (or "*" or 0 for every call) and KIND "hang", "crash", or an error
+// class ("notfound", "alreadyexists", "invalidargument",
+// "failedprecondition", "notimplemented", "unavailable", "conflict"); KIND
+// may end with "-after" (see Fault.After). Example:
+// "commit:2:unavailable,wait:1:crash".
 func ParseFaults(spec string) ([]Fault, error) {
 	var out []Fault
 	for _, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
+		if item = strings.TrimSpace(item); item == "" {
 			continue
+		}
+		bad := func(why string) error {
+			return fmt.Errorf("fake: fault %q: %s: %w", item, why, runtime.ErrInvalidArgument)
 		}
 		parts := strings.Split(item, ":")
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("fake: fault %q: want OP:N:KIND: %w", item, runtime.ErrInvalidArgument)
+			return nil, bad("want OP:N:KIND")
 		}
-		f := Fault{Op: strings.ToLower(parts[0])}
-		if f.Op == "*" {
-			// Each engine operation gets the fault, parsed as its own.
-			for _, op := range ops {
-				if op == OpExit {
-					continue
-				}
-				one, err := ParseFaults(op + ":" + parts[1] + ":" + parts[2])
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, one...)
-			}
-			continue
+		targets := []string{strings.ToLower(parts[0])}
+		if targets[0] == "*" {
+			targets = ops[:len(ops)-1] // every engine operation: all but OpExit
+		} else if !slices.Contains(ops, targets[0]) {
+			return nil, bad("unknown operation")
 		}
-		if !slices.Contains(ops, f.Op) {
-			return nil, fmt.Errorf("fake: fault %q: unknown operation %q: %w", item, parts[0], runtime.ErrInvalidArgument)
-		}
+		f := Fault{}
 		if parts[1] != "*" {
 			n, err := strconv.Atoi(parts[1])
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("fake: fault %q: bad call number %q: %w", item, parts[1], runtime.ErrInvalidArgument)
+				return nil, bad("bad call number")
 			}
 			f.Nth = n
 		}
-		kind := strings.ToLower(parts[2])
-		kind, f.After = strings.CutSuffix(kind, "-after")
-		switch kind {
-		case "hang":
-			f.Hang = true
-		case "crash":
-			f.Crash = true
-		default:
-			f.Err = faultErrors[kind]
-			if f.Err == nil {
-				return nil, fmt.Errorf("fake: fault %q: unknown kind %q: %w", item, parts[2], runtime.ErrInvalidArgument)
+		kind, after := strings.CutSuffix(strings.ToLower(parts[2]), "-after")
+		f.After, f.Hang, f.Crash, f.Err = after, kind == "hang", kind == "crash", faultErrors[kind]
+		if !f.Hang && !f.Crash && f.Err == nil {
+			return nil, bad("unknown kind")
+		}
+		for _, op := range targets {
+			if f.Op = op; f.Hang && f.After || op == OpExit && !f.Hang {
+				return nil, bad("unsupported combination")
 			}
+			out = append(out, f)
 		}
-		if f.Hang && f.After || f.Op == OpExit && !f.Hang {
-			return nil, fmt.Errorf("fake: fault %q: unsupported combination: %w", item, runtime.ErrInvalidArgument)
-		}
-		out = append(out, f)
 	}
 	return out, nil
 }
@@ -187,8 +164,7 @@ func (r *Runtime) hit(op string) (before, after *Fault) {
 	}
 	s.calls[op]++
 	n := s.calls[op]
-	targeted := slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op })
-	if targeted && r.disk != nil && r.initErr == nil {
+	if r.disk != nil && r.err == nil && slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op }) {
 		r.mu.Lock()
 		shared, err := r.disk.countCall(op)
 		r.mu.Unlock()
@@ -196,24 +172,19 @@ func (r *Runtime) hit(op string) (before, after *Fault) {
 			n = shared
 		}
 	}
-	for i := range s.faults {
-		f := s.faults[i]
-		if f.Op != op || (f.Nth != 0 && f.Nth != n) {
-			continue
-		}
-		if f.After {
-			if after == nil {
-				after = &f
-			}
-		} else if before == nil {
+	for _, f := range s.faults {
+		switch {
+		case f.Op != op || f.Nth != 0 && f.Nth != n:
+		case f.After && after == nil:
+			after = &f
+		case !f.After && before == nil:
 			before = &f
 		}
 	}
 	return before, after
 }
 
-// fire carries out fault f of call op; it returns the error the call must
-// return (never nil).
+// fire carries out fault f; it returns the error the call must return.
 func (f *Fault) fire(ctx context.Context) error {
 	switch {
 	case f.Crash:
@@ -235,20 +206,14 @@ func (r *Runtime) Inject(faults ...Fault) {
 
 // FailNth makes the nth call (from 1, counting calls already made) of op
 // return an error wrapping err.
-func (r *Runtime) FailNth(op string, n int, err error) {
-	r.Inject(Fault{Op: op, Nth: n, Err: err})
-}
+func (r *Runtime) FailNth(op string, n int, err error) { r.Inject(Fault{Op: op, Nth: n, Err: err}) }
 
 // HangNth makes the nth call of op block until its ctx is done. On OpExit,
 // the nth container started never exits by itself.
-func (r *Runtime) HangNth(op string, n int) {
-	r.Inject(Fault{Op: op, Nth: n, Hang: true})
-}
+func (r *Runtime) HangNth(op string, n int) { r.Inject(Fault{Op: op, Nth: n, Hang: true}) }
 
 // CrashNth makes the nth call of op end the process (see Fault.Crash).
-func (r *Runtime) CrashNth(op string, n int) {
-	r.Inject(Fault{Op: op, Nth: n, Crash: true})
-}
+func (r *Runtime) CrashNth(op string, n int) { r.Inject(Fault{Op: op, Nth: n, Crash: true}) }
 
 // ClearFaults removes every fault; call counts go on.
 func (r *Runtime) ClearFaults() {

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/runtime"
@@ -17,11 +16,7 @@ import (
 // normalizeRef adds ":latest" to a reference without tag or digest. Image
 // IDs are returned as they are.
 func normalizeRef(ref string) string {
-	if strings.HasPrefix(ref, "sha256:") {
-		return ref
-	}
-	last := ref[strings.LastIndexByte(ref, '/')+1:]
-	if !strings.ContainsAny(last, ":@") {
+	if last := ref[strings.LastIndexByte(ref, '/')+1:]; !strings.HasPrefix(ref, "sha256:") && !strings.ContainsAny(last, ":@") {
 		return ref + ":latest"
 	}
 	return ref
@@ -36,85 +31,57 @@ var (
 // checkRef checks that ref is a valid [domain/]name[:tag] reference, as
 // Docker reads them.
 func checkRef(ref string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("fake: invalid image reference %q: %s: %w", ref, why, runtime.ErrInvalidArgument)
-	}
-	if ref == "" {
-		return bad("empty")
-	}
-	name := ref
+	name, why := ref, ""
 	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		name = ref[:i]
-		if !tagPattern.MatchString(ref[i+1:]) {
-			return bad("bad tag")
+		if name = ref[:i]; !tagPattern.MatchString(ref[i+1:]) {
+			why = "bad tag"
 		}
 	}
 	parts := strings.Split(name, "/")
 	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
 		if !domainPattern.MatchString(parts[0]) {
-			return bad("bad domain")
+			why = "bad domain"
 		}
 		parts = parts[1:]
 	}
-	for _, p := range parts {
-		if !componentPattern.MatchString(p) {
-			return bad("name components are lower-case letters, digits and separators")
-		}
+	if slices.ContainsFunc(parts, func(p string) bool { return !componentPattern.MatchString(p) }) {
+		why = "name components are lower-case letters, digits and separators"
+	}
+	if why != "" {
+		return fmt.Errorf("fake: invalid image reference %q: %s: %w", ref, why, runtime.ErrInvalidArgument)
 	}
 	return nil
 }
 
-var idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{64}$`)
-
 // findImage returns the image named by ref (a reference or an ID).
 func findImage(st *state, ref string) (*imageRec, error) {
-	if idPattern.MatchString(ref) {
-		if img := st.Images["sha256:"+strings.TrimPrefix(ref, "sha256:")]; img != nil {
+	if id := strings.TrimPrefix(ref, "sha256:"); len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {
+		if img := st.Images["sha256:"+id]; img != nil {
 			return img, nil
 		}
 	}
-	if id, ok := st.Refs[normalizeRef(ref)]; ok {
-		if img := st.Images[id]; img != nil {
-			return img, nil
-		}
+	if img := st.Images[st.refs[normalizeRef(ref)]]; img != nil {
+		return img, nil
 	}
 	return nil, fmt.Errorf("fake: image %q: %w", ref, runtime.ErrNotFound)
 }
 
-// imageOf returns the public view of img.
+// imageOf returns the public view of img, made once: images share their
+// Labels, Env and Refs with other results, which must not be modified.
 func imageOf(st *state, img *imageRec) runtime.Image {
-	return imageWithRefs(st, img, refsOf(st)[img.ID])
-}
-
-// refsOf maps each image ID to its references, sorted: one pass over them
-// all, for listings.
-func refsOf(st *state) map[string][]string {
-	byID := map[string][]string{}
-	for ref, id := range st.Refs {
-		byID[id] = append(byID[id], ref)
+	if img.view == nil {
+		img.view = &runtime.Image{
+			ID: img.ID, Refs: slices.Clone(img.Refs), Labels: maps.Clone(img.Config.Labels),
+			Env: slices.Clone(img.Config.Env), Created: img.Created,
+		}
+		if l := st.Layers[img.Top]; l != nil {
+			img.view.Layers, img.view.Size = l.Depth, l.Size
+		}
+		if img.view.Labels == nil {
+			img.view.Labels = map[string]string{}
+		}
 	}
-	for _, refs := range byID {
-		sort.Strings(refs)
-	}
-	return byID
-}
-
-// imageWithRefs is imageOf with the image's references given.
-func imageWithRefs(st *state, img *imageRec, refs []string) runtime.Image {
-	out := runtime.Image{
-		ID:      img.ID,
-		Refs:    slices.Clone(refs),
-		Labels:  maps.Clone(img.Config.Labels),
-		Env:     slices.Clone(img.Config.Env),
-		Created: img.Created,
-	}
-	if l := st.Layers[img.Top]; l != nil {
-		out.Layers, out.Size = l.Depth, l.Size
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
-	}
-	return out
+	return *img.view
 }
 
 // InspectImage returns the image named by ref (reference or ID).
@@ -122,11 +89,10 @@ func (r *Runtime) InspectImage(ctx context.Context, ref string) (runtime.Image, 
 	return call(ctx, r, OpInspectImage, func() (out runtime.Image, err error) {
 		err = r.view(func(st *state) error {
 			img, err := findImage(st, ref)
-			if err != nil {
-				return err
+			if err == nil {
+				out = imageOf(st, img)
 			}
-			out = imageOf(st, img)
-			return nil
+			return err
 		})
 		return out, err
 	})
@@ -136,12 +102,9 @@ func (r *Runtime) InspectImage(ctx context.Context, ref string) (runtime.Image, 
 func (r *Runtime) ListImages(ctx context.Context, filter runtime.LabelFilter) ([]runtime.Image, error) {
 	return call(ctx, r, OpListImages, func() (out []runtime.Image, err error) {
 		err = r.view(func(st *state) error {
-			imgs := slices.Collect(maps.Values(st.Images))
-			sort.Slice(imgs, func(i, j int) bool { return imgs[i].Seq < imgs[j].Seq })
-			refs := refsOf(st)
-			for _, img := range imgs {
+			for _, img := range st.order {
 				if filter.Match(img.Config.Labels) {
-					out = append(out, imageWithRefs(st, img, refs[img.ID]))
+					out = append(out, imageOf(st, img))
 				}
 			}
 			return nil
@@ -161,16 +124,8 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 			if err != nil {
 				return err
 			}
-			var refs []string
-			for name, id := range st.Refs {
-				if id == img.ID {
-					refs = append(refs, name)
-				}
-			}
-			byRef := st.Refs[normalizeRef(ref)] == img.ID
-			if byRef && len(refs) > 1 {
-				delete(st.Refs, normalizeRef(ref))
-				st.changedImages()
+			if norm := normalizeRef(ref); st.refs[norm] == img.ID && len(img.Refs) > 1 {
+				st.setRef(norm, "")
 				return nil
 			}
 			for _, c := range st.Containers {
@@ -178,11 +133,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 					return fmt.Errorf("fake: image %q is used by container %s: %w", ref, c.ID, runtime.ErrConflict)
 				}
 			}
-			for _, name := range refs {
-				delete(st.Refs, name)
-			}
-			delete(st.Images, img.ID)
-			st.changedImages()
+			st.dropImage(img)
 			r.gc(st)
 			return nil
 		})
@@ -201,22 +152,18 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.Image, err
 		if err := checkRef(ref); err != nil {
 			return runtime.Image{}, err
 		}
-		norm := normalizeRef(ref)
-		tarball, ok := r.cfg.registry[norm]
+		tarball, ok := r.cfg.registry[normalizeRef(ref)]
 		if !ok {
 			return runtime.Image{}, fmt.Errorf("fake: pull %q: not in the registry catalogue: %w", ref, runtime.ErrNotFound)
 		}
-		if err := ctx.Err(); err != nil {
-			return runtime.Image{}, errCtx(ctx, "pull "+ref)
-		}
 		imgs, err := parseArchive(ctx, bytes.NewReader(tarball))
+		if err == nil && len(imgs) == 0 {
+			err = fmt.Errorf("catalogue entry holds no image: %w", runtime.ErrNotFound)
+		}
 		if err != nil {
 			return runtime.Image{}, fmt.Errorf("fake: pull %q: %w", ref, err)
 		}
-		if len(imgs) == 0 {
-			return runtime.Image{}, fmt.Errorf("fake: pull %q: catalogue entry holds no image: %w", ref, runtime.ErrNotFound)
-		}
-		imgs[0].refs = []string{norm}
+		imgs[0].refs = []string{normalizeRef(ref)}
 		out, err := r.store(ctx, imgs[:1])
 		if err != nil {
 			return runtime.Image{}, err
@@ -242,34 +189,28 @@ func (r *Runtime) LoadImage(ctx context.Context, rd io.Reader) ([]runtime.Image,
 }
 
 // store records parsed images, all or none.
-func (r *Runtime) store(ctx context.Context, imgs []*parsedImage) ([]runtime.Image, error) {
+func (r *Runtime) store(ctx context.Context, imgs []*parsedImage) (out []runtime.Image, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, errCtx(ctx, "load")
 	}
-	var out []runtime.Image
-	err := r.update(func(st *state) error {
-		var recs []*imageRec
+	err = r.update(func(st *state) error {
 		for _, p := range imgs {
 			top := ""
-			for i, l := range p.layers {
-				if err := r.putBlobAs(p.diffIDs[i], l, p.raws[i]); err != nil {
+			for _, l := range p.layers {
+				if err := r.putBlob(l.id, l.layer, l.raw); err != nil {
 					return err
 				}
-				top = addLayer(st, top, p.diffIDs[i], l.size())
+				top = addLayer(st, top, l.id, l.size())
 			}
-			img := st.Images[p.id]
-			if img == nil {
-				img = &imageRec{ID: p.id, Top: top, Config: p.config, Created: p.created, Seq: st.next()}
-				st.Images[p.id] = img
+			if st.Images[p.id] == nil {
+				st.addImage(&imageRec{ID: p.id, Top: top, Config: p.config, Created: p.created, Seq: st.next()})
 			}
 			for _, ref := range p.refs {
-				st.Refs[ref] = p.id
+				st.setRef(ref, p.id)
 			}
-			st.changedImages()
-			recs = append(recs, img)
 		}
-		for _, img := range recs {
-			out = append(out, imageOf(st, img))
+		for _, p := range imgs {
+			out = append(out, imageOf(st, st.Images[p.id]))
 		}
 		return nil
 	})
@@ -286,11 +227,9 @@ func (r *Runtime) Tag(src, ref string) error {
 	}
 	return r.update(func(st *state) error {
 		img, err := findImage(st, src)
-		if err != nil {
-			return err
+		if err == nil {
+			st.setRef(normalizeRef(ref), img.ID)
 		}
-		st.Refs[normalizeRef(ref)] = img.ID
-		st.changedImages()
-		return nil
+		return err
 	})
 }

@@ -73,7 +73,3 @@ func WithPollInterval(d time.Duration) Option {
 		}
 	}
 }
-
-func defaultConfig() *config {
-	return &config{clock: time.Now, caps: AllCapabilities, poll: 20 * time.Millisecond}
-}

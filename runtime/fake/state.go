@@ -3,7 +3,10 @@ package fake
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,36 +15,19 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
-// state is everything the fake knows: in memory, or the content of the
-// state file when persisted. File system contents (layers) live apart, as
-// blobs addressed by digest.
-//
-// Image and layer records are never modified once recorded. Whoever adds or
-// deletes images, references or layers calls changedImages, so that a save
-// re-encodes that part of the state only when needed.
+// state is everything the fake knows but the contents of layers, which
+// are blobs apart: in memory, or the state file with a state dir.
 type state struct {
 	Seq        uint64               `json:"seq"`
 	Images     map[string]*imageRec `json:"images"`
-	Refs       map[string]string    `json:"refs"`   // reference -> image ID
-	Layers     map[string]*layerRec `json:"layers"` // chain ID -> layer
+	Layers     map[string]*layerRec `json:"layers"` // by chain ID
 	Containers map[string]*ctrRec   `json:"containers"`
-
-	imagesChanged bool // since the last save
+	refs       map[string]string    // reference -> image ID, from the images' Refs
+	order      []*imageRec          // the images, oldest first
 }
 
 func newState() *state {
-	return &state{
-		Images:        map[string]*imageRec{},
-		Refs:          map[string]string{},
-		Layers:        map[string]*layerRec{},
-		Containers:    map[string]*ctrRec{},
-		imagesChanged: true,
-	}
-}
-
-// changedImages notes a change of Images, Refs or Layers.
-func (st *state) changedImages() {
-	st.imagesChanged = true
+	return &state{Images: map[string]*imageRec{}, Layers: map[string]*layerRec{}, Containers: map[string]*ctrRec{}, refs: map[string]string{}}
 }
 
 // next returns the next value of the state's counter.
@@ -50,13 +36,44 @@ func (st *state) next() uint64 {
 	return st.Seq
 }
 
+// addImage records img, the newest image.
+func (st *state) addImage(img *imageRec) {
+	st.Images[img.ID] = img
+	st.order = append(st.order, img)
+}
+
+// dropImage forgets image img and its references.
+func (st *state) dropImage(img *imageRec) {
+	for _, ref := range slices.Clone(img.Refs) {
+		st.setRef(ref, "")
+	}
+	delete(st.Images, img.ID)
+	st.order = slices.DeleteFunc(st.order, func(i *imageRec) bool { return i == img })
+}
+
+// setRef points ref at image id, taking it from the image it named ("":
+// from any).
+func (st *state) setRef(ref, id string) {
+	if old := st.Images[st.refs[ref]]; old != nil {
+		old.Refs, old.view = slices.DeleteFunc(old.Refs, func(r string) bool { return r == ref }), nil
+	}
+	delete(st.refs, ref)
+	if img := st.Images[id]; img != nil {
+		st.refs[ref] = id
+		img.Refs, img.view = append(img.Refs, ref), nil
+		slices.Sort(img.Refs)
+	}
+}
+
 // imageRec is an image: a chain of layers and a config.
 type imageRec struct {
 	ID      string      `json:"id"`
-	Top     string      `json:"top,omitempty"` // chain ID of the top layer
+	Refs    []string    `json:"refs,omitempty"` // sorted
+	Top     string      `json:"top,omitempty"`  // chain ID of the top layer
 	Config  imageConfig `json:"config"`
 	Created time.Time   `json:"created"`
 	Seq     uint64      `json:"seq"`
+	view    *runtime.Image
 }
 
 // imageConfig is the part of an image config the fake knows.
@@ -68,21 +85,12 @@ type imageConfig struct {
 }
 
 // layerRec is a layer in a chain, named by its chain ID (which covers the
-// layers below it, as in Docker).
+// layers below it, as in Docker); its content is the blob Diff.
 type layerRec struct {
 	Parent string `json:"parent,omitempty"`
 	Diff   string `json:"diff"`
 	Depth  int    `json:"depth"` // layers from the bottom, this one included
 	Size   int64  `json:"size"`  // bytes of this layer and those below
-}
-
-// chainID names the layer diff stacked on parent.
-func chainID(parent, diff string) string {
-	if parent == "" {
-		return diff
-	}
-	sum := sha256.Sum256([]byte(parent + " " + diff))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ctrRec is a container.
@@ -96,12 +104,121 @@ type ctrRec struct {
 	Created time.Time              `json:"created"`
 	Seq     uint64                 `json:"seq"`
 	Exit    runtime.ExitStatus     `json:"exit"`
-	Upper   string                 `json:"upper,omitempty"` // diff ID of the writable layer, once exited
+	Upper   string                 `json:"upper,omitempty"` // blob of its changes, once exited
 	Owner   owner                  `json:"owner"`
 	// Signal and SignalSeq carry Stop requests from other processes to
 	// the process running the container.
 	Signal    int `json:"signal,omitempty"`
 	SignalSeq int `json:"signalSeq,omitempty"`
+}
+
+// addLayer records blob diff (size bytes) on top of the chain parent and
+// returns the new chain's ID.
+func addLayer(st *state, parent, diff string, size int64) string {
+	id := diff
+	if parent != "" {
+		sum := sha256.Sum256([]byte(parent + " " + diff))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if st.Layers[id] == nil {
+		rec := &layerRec{Parent: parent, Diff: diff, Depth: 1, Size: size}
+		if p := st.Layers[parent]; p != nil {
+			rec.Depth, rec.Size = p.Depth+1, p.Size+size
+		}
+		st.Layers[id] = rec
+	}
+	return id
+}
+
+// putBlob stores layer l as id; raw is its tar, if known.
+func (r *Runtime) putBlob(id string, l *layer, raw []byte) (err error) {
+	if r.disk != nil {
+		if err = r.disk.putBlob(id, l, raw); err != nil {
+			return unavailable("write layer", err)
+		}
+	}
+	r.blobs[id] = l
+	return nil
+}
+
+// blob returns the layer stored as id.
+func (r *Runtime) blob(id string) (*layer, error) {
+	if l := r.blobs[id]; l != nil || r.disk == nil {
+		if l == nil {
+			return nil, fmt.Errorf("fake: layer %s missing: %w", id, runtime.ErrNotFound)
+		}
+		return l, nil
+	}
+	l, err := r.disk.getBlob(id)
+	if err != nil {
+		return nil, unavailable("read layer "+id, err)
+	}
+	r.blobs[id] = l
+	return l, nil
+}
+
+// flat returns the file system of the layer chain top ("" is empty). The
+// map is shared: do not modify it.
+func (r *Runtime) flat(st *state, top string) (map[string]*file, error) {
+	if top == "" {
+		return map[string]*file{}, nil
+	}
+	if m := r.flats[top]; m != nil {
+		return m, nil
+	}
+	rec := st.Layers[top]
+	if rec == nil {
+		return nil, fmt.Errorf("fake: layer %s missing: %w", top, runtime.ErrNotFound)
+	}
+	below, err := r.flat(st, rec.Parent)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.blob(rec.Diff)
+	if err != nil {
+		return nil, err
+	}
+	m := maps.Clone(below)
+	apply(m, l)
+	r.flats[top] = m
+	return m, nil
+}
+
+// gc forgets the layers no image uses, and deletes their blobs unless a
+// container's changes are made of them.
+func (r *Runtime) gc(st *state) {
+	used := map[string]bool{}
+	for _, img := range st.Images {
+		for id := img.Top; id != "" && !used[id] && st.Layers[id] != nil; id = st.Layers[id].Parent {
+			used[id] = true
+		}
+	}
+	for id, rec := range st.Layers {
+		if !used[id] {
+			delete(st.Layers, id)
+			delete(r.flats, id)
+			r.dropBlob(st, rec.Diff)
+		}
+	}
+}
+
+// dropBlob deletes blob id unless a layer or a container's changes are
+// made of it.
+func (r *Runtime) dropBlob(st *state, id string) {
+	for _, l := range st.Layers {
+		if l.Diff == id {
+			return
+		}
+	}
+	for _, c := range st.Containers {
+		if c.Upper == id {
+			return
+		}
+	}
+	delete(r.blobs, id)
+	if r.disk != nil && id != "" {
+		r.disk.removeBlob(id)
+	}
 }
 
 // owner identifies the process running a container.
@@ -115,40 +232,22 @@ var self = owner{Pid: os.Getpid(), Start: procStart(os.Getpid())}
 
 // alive reports whether the owner process still runs.
 func (o owner) alive() bool {
-	if o.Pid == self.Pid {
-		return o.Start == self.Start
-	}
-	if o.Pid <= 0 {
-		return false
+	if o.Pid == self.Pid || o.Pid <= 0 {
+		return o == self
 	}
 	if err := syscall.Kill(o.Pid, 0); err != nil && err != syscall.EPERM {
 		return false
 	}
-	if o.Start != "" {
-		if s := procStart(o.Pid); s != "" && s != o.Start {
-			return false
-		}
-	}
-	return true
+	s := procStart(o.Pid)
+	return o.Start == "" || s == "" || s == o.Start
 }
 
-// procStart returns the start time of process pid from /proc, or "" if
-// unknown.
+// procStart returns the start time of process pid (field 22 of its /proc
+// stat, after the command name that may hold spaces), or "".
 func procStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(fields) >= 20 {
+		return fields[19]
 	}
-	// The command name (field 2) may hold spaces; fields after it are
-	// plain. Start time is field 22.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return ""
-	}
-	return fields[19]
+	return ""
 }

@@ -2,8 +2,8 @@ package fake
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -16,22 +16,15 @@ import (
 
 // task is a container running (or having run) in this process.
 type task struct {
-	id     string
-	sh     *shell
-	done   chan struct{}
-	status runtime.ExitStatus // set before done is closed
-	out    *logBuf
+	id        string
+	argv, env []string
+	dir       string
+	hang      bool // OpExit fault: it runs until killed
+	sh        *shell
+	out       *logBuf
+	done      chan struct{}
+	status    runtime.ExitStatus // set before done is closed
 }
-
-func newTask(id string) *task {
-	return &task{id: id, done: make(chan struct{}), out: newLogBuf()}
-}
-
-// kill ends the script at once (exit 137).
-func (t *task) kill() { t.signal(sigKILL) }
-
-// signal delivers signal n to the script.
-func (t *task) signal(n int) { t.sh.signal(n) }
 
 func (t *task) exited() bool {
 	select {
@@ -42,27 +35,16 @@ func (t *task) exited() bool {
 	}
 }
 
-// program is what a task runs.
-type program struct {
-	argv []string
-	env  []string
-	cwd  string
-	fs   *cfs
-	mem  int64
-	hang bool // OpExit fault: do not exit until killed
-}
-
-// start runs p for t in a goroutine; with a state dir, another goroutine
+// start runs t in a goroutine; with a state dir, another goroutine
 // watches for Stop and Remove from other processes.
-func (r *Runtime) start(t *task, p program) {
-	t.sh = newShell(p.fs, p.mem, sha256.Sum256([]byte(t.id)))
+func (r *Runtime) start(t *task) {
 	go func() {
-		st := t.sh.run(p.argv, p.env, p.cwd, t.out.writer(1), t.out.writer(2))
-		if p.hang {
+		st := t.sh.run(t.argv, t.env, t.dir, logWriter{t.out, 1}, logWriter{t.out, 2})
+		if t.hang {
 			<-t.sh.killed
 			st = runtime.ExitStatus{ExitCode: 137}
 		}
-		r.finish(t, p.fs, st)
+		r.finish(t, st)
 	}()
 	if r.disk != nil {
 		go r.watch(t)
@@ -70,21 +52,21 @@ func (r *Runtime) start(t *task, p program) {
 }
 
 // finish records the exit of t and its file system changes.
-func (r *Runtime) finish(t *task, fs *cfs, st runtime.ExitStatus) {
-	diff := fs.diff()
-	err := r.update(func(s *state) error {
-		c := s.Containers[t.id]
+func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
+	diff := t.sh.fs.diff()
+	err := r.update(func(st *state) error {
+		c := st.Containers[t.id]
 		if c == nil {
 			return errGone
 		}
-		id, err := r.putBlob(diff)
-		if err != nil {
+		id := "sha256:" + newID("layer", c.Seq, c.ID)
+		if err := r.putBlob(id, diff, nil); err != nil {
 			return err
 		}
-		c.State, c.Exit, c.Upper = runtime.StateExited, st, id
+		c.State, c.Exit, c.Upper = runtime.StateExited, status, id
 		return nil
 	})
-	t.status = st
+	t.status = status
 	t.out.close()
 	if errors.Is(err, errGone) {
 		r.mu.Lock()
@@ -97,41 +79,170 @@ func (r *Runtime) finish(t *task, fs *cfs, st runtime.ExitStatus) {
 	close(t.done)
 }
 
+var errGone = errors.New("gone")
+
 // watch polls the state for Remove (the container is gone: kill it) and
 // Stop (a signal request) made by other processes.
 func (r *Runtime) watch(t *task) {
-	tick := time.NewTicker(r.cfg.poll)
-	defer tick.Stop()
 	seen := 0
-	for {
-		select {
-		case <-t.done:
+	for range time.Tick(r.cfg.poll) {
+		if t.exited() {
 			return
-		case <-tick.C:
 		}
-		var gone bool
-		var sig, seq int
+		gone, sig, seq := false, 0, 0
 		err := r.view(func(st *state) error {
-			c := st.Containers[t.id]
-			if c == nil {
+			if c := st.Containers[t.id]; c != nil {
+				sig, seq = c.Signal, c.SignalSeq
+			} else {
 				gone = true
-				return nil
 			}
-			sig, seq = c.Signal, c.SignalSeq
 			return nil
 		})
-		if err != nil {
-			continue
+		if err == nil && gone {
+			sig, seq = sigKILL, seen+1
 		}
-		if gone {
-			t.kill()
-			return
-		}
-		if seq > seen {
+		if err == nil && seq > seen {
 			seen = seq
-			t.signal(sig)
+			t.sh.signal(sig)
 		}
 	}
+}
+
+// Stop signals the container and kills it after the grace period. A zero
+// Grace kills at once.
+func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions) error {
+	_, err := call(ctx, r, OpStop, func() (struct{}, error) {
+		sig, ok := 15, true
+		if opts.Signal != "" {
+			sig, ok = parseSignal(opts.Signal)
+		}
+		if !ok {
+			return struct{}{}, fmt.Errorf("fake: unknown signal %q: %w", opts.Signal, runtime.ErrInvalidArgument)
+		}
+		if opts.Grace <= 0 {
+			sig = sigKILL
+		}
+		cid, state, _, t, err := r.lookupContainer(id)
+		switch {
+		case err != nil || state != runtime.StateRunning:
+			return struct{}{}, err
+		case t != nil:
+			t.sh.signal(sig)
+			select {
+			case <-t.done:
+			case <-time.After(opts.Grace):
+			case <-ctx.Done():
+			}
+			t.sh.signal(sigKILL)
+			<-t.done
+		default:
+			err = r.stopRemote(ctx, cid, sig, opts.Grace)
+		}
+		if err == nil && ctx.Err() != nil {
+			err = errCtx(ctx, "stop (the container was killed)")
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// stopRemote stops a container another process runs: it records the
+// signal for that process to deliver, then the kill.
+func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace time.Duration) error {
+	signal := func(sig int) error {
+		return r.update(func(st *state) error {
+			c := st.Containers[cid]
+			if c == nil {
+				return fmt.Errorf("fake: container %q: %w", cid, runtime.ErrNotFound)
+			}
+			c.Signal, c.SignalSeq = sig, c.SignalSeq+1
+			return nil
+		})
+	}
+	// exited polls until the container has exited or the deadline.
+	exited := func(ctx context.Context, deadline time.Time) (bool, error) {
+		for {
+			_, state, _, _, err := r.lookupContainer(cid)
+			if err != nil || state != runtime.StateRunning {
+				return err == nil, err
+			}
+			if !time.Now().Before(deadline) || sleepCtx(ctx, min(r.cfg.poll, time.Until(deadline))) != nil {
+				return false, nil
+			}
+		}
+	}
+	if err := signal(sig); err != nil {
+		return err
+	}
+	if sig != sigKILL {
+		if done, err := exited(ctx, time.Now().Add(grace)); done || err != nil {
+			return err
+		}
+		if err := signal(sigKILL); err != nil {
+			return err
+		}
+	}
+	// The owner polls every poll interval, or has died, which counts as
+	// exited; the kill is not abandoned with ctx.
+	done, err := exited(context.Background(), time.Now().Add(10*time.Second+100*r.cfg.poll))
+	if err == nil && !done {
+		err = fmt.Errorf("fake: container %s did not exit after the kill: %w", cid, runtime.ErrUnavailable)
+	}
+	return err
+}
+
+// Logs copies the container's output. With a state dir, the output of
+// other processes' containers is read from the log files.
+func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
+	_, err := call(ctx, r, OpLogs, func() (struct{}, error) {
+		cid, _, _, t, err := r.lookupContainer(id)
+		w := [3]io.Writer{nil, stdout, stderr}
+		switch {
+		case err != nil:
+		case t != nil:
+			err = t.out.copyTo(ctx, opts.Follow, w)
+		case r.disk != nil:
+			err = r.logsRemote(ctx, cid, opts.Follow, w)
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// logsRemote copies the log files of a container another process runs,
+// until it exits if follow.
+func (r *Runtime) logsRemote(ctx context.Context, cid string, follow bool, w [3]io.Writer) error {
+	var off [3]int64
+	for {
+		_, state, _, _, err := r.lookupContainer(cid)
+		for fd := 1; fd <= 2 && err == nil; fd++ {
+			off[fd], err = copyFile(r.disk.logPath(cid, fd), off[fd], w[fd])
+		}
+		if err != nil || !follow || state != runtime.StateRunning {
+			return err
+		}
+		if sleepCtx(ctx, r.cfg.poll) != nil {
+			return errCtx(ctx, "logs")
+		}
+	}
+}
+
+// copyFile copies file name from offset off to w and returns the new
+// offset.
+func copyFile(name string, off int64, w io.Writer) (int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return off, nil // nothing written yet
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return off, nil
+	}
+	if w == nil {
+		w = io.Discard
+	}
+	n, err := io.Copy(w, f)
+	return off + n, err
 }
 
 // logBuf holds a container's output, and copies it to files with a state
@@ -145,14 +256,7 @@ type logBuf struct {
 	closed bool
 }
 
-func newLogBuf() *logBuf {
-	return &logBuf{notify: make(chan struct{})}
-}
-
-func (b *logBuf) writer(fd int) io.Writer {
-	return logWriter{b: b, fd: fd}
-}
-
+// logWriter writes stream fd of a logBuf.
 type logWriter struct {
 	b  *logBuf
 	fd int
@@ -167,10 +271,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 	}
 	b.data[w.fd] = append(b.data[w.fd], p...)
 	if b.files[w.fd] == nil && b.paths[w.fd] != "" {
-		f, err := os.OpenFile(b.paths[w.fd], os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err == nil {
-			b.files[w.fd] = f
-		}
+		b.files[w.fd], _ = os.OpenFile(b.paths[w.fd], os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	}
 	if f := b.files[w.fd]; f != nil {
 		_, _ = f.Write(p)
@@ -190,21 +291,15 @@ func (b *logBuf) close() {
 		}
 	}
 	close(b.notify)
-	b.notify = make(chan struct{})
 }
 
-// copyTo copies the output to the writers, until the container exits if
-// follow.
-func (b *logBuf) copyTo(ctx context.Context, follow bool, stdout, stderr io.Writer) error {
+// copyTo copies the output to w, until the container exits if follow.
+func (b *logBuf) copyTo(ctx context.Context, follow bool, w [3]io.Writer) error {
 	var off [3]int
-	w := [3]io.Writer{nil, stdout, stderr}
 	for {
 		b.mu.Lock()
-		var chunks [3][]byte
-		for fd := 1; fd <= 2; fd++ {
-			chunks[fd] = b.data[fd][off[fd]:]
-			off[fd] = len(b.data[fd])
-		}
+		chunks := [3][]byte{nil, b.data[1][off[1]:], b.data[2][off[2]:]}
+		off = [3]int{0, len(b.data[1]), len(b.data[2])}
 		closed, notify := b.closed, b.notify
 		b.mu.Unlock()
 		for fd := 1; fd <= 2; fd++ {
@@ -227,28 +322,25 @@ func (b *logBuf) copyTo(ctx context.Context, follow bool, stdout, stderr io.Writ
 
 const sigKILL = 9
 
-var signalNumbers = map[string]int{
-	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
-	"KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-	"STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
-	"URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
-	"PWR": 30, "SYS": 31,
-}
+var signalNames = strings.Fields(`HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM
+	STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS`)
 
 // parseSignal reads "SIGTERM", "TERM" or "15".
 func parseSignal(s string) (int, bool) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return n, n >= 1 && n <= 64
 	}
-	n, ok := signalNumbers[strings.TrimPrefix(strings.ToUpper(s), "SIG")]
-	return n, ok
+	for i, name := range signalNames {
+		if name == strings.TrimPrefix(strings.ToUpper(s), "SIG") {
+			return i + 1, true
+		}
+	}
+	return 0, false
 }
 
 func signalName(n int) string {
-	for name, m := range signalNumbers {
-		if m == n {
-			return name
-		}
+	if n >= 1 && n <= len(signalNames) {
+		return signalNames[n-1]
 	}
 	return strconv.Itoa(n)
 }

@@ -21,8 +21,8 @@ import (
 // The benchmarks compare a driver called directly (InProcess) with the same
 // driver called through the wire: in-process gRPC (Pair) and a plugin
 // process (Subprocess). The difference is the wire's cost. Ping uses
-// memdriver (nothing but the wire); Cycle (run "true", wait, remove: three
-// calls) uses the fake. Besides ns/op (a mean) they report p50-ns/op, the
+// memdriver (the fake's Ping: nothing but the wire); Cycle (run "true",
+// wait, remove: three calls) uses the fake. Besides ns/op (a mean) they report p50-ns/op, the
 // median iteration.
 //
 //	go test -run '^$' -bench . -count 5 ./runtime/wire/
@@ -85,7 +85,7 @@ func benchPing(b *testing.B, rt runtime.Runtime) {
 // removes it in each iteration.
 func benchCycle(b *testing.B, rt runtime.Runtime) {
 	ctx := context.Background()
-	tar, err := testimage.Tar(testimage.Options{})
+	tar, err := testimage.Tar(testimage.Options{Busybox: []byte("the fake runs no binaries")})
 	if err != nil {
 		b.Fatal(err)
 	}

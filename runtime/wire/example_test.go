@@ -48,6 +48,6 @@ func ExamplePair() {
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, runtime.ErrNotFound))
 	// Output:
-	// container "nonesuch": not found
+	// fake: container "nonesuch": not found
 	// true
 }

@@ -314,7 +314,7 @@ func TestRelaunch(t *testing.T) {
 func TestDriverDiesDuringCall(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
-	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"block", "hi"}})
+	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo hi; sleep 3600"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestDriverDiesDuringCall(t *testing.T) {
 func TestRetryAfterDeath(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
-	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"block"}})
+	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sleep", "3600"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestRetryAfterDeath(t *testing.T) {
 func TestCloseDuringCall(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
-	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"block", "hi"}})
+	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo hi; sleep 3600"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestCloseDuringCall(t *testing.T) {
 // the driver process with context.Canceled, and the process lives on.
 func TestCancelOverProcess(t *testing.T) {
 	d := open(t, wire.Config{})
-	c, err := d.Run(context.Background(), runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"block"}})
+	c, err := d.Run(context.Background(), runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sleep", "3600"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestCancelOverProcess(t *testing.T) {
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait: %v, want context.Canceled", err)
 	}
-	if err := d.Stop(context.Background(), c.ID, runtime.StopOptions{}); err != nil {
+	if err := d.Stop(context.Background(), c.ID, runtime.StopOptions{Grace: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := d.Wait(context.Background(), c.ID)
