@@ -31,7 +31,14 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 		}
 		_, err = containers.Remove(c, id, opts)
 	}
-	return d.wrap(ctx, "remove "+id, err)
+	if err != nil {
+		return d.wrap(ctx, "remove "+id, err)
+	}
+	// The secrets a Run made for the container are stale now if its
+	// driver died before deleting them: delete them (with any other stale
+	// ones). A failure is left to the next sweep.
+	_ = d.sweepSecrets(c)
+	return nil
 }
 
 // removeQuietly removes a container Run made and cannot return, even after
@@ -113,6 +120,15 @@ func (d *Driver) ListContainers(ctx context.Context, filter runtime.LabelFilter)
 	if err != nil {
 		return nil, err
 	}
+	// The host's reconcile lists its containers on every run and gc: the
+	// sweep of stale secrets rides along, beside the listing. A failure is
+	// left to the next one.
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		_ = d.sweepSecrets(c)
+	}()
+	defer func() { <-swept }()
 	list, err := d.list(c, filter)
 	if err != nil {
 		return nil, d.wrap(ctx, "list containers", err)

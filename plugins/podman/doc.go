@@ -40,6 +40,9 @@
 //     tini-static (/usr/bin/tini-static, /usr/bin/docker-init, which
 //     Debian's docker.io installs) found, for a service on this host; else
 //     the init_path of the service's containers.conf.
+//   - "secret_grace": how old (a Go duration, default 10m) a secret of
+//     berth's whose container no longer exists must be before the driver
+//     deletes it (see SecretEnv below).
 //
 // # How the contract maps onto Podman
 //
@@ -49,7 +52,22 @@
 //   - SecretEnv values travel as Podman secrets of type env: the driver
 //     creates one secret per entry, names it in the spec's secret_env, and
 //     deletes the secrets once the container has started (Podman reads them
-//     only when it generates the OCI spec at start). Podman's commit copies
+//     only when it generates the OCI spec at start). A secret's name ties it
+//     to its container: berth-env-NAME-NONCE-N, NAME being the container's
+//     name (a container without one gets the name berth-TOKEN from the
+//     driver; a name too long to fit becomes h-HASH), NONCE the Run's own,
+//     N the entry's index. A driver that dies between making the secrets
+//     and deleting them leaves them in Podman's store, so the driver
+//     deletes berth's stale secrets, those whose container no longer exists
+//     and that are older than the grace ("secret_grace": a Run makes its
+//     secrets before its container, and a younger secret may be one of a
+//     Run in progress), in two places: in Remove, once the container is
+//     gone, and in every ListContainers. berth's reconcile lists its
+//     containers with ListContainers on every run and gc, so a leftover
+//     goes at the first reconcile after the grace; the sweep costs one
+//     listing of the secrets when there is nothing to delete, runs beside
+//     the listing of the containers, and never fails the call (what it
+//     cannot delete, the next one tries again). Podman's commit copies
 //     the environment of the container's stored spec, which never holds
 //     secret values, so neither the key nor the value reaches a committed
 //     image. (The container's own inspect, which reads the OCI spec made at
@@ -57,6 +75,11 @@
 //     SecretEnv entry with an empty value (Podman refuses empty secrets) is
 //     passed as plain environment: the committed image then has KEY= and
 //     nothing secret.
+//   - MemoryBytes caps memory and swap together: the OCI spec's memory
+//     limit and its swap limit (memory plus swap) are both set to it, where
+//     Podman alone would allow as much swap again (on a host without swap
+//     accounting, Podman drops the swap limit with a warning). NanoCPUs is
+//     a CFS quota over a 100ms period.
 //   - Wait inspects the container and, while it runs, blocks on the libpod
 //     wait endpoint with the conditions exited and stopped; the status
 //     (exit code, OOMKilled, error) always comes from inspect of the exited

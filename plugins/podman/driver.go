@@ -34,6 +34,12 @@ type Options struct {
 	// Empty means the first of initCandidates found, when the service is
 	// on this host, else the init_path of the service's containers.conf.
 	InitPath string
+	// SecretGrace is how old a secret of berth's whose container no
+	// longer exists must be before the driver deletes it (Remove and
+	// ListContainers sweep such secrets: see sweepSecrets). It must exceed
+	// the time a Run takes from creating its secrets to creating its
+	// container. Zero means DefaultSecretGrace.
+	SecretGrace time.Duration
 }
 
 // initCandidates are static init binaries Podman can run as a container's
@@ -46,8 +52,9 @@ var initCandidates = []string{
 // Driver is the Podman runtime. It connects to the API service on first use
 // and keeps the connection; it is safe for concurrent use.
 type Driver struct {
-	address  string
-	initPath string
+	address     string
+	initPath    string
+	secretGrace time.Duration
 
 	mu   sync.Mutex
 	conn context.Context // the bindings' connection values; nil until connected
@@ -75,7 +82,11 @@ func New(opts Options) *Driver {
 			}
 		}
 	}
-	return &Driver{address: addr, initPath: init}
+	grace := opts.SecretGrace
+	if grace <= 0 {
+		grace = DefaultSecretGrace
+	}
+	return &Driver{address: addr, initPath: init, secretGrace: grace}
 }
 
 // Address returns the URI of the API service the driver talks to.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -329,5 +330,100 @@ func TestUnreachable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// memScript prints the memory limits of the container's own cgroup: "v1
+// LIMIT MEMSW" (cgroup v1: memory.limit_in_bytes and
+// memory.memsw.limit_in_bytes, the limit of memory and swap together) or
+// "v2 MAX SWAPMAX" (cgroup v2: memory.max and memory.swap.max, the swap
+// alone); "none" for a file the host lacks.
+const memScript = `cg=/sys/fs/cgroup
+if [ -f $cg/memory/memory.limit_in_bytes ]; then
+	echo v1 $(cat $cg/memory/memory.limit_in_bytes) $(cat $cg/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)
+else
+	echo v2 $(cat $cg/memory.max) $(cat $cg/memory.swap.max 2>/dev/null || echo none)
+fi`
+
+// TestMemoryLimitCoversSwap checks, from inside the container, that
+// MemoryBytes caps memory and swap together at the value.
+func TestMemoryLimitCoversSwap(t *testing.T) {
+	f := newFixture(t)
+	const limit = 64 << 20
+	s := f.spec("sh", "-c", memScript)
+	s.MemoryBytes = limit
+	_, st, out := f.runToEnd(s)
+	if st.ExitCode != 0 {
+		t.Fatalf("exit code %d, stdout %q", st.ExitCode, out)
+	}
+	got := strings.TrimSpace(out)
+	if strings.HasSuffix(got, " none") {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the host has no swap accounting: the swap limit cannot be checked in CI (%q)", got)
+		}
+		t.Skipf("the host has no swap accounting (%q)", got)
+	}
+	v1, v2 := fmt.Sprintf("v1 %d %d", limit, limit), fmt.Sprintf("v2 %d 0", limit)
+	if got != v1 && got != v2 {
+		t.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
+	}
+}
+
+// TestLongLabels runs a container and commits an image with a
+// 5,000-character label value (a long work item): inspect and list return
+// it exactly, and a filter matches it exactly.
+func TestLongLabels(t *testing.T) {
+	f := newFixture(t)
+	const key, imgKey = "io.berth.test.long", "io.berth.test.long-image"
+	long := func() string { return f.id + "-" + randomHex(4) + "-" + strings.Repeat("w", 5000-len(f.id)-10) }
+	value, other := long(), long()
+	s := f.spec("true")
+	s.Labels[key] = value
+	c, st, _ := f.runToEnd(s)
+	if st.ExitCode != 0 {
+		t.Fatalf("exit code %d", st.ExitCode)
+	}
+	got, err := f.d.InspectContainer(f.ctx, c.ID)
+	if err != nil || got.Labels[key] != value {
+		t.Fatalf("inspect container: label of %d characters, %v; want the %d given", len(got.Labels[key]), err, len(value))
+	}
+	containerIDs := func(filter runtime.LabelFilter) []string {
+		cs, err := f.d.ListContainers(f.ctx, filter)
+		if err != nil {
+			t.Fatalf("list containers: %v", err)
+		}
+		var ids []string
+		for _, c := range cs {
+			if c.Labels[key] != value {
+				t.Errorf("list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
+			}
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	if ids := containerIDs(runtime.LabelFilter{key: value}); !slices.Equal(ids, []string{c.ID}) {
+		t.Errorf("list containers by the long value: %v, want [%s]", ids, c.ID)
+	}
+	if ids := containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}); len(ids) != 0 {
+		t.Errorf("list containers by another long value: %v, want none", ids)
+	}
+	for _, squash := range []bool{false, true} {
+		ref := f.ref("long")
+		f.cleanupImage(ref)
+		img, err := f.d.Commit(f.ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash, Labels: map[string]string{imgKey: other}})
+		if err != nil {
+			t.Fatalf("squash=%v: commit: %v", squash, err)
+		}
+		if img.Labels[key] != value || img.Labels[imgKey] != other {
+			t.Errorf("squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
+		}
+		imgs, err := f.d.ListImages(f.ctx, runtime.LabelFilter{imgKey: other, key: value})
+		if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other {
+			t.Errorf("squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
+		}
+		if imgs, err := f.d.ListImages(f.ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"}); err != nil || len(imgs) != 0 {
+			t.Errorf("squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
+		}
+		other = long()
 	}
 }

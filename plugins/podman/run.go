@@ -49,6 +49,11 @@ func (d *Driver) Run(ctx context.Context, s runtime.ContainerSpec) (runtime.Cont
 		return runtime.Container{}, fmt.Errorf("podman: run: image %s: %w", s.Image, runtime.ErrNotFound)
 	}
 	token := randomHex(8)
+	if s.Name == "" && hasSecretValue(s.SecretEnv) {
+		// The secrets are tied to their container by its name (see
+		// secrets.go): the container needs one before it exists.
+		s.Name = "berth-" + token
+	}
 	gen := specgen.NewSpecGenerator(s.Image, false)
 	gen.Name = s.Name
 	gen.Command = s.Cmd
@@ -67,7 +72,7 @@ func (d *Driver) Run(ctx context.Context, s runtime.ContainerSpec) (runtime.Cont
 
 	// The secrets are needed until start; the container's stored spec
 	// never holds their values.
-	envSecrets, err := d.createSecrets(c, token, s.SecretEnv)
+	envSecrets, err := d.createSecrets(c, s.Name, s.SecretEnv)
 	defer d.removeSecrets(ctx, envSecrets)
 	if err != nil {
 		return runtime.Container{}, err
@@ -112,6 +117,17 @@ func (d *Driver) Run(ctx context.Context, s runtime.ContainerSpec) (runtime.Cont
 		State: runtime.StateRunning, Created: time.Now()}, nil
 }
 
+// hasSecretValue reports whether an entry of env (KEY=VALUE) has a
+// non-empty value, which Run passes as a Podman secret.
+func hasSecretValue(env []string) bool {
+	for _, kv := range env {
+		if _, v, _ := strings.Cut(kv, "="); v != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // validate checks a spec before anything is made.
 func validate(s runtime.ContainerSpec) error {
 	const op = "run"
@@ -128,6 +144,8 @@ func validate(s runtime.ContainerSpec) error {
 		return invalid(op, "MemoryBytes %d below Podman's minimum of 6 MiB", s.MemoryBytes)
 	case s.NanoCPUs > 0 && s.NanoCPUs < 10_000_000:
 		return invalid(op, "NanoCPUs %d below the minimum of 0.01 CPU", s.NanoCPUs)
+	case len(s.SecretEnv) > maxSecretEnv:
+		return invalid(op, "%d SecretEnv entries, more than %d", len(s.SecretEnv), maxSecretEnv)
 	}
 	for _, list := range [][]string{s.Env, s.SecretEnv} {
 		for _, kv := range list {
@@ -147,8 +165,12 @@ func limits(s runtime.ContainerSpec) *spec.LinuxResources {
 	}
 	res := &spec.LinuxResources{}
 	if s.MemoryBytes > 0 {
-		mem := s.MemoryBytes
-		res.Memory = &spec.LinuxMemory{Limit: &mem}
+		// The limit covers memory and swap together (the OCI swap limit
+		// is memory plus swap), as on every engine: left unset, Podman
+		// would allow as much swap again. A host without swap accounting
+		// makes Podman drop it, with a warning.
+		mem, swap := s.MemoryBytes, s.MemoryBytes
+		res.Memory = &spec.LinuxMemory{Limit: &mem, Swap: &swap}
 	}
 	if s.NanoCPUs > 0 {
 		period := uint64(cpuPeriod)

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/secrets"
+)
+
+// secretNames returns the names of the secrets in the store.
+func secretNames(t testing.TB, raw context.Context) map[string]bool {
+	t.Helper()
+	list, err := secrets.List(raw, nil)
+	if err != nil {
+		t.Fatalf("secrets.List: %v", err)
+	}
+	out := map[string]bool{}
+	for _, s := range list {
+		out[s.Spec.Name] = true
+	}
+	return out
+}
+
+// containerNames returns the names of every container.
+func containerNames(t testing.TB, raw context.Context) map[string]bool {
+	t.Helper()
+	all := true
+	list, err := containers.List(raw, &containers.ListOptions{All: &all})
+	if err != nil {
+		t.Fatalf("containers.List: %v", err)
+	}
+	out := map[string]bool{}
+	for _, c := range list {
+		for _, n := range c.Names {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// removeLabelled removes, with the bindings (not the driver), every
+// container carrying the fixture's label.
+func (f *fixture) removeLabelled() {
+	f.t.Helper()
+	all := true
+	list, err := containers.List(f.raw, &containers.ListOptions{All: &all, Filters: map[string][]string{"label": {testLabel + "=" + f.id}}})
+	if err != nil {
+		f.t.Fatalf("containers.List: %v", err)
+	}
+	for _, c := range list {
+		if _, err := containers.Remove(f.raw, c.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil {
+			f.t.Errorf("remove container %s: %v", c.ID, err)
+		}
+	}
+}
+
+// TestKilledDriverSecretsSwept kills the driver process (SIGKILL) at random
+// moments of many Runs with SecretEnv, over the plugin wire, which leaves
+// secrets in Podman's store. Once the containers are gone (as the host's
+// reconcile removes those of dead jobs) and the grace has passed, one
+// ListContainers, which the host's reconcile calls on every run and gc,
+// leaves none of them behind.
+func TestKilledDriverSecretsSwept(t *testing.T) {
+	f := newFixture(t)
+	const grace = 2 * time.Second
+	w := openWire(t, map[string]string{"secret_grace": grace.String()})
+	t.Cleanup(f.removeLabelled)
+	before := secretNames(t, f.raw)
+	newSecrets := func() []string {
+		var out []string
+		for n := range secretNames(t, f.raw) {
+			if !before[n] && strings.HasPrefix(n, secretPrefix) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	spec := func(i int) runtime.ContainerSpec {
+		s := f.spec("true")
+		s.SecretEnv = []string{"TOKEN=s3cr3t-" + f.id, "OTHER=another-" + f.id}
+		if i%2 == 1 { // named by the caller, else by the driver
+			s.Name = fmt.Sprintf("berth-test-kill-%s-%d", f.id, i)
+		}
+		return s
+	}
+
+	// How long a Run takes, to aim the kills within it.
+	start := time.Now()
+	c, err := w.Run(f.ctx, spec(0))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	runTime := time.Since(start)
+	if err := w.Remove(f.ctx, c.ID); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+
+	runs := 0
+	for ; runs < 12; runs++ {
+		if err := w.Ping(f.ctx); err != nil { // a live process, launched anew after a kill
+			t.Fatalf("Ping: %v", err)
+		}
+		pid := w.Pid()
+		done := make(chan error, 1)
+		go func() {
+			_, err := w.Run(f.ctx, spec(runs))
+			done <- err
+		}()
+		time.Sleep(rand.N(runTime + runTime/4))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill the driver process %d: %v", pid, err)
+		}
+		<-done
+	}
+	time.Sleep(time.Second) // requests in flight at a kill land
+	left := newSecrets()
+	t.Logf("%d runs killed; they left %d secrets: %v", runs, len(left), left)
+	if len(left) == 0 {
+		t.Fatalf("no kill of %d left a secret behind: the test proves nothing", runs)
+	}
+	f.removeLabelled()
+	time.Sleep(grace)
+
+	if _, err := w.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
+		t.Fatalf("ListContainers: %v", err)
+	}
+	now := secretNames(t, f.raw)
+	live := containerNames(t, f.raw)
+	for _, n := range left {
+		if !now[n] {
+			continue
+		}
+		if tie, _ := tieOf(n); live[tie] {
+			continue // another's, of a container that exists
+		}
+		t.Errorf("secret %s of a removed container is left after the sweep", n)
+	}
+}
+
+// TestStaleSecretsRemoved checks which secrets Remove and ListContainers
+// delete: berth's, of a container that no longer exists, older than the
+// grace; never one of a container that exists, one younger than the grace
+// (a Run in progress makes its secrets before its container) or one not
+// of berth's naming.
+func TestStaleSecretsRemoved(t *testing.T) {
+	f := newFixture(t)
+	const grace = 3 * time.Second
+	d := New(Options{SecretGrace: grace})
+	name := "berth-test-secrets-" + f.id
+	s := f.spec("sleep", "30")
+	s.Name = name
+	c := f.run(s)
+	create := func(secret string) string {
+		t.Helper()
+		if _, err := secrets.Create(f.raw, strings.NewReader("v"), new(secrets.CreateOptions).WithName(secret)); err != nil {
+			t.Fatalf("secrets.Create(%s): %v", secret, err)
+		}
+		t.Cleanup(func() { _ = secrets.Remove(f.raw, secret) })
+		return secret
+	}
+	held := create(secretName(name, randomHex(nonceBytes), 0))                     // of a container that exists
+	gone := create(secretName(name+"-gone", randomHex(nonceBytes), 1))             // of none
+	legacy := create(secretPrefix + randomHex(8) + "-0")                           // an earlier driver's
+	foreign := create("berth-test-foreign-" + f.id)                                // not berth's
+	long := create(secretName(strings.Repeat("n", 300), randomHex(nonceBytes), 0)) // of none, too long a name
+	time.Sleep(grace + 100*time.Millisecond)
+	fresh := create(secretName(name+"-fresh", randomHex(nonceBytes), 0)) // of a Run in progress
+
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		have := secretNames(t, f.raw)
+		for secret, kept := range want {
+			if have[secret] != kept {
+				t.Errorf("%s: secret %s present: %v, want %v", when, secret, have[secret], kept)
+			}
+		}
+	}
+	if _, err := d.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
+		t.Fatalf("ListContainers: %v", err)
+	}
+	check("after ListContainers", map[string]bool{held: true, gone: false, legacy: false, foreign: true, long: false, fresh: true})
+	if err := d.Remove(f.ctx, c.ID); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	check("after Remove", map[string]bool{held: false, foreign: true, fresh: true})
+	time.Sleep(grace)
+	if _, err := d.ListContainers(f.ctx, nil); err != nil {
+		t.Fatalf("ListContainers: %v", err)
+	}
+	check("after the grace", map[string]bool{foreign: true, fresh: false})
+}
+
+// podmanSecretName is Podman 4.3's rule for secret names.
+var podmanSecretName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}[a-zA-Z0-9]$`)
+
+// TestSecretNames checks that a secret's name gives back the tie of its
+// container, and fits Podman's limit, whatever the container's name.
+func TestSecretNames(t *testing.T) {
+	nonce := randomHex(nonceBytes)
+	for _, ctr := range []string{"berth-j0123456789abcdef0123", "a", "x-0123456789abcdef", "0123456789abcdef", "with.dots_and-dashes-7", strings.Repeat("n", 40), strings.Repeat("n", 41), strings.Repeat("n", 400)} {
+		name := secretName(ctr, nonce, maxSecretEnv-1)
+		tie, ok := tieOf(name)
+		if !ok || tie != secretTie(ctr) {
+			t.Errorf("tieOf(%q) = %q, %v; want %q", name, tie, ok, secretTie(ctr))
+		}
+		if len(name) > maxSecretName || !podmanSecretName.MatchString(name) {
+			t.Errorf("secret name %q (%d characters) is not one Podman accepts", name, len(name))
+		}
+	}
+	if tie, ok := tieOf(secretPrefix + randomHex(8) + "-3"); !ok || tie != "" {
+		t.Errorf("an earlier driver's secret: tie %q, %v; want the empty tie", tie, ok)
+	}
+	for _, name := range []string{"other", secretPrefix, secretPrefix + "x", secretPrefix + "x-1", secretPrefix + "x-nothex-1", secretPrefix + "x-" + nonce + "-y"} {
+		if tie, ok := tieOf(name); ok {
+			t.Errorf("tieOf(%q) = %q, true; want not berth's", name, tie)
+		}
+	}
+}
