@@ -3,7 +3,6 @@ package fake
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"maps"
 	"path"
@@ -115,7 +114,7 @@ func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.
 			if err != nil {
 				return err
 			}
-			if _, err := findContainer(st, spec.Name); err == nil {
+			if _, err := findContainer(st, spec.Name); err == nil && spec.Name != "" {
 				return fmt.Errorf("fake: container name %q is taken: %w", spec.Name, runtime.ErrAlreadyExists)
 			}
 			argv := spec.Cmd
@@ -141,7 +140,7 @@ func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.
 				env = append(env, "HOME=/root")
 			}
 			t = &task{id: id, argv: argv, env: env, dir: dir, done: make(chan struct{}), out: &logBuf{notify: make(chan struct{})},
-				sh: newShell(fs, spec.MemoryBytes, sha256.Sum256([]byte(id)))}
+				sh: newShell(fs, spec.MemoryBytes, id)}
 			if r.disk != nil {
 				t.out.paths = [3]string{"", r.disk.logPath(id, 1), r.disk.logPath(id, 2)}
 			}

@@ -46,7 +46,7 @@ func newTestShell(mem int64) *testShell {
 		"/bin/busybox":  {mode: 0o755, data: []byte("x")},
 		"/bin/echo":     {mode: fs.ModeSymlink | 0o777, link: "busybox"},
 	}
-	return &testShell{sh: newShell(newCFS(base), mem, [32]byte{})}
+	return &testShell{sh: newShell(newCFS(base), mem, "test")}
 }
 
 // run runs argv in /work and returns its exit status.

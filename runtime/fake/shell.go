@@ -3,6 +3,7 @@ package fake
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ type shell struct {
 	stop    context.CancelCauseFunc // ends the script, with a signalled or errOOM
 	killed  chan struct{}           // closed by SIGKILL
 	mu      sync.Mutex
-	ignored map[int]bool // signals trapped with ''
-	rnd     *rand.ChaCha8
+	ignored map[int]bool  // signals trapped with ''
+	seed    string        // of /dev/urandom
+	rnd     *rand.ChaCha8 // made at the first read
 }
 
 // signalled is the cause of a script's end by a signal.
@@ -47,8 +49,8 @@ func (s signalled) Error() string { return "signal " + strconv.Itoa(int(s)) }
 // errOOM ends a script that outgrew MemoryBytes.
 var errOOM = errors.New("out of memory")
 
-func newShell(fs *cfs, mem int64, seed [32]byte) *shell {
-	s := &shell{fs: fs, mem: mem, killed: make(chan struct{}), ignored: map[int]bool{}, rnd: rand.NewChaCha8(seed)}
+func newShell(fs *cfs, mem int64, seed string) *shell {
+	s := &shell{fs: fs, mem: mem, killed: make(chan struct{}), ignored: map[int]bool{}, seed: seed}
 	s.ctx, s.stop = context.WithCancelCause(context.Background())
 	return s
 }
@@ -136,7 +138,7 @@ func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io
 	}
 	r, err := interp.New(
 		func(r *interp.Runner) error { r.Dir = dir; return nil }, // not interp.Dir: it stats the host's file
-		interp.Env(rootEnv{expand.ListEnviron(env...)}),
+		interp.Env(newRootEnv(env)),
 		interp.Params(append([]string{"--"}, params...)...),
 		interp.StdIO(stdin, stdout, stderr),
 		interp.CallHandler(s.call),
@@ -153,13 +155,28 @@ func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io
 }
 
 // rootEnv is a process environment, with the shell variables of root.
-type rootEnv struct{ expand.Environ }
+type rootEnv map[string]expand.Variable
 
-func (e rootEnv) Get(name string) expand.Variable {
-	if name == "UID" || name == "EUID" || name == "GID" {
-		return expand.Variable{Set: true, ReadOnly: true, Kind: expand.String, Str: "0"}
+func newRootEnv(env []string) rootEnv {
+	e := rootEnv{}
+	for _, name := range []string{"UID", "EUID", "GID"} {
+		e[name] = expand.Variable{Set: true, ReadOnly: true, Kind: expand.String, Str: "0"}
 	}
-	return e.Environ.Get(name)
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		e[name] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: value}
+	}
+	return e
+}
+
+func (e rootEnv) Get(name string) expand.Variable { return e[name] }
+
+func (e rootEnv) Each(f func(name string, v expand.Variable) bool) {
+	for name, v := range e {
+		if !f(name, v) {
+			return
+		}
+	}
 }
 
 // busyboxLacks returns an error for the first construct of f that busybox
@@ -438,6 +455,9 @@ func (d *stream) Read(b []byte) (int, error) {
 		clear(b)
 	} else {
 		d.s.mu.Lock()
+		if d.s.rnd == nil {
+			d.s.rnd = rand.NewChaCha8(sha256.Sum256([]byte(d.s.seed)))
+		}
 		_, _ = d.s.rnd.Read(b)
 		d.s.mu.Unlock()
 	}

@@ -21,9 +21,9 @@ import (
 // The benchmarks compare a driver called directly (InProcess) with the same
 // driver called through the wire: in-process gRPC (Pair) and a plugin
 // process (Subprocess). The difference is the wire's cost. Ping uses
-// memdriver (the fake's Ping: nothing but the wire); Cycle (run "true",
-// wait, remove: three calls) uses the fake. Besides ns/op (a mean) they report p50-ns/op, the
-// median iteration.
+// memdriver (a Ping that only logs: nothing but the wire); Cycle (run
+// "true", wait, remove: three calls) uses the fake. Besides ns/op (a mean)
+// they report p50-ns/op, the median iteration.
 //
 //	go test -run '^$' -bench . -count 5 ./runtime/wire/
 

@@ -1,7 +1,7 @@
 // Package memdriver is the driver of the tests and benchmarks of package
 // wire: the fake runtime (runtime/fake) declaring only runtime.CapLoad,
 // holding the test image as BaseImage, reporting the version it was made
-// with and logging its pings.
+// with, and whose Ping only logs.
 package memdriver
 
 import (
@@ -47,10 +47,11 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	return info, err
 }
 
-// Ping logs, then pings the fake.
-func (r *Runtime) Ping(ctx context.Context) error {
+// Ping logs. It does not ask the fake, which in memory has nothing to
+// check: the benchmarks measure the wire with it.
+func (r *Runtime) Ping(context.Context) error {
 	if r.Log != nil {
 		r.Log("memdriver ping", "version", r.Version)
 	}
-	return r.Runtime.Ping(ctx)
+	return nil
 }
