@@ -53,15 +53,8 @@ var applets = map[string]func(c *cmd) error{
 		}
 		for _, a := range c.args {
 			num, unit := a, time.Second
-			switch a[max(len(a)-1, 0):] {
-			case "s":
-				num = a[:len(a)-1]
-			case "m":
-				num, unit = a[:len(a)-1], time.Minute
-			case "h":
-				num, unit = a[:len(a)-1], time.Hour
-			case "d":
-				num, unit = a[:len(a)-1], 24*time.Hour
+			if u, ok := sleepUnits[a[max(len(a)-1, 0):]]; ok {
+				num, unit = a[:len(a)-1], u
 			}
 			f, err := strconv.ParseFloat(num, 64)
 			if err != nil || f < 0 || strings.ContainsAny(num, "eExXpP") {
@@ -254,6 +247,8 @@ var applets = map[string]func(c *cmd) error{
 		return c.s.sh(c.ctx, argv, environ(c.hc.Env), c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
 	},
 }
+
+var sleepUnits = map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
 
 // errorf reports an error of the command, whose status becomes 1.
 func (c *cmd) errorf(format string, args ...any) {

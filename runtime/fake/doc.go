@@ -3,10 +3,13 @@
 // cmd/berth-driver-fake.
 //
 // It imports only the standard library, package runtime and mvdan.cc/sh
-// (its shell). It is deterministic (IDs come from counters and content hashes; the clock is
-// injectable with WithClock), safe for concurrent use, declares every
-// capability (pull, load, commit, squash, limits; WithCapabilities narrows
-// them) and can inject faults.
+// (its shell). It is deterministic (IDs come from counters and content
+// hashes; the clock is injectable with WithClock), safe for concurrent use,
+// declares every capability (pull, load, commit, squash, limits;
+// WithCapabilities narrows them) and can inject faults. In memory, a call
+// costs a map lookup or two, whatever the number of images: InspectImage
+// and ListImages return images made once, whose Labels, Env and Refs the
+// caller must not modify.
 //
 // # Images and file systems
 //
@@ -89,9 +92,10 @@
 // WithStateDir keeps the state in a directory, so that Runtimes in separate
 // processes (or in one) share images and containers: file systems, labels,
 // states, exit statuses and logs. Every call takes a flock(2) on a lock
-// file, reloads the state file if another writer changed it, and saves it
-// atomically (temp file and rename). Layers are stored once each, by
-// digest.
+// file, reads the state file and, if it changed the state, saves it
+// atomically (temp file and rename). Layers are files apart, written once
+// each: a loaded layer is named by its digest, a container's changes by
+// the container.
 //
 // A container's script runs in the process that started it. Other
 // processes see it running, read its logs from the state dir, and may Stop

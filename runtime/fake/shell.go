@@ -30,15 +30,16 @@ import (
 // container's file system: every command is a builtin of the interpreter
 // or one of commands; nothing runs on the host.
 type shell struct {
-	fs      *cfs
-	mem     int64 // MemoryBytes, or 0
-	ctx     context.Context
-	stop    context.CancelCauseFunc // ends the script, with a signalled or errOOM
-	killed  chan struct{}           // closed by SIGKILL
-	mu      sync.Mutex
-	ignored map[int]bool  // signals trapped with ''
-	seed    string        // of /dev/urandom
-	rnd     *rand.ChaCha8 // made at the first read
+	fs       *cfs
+	mem      int64 // MemoryBytes, or 0
+	ctx      context.Context
+	stop     context.CancelCauseFunc // ends the script, with a signalled or errOOM
+	killed   chan struct{}           // closed by SIGKILL
+	killOnce sync.Once
+	mu       sync.Mutex
+	ignored  map[int]bool  // signals trapped with ''
+	seed     string        // of /dev/urandom
+	rnd      *rand.ChaCha8 // made at the first read
 }
 
 // signalled is the cause of a script's end by a signal.
@@ -61,14 +62,8 @@ func (s *shell) signal(n int) {
 	defer s.mu.Unlock()
 	switch {
 	case n == sigKILL:
-		select {
-		case <-s.killed:
-		default:
-			close(s.killed)
-		}
-	case s.ignored[n], n == 17, n == 18, n == 23, n == 28: // and CHLD, CONT, URG, WINCH
-		return
-	case n >= 19 && n <= 22: // STOP and the like would pause it: it runs on
+		s.killOnce.Do(func() { close(s.killed) })
+	case s.ignored[n], n >= 17 && n <= 23, n == 28: // CHLD, CONT, URG, WINCH; STOP and the like would pause it
 		return
 	}
 	s.stop(signalled(n))
@@ -171,34 +166,24 @@ func newRootEnv(env []string) rootEnv {
 
 func (e rootEnv) Get(name string) expand.Variable { return e[name] }
 
-func (e rootEnv) Each(f func(name string, v expand.Variable) bool) {
-	for name, v := range e {
-		if !f(name, v) {
-			return
-		}
-	}
+func (e rootEnv) Each(f func(name string, v expand.Variable) bool) { maps.All(e)(f) }
+
+// lacks names the nodes of the constructs busybox sh lacks.
+var lacks = map[string]string{
+	"*syntax.ArrayExpr": "an array", "*syntax.ArithmCmd": "((...))", "*syntax.ProcSubst": "process substitution",
+	"*syntax.ExtGlob": "an extended glob", "*syntax.CoprocClause": "coproc",
 }
 
 // busyboxLacks returns an error for the first construct of f that busybox
 // sh lacks (it runs [[ ]], let, ${x/a/b}, $'...', function and the like).
 func busyboxLacks(f *syntax.File) (err error) {
 	syntax.Walk(f, func(n syntax.Node) bool {
-		what := ""
+		what := lacks[fmt.Sprintf("%T", n)]
 		switch n := n.(type) {
-		case *syntax.ArrayExpr:
-			what = "an array"
 		case *syntax.ParamExp:
 			if n.Index != nil {
 				what = "an array"
 			}
-		case *syntax.ArithmCmd:
-			what = "((...))"
-		case *syntax.ProcSubst:
-			what = "process substitution"
-		case *syntax.ExtGlob:
-			what = "an extended glob"
-		case *syntax.CoprocClause:
-			what = "coproc"
 		case *syntax.ForClause:
 			if n.Select {
 				what = "select"
@@ -290,11 +275,10 @@ func isSignal(name string) bool {
 func (s *shell) kill(hc interp.HandlerContext, args []string) []string {
 	sig, ok := 15, true
 	if len(args) > 1 && args[0] == "-s" {
-		sig, ok = parseSignal(args[1])
-		args = args[2:]
-	} else if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
-		sig, ok = parseSignal(args[0][1:])
-		if args[0] == "-0" {
+		args = append([]string{"-" + args[1]}, args[2:]...)
+	}
+	if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		if sig, ok = parseSignal(args[0][1:]); args[0] == "-0" {
 			sig, ok = 0, true
 		}
 		args = args[1:]
@@ -417,8 +401,10 @@ func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) 
 			return rwc{hc.Stdin, io.Discard}, nil
 		}
 		return rwc{none, io.Discard}, nil
-	case "/dev/stdout", "/dev/stderr":
-		return rwc{none, map[bool]io.Writer{true: hc.Stdout, false: hc.Stderr}[p == "/dev/stdout"]}, nil
+	case "/dev/stdout":
+		return rwc{none, hc.Stdout}, nil
+	case "/dev/stderr":
+		return rwc{none, hc.Stderr}, nil
 	}
 	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		b, err := s.fs.readFile(p)
@@ -464,13 +450,7 @@ func (d *stream) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func isDevice(p string) bool {
-	switch p {
-	case "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/stdin", "/dev/stdout", "/dev/stderr":
-		return true
-	}
-	return false
-}
+var devices = []string{"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/stdin", "/dev/stdout", "/dev/stderr"}
 
 // info is a file's fs.FileInfo.
 type info struct {
@@ -486,7 +466,7 @@ func (i info) IsDir() bool        { return i.f.mode.IsDir() }
 func (i info) Sys() any           { return nil }
 
 func (s *shell) stat(_ context.Context, name string, follow bool) (fs.FileInfo, error) {
-	if isDevice(name) {
+	if slices.Contains(devices, name) {
 		return info{path.Base(name), file{mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}}, nil
 	}
 	f, err := s.fs.stat(name, follow)
