@@ -134,7 +134,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 				}
 			}
 			st.dropImage(img)
-			r.gc(st)
+			r.release(st, img.Top)
 			return nil
 		})
 	})

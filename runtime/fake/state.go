@@ -40,6 +40,9 @@ func (st *state) next() uint64 {
 func (st *state) addImage(img *imageRec) {
 	st.Images[img.ID] = img
 	st.order = append(st.order, img)
+	if l := st.Layers[img.Top]; l != nil {
+		l.Users++
+	}
 }
 
 // dropImage forgets image img and its references.
@@ -91,6 +94,7 @@ type layerRec struct {
 	Diff   string `json:"diff"`
 	Depth  int    `json:"depth"` // layers from the bottom, this one included
 	Size   int64  `json:"size"`  // bytes of this layer and those below
+	Users  int    `json:"users"` // images and layers on top of it
 }
 
 // ctrRec is a container.
@@ -124,6 +128,7 @@ func addLayer(st *state, parent, diff string, size int64) string {
 		rec := &layerRec{Parent: parent, Diff: diff, Depth: 1, Size: size}
 		if p := st.Layers[parent]; p != nil {
 			rec.Depth, rec.Size = p.Depth+1, p.Size+size
+			p.Users++
 		}
 		st.Layers[id] = rec
 	}
@@ -184,21 +189,18 @@ func (r *Runtime) flat(st *state, top string) (map[string]*file, error) {
 	return m, nil
 }
 
-// gc forgets the layers no image uses, and deletes their blobs unless a
-// container's changes are made of them.
-func (r *Runtime) gc(st *state) {
-	used := map[string]bool{}
-	for _, img := range st.Images {
-		for id := img.Top; id != "" && !used[id] && st.Layers[id] != nil; id = st.Layers[id].Parent {
-			used[id] = true
+// release drops a use of the layer chain id, and forgets the layers
+// nothing uses any more, with their blobs unless a container's changes
+// are made of them.
+func (r *Runtime) release(st *state, id string) {
+	for rec := st.Layers[id]; rec != nil; rec = st.Layers[id] {
+		if rec.Users--; rec.Users > 0 {
+			return
 		}
-	}
-	for id, rec := range st.Layers {
-		if !used[id] {
-			delete(st.Layers, id)
-			delete(r.flats, id)
-			r.dropBlob(st, rec.Diff)
-		}
+		delete(st.Layers, id)
+		delete(r.flats, id)
+		r.dropBlob(st, rec.Diff)
+		id = rec.Parent
 	}
 }
 

@@ -1,0 +1,66 @@
+package fake
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+)
+
+// TestRemoveFreesLayers removes images and containers in an order that
+// leaves layers shared until the end: every layer and blob but the base
+// image's must go.
+func TestRemoveFreesLayers(t *testing.T) {
+	for name, opts := range map[string][]Option{"memory": nil, "state dir": {WithStateDir(t.TempDir())}} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			rt := New(opts...)
+			tarball, err := testimage.Tar(testimage.Options{Ref: "base:1", Busybox: []byte("x")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rt.LoadImage(ctx, bytes.NewReader(tarball)); err != nil {
+				t.Fatal(err)
+			}
+			job := func(image, ref string, refs ...string) {
+				c, err := rt.Run(ctx, runtime.ContainerSpec{Image: image, Cmd: []string{"sh", "-c", "echo " + ref + " > /f"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rt.Wait(ctx, c.ID)
+				for _, ref := range append([]string{ref}, refs...) {
+					if _, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := rt.Remove(ctx, c.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			job("base:1", "a:1", "b:1") // two images of one layer
+			job("a:1", "c:1")           // on top of it
+			for _, ref := range []string{"a:1", "c:1", "b:1"} {
+				if err := rt.RemoveImage(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var layers int
+			rt.view(func(st *state) error {
+				layers = len(st.Layers)
+				return nil
+			})
+			blobs := len(rt.blobs)
+			if rt.disk != nil {
+				files, _ := os.ReadDir(filepath.Join(rt.disk.dir, "blobs"))
+				blobs = len(files)
+			}
+			if layers != 1 || blobs != 1 {
+				t.Errorf("after every removal: %d layers, %d blobs; want the base image's 1 and 1", layers, blobs)
+			}
+		})
+	}
+}
