@@ -112,6 +112,16 @@ func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 // berth runs a berth command to its end.
 func (e *env) berth(args ...string) output {
 	e.t.Helper()
+	out, err := e.exec(args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// exec runs a berth command to its end; unlike berth, it may be called
+// from any goroutine. The error says berth could not be run or waited for.
+func (e *env) exec(args ...string) (output, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := e.command(ctx, args...)
@@ -120,9 +130,9 @@ func (e *env) berth(args ...string) output {
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
-		e.t.Fatalf("berth %s: %v", strings.Join(args, " "), err)
+		return output{}, fmt.Errorf("berth %s: %v", strings.Join(args, " "), err)
 	}
-	return output{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	return output{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}, nil
 }
 
 // writeConfig makes the step's berth commands read a config file.

@@ -43,6 +43,14 @@ func scenario(t *testing.T, s *suite) {
 		{"gc", gc},
 		{"gc after kill", gcAfterKill},
 		{"bad input", badInput},
+		{"users objects", usersObjects},
+		{"other pid namespace", otherPIDNamespace},
+		{"deadline after kill", deadlineAfterKill},
+		{"one gc", oneGC},
+		{"secrets never shown", secretsNeverShown},
+		{"secrets not in images", secretsNotInImages},
+		{"stress one item", stressOneItem},
+		{"stress three items", stressThreeItems},
 		{"generations", generations},
 	} {
 		t.Run(step.name, func(t *testing.T) {

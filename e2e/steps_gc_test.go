@@ -58,13 +58,21 @@ type running struct {
 // "started" on stdout.
 func (e *env) start(ctx context.Context, args []string, attr *syscall.SysProcAttr) *running {
 	e.t.Helper()
+	cmd := e.command(ctx, args...)
+	cmd.SysProcAttr = attr
+	return e.startCommand(cmd)
+}
+
+// startCommand starts cmd (berth, or a command that runs berth) and
+// returns once the job has printed "started" on stdout.
+func (e *env) startCommand(cmd *exec.Cmd) *running {
+	e.t.Helper()
 	r := &running{
-		cmd:    e.command(ctx, args...),
+		cmd:    cmd,
 		stdout: &watcher{word: "started\n", seen: make(chan struct{})},
 		stderr: &bytes.Buffer{},
 		exited: make(chan error, 1),
 	}
-	r.cmd.SysProcAttr = attr
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		e.t.Fatal(err)
