@@ -26,8 +26,13 @@ const secretKey, neverKey = "E2E_SECRET", "E2E_NEVER"
 const secretCheck = `test -n "$` + secretKey + `" && test -n "$` + neverKey + `"`
 
 // secrets are the values a secret step must never find: unique random
-// strings, given to jobs only through their secret environment.
-type secrets struct{ secret, never string }
+// strings, given to jobs only through their secret environment. plain, if
+// set, is a control given as plain env, which a search must find where an
+// image config is (else the search proves nothing).
+type secrets struct{ secret, never, plain string }
+
+// control marks the findings of the plain value.
+const control = "plain --env (the control)"
 
 func newSecrets() secrets {
 	return secrets{secret: "e2e-secret-" + randomID() + randomID(), never: "e2e-never-" + randomID() + randomID()}
@@ -41,7 +46,10 @@ func (s secrets) flags() []string {
 // find returns where in data, named what, either value is found.
 func (s secrets) find(what string, data []byte) []string {
 	var found []string
-	for _, v := range []struct{ kind, value string }{{"--secret-env", s.secret}, {"never_commit_env", s.never}} {
+	for _, v := range []struct{ kind, value string }{{"--secret-env", s.secret}, {"never_commit_env", s.never}, {control, s.plain}} {
+		if v.value == "" {
+			continue
+		}
 		if i := bytes.Index(data, []byte(v.value)); i >= 0 {
 			lo, hi := max(i-80, 0), min(i+len(v.value)+80, len(data))
 			found = append(found, fmt.Sprintf("%s: the %s value at byte %d: %q", what, v.kind, i, data[lo:hi]))
@@ -237,9 +245,14 @@ func secretsNotInImages(t *testing.T, e *env) {
 	const w, runs = "item-secret-images", 5
 	sec := newSecrets()
 	e.writeConfig("snapshots:\n  layer_limit: 3\n  never_commit_env: [" + neverKey + "]\n")
+	sec.plain = "e2e-plain-" + randomID() + randomID()
 	squashed := false
 	for i := 1; i <= runs; i++ {
-		res, out := e.run(w, sec.flags(), fmt.Sprintf("%s && echo %d > /work/g%d", secretCheck, i, i))
+		flags := sec.flags()
+		if i == runs {
+			flags = append(flags, "--env", "E2E_PLAIN="+sec.plain) // kept in the last image's config
+		}
+		res, out := e.run(w, flags, fmt.Sprintf("%s && echo %d > /work/g%d", secretCheck, i, i))
 		if out.code != 0 || !res.Commit.Committed {
 			t.Fatalf("run %d: %v", i, out)
 		}
@@ -279,6 +292,9 @@ func secretsNotInImages(t *testing.T, e *env) {
 			}
 		}
 		names = append(names, c.images(t, core.LabelProject, e.project)...)
+		for i, n := range names {
+			names[i] = strings.TrimPrefix(n, "sha256:") // an ID, with or without the prefix
+		}
 		slices.Sort(names)
 		names = slices.Compact(names)
 		archive := filepath.Join(t.TempDir(), "images.tar")
@@ -301,7 +317,15 @@ func secretsNotInImages(t *testing.T, e *env) {
 		read += n
 	}
 	t.Logf("searched %d bytes of images", read)
+	controls := 0
 	for _, f := range found {
+		if strings.Contains(f, control) {
+			controls++
+			continue
+		}
 		t.Error("secret value found in " + f)
+	}
+	if controls == 0 {
+		t.Errorf("the plain env value of the last generation was not found: the search cannot see image configs")
 	}
 }

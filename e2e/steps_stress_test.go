@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -84,12 +85,14 @@ func stress(t *testing.T, e *env, items int) {
 				}
 			}(&jobs[i], item(i))
 		}
+		began := time.Now()
 		close(start)
 		wg.Wait()
+		took := time.Since(began)
 		for i, j := range jobs {
 			seen, _, _ := strings.Cut(strings.TrimSpace(j.out.stderr), " ")
-			history[item(i)] = append(history[item(i)], fmt.Sprintf("%s: exit %d, ran %s (hit %v, %s), saw %s lines, committed g%d %s",
-				j.id, j.out.code, j.res.Image, j.res.Hit, j.res.Reason, seen, j.res.Commit.Generation, j.res.Commit.ImageID))
+			history[item(i)] = append(history[item(i)], fmt.Sprintf("%s: exit %d, ran %s (hit %v, %s), saw %s lines, committed g%d %s; %+v",
+				j.id, j.out.code, j.res.Image, j.res.Hit, j.res.Reason, seen, j.res.Commit.Generation, j.res.Commit.ImageID, j.res.Durations))
 			if j.err == nil && j.out.code == 0 {
 				want[item(i)] = append(want[item(i)], j.id) // a failed job may not have run: reported below
 			}
@@ -104,7 +107,8 @@ func stress(t *testing.T, e *env, items int) {
 				failures = append(failures, fmt.Sprintf("job %s: not committed: %+v", j.id, j.res.Commit))
 			}
 		}
-		t.Logf("round %d: %d berth processes at once over %d work item(s), %d failed so far", round, n, items, len(failures))
+		t.Logf("round %d: %d berth processes at once over %d work item(s) in %s, %d failed so far",
+			round, n, items, took.Round(time.Millisecond), len(failures))
 	}
 	t.Logf("%d rounds of %d processes: %d jobs over %d work item(s)", rounds, n, rounds*n, items)
 	for _, f := range failures {

@@ -161,7 +161,7 @@ func otherPIDNamespace(t *testing.T, e *env) {
 	}
 	select {
 	case <-job.exited:
-		t.Fatalf("the job ended before the gc was done (raise the job's sleep): stdout %q, stderr %q", job.stdout, job.stderr)
+		t.Fatalf("the job ended while the gc ran (its container removed, or its sleep too short): stdout %q, stderr %q", job.stdout, job.stderr)
 	default:
 	}
 	if cs := e.containers(); len(cs) != 1 {
