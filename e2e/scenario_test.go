@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/berth-dev/berth/runtime/wire"
 )
@@ -66,13 +67,7 @@ func newSuite(t *testing.T, tg target) *suite {
 	if tg.address != "" {
 		path := strings.TrimPrefix(tg.address, "unix://")
 		conn, err := net.DialTimeout("unix", path, 5*time.Second)
-		if err != nil {
-			msg := tg.name + " engine does not answer at " + path + " (" + err.Error() + "): run scripts/engines.sh"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
+		drivertest.Engine{Name: tg.name + " engine at " + path, Err: err}.Need(t)
 		conn.Close()
 	}
 	s := &suite{tg: tg, base: "berth-e2e/base:" + randomID()}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
 // usersObjects (issue 11, item 1): engines copy a snapshot's io.berth
@@ -135,12 +135,8 @@ func usersObjects(t *testing.T, e *env) {
 // although its PID means nothing here: gc leaves its job alone, and the
 // job ends normally.
 func otherPIDNamespace(t *testing.T, e *env) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("unshare (util-linux) is needed to run berth in another PID namespace")
-		}
-		t.Skip("no unshare (util-linux): cannot run berth in another PID namespace")
-	}
+	_, err := exec.LookPath("unshare")
+	drivertest.Require(t, "no unshare (util-linux): cannot run berth in another PID namespace", err)
 	const w = "item-pidns"
 	// Long enough for a gc to be judged while the job runs; the step
 	// fails if the job ended first.

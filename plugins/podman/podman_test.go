@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
@@ -333,40 +333,18 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// memScript prints the memory limits of the container's own cgroup: "v1
-// LIMIT MEMSW" (cgroup v1: memory.limit_in_bytes and
-// memory.memsw.limit_in_bytes, the limit of memory and swap together) or
-// "v2 MAX SWAPMAX" (cgroup v2: memory.max and memory.swap.max, the swap
-// alone); "none" for a file the host lacks.
-const memScript = `cg=/sys/fs/cgroup
-if [ -f $cg/memory/memory.limit_in_bytes ]; then
-	echo v1 $(cat $cg/memory/memory.limit_in_bytes) $(cat $cg/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)
-else
-	echo v2 $(cat $cg/memory.max) $(cat $cg/memory.swap.max 2>/dev/null || echo none)
-fi`
-
 // TestMemoryLimitCoversSwap checks, from inside the container, that
 // MemoryBytes caps memory and swap together at the value.
 func TestMemoryLimitCoversSwap(t *testing.T) {
 	f := newFixture(t)
 	const limit = 64 << 20
-	s := f.spec("sh", "-c", memScript)
+	s := f.spec("sh", "-c", drivertest.MemoryScript)
 	s.MemoryBytes = limit
 	_, st, out := f.runToEnd(s)
 	if st.ExitCode != 0 {
 		t.Fatalf("exit code %d, stdout %q", st.ExitCode, out)
 	}
-	got := strings.TrimSpace(out)
-	if strings.HasSuffix(got, " none") {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the host has no swap accounting: the swap limit cannot be checked in CI (%q)", got)
-		}
-		t.Skipf("the host has no swap accounting (%q)", got)
-	}
-	v1, v2 := fmt.Sprintf("v1 %d %d", limit, limit), fmt.Sprintf("v2 %d 0", limit)
-	if got != v1 && got != v2 {
-		t.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
-	}
+	drivertest.CheckMemoryLimits(t, out, limit)
 }
 
 // TestLongLabels runs a container and commits an image with a

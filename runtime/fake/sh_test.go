@@ -3,7 +3,6 @@ package fake
 import (
 	"bytes"
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
 // testShell is a shell on a small file system, for tests.
@@ -234,12 +234,7 @@ func TestShell(t *testing.T) {
 // temporary directory: the fake must print and exit the same.
 func TestShellMatchesBusybox(t *testing.T) {
 	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("busybox not installed in CI (scripts/engines.sh installs busybox-static)")
-		}
-		t.Skip("busybox not installed: the fake's own expectations are checked by TestShell")
-	}
+	drivertest.Require(t, "busybox is not installed (scripts/engines.sh installs busybox-static; TestShell checks the fake's own expectations)", err)
 	for _, tc := range shCases {
 		if !tc.portable {
 			continue

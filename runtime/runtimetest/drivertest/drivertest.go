@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,11 +128,50 @@ func Probe(name string, timeout time.Duration, ping func(context.Context) error)
 // engines.
 func (e Engine) Need(tb testing.TB) {
 	tb.Helper()
+	if e.Err != nil {
+		Require(tb, e.Name+" is unreachable (start the engines with scripts/engines.sh, as root)", e.Err)
+	}
+}
+
+// Require lets tb go on when err is nil. Otherwise what a test needs from
+// the host is missing (an engine, a tool, a kernel feature): it fails tb
+// when the environment has CI=true, where such a test must run, and skips
+// it elsewhere. what says what is missing.
+func Require(tb testing.TB, what string, err error) {
+	tb.Helper()
 	switch {
-	case e.Err == nil:
+	case err == nil:
 	case os.Getenv("CI") == "true":
-		tb.Fatalf("%s is unreachable in CI: %v", e.Name, e.Err)
+		tb.Fatalf("%s (in CI this fails the run): %v", what, err)
 	default:
-		tb.Skipf("%s is unreachable (start the engines with scripts/engines.sh, as root): %v", e.Name, e.Err)
+		tb.Skipf("%s: %v", what, err)
+	}
+}
+
+// MemoryScript prints the memory limits of the container's own cgroup:
+// "v1 LIMIT MEMSW" (cgroup v1: memory.limit_in_bytes and
+// memory.memsw.limit_in_bytes, the limit of memory and swap together) or
+// "v2 MAX SWAPMAX" (cgroup v2: memory.max and memory.swap.max, the swap
+// alone); "none" for a file the host lacks. Run it with sh -c.
+const MemoryScript = `cg=/sys/fs/cgroup
+if [ -f $cg/memory/memory.limit_in_bytes ]; then
+	echo v1 $(cat $cg/memory/memory.limit_in_bytes) $(cat $cg/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)
+else
+	echo v2 $(cat $cg/memory.max) $(cat $cg/memory.swap.max 2>/dev/null || echo none)
+fi`
+
+// CheckMemoryLimits checks out, what MemoryScript printed in a container
+// run with MemoryBytes limit: memory and swap together are capped at
+// limit. A host without swap accounting fails tb in CI and skips it
+// elsewhere.
+func CheckMemoryLimits(tb testing.TB, out string, limit int64) {
+	tb.Helper()
+	got := strings.TrimSpace(out)
+	if strings.HasSuffix(got, " none") {
+		Require(tb, "the host has no swap accounting: the swap limit cannot be checked", fmt.Errorf("the container saw %q", got))
+	}
+	v1, v2 := fmt.Sprintf("v1 %d %d", limit, limit), fmt.Sprintf("v2 %d 0", limit)
+	if got != v1 && got != v2 {
+		tb.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
 	}
 }
