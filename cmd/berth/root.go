@@ -14,7 +14,6 @@ import (
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/core"
-	"github.com/berth-dev/berth/runtime/wire"
 )
 
 // app is one invocation of berth: its streams, global settings and what
@@ -113,14 +112,6 @@ func (a *app) settle(cmd *cobra.Command) error {
 		return fmt.Errorf("--log-level: want one of %s, got %q", strings.Join(config.LogLevels, ", "), level)
 	}
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
-	// The drivers' socket directories that berth processes killed before
-	// they could clean up left in TMPDIR go now, whatever the command.
-	if n, err := wire.RemoveStaleSockets(); err != nil {
-		a.log.Warn("cannot remove stale driver socket directories", "error", err)
-	} else if n > 0 {
-		a.log.Info("removed the driver socket directories of dead berth processes", "count", n)
-	}
-
 	a.stateDir = pick(cmd, "state-dir", "BERTH_STATE_DIR", a.cfg.StateDir)
 	if a.stateDir == "" {
 		a.stateDir = defaultStateDir()

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -91,18 +90,6 @@ func (s *Store) Jobs(ctx context.Context) ([]Job, error) {
 		out = append(out, j)
 	}
 	return out, rows.Err()
-}
-
-// Job returns job id; found is false when there is no such row.
-func (s *Store) Job(ctx context.Context, id string) (j Job, found bool, err error) {
-	j, err = scanJob(s.queryRow(ctx, nil, "SELECT "+jobCols+" FROM jobs WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Job{}, false, nil
-	}
-	if err != nil {
-		return Job{}, false, fmt.Errorf("store: job: %w", err)
-	}
-	return j, true, nil
 }
 
 // DeleteJob forgets job id.

@@ -188,14 +188,14 @@ func TestJobsLifecycle(t *testing.T) {
 	if err := s.FinishJob(ctx, "j1", false, &n, nil, t0); err != nil {
 		t.Fatal(err)
 	}
-	if got, found, err := s.Job(ctx, "j1"); err != nil || !found || !got.Ended {
-		t.Fatalf("job after FinishJob without removal: %+v, %v, %v; want it kept, ended", got, found, err)
+	if got, err := s.Jobs(ctx); err != nil || len(got) != 1 || got[0].ID != "j1" || !got[0].Ended {
+		t.Fatalf("jobs after FinishJob without removal: %+v, %v; want j1 kept, ended", got, err)
 	}
 	if err := s.DeleteJob(ctx, "j1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, found, err := s.Job(ctx, "j1"); err != nil || found {
-		t.Fatalf("job after DeleteJob: found %v, %v", found, err)
+	if got, err := s.Jobs(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("jobs after DeleteJob: %+v, %v; want none", got, err)
 	}
 	s.AddJob(ctx, Job{ID: "j3", Runtime: "fake"})
 	if err := s.FinishJob(ctx, "j3", true, nil, nil, t0); err != nil {
