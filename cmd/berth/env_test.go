@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
 // TestDriverEnvironment runs a job whose secret comes from berth's
@@ -21,7 +23,7 @@ func TestDriverEnvironment(t *testing.T) {
 	t.Setenv("BERTH_TEST_FOR_DRIVER", "for-the-driver")
 	t.Setenv("DOCKER_HOST", "unix:///run/test.sock")
 	cmd, stderr := f.start("run", "--image", "base:latest", "--secret-env", "BERTH_TEST_TOKEN", "--", "sleep", "60")
-	env := environ(t, waitDriver(t, cmd.Process.Pid, stderr))
+	env := drivertest.Environ(t, waitDriver(t, cmd.Process.Pid, stderr))
 	if env["BERTH_TEST_FOR_DRIVER"] != "for-the-driver" || env["DOCKER_HOST"] != "unix:///run/test.sock" || env["PATH"] == "" {
 		t.Errorf("the driver lacks variables it should get: %v", env)
 	}

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
+)
 
 // TestKilledRunLeavesNoPluginDirs SIGKILLs a berth run while its driver
 // runs, so that neither berth nor go-plugin cleans up; the next berth
@@ -12,7 +16,7 @@ func TestKilledRunLeavesNoPluginDirs(t *testing.T) {
 	f := newFake(t, "")
 	cmd, stderr := f.start("run", "--image", "base:latest", "--", "sleep", "60")
 	driver := waitDriver(t, cmd.Process.Pid, stderr)
-	if len(pluginLeftovers(t, tmp)) == 0 {
+	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
 		t.Fatalf("the driver has no socket directory under TMPDIR %s", tmp)
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -20,7 +24,7 @@ func TestKilledRunLeavesNoPluginDirs(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	gone(t, driver)
-	if len(pluginLeftovers(t, tmp)) == 0 {
+	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
 		t.Fatal("the killed berth left nothing behind: the test proves nothing")
 	}
 
@@ -28,7 +32,7 @@ func TestKilledRunLeavesNoPluginDirs(t *testing.T) {
 	if err := next.Wait(); err != nil {
 		t.Fatalf("the next run: %v: %s", err, stderr)
 	}
-	if left := pluginLeftovers(t, tmp); len(left) > 0 {
+	if left := drivertest.PluginLeftovers(t, tmp); len(left) > 0 {
 		t.Fatalf("left in TMPDIR after the next command: %v", left)
 	}
 }

@@ -1,35 +1,17 @@
 package wire_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/wire"
 )
-
-// environ returns the environment of process pid.
-func environ(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{}
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		if k, v, ok := strings.Cut(string(kv), "="); ok {
-			env[k] = v
-		}
-	}
-	return env
-}
 
 // TestDriverEnvironment reads the environment of a launched driver process:
 // it holds the variables a driver needs (PATH, HOME, locale, proxies, the
@@ -57,7 +39,7 @@ func TestDriverEnvironment(t *testing.T) {
 		Env:     []string{"BERTH_TEST_NAMED", "BERTH_TEST_HIDDEN"},
 		Hide:    []string{"BERTH_TEST_HIDDEN"},
 	})
-	env := environ(t, d.Pid())
+	env := drivertest.Environ(t, d.Pid())
 	for _, k := range []string{"PATH", "DOCKER_HOST", "CONTAINER_HOST", "CONTAINERD_NAMESPACE", "https_proxy",
 		"NO_PROXY", "LC_TIME", "TZ", "BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS"} {
 		if _, ok := env[k]; !ok {

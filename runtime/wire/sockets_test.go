@@ -3,14 +3,12 @@ package wire_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
@@ -30,26 +28,6 @@ func TestHelperHost(t *testing.T) {
 	}
 	fmt.Println(d.Pid())
 	select {}
-}
-
-// pluginDirs lists the directories and files named plugin* (go-plugin's
-// socket directories and sockets) anywhere under root.
-func pluginDirs(t *testing.T, root string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(e.Name(), "plugin") {
-			found = append(found, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
 }
 
 // TestKilledHostLeavesNoSockets SIGKILLs a host process that runs a driver
@@ -81,7 +59,7 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 		_ = helper.Wait()
 		t.Fatalf("the helper host did not start its driver: %v", err)
 	}
-	if left := pluginDirs(t, tmp); len(left) == 0 {
+	if left := drivertest.PluginLeftovers(t, tmp); len(left) == 0 {
 		t.Fatalf("the running driver has no socket directory under %s", tmp)
 	}
 	if err := helper.Process.Kill(); err != nil {
@@ -93,7 +71,7 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 			t.Fatalf("driver %d outlived its host", pid)
 		}
 	}
-	if left := pluginDirs(t, tmp); len(left) == 0 {
+	if left := drivertest.PluginLeftovers(t, tmp); len(left) == 0 {
 		t.Fatalf("the killed host left nothing: the test proves nothing")
 	}
 
@@ -104,7 +82,7 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if left := pluginDirs(t, tmp); len(left) > 0 {
+	if left := drivertest.PluginLeftovers(t, tmp); len(left) > 0 {
 		t.Fatalf("left in TMPDIR: %v", left)
 	}
 }
@@ -123,7 +101,7 @@ func TestRemoveStaleSocketsSparesLiveHosts(t *testing.T) {
 	if n, err := wire.RemoveStaleSockets(); err != nil || n != 0 {
 		t.Fatalf("RemoveStaleSockets = %d, %v; want 0 removed", n, err)
 	}
-	if len(pluginDirs(t, tmp)) == 0 {
+	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
 		t.Fatal("the live driver's socket directory is gone")
 	}
 	if err := d.Ping(context.Background()); err != nil {

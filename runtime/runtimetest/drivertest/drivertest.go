@@ -23,11 +23,14 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -174,4 +177,43 @@ func CheckMemoryLimits(tb testing.TB, out string, limit int64) {
 	if got != v1 && got != v2 {
 		tb.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
 	}
+}
+
+// Environ returns the environment of process pid (Linux: /proc/PID/environ),
+// failing tb if it cannot be read. Tests use it to see what a launched
+// driver received.
+func Environ(tb testing.TB, pid int) map[string]string {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// PluginLeftovers lists what is named plugin* (go-plugin's socket
+// directories and sockets) anywhere under root, failing tb if root cannot
+// be walked.
+func PluginLeftovers(tb testing.TB, root string) []string {
+	tb.Helper()
+	var found []string
+	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(e.Name(), "plugin") {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return found
 }
