@@ -3,6 +3,9 @@
 //
 // The state directory is the driver option "state_dir" (set by berth's
 // configuration), else $BERTH_CHROOT_STATE, else /var/lib/berth-chroot.
+// berth passes a driver only a minimal environment: to set
+// BERTH_CHROOT_STATE this way, name it in the runtime's config
+// (runtimes.<name>.env).
 package main
 
 import (
