@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,9 +35,10 @@ func Retryable(err error) bool {
 
 // RuntimeSet gives the core the runtimes jobs may name.
 type RuntimeSet interface {
-	// Runtime returns the runtime called name, starting it if needed. It
-	// returns an error wrapping ErrUnknownRuntime for a name it lacks.
-	Runtime(name string) (runtime.Runtime, error)
+	// Runtime returns the runtime called name, starting it if needed; it
+	// gives up when ctx is done. It returns an error wrapping
+	// ErrUnknownRuntime for a name it lacks.
+	Runtime(ctx context.Context, name string) (runtime.Runtime, error)
 	// Names lists the runtimes known, default first.
 	Names() []string
 }

@@ -138,9 +138,13 @@ type slowSet struct {
 	release chan struct{}
 }
 
-func (s slowSet) Runtime(name string) (runtime.Runtime, error) {
-	<-s.release
-	return s.RuntimeList.Runtime(name)
+func (s slowSet) Runtime(ctx context.Context, name string) (runtime.Runtime, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.RuntimeList.Runtime(ctx, name)
 }
 
 func TestJobIsRecordedWhileTheRuntimeLaunches(t *testing.T) {

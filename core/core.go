@@ -172,11 +172,11 @@ func (c *Core) startGC(every time.Duration) {
 }
 
 // lookup returns the runtime called name from the set (which may launch it).
-func (c *Core) lookup(name string) (runtime.Runtime, error) {
+func (c *Core) lookup(ctx context.Context, name string) (runtime.Runtime, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: no runtime named and no default", ErrUnknownRuntime)
 	}
-	rt, err := c.cfg.Runtimes.Runtime(name)
+	rt, err := c.cfg.Runtimes.Runtime(ctx, name)
 	if err != nil {
 		if !errors.Is(err, ErrUnknownRuntime) {
 			return nil, fmt.Errorf("runtime %q: %w", name, err)
@@ -186,16 +186,16 @@ func (c *Core) lookup(name string) (runtime.Runtime, error) {
 	return rt, nil
 }
 
-// launch looks up the runtime called name in the background, so that a job
-// does what it can meanwhile; fail is called with the error if the lookup
+// launch looks up the runtime called name in the background (giving up when
+// ctx is done), so that a job does what it can meanwhile; fail is called with the error if the lookup
 // fails. Close waits for the lookup.
-func (c *Core) launch(name string, fail func(error)) *launched {
+func (c *Core) launch(ctx context.Context, name string, fail func(error)) *launched {
 	l := &launched{done: make(chan struct{})}
 	c.inflight.Add(1)
 	go func() {
 		defer c.inflight.Done()
 		defer close(l.done)
-		if l.rt, l.err = c.lookup(name); l.err != nil {
+		if l.rt, l.err = c.lookup(ctx, name); l.err != nil {
 			fail(l.err)
 		}
 	}()

@@ -44,7 +44,7 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 	// fails, the waits end at once with its error.
 	prep, failPrep := context.WithCancelCause(ctx)
 	defer failPrep(nil)
-	l := c.launch(job.Runtime, failPrep)
+	l := c.launch(ctx, job.Runtime, failPrep)
 	prepErr := func(err error) error {
 		if ctx.Err() == nil && prep.Err() != nil {
 			return context.Cause(prep)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/berth-dev/berth/runtime"
@@ -20,7 +21,7 @@ var _ RuntimeSet = RuntimeList(nil)
 
 // Runtime returns the runtime called name, or an error wrapping
 // ErrUnknownRuntime.
-func (l RuntimeList) Runtime(name string) (runtime.Runtime, error) {
+func (l RuntimeList) Runtime(_ context.Context, name string) (runtime.Runtime, error) {
 	for _, nr := range l {
 		if nr.Name == name {
 			return nr.Runtime, nil

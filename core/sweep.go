@@ -30,7 +30,7 @@ func (c *Core) sweep(ctx context.Context, opts SweepOptions) (SweepReport, error
 	rep := SweepReport{DryRun: opts.DryRun}
 	var errs []error
 	for _, name := range c.cfg.Runtimes.Names() {
-		rt, err := c.cfg.Runtimes.Runtime(name)
+		rt, err := c.cfg.Runtimes.Runtime(ctx, name)
 		if err == nil {
 			err = c.reconcile(ctx, name, rt, opts, &rep)
 		}
@@ -166,7 +166,7 @@ func (c *Core) evictOne(ctx context.Context, s store.Snapshot, opts SweepOptions
 // forgotten snapshot (the image goes with it unless a user named it too);
 // an image in use or a runtime that is gone leaves it for a later sweep.
 func (c *Core) removeSnapshotImage(ctx context.Context, s store.Snapshot, opts SweepOptions, rep *SweepReport) error {
-	rt, err := c.cfg.Runtimes.Runtime(s.Runtime)
+	rt, err := c.cfg.Runtimes.Runtime(ctx, s.Runtime)
 	if err != nil {
 		rep.Skipped = append(rep.Skipped, s.Image)
 		c.log.Warn("cannot remove image: runtime unavailable", "runtime", s.Runtime, "image", s.Image, "err", err)

@@ -55,18 +55,22 @@ func newRuntimeSet(cfg *config.File, stateDir string, pluginDirs []string, log *
 }
 
 // Runtime launches (once) and returns the driver of the runtime name. If
-// the driver is warming up, it waits for it.
-func (s *runtimeSet) Runtime(name string) (runtime.Runtime, error) {
+// the driver is warming up, it waits for it, or until ctx is done.
+func (s *runtimeSet) Runtime(ctx context.Context, name string) (runtime.Runtime, error) {
 	s.mu.Lock()
 	w := s.warms[name]
 	s.mu.Unlock()
 	if w != nil {
-		<-w.done
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("runtime %s: %w", name, ctx.Err())
+		}
 		if w.err != nil {
 			return nil, w.err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	return s.get(ctx, name)
 }
