@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -92,11 +92,14 @@ func buildBench() error {
 			return err
 		}
 		now := f.clk.Now().Add(time.Duration(i) * time.Millisecond)
-		err = st.Put(ctx, store.Snapshot{Key: store.Key{Runtime: "fake", Project: DefaultProject, WorkItem: item},
+		stored, err := st.Adopt(ctx, store.Snapshot{Key: store.Key{Runtime: "fake", Project: DefaultProject, WorkItem: item},
 			Image: ref, ImageID: img.ID, BaseImage: baseRef, BaseImageID: base.ID, Size: img.Size,
 			Layers: img.Layers, Generation: 1, Created: now, LastUsed: now})
 		if err != nil {
 			return err
+		}
+		if !stored {
+			return fmt.Errorf("snapshot of %s not stored", item)
 		}
 	}
 	return nil

@@ -44,7 +44,7 @@
 // # State and recovery
 //
 // The state (snapshots, jobs in flight, the instance ID) is a SQLite
-// database in Config.StateDir (package core/store); several processes may
+// database in Config.StateDir (package core/internal/store); several processes may
 // share it. The instance ID belongs to the directory (a file beside the
 // database, so that it outlives a lost database). A job's owner holds a
 // lock on the job's own file for the job's whole life, so that a sweep can

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -37,6 +37,10 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// stateDB is the state database's file in the state directory (the store's
+// fileName): tests that crash or corrupt the state reach it directly.
+const stateDB = "berth.db"
 
 const baseRef = "berth-test/base:1"
 
@@ -177,7 +181,7 @@ func (e *env) entry(item string) store.Entry {
 // commit and its bookkeeping would leave things.
 func (e *env) forgetInDB(query string, args ...any) {
 	e.t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(e.cfg.StateDir, store.FileName))
+	db, err := sql.Open("sqlite", filepath.Join(e.cfg.StateDir, stateDB))
 	if err != nil {
 		e.t.Fatal(err)
 	}

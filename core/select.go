@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 )
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/core/store"
+	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -216,7 +216,7 @@ func TestInstanceIdentitySurvivesALostDatabase(t *testing.T) {
 	res, _ := e.run(nil, job("w", "echo v1 > /work/f"))
 	id := e.core.InstanceID()
 	e.core.Close()
-	db := filepath.Join(e.cfg.StateDir, store.FileName)
+	db := filepath.Join(e.cfg.StateDir, stateDB)
 	for _, suffix := range []string{"-wal", "-shm"} {
 		os.Remove(db + suffix)
 	}
@@ -249,7 +249,7 @@ func TestStateDirWithAnyCharacters(t *testing.T) {
 	if !res.Commit.Committed {
 		t.Fatalf("commit: %+v", res.Commit)
 	}
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, stateDB)); err != nil {
 		t.Fatalf("database not in the state directory: %v", err)
 	}
 	entries, _ := os.ReadDir(parent)
@@ -261,7 +261,7 @@ func TestStateDirWithAnyCharacters(t *testing.T) {
 		t.Fatalf("files beside the state directory: %v", names)
 	}
 	// Its settings hold: WAL journal (a lost query string would drop it).
-	if _, err := os.Stat(filepath.Join(dir, store.FileName+"-wal")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, stateDB+"-wal")); err != nil {
 		t.Fatalf("no WAL beside the database (settings dropped?): %v", err)
 	}
 	if got := e.open().InstanceID(); got != e.core.InstanceID() {

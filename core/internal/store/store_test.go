@@ -32,8 +32,8 @@ func TestOpenCreatesVersionedSchema(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion {
-		t.Fatalf("user_version = %d, %v; want %d", v, err, SchemaVersion)
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
 	}
 	var mode string
 	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -236,7 +236,7 @@ func TestConcurrentWritersFromSeveralStores(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	db, err := sql.Open("sqlite", filepath.Join(dir, fileName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,14 +203,6 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, n Snapshot) error {
 		n.Runtime, n.Project, n.WorkItem, n.Generation)
 }
 
-// Put stores n, replacing the key's previous snapshot.
-func (s *Store) Put(ctx context.Context, n Snapshot) error {
-	if err := s.tx(ctx, func(tx *sql.Tx) error { return s.put(ctx, tx, n) }); err != nil {
-		return fmt.Errorf("store: put: %w", err)
-	}
-	return nil
-}
-
 // Adopt stores n unless the key has a snapshot of the same or a newer
 // generation, or n's generation was dropped on purpose. It reports whether
 // n was stored.

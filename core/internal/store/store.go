@@ -16,8 +16,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// FileName is the database's file name inside the state directory.
-const FileName = "berth.db"
+// fileName is the database's file name inside the state directory.
+const fileName = "berth.db"
 
 // ErrNewerSchema is returned by Open for a database written by a newer berth.
 var ErrNewerSchema = errors.New("store: state database has a newer schema than this berth knows")
@@ -74,8 +74,8 @@ var migrations = []string{
 	ALTER TABLE jobs ADD COLUMN ended INTEGER NOT NULL DEFAULT 0;`,
 }
 
-// SchemaVersion is the schema version this package writes.
-var SchemaVersion = len(migrations)
+// schemaVersion is the schema version this package writes.
+var schemaVersion = len(migrations)
 
 // Store is the state database. It is safe for concurrent use, also by
 // several processes sharing the directory.
@@ -96,7 +96,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
+	path := filepath.Join(dir, fileName)
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -117,9 +117,6 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	return s, nil
 }
-
-// Path returns the database file's path.
-func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -190,7 +187,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("store: read schema version of %s: %w", s.path, err)
 	}
-	if v == SchemaVersion {
+	if v == schemaVersion {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -198,30 +195,30 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 			return err
 		}
-		if v > SchemaVersion {
-			return fmt.Errorf("%w (%s: version %d, known %d)", ErrNewerSchema, s.path, v, SchemaVersion)
+		if v > schemaVersion {
+			return fmt.Errorf("%w (%s: version %d, known %d)", ErrNewerSchema, s.path, v, schemaVersion)
 		}
-		for ; v < SchemaVersion; v++ {
+		for ; v < schemaVersion; v++ {
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 				return fmt.Errorf("store: migrate %s to version %d: %w", s.path, v+1, err)
 			}
 		}
-		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion))
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
 		return err
 	})
 }
 
-// InstanceFile is the file in the state directory that holds the instance
+// instanceFile is the file in the state directory that holds the instance
 // ID beside the database, so that the identity outlives a database that was
 // lost or replaced: the snapshots made before are still berth's to collect.
-const InstanceFile = "instance-id"
+const instanceFile = "instance-id"
 
 // InstanceID returns the ID of the state directory, creating it the first
 // time. Every process sharing the directory gets the same ID. The ID lives
-// in InstanceFile, mirrored in the database; the file wins when they differ
+// in instanceFile, mirrored in the database; the file wins when they differ
 // (a database made anew after the old one was lost).
 func (s *Store) InstanceID(ctx context.Context) (string, error) {
-	file := filepath.Join(filepath.Dir(s.path), InstanceFile)
+	file := filepath.Join(filepath.Dir(s.path), instanceFile)
 	if id, ok := readInstanceFile(file); ok {
 		if err := s.setInstanceID(ctx, id); err != nil {
 			return "", err
@@ -263,7 +260,7 @@ func readInstanceFile(path string) (string, bool) {
 // writeInstanceFile writes id to path unless a valid ID is there already,
 // atomically: a reader never sees a half-written file.
 func writeInstanceFile(path, id string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), InstanceFile+".tmp*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), instanceFile+".tmp*")
 	if err != nil {
 		return err
 	}
