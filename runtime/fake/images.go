@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/archive"
 )
 
 // normalizeRef adds ":latest" to a reference without tag or digest. Image
@@ -156,14 +157,14 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.Image, err
 		if !ok {
 			return runtime.Image{}, fmt.Errorf("fake: pull %q: not in the registry catalogue: %w", ref, runtime.ErrNotFound)
 		}
-		imgs, err := parseArchive(ctx, bytes.NewReader(tarball))
+		imgs, err := archive.Read(ctx, bytes.NewReader(tarball))
 		if err == nil && len(imgs) == 0 {
 			err = fmt.Errorf("catalogue entry holds no image: %w", runtime.ErrNotFound)
 		}
 		if err != nil {
 			return runtime.Image{}, fmt.Errorf("fake: pull %q: %w", ref, err)
 		}
-		imgs[0].refs = []string{normalizeRef(ref)}
+		imgs[0].Refs = []string{ref}
 		out, err := r.store(ctx, imgs[:1])
 		if err != nil {
 			return runtime.Image{}, err
@@ -180,7 +181,7 @@ func (r *Runtime) LoadImage(ctx context.Context, rd io.Reader) ([]runtime.Image,
 		if err := r.need(runtime.CapLoad); err != nil {
 			return nil, err
 		}
-		imgs, err := parseArchive(ctx, rd)
+		imgs, err := archive.Read(ctx, rd)
 		if err != nil {
 			return nil, fmt.Errorf("fake: load: %w", err)
 		}
@@ -188,29 +189,42 @@ func (r *Runtime) LoadImage(ctx context.Context, rd io.Reader) ([]runtime.Image,
 	})
 }
 
-// store records parsed images, all or none.
-func (r *Runtime) store(ctx context.Context, imgs []*parsedImage) (out []runtime.Image, err error) {
+// store records the images of an archive, all or none.
+func (r *Runtime) store(ctx context.Context, imgs []archive.Image) (out []runtime.Image, err error) {
+	layers := make([][]*layer, len(imgs))
+	for i, img := range imgs {
+		for j, raw := range img.Layers {
+			l, err := parseLayer(raw)
+			if err != nil {
+				return nil, fmt.Errorf("fake: load: layer %d: %v: %w", j, err, runtime.ErrInvalidArgument)
+			}
+			layers[i] = append(layers[i], l)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, errCtx(ctx, "load")
 	}
 	err = r.update(func(st *state) error {
-		for _, p := range imgs {
+		for i, img := range imgs {
 			top := ""
-			for _, l := range p.layers {
-				if err := r.putBlob(l.id, l.layer, l.raw); err != nil {
+			for j, l := range layers[i] {
+				id := img.Config.RootFS.DiffIDs[j]
+				if err := r.putBlob(id, l, img.Layers[j]); err != nil {
 					return err
 				}
-				top = addLayer(st, top, l.id, l.size())
+				top = addLayer(st, top, id, l.size())
 			}
-			if st.Images[p.id] == nil {
-				st.addImage(&imageRec{ID: p.id, Top: top, Config: p.config, Created: p.created, Seq: st.next()})
+			if st.Images[img.ID] == nil {
+				c := img.Config.Config
+				st.addImage(&imageRec{ID: img.ID, Top: top, Created: img.Config.Created, Seq: st.next(),
+					Config: imageConfig{Env: c.Env, Cmd: c.Cmd, WorkingDir: c.WorkingDir, Labels: c.Labels}})
 			}
-			for _, ref := range p.refs {
-				st.setRef(ref, p.id)
+			for _, ref := range img.Refs {
+				st.setRef(normalizeRef(ref), img.ID)
 			}
 		}
-		for _, p := range imgs {
-			out = append(out, imageOf(st, st.Images[p.id]))
+		for _, img := range imgs {
+			out = append(out, imageOf(st, st.Images[img.ID]))
 		}
 		return nil
 	})
