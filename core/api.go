@@ -83,9 +83,12 @@ type Config struct {
 	Policy Policy
 	// Projects are per-project overrides, by project ID.
 	Projects map[string]ProjectPolicy
-	// MaxConcurrent caps concurrent jobs (0: no cap).
+	// MaxConcurrent caps the jobs running at once across every process
+	// sharing StateDir (0: no cap). Jobs get their slot first come, first
+	// served.
 	MaxConcurrent int
-	// QueueTimeout bounds the wait for a job slot (0: wait as long as ctx).
+	// QueueTimeout bounds the wait for a job slot (0: wait as long as ctx);
+	// after it Run fails with ErrQueueTimeout.
 	QueueTimeout time.Duration
 	// WorkItemTimeout bounds the wait for an earlier job of the same work
 	// item (0: wait as long as ctx).

@@ -145,7 +145,7 @@ func TestSlotIsReservedBeforeTheContainer(t *testing.T) {
 			e.core.Run(ctx, job(item, "sleep 3600"))
 		}()
 	}
-	waitFor(t, "two jobs running and three queued", func() bool { return e.running() == 2 && e.core.queue.waiting() == 3 })
+	waitFor(t, "two jobs running and three in line behind them", func() bool { return e.running() == 2 && liveTickets(t, e.core.slots) == 5 })
 	if runs := e.rt.Calls(fake.OpRun); runs != 2 {
 		t.Fatalf("%d containers started with a cap of 2", runs)
 	}

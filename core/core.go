@@ -35,7 +35,7 @@ type Core struct {
 	st       *store.Store
 	instance string
 	owner    owner
-	queue    *queue
+	slots    *slots
 	locks    *itemLocks
 	owners   *owners
 	counters *counters
@@ -78,7 +78,6 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		now:        cfg.Now,
-		queue:      &queue{max: cfg.MaxConcurrent},
 		counters:   newCounters(cfg.Metrics),
 		reconciled: map[string]*sync.Mutex{},
 		infos:      map[string]runtime.Info{},
@@ -98,6 +97,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if c.owners, err = newOwners(filepath.Join(cfg.StateDir, "jobs")); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	if c.slots, err = newSlots(filepath.Join(cfg.StateDir, "queue"), cfg.MaxConcurrent); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if c.st, err = store.Open(ctx, cfg.StateDir); err != nil {

@@ -37,8 +37,10 @@
 // Jobs of one (project, work item) run one at a time, across processes too:
 // each takes a flock'd file under the state directory, waiting up to
 // Config.WorkItemTimeout (ErrWorkItemBusy). Config.MaxConcurrent caps the
-// jobs of a Core, with a FIFO queue and Config.QueueTimeout
-// (ErrQueueTimeout); the slot is taken before the container is made. The
+// jobs running at once across every Core (in this process or another) on
+// the state directory: first come, first served, waiting up to
+// Config.QueueTimeout (ErrQueueTimeout); a process that dies, waiting or
+// running, frees its place. The slot is taken before the container is made. The
 // container is always removed when the job ends, however it ends.
 //
 // # State and recovery

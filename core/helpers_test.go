@@ -242,3 +242,15 @@ func runCoreHelper(ctx context.Context, role string) int {
 }
 
 const ms = time.Millisecond
+
+// waitFor polls cond until it holds (the test's deadline bounds the wait).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

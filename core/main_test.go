@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 )
 
@@ -43,6 +44,24 @@ func runHelper(role string) int {
 		fmt.Println("ready")
 		io.Copy(io.Discard, os.Stdin)
 		unlock()
+		return 0
+	case "take-slot":
+		// Takes one of BERTH_MAX slots under BERTH_DIR, says "admitted",
+		// and holds it until its stdin closes.
+		max, _ := strconv.Atoi(os.Getenv("BERTH_MAX"))
+		s, err := newSlots(os.Getenv("BERTH_DIR"), max)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		release, err := s.acquire(ctx, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println("admitted")
+		io.Copy(io.Discard, os.Stdin)
+		release()
 		return 0
 	default:
 		return runCoreHelper(ctx, role)

@@ -68,10 +68,11 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 		}
 		defer unlock()
 	}
-	if err := c.queue.acquire(prep, c.cfg.QueueTimeout); err != nil {
+	releaseSlot, err := c.slots.acquire(prep, c.cfg.QueueTimeout)
+	if err != nil {
 		return c.fail(ctx, res, prepErr(err))
 	}
-	defer c.queue.release()
+	defer releaseSlot()
 	res.Durations.Queue = time.Since(began)
 	if err := r.record(ctx); err != nil {
 		return c.fail(ctx, res, err)

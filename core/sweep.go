@@ -43,6 +43,7 @@ func (c *Core) sweep(ctx context.Context, opts SweepOptions) (SweepReport, error
 	}
 	if !opts.DryRun {
 		c.locks.prune()
+		c.slots.prune()
 	}
 	c.count(&rep)
 	c.log.Info("sweep done", "dry_run", opts.DryRun, "evicted", len(rep.Evicted), "dropped", len(rep.DroppedEntries),

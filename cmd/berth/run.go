@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -150,14 +149,6 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	}
 	job.Runtime = name
 	began := time.Now()
-	if max := a.cfg.Concurrency.Max; max > 0 {
-		release, err := acquireSlot(ctx, filepath.Join(a.stateDir, "slots"), max, time.Duration(a.cfg.Concurrency.WaitTimeout))
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-	queued := time.Since(began)
 	c, err := a.openCore(ctx, name)
 	if err != nil {
 		return err
@@ -175,11 +166,8 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	if errors.Is(err, runtime.ErrUnavailable) {
 		err = fmt.Errorf("runtime %s: engine not answering: %w", name, err)
 	}
-	res.Durations.Queue += queued
 	if res.Durations.Total == 0 {
 		res.Durations.Total = time.Since(began)
-	} else {
-		res.Durations.Total += queued
 	}
 	switch {
 	case res.Cancelled || (err != nil && ctx.Err() != nil):
