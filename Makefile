@@ -26,8 +26,8 @@ BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w"
 build:
 	$(BUILD) -o $(BIN)/berth ./cmd/berth
 	$(BUILD) -o $(BIN)/berth-driver-fake ./cmd/berth-driver-fake
-	cd plugins/docker && $(BUILD) -o $(BIN)/berth-driver-docker .
-	cd plugins/podman && $(BUILD) -tags "$(PODMAN_TAGS)" -o $(BIN)/berth-driver-podman .
+	cd plugins/docker && $(BUILD) -o $(BIN)/berth-driver-docker ./cmd/berth-driver-docker
+	cd plugins/podman && $(BUILD) -tags "$(PODMAN_TAGS)" -o $(BIN)/berth-driver-podman ./cmd/berth-driver-podman
 	cd plugins/containerd && $(BUILD) -o $(BIN)/berth-driver-containerd ./cmd/berth-driver-containerd
 
 # Engines are brought up only where the script can (root on Debian); elsewhere

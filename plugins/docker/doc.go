@@ -1,5 +1,7 @@
-// Command berth-driver-docker is berth's driver for the Docker Engine, served
-// to berth as an out-of-process plugin (runtime/wire).
+// Package docker is berth's driver for the Docker Engine: it implements
+// runtime.Runtime, in process for a Go program that imports it, or served to
+// berth as an out-of-process plugin (runtime/wire) by the command
+// cmd/berth-driver-docker.
 //
 // The driver implements the whole runtime.Runtime contract against the Docker
 // Engine API with github.com/moby/moby/client, negotiating the API version
@@ -57,4 +59,4 @@
 //   - Engine errors are classified with the SDK's typed checks (errdefs):
 //     not found, conflict, invalid argument, ...; a daemon that cannot be
 //     reached gives runtime.ErrUnavailable naming its address.
-package main
+package docker

@@ -1,4 +1,4 @@
-package main
+package docker
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ var (
 // module's binary, built once for the wire tests.
 var (
 	engine drivertest.Engine
-	driver = &drivertest.Binary{Pkg: "."}
+	driver = &drivertest.Binary{Pkg: "./cmd/berth-driver-docker"}
 )
 
 func TestMain(m *testing.M) {

@@ -1,7 +1,9 @@
-// Command berth-driver-podman is berth's driver for Podman: it serves the
-// runtime contract (github.com/berth-dev/berth/runtime) over berth's plugin
-// wire and carries each call out through Podman's API service with the
-// Podman v5 Go bindings (tested against the Podman 4.3.1 service).
+// Package podman is berth's driver for Podman: it implements the runtime
+// contract (github.com/berth-dev/berth/runtime), in process for a Go
+// program that imports it, or over berth's plugin wire as the command
+// cmd/berth-driver-podman, and carries each call out through Podman's API
+// service with the Podman v5 Go bindings (tested against the Podman 4.3.1
+// service).
 //
 // # Building and testing
 //
@@ -9,7 +11,7 @@
 // "containers_image_openpgp" (without them, the bindings pull in gpgme and
 // local-storage code). The shipped binary is built without cgo:
 //
-//	CGO_ENABLED=0 go build -tags "remote containers_image_openpgp" -o berth-driver-podman .
+//	CGO_ENABLED=0 go build -tags "remote containers_image_openpgp" -o berth-driver-podman ./cmd/berth-driver-podman
 //
 // The race detector needs cgo, and with cgo containers/storage also
 // compiles its btrfs driver, which needs the btrfs C headers; the tag
@@ -100,4 +102,4 @@
 //     bindings' errorhandling.ErrorModel, by the exit code of Podman's
 //     image removal report, and by checks of the engine's state (a name in
 //     use, an image that does not exist) where the API answers 500.
-package main
+package podman

@@ -1,4 +1,4 @@
-package main
+package podman
 
 import (
 	"context"
@@ -40,6 +40,21 @@ type Options struct {
 	// the time a Run takes from creating its secrets to creating its
 	// container. Zero means DefaultSecretGrace.
 	SecretGrace time.Duration
+}
+
+// OptionsFromMap reads Options from the plugin options map (keys
+// "address", "init_path", "secret_grace"; see the package doc). A
+// secret_grace that is not a positive Go duration is ErrInvalidArgument.
+func OptionsFromMap(m map[string]string) (Options, error) {
+	opts := Options{Address: m["address"], InitPath: m["init_path"]}
+	if v := m["secret_grace"]; v != "" {
+		grace, err := time.ParseDuration(v)
+		if err != nil || grace <= 0 {
+			return Options{}, fmt.Errorf("podman: option secret_grace %q: want a positive duration such as 10m: %w", v, runtime.ErrInvalidArgument)
+		}
+		opts.SecretGrace = grace
+	}
+	return opts, nil
 }
 
 // initCandidates are static init binaries Podman can run as a container's

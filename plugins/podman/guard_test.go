@@ -1,6 +1,6 @@
 //go:build !remote || !containers_image_openpgp
 
-package main
+package podman
 
 // The bindings are built for this driver with the tags "remote" and
 // "containers_image_openpgp" (see doc.go); a test binary built without

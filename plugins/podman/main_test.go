@@ -1,4 +1,4 @@
-package main
+package podman
 
 import (
 	"os"
@@ -18,7 +18,7 @@ const buildTags = "remote containers_image_openpgp"
 // driver is this module's binary, built once for the wire tests.
 var (
 	service drivertest.Engine
-	driver  = &drivertest.Binary{Pkg: ".", Args: []string{"-tags", buildTags}, Env: []string{"CGO_ENABLED=0"}}
+	driver  = &drivertest.Binary{Pkg: "./cmd/berth-driver-podman", Args: []string{"-tags", buildTags}, Env: []string{"CGO_ENABLED=0"}}
 )
 
 func TestMain(m *testing.M) {

@@ -1,3 +1,6 @@
+// Command berth-driver-docker serves berth's Docker driver
+// (github.com/berth-dev/berth/plugins/docker) over the plugin wire. berth
+// starts it; its options come from the host through wire.DriverOptions.
 package main
 
 import (
@@ -5,10 +8,12 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/runtime/wire"
+
+	docker "github.com/berth-dev/berth/plugins/docker"
 )
 
 func main() {
-	d, err := New(WithAddress(wire.DriverOptions()["address"]))
+	d, err := docker.New(docker.WithAddress(wire.DriverOptions()["address"]))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-driver-docker:", err)
 		os.Exit(1)

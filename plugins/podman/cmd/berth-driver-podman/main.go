@@ -1,22 +1,22 @@
+// Command berth-driver-podman serves berth's Podman driver
+// (github.com/berth-dev/berth/plugins/podman) over the plugin wire. berth
+// starts it; its options come from the host through wire.DriverOptions.
 package main
 
 import (
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/berth-dev/berth/runtime/wire"
+
+	podman "github.com/berth-dev/berth/plugins/podman"
 )
 
 func main() {
-	opts := wire.DriverOptions()
-	var grace time.Duration
-	if v := opts["secret_grace"]; v != "" {
-		var err error
-		if grace, err = time.ParseDuration(v); err != nil || grace <= 0 {
-			fmt.Fprintf(os.Stderr, "berth-driver-podman: option secret_grace %q: want a positive duration such as 10m\n", v)
-			os.Exit(1)
-		}
+	opts, err := podman.OptionsFromMap(wire.DriverOptions())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-driver-podman:", err)
+		os.Exit(1)
 	}
-	wire.Serve(New(Options{Address: opts["address"], InitPath: opts["init_path"], SecretGrace: grace}))
+	wire.Serve(podman.New(opts))
 }
