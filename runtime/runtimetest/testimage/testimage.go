@@ -10,14 +10,14 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"time"
+
+	"github.com/berth-dev/berth/runtime/archive"
 )
 
 // DefaultRef is the reference Tar gives the image when Options.Ref is empty.
@@ -98,10 +98,8 @@ func Tar(opts Options) ([]byte, error) {
 	if err := lw.Close(); err != nil {
 		return nil, err
 	}
-	layerSum := sha256.Sum256(layer.Bytes())
-	layerHex := hex.EncodeToString(layerSum[:])
-
-	config := map[string]any{
+	diff := archive.Digest(layer.Bytes())
+	config, err := json.Marshal(map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",
 		"created":      epoch.Format(time.RFC3339),
@@ -111,45 +109,15 @@ func Tar(opts Options) ([]byte, error) {
 			"WorkingDir": "/",
 			"Labels":     opts.Labels,
 		},
-		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerHex}},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diff}},
 		"history": []map[string]any{{"created": epoch.Format(time.RFC3339), "created_by": "berth testimage"}},
-	}
-	configJSON, err := json.Marshal(config)
+	})
 	if err != nil {
 		return nil, err
 	}
-	configSum := sha256.Sum256(configJSON)
-	configName := hex.EncodeToString(configSum[:]) + ".json"
-	manifest, err := json.Marshal([]map[string]any{{
-		"Config":   configName,
-		"RepoTags": []string{opts.Ref},
-		"Layers":   []string{layerHex + "/layer.tar"},
-	}})
-	if err != nil {
-		return nil, err
-	}
-
 	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	if err := tw.WriteHeader(&tar.Header{Name: layerHex + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}); err != nil {
-		return nil, err
-	}
-	for _, f := range []struct {
-		name string
-		body []byte
-	}{
-		{layerHex + "/layer.tar", layer.Bytes()},
-		{configName, configJSON},
-		{"manifest.json", manifest},
-	} {
-		if err := writeFile(tw, f.name, f.body, 0o644, epoch); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	err = archive.Write(&out, []archive.Image{{RawConfig: config, Refs: []string{opts.Ref}, Layers: [][]byte{layer.Bytes()}}})
+	return out.Bytes(), err
 }
 
 func writeFile(w *tar.Writer, name string, body []byte, mode int64, mtime time.Time) error {
