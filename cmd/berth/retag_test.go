@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
 
@@ -53,8 +54,8 @@ func TestRetag(t *testing.T) {
 func TestRetagGarbage(t *testing.T) {
 	rc := retag(bytes.NewReader([]byte("not a tar file at all, certainly not")), "x:y")
 	defer rc.Close()
-	if _, err := io.ReadAll(rc); err == nil {
-		t.Error("retag of garbage read without error")
+	if _, err := io.ReadAll(rc); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("retag of garbage: %v, want ErrInvalidArgument", err)
 	}
 }
 
