@@ -58,7 +58,7 @@ func (d *Driver) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.C
 	})
 	if err != nil {
 		if cerrdefs.IsConflict(err) {
-			return runtime.Container{}, fmt.Errorf("docker: create container %q: %w: %v", spec.Name, runtime.ErrAlreadyExists, err)
+			return runtime.Container{}, runtime.WrapEngine("docker", fmt.Sprintf("create container %q", spec.Name), runtime.ErrAlreadyExists, err)
 		}
 		return runtime.Container{}, d.fail(err, "create container from %q", spec.Image)
 	}

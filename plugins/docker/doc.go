@@ -5,10 +5,22 @@
 //
 // The driver implements the whole runtime.Runtime contract against the Docker
 // Engine API with github.com/moby/moby/client, negotiating the API version
-// with the daemon (Docker 20.10 speaks API 1.41). Its one option, "address",
-// names the daemon (default $DOCKER_HOST, else unix:///var/run/docker.sock).
+// with the daemon (Docker 20.10 speaks API 1.41).
 //
-// How the contract maps onto Docker:
+// # Options
+//
+// The plugin options (wire.DriverOptions, read by OptionsFromMap) have one
+// key:
+//
+//   - "address": the daemon's address (unix://, tcp://, ...). Without it
+//     the driver finds the daemon as the Docker CLI does: $DOCKER_HOST, else
+//     the current context's docker endpoint ($DOCKER_CONTEXT, else
+//     currentContext in config.json of $DOCKER_CONFIG or ~/.docker; the
+//     context's TLS files too), else unix:///var/run/docker.sock. TLS and
+//     the API version come from DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and
+//     DOCKER_API_VERSION, as for the client's FromEnv.
+//
+// # How the contract maps onto Docker
 //
 //   - Run creates the container (never with AutoRemove, always with an init
 //     as PID 1 so that SIGTERM reaches the program), registers a wait for
@@ -58,5 +70,7 @@
 //     STOPSIGNAL, LABEL), without the secret keys.
 //   - Engine errors are classified with the SDK's typed checks (errdefs):
 //     not found, conflict, invalid argument, ...; a daemon that cannot be
-//     reached gives runtime.ErrUnavailable naming its address.
+//     reached gives runtime.ErrUnavailable naming its address. The error
+//     is a runtime.EngineError: the class and the SDK's error are both in
+//     its chain.
 package docker

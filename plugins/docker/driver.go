@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 const Version = "0.1.0"
 
 // DefaultAddress is the daemon address used when neither the "address"
-// option nor $DOCKER_HOST names one.
+// option, $DOCKER_HOST nor the Docker CLI's current context names one.
 const DefaultAddress = client.DefaultDockerHost
 
 // secretLabel is the container label holding the names (a JSON array) of
@@ -52,7 +51,7 @@ type options struct {
 
 // WithAddress sets the daemon's address (for example
 // "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"). Empty keeps the
-// default.
+// default, found by the Docker CLI's conventions (see New).
 func WithAddress(addr string) Option {
 	return func(o *options) {
 		if addr != "" {
@@ -61,24 +60,38 @@ func WithAddress(addr string) Option {
 	}
 }
 
-// New returns a driver for the daemon at the configured address. It does not
-// need the daemon: an engine that is down makes the methods fail with
-// runtime.ErrUnavailable, not New. It starts negotiating the API version in
-// the background, so that the first call makes one round trip, not two.
+// OptionsFromMap reads the plugin options map (key "address"; see the
+// package doc) into Options for New.
+func OptionsFromMap(m map[string]string) []Option {
+	return []Option{WithAddress(m["address"])}
+}
+
+// New returns a driver for the daemon at the configured address; without
+// one, the daemon the Docker CLI would use: $DOCKER_HOST, else the current
+// context's endpoint ($DOCKER_CONTEXT, else config.json's currentContext,
+// in $DOCKER_CONFIG or ~/.docker), else DefaultAddress. TLS and the API
+// version come from the environment as for the CLI (DOCKER_CERT_PATH,
+// DOCKER_TLS_VERIFY, DOCKER_API_VERSION).
+//
+// New does not need the daemon: an engine that is down makes the methods
+// fail with runtime.ErrUnavailable, not New. It starts negotiating the API
+// version in the background, so that the first call makes one round trip,
+// not two.
 func New(opts ...Option) (*Driver, error) {
-	o := options{address: os.Getenv(client.EnvOverrideHost)}
-	if o.address == "" {
-		o.address = DefaultAddress
-	}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	cli, err := client.New(client.WithHost(o.address))
+	ep, err := resolve(o.address)
 	if err != nil {
-		return nil, fmt.Errorf("docker: address %q: %w: %v", o.address, runtime.ErrInvalidArgument, err)
+		return nil, err
+	}
+	cli, err := client.New(ep.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker: address %q (%s): %w: %w", ep.address, ep.from, runtime.ErrInvalidArgument, err)
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	d := &Driver{cli: cli, addr: o.address, bg: bg, cancel: cancel, exits: map[string]*exitWatch{}}
+	d := &Driver{cli: cli, addr: ep.address, bg: bg, cancel: cancel, exits: map[string]*exitWatch{}}
 	d.wg.Go(func() {
 		// A failure is left to the first call, which negotiates again.
 		ctx, cancel := context.WithTimeout(bg, negotiateTimeout)
@@ -122,23 +135,25 @@ func (d *Driver) Info(ctx context.Context) (runtime.Info, error) {
 func (d *Driver) Ping(ctx context.Context) error {
 	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("docker: ping %s: %w", d.addr, ctx.Err())
+			return runtime.WrapEngine("docker", "ping "+d.addr, nil, ctx.Err())
 		}
-		return fmt.Errorf("docker: daemon at %s: %w: %v", d.addr, runtime.ErrUnavailable, err)
+		return runtime.WrapEngine("docker", "daemon at "+d.addr, runtime.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// fail classifies an engine error into the contract's error classes and
-// wraps it with what was being done. Context errors stay context errors.
+// fail classifies an engine error into the contract's error classes with
+// the SDK's typed checks (errdefs) and wraps it with what was being done
+// (runtime.WrapEngine: the class and the engine's error both in the chain).
+// Context errors stay context errors, of no class.
 func (d *Driver) fail(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
 	var class error
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("docker: %s: %w", what, err)
 	case client.IsErrConnectionFailed(err):
-		return fmt.Errorf("docker: %s: daemon at %s: %w: %v", what, d.addr, runtime.ErrUnavailable, err)
+		what += ": daemon at " + d.addr
+		class = runtime.ErrUnavailable
 	case cerrdefs.IsNotFound(err):
 		class = runtime.ErrNotFound
 	case cerrdefs.IsConflict(err):
@@ -153,10 +168,8 @@ func (d *Driver) fail(err error, format string, args ...any) error {
 		class = runtime.ErrNotImplemented
 	case cerrdefs.IsUnavailable(err):
 		class = runtime.ErrUnavailable
-	default:
-		return fmt.Errorf("docker: %s: %w", what, err)
 	}
-	return fmt.Errorf("docker: %s: %w: %v", what, class, err)
+	return runtime.WrapEngine("docker", what, class, err)
 }
 
 // exitWatch is the wait for a container's next exit that Run registers

@@ -66,12 +66,15 @@ func newDriver(tb testing.TB) *Driver {
 	return d
 }
 
-// testAddress is the daemon the tests use: $DOCKER_HOST, else the default.
+// testAddress is the daemon the tests use: the one a driver without an
+// address option finds.
 func testAddress() string {
-	if a := os.Getenv(client.EnvOverrideHost); a != "" {
-		return a
+	d, err := New()
+	if err != nil {
+		return DefaultAddress
 	}
-	return DefaultAddress
+	defer d.Close()
+	return d.Address()
 }
 
 // rawClient is the SDK client, for checks independent of the driver.

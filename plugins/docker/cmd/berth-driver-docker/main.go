@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	d, err := docker.New(docker.WithAddress(wire.DriverOptions()["address"]))
+	d, err := docker.New(docker.OptionsFromMap(wire.DriverOptions())...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-driver-docker:", err)
 		os.Exit(1)
