@@ -88,8 +88,11 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	// The start time names this process in its jobs' rows beside its PID;
+	// where the system does not tell it (outside Linux) it is 0, and the
+	// owner's lock alone tells whether the process lives.
 	start, err := procStart(os.Getpid())
-	if err != nil {
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return nil, fmt.Errorf("core: read own process start time: %w", err)
 	}
 	c.owner = owner{pid: os.Getpid(), start: start}

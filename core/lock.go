@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // lockPoll bounds the pause between two attempts at a lock file another
@@ -21,7 +23,7 @@ const lockPoll = 25 * time.Millisecond
 
 // itemLocks serialises the jobs of one (project, work item), within the
 // process (a channel per item) and across processes sharing the state
-// directory (flock on a file per item under dir). A lock file may be
+// directory (a file lock, gofrs/flock, on a file per item under dir). A lock file may be
 // unlinked by whoever holds its lock (a sweep prunes idle ones); a locker
 // that finds its file unlinked after locking starts over.
 type itemLocks struct {
@@ -114,7 +116,7 @@ func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout 
 		return nil, err
 	}
 	return func() {
-		f.Close() // releases the flock
+		f.Close() // releases the file lock
 		<-il.token
 		drop()
 	}, nil
@@ -124,25 +126,21 @@ var errLockBusy = errors.New("lock busy")
 
 // flock locks the file of id, polling until deadline while another process
 // holds it.
-func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.Time, wait bool) (*os.File, error) {
+func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.Time, wait bool) (*flock.Flock, error) {
 	path := filepath.Join(l.dir, id+".lock")
 	pause := time.Millisecond
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f := flock.New(path, flock.SetFlag(os.O_RDWR|os.O_CREATE), flock.SetPermissions(0o600))
+		ok, err := f.TryLock()
 		if err != nil {
-			return nil, fmt.Errorf("work item lock: %w", err)
+			return nil, fmt.Errorf("work item lock %s: %w", path, err)
 		}
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
+		if ok {
 			if sameFile(f, path) {
 				return f, nil
 			}
 			f.Close() // unlinked by a pruner meanwhile: start over
 			continue
-		}
-		f.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("work item lock %s: %w", path, err)
 		}
 		if !wait {
 			return nil, errLockBusy
@@ -163,8 +161,9 @@ func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.T
 	}
 }
 
-// sameFile reports whether f is still the file at path.
-func sameFile(f *os.File, path string) bool {
+// sameFile reports whether f (an open file or a held lock) is still the
+// file at path.
+func sameFile(f interface{ Stat() (fs.FileInfo, error) }, path string) bool {
 	a, err := f.Stat()
 	if err != nil {
 		return false
@@ -185,16 +184,23 @@ func (l *itemLocks) prune() int {
 			continue
 		}
 		path := filepath.Join(l.dir, e.Name())
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f, path) {
-			if os.Remove(path) == nil {
-				n++
-			}
+		f := flock.New(path, flock.SetFlag(os.O_RDWR))
+		if ok, err := f.TryLock(); ok && err == nil && sameFile(f, path) && removeLocked(f) == nil {
+			n++
 		}
 		f.Close()
 	}
 	return n
+}
+
+// removeLocked unlinks the file of the lock f holds, and drops the lock.
+// Where a file that is open cannot be unlinked (Windows), it drops the lock
+// first.
+func removeLocked(f *flock.Flock) error {
+	err := os.Remove(f.Path())
+	f.Close()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err = os.Remove(f.Path())
+	}
+	return err
 }

@@ -3,19 +3,20 @@ package core
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/berth-dev/berth/core/internal/store"
+	"github.com/gofrs/flock"
 )
 
 // owners are the per-job lock files by which a job's owner proves it is
-// alive: the owner holds an exclusive flock on <dir>/<job>.lock for the
-// job's whole life. A lock is held by an open file, whatever PID namespace
-// the owner runs in, and the kernel drops it when the owner dies, so a
-// berth in a CI container sharing the state directory is seen alive from
-// the host and the other way round.
+// alive: the owner holds an exclusive file lock (gofrs/flock) on
+// <dir>/<job>.lock for the job's whole life. A lock is held by an open
+// file, whatever PID namespace the owner runs in, and the system drops it
+// when the owner dies, so a berth in a CI container sharing the state
+// directory is seen alive from the host and the other way round.
 type owners struct{ dir string }
 
 func newOwners(dir string) (*owners, error) {
@@ -31,19 +32,19 @@ func (o *owners) path(jobID string) string { return filepath.Join(o.dir, jobID+"
 // drops the lock. Release only once the job's row is gone or ended.
 func (o *owners) hold(jobID string) (release func(), err error) {
 	path := o.path(jobID)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("job lock: %w", err)
+	f := flock.New(path, flock.SetFlag(os.O_RDWR|os.O_CREATE|os.O_EXCL), flock.SetPermissions(0o600))
+	ok, err := f.TryLock()
+	if err == nil && !ok {
+		err = errors.New("locked by another")
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err != nil {
 		f.Close()
-		os.Remove(path)
+		if !errors.Is(err, fs.ErrExist) {
+			os.Remove(path)
+		}
 		return nil, fmt.Errorf("job lock %s: %w", path, err)
 	}
-	return func() {
-		os.Remove(path)
-		f.Close()
-	}, nil
+	return func() { removeLocked(f) }, nil
 }
 
 // verdict is what the reaper concludes about a job's owner.
@@ -64,20 +65,17 @@ func (o *owners) judge(j store.Job) verdict {
 		return verdict{alive: alive(j.PID, j.PIDStart), release: none}
 	}
 	path := o.path(j.ID)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
+	f := flock.New(path, flock.SetFlag(os.O_RDWR))
+	ok, err := f.TryLock()
+	if errors.Is(err, fs.ErrNotExist) {
 		// The owner unlinks its file only after its row is gone or
 		// ended, and creates it before the row: a row without a file
 		// has no owner left.
 		return verdict{alive: false, release: none}
 	}
-	if err != nil {
-		return verdict{alive: true, release: none}
-	}
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if err != nil {
+	if err != nil || !ok {
 		f.Close()
-		return verdict{alive: true, release: none} // held (EWOULDBLOCK), or undecidable
+		return verdict{alive: true, release: none} // held, or undecidable
 	}
 	if !sameFile(f, path) {
 		// Unlinked meanwhile by another reaper, or by the owner ending.
@@ -86,7 +84,7 @@ func (o *owners) judge(j store.Job) verdict {
 	}
 	return verdict{alive: false, release: func(forget bool) {
 		if forget {
-			os.Remove(path)
+			removeLocked(f)
 		}
 		f.Close()
 	}}
