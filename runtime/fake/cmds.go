@@ -17,238 +17,212 @@ import (
 	"mvdan.cc/sh/v3/interp"
 )
 
-// cmd is a call of one of commands.
+// cmd is a call of an applet.
 type cmd struct {
 	s      *shell
 	ctx    context.Context
 	hc     interp.HandlerContext
 	name   string
 	args   []string
-	set    map[rune]bool // options given (flags)
+	set    map[rune]bool // options given
 	status uint8
 }
 
-// commands are the busybox applets the fake has besides the interpreter's
-// builtins (echo, printf, test, cd, pwd, ...), over the container's file
-// system. An error they return (the script's end) ends the script.
-var commands map[string]func(c *cmd) error
+// applets are the busybox commands the fake has besides the interpreter's
+// builtins, over the container's file system. An error they return ends
+// the script.
+var applets map[string]func(c *cmd) error
 
-func init() { commands = applets }
-
-var applets = map[string]func(c *cmd) error{
-	"cat": func(c *cmd) error {
-		for _, f := range c.files(c.args) {
-			if r := c.open(f); r != nil {
-				if _, err := io.Copy(c.hc.Stdout, r); err != nil {
-					return c.failed(err, "read error: %s", errText(err))
+func init() {
+	applets = map[string]func(c *cmd) error{
+		"cat": func(c *cmd) error {
+			for _, f := range c.files(c.args) {
+				if r := c.open(f); r != nil {
+					if _, err := io.Copy(c.hc.Stdout, r); err != nil {
+						return c.failed(err, "read error: %s", errText(err))
+					}
 				}
 			}
-		}
-		return nil
-	},
-	"sleep": func(c *cmd) error {
-		var total time.Duration
-		if len(c.args) == 0 {
-			c.errorf("missing operand")
-		}
-		for _, a := range c.args {
-			num, unit := a, time.Second
-			if u, ok := sleepUnits[a[max(len(a)-1, 0):]]; ok {
-				num, unit = a[:len(a)-1], u
-			}
-			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f < 0 || strings.ContainsAny(num, "eExXpP") {
-				c.errorf("invalid number '%s'", a)
-				return nil
-			}
-			total += time.Duration(f * float64(unit))
-		}
-		select {
-		case <-time.After(total):
 			return nil
-		case <-c.ctx.Done():
-			return context.Cause(c.ctx)
-		}
-	},
-	"touch": func(c *cmd) error {
-		for _, f := range c.flags("c") {
-			if _, err := c.s.fs.stat(c.path(f), true); err == nil || c.set['c'] {
-				continue
+		},
+		"sleep": func(c *cmd) error {
+			var total time.Duration
+			if len(c.args) == 0 {
+				c.errorf("missing operand")
 			}
-			if _, err := c.s.fs.create(c.path(f), nil, false, false); err != nil {
-				c.errorf("%s: %s", f, errText(err))
+			for _, a := range c.args {
+				num, unit := a, time.Second
+				if i := strings.IndexByte("smhd", a[max(len(a)-1, 0)]); len(a) > 0 && i >= 0 {
+					num, unit = a[:len(a)-1], []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}[i]
+				}
+				f, err := strconv.ParseFloat(num, 64)
+				if err != nil || f < 0 || strings.ContainsAny(num, "eExXpP") {
+					c.errorf("invalid number '%s'", a)
+					return nil
+				}
+				total += time.Duration(f * float64(unit))
 			}
-		}
-		return nil
-	},
-	"mkdir": func(c *cmd) error {
-		for _, d := range c.flags("p") {
-			if err := c.s.fs.mkdir(c.path(d), c.set['p']); err != nil {
-				c.errorf("can't create directory '%s': %s", d, errText(err))
+			select {
+			case <-time.After(total):
+				return nil
+			case <-c.ctx.Done():
+				return context.Cause(c.ctx)
 			}
-		}
-		return nil
-	},
-	"rm": func(c *cmd) error {
-		for _, p := range c.flags("frRi") {
-			err := c.s.fs.remove(c.path(p), c.set['r'] || c.set['R'])
-			switch {
-			case err == nil || c.set['f'] && errors.Is(err, fs.ErrNotExist):
-			case errors.Is(err, syscall.EISDIR):
-				c.errorf("'%s' is a directory", p)
+		},
+		"touch": func(c *cmd) error {
+			for _, f := range c.flags("c") {
+				if _, err := c.s.fs.stat(c.path(f), true); err != nil && !c.set['c'] {
+					if _, err := c.s.fs.create(c.path(f), nil, false, false); err != nil {
+						c.errorf("%s: %s", f, errText(err))
+					}
+				}
+			}
+			return nil
+		},
+		"mkdir": func(c *cmd) error {
+			for _, d := range c.flags("p") {
+				if err := c.s.fs.mkdir(c.path(d), c.set['p']); err != nil {
+					c.errorf("can't create directory '%s': %s", d, errText(err))
+				}
+			}
+			return nil
+		},
+		"rm": func(c *cmd) error {
+			for _, p := range c.flags("frRi") {
+				switch err := c.s.fs.remove(c.path(p), c.set['r'] || c.set['R']); {
+				case err == nil || c.set['f'] && errors.Is(err, fs.ErrNotExist):
+				case errors.Is(err, syscall.EISDIR):
+					c.errorf("'%s' is a directory", p)
+				default:
+					c.errorf("can't remove '%s': %s", p, errText(err))
+				}
+			}
+			return nil
+		},
+		"ls": func(c *cmd) error { // one name a line, files and directories in the order given
+			paths := c.flags("1aA")
+			if len(paths) == 0 {
+				paths = []string{"."}
+			}
+			for _, p := range paths {
+				names, _, err := c.s.fs.list(c.path(p))
+				if errors.Is(err, syscall.ENOTDIR) {
+					names, err = []string{p}, nil
+				} else if c.set['a'] {
+					names = append([]string{".", ".."}, names...)
+				}
+				if err != nil {
+					c.errorf("%s: %s", p, errText(err))
+				}
+				for _, n := range names {
+					if c.set['a'] || c.set['A'] || n[0] != '.' || n == p {
+						fmt.Fprintln(c.hc.Stdout, n)
+					}
+				}
+			}
+			return nil
+		},
+		"wc": func(c *cmd) error {
+			files := c.flags("clw")
+			if len(c.set) == 0 {
+				c.set = map[rune]bool{'l': true, 'w': true, 'c': true}
+			}
+			var all []byte
+			for _, f := range c.files(files) {
+				if r := c.open(f); r != nil {
+					b, err := io.ReadAll(r)
+					if err != nil {
+						return c.failed(err, "%s: %s", f, errText(err))
+					}
+					all = append(all, b...)
+					if len(files) == 0 {
+						f = "" // standard input has no name
+					}
+					c.count(b, f)
+				}
+			}
+			if len(files) > 1 {
+				c.count(all, "total")
+			}
+			return nil
+		},
+		"head": func(c *cmd) error { return c.headTail(false) },
+		"tail": func(c *cmd) error { return c.headTail(true) },
+		"env": func(c *cmd) error {
+			env := environ(c.hc.Env)
+			for len(c.args) > 0 && strings.Contains(c.args[0], "=") {
+				env, c.args = setEnv(env, c.args[0]), c.args[1:]
+			}
+			if len(c.args) > 0 {
+				return c.s.sh(c.ctx, c.args, env, c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
+			}
+			fmt.Fprint(c.hc.Stdout, strings.Join(append(env, ""), "\n"))
+			return nil
+		},
+		"seq": func(c *cmd) error {
+			var n []int // FIRST INC LAST
+			for _, a := range c.args {
+				v, err := strconv.Atoi(a)
+				if err != nil {
+					c.errorf("invalid number '%s'", a)
+					return nil
+				}
+				n = append(n, v)
+			}
+			switch len(n) {
+			case 1:
+				n = []int{1, 1, n[0]}
+			case 2:
+				n = []int{n[0], 1, n[1]}
+			case 3:
 			default:
-				c.errorf("can't remove '%s': %s", p, errText(err))
+				c.errorf("usage: seq [FIRST [INC]] LAST")
+				return nil
 			}
-		}
-		return nil
-	},
-	"ls": func(c *cmd) error {
-		paths := c.flags("1aA")
-		if len(paths) == 0 {
-			paths = []string{"."}
-		}
-		var lines []string // of directories, after the files
-		sep := false
-		for _, p := range paths {
-			names, _, err := c.s.fs.list(c.path(p))
-			switch {
-			case errors.Is(err, syscall.ENOTDIR):
-				fmt.Fprintln(c.hc.Stdout, p)
-				sep = true
-				continue
-			case err != nil:
-				c.errorf("%s: %s", p, errText(err))
-				continue
-			case len(paths) > 1 && (sep || len(lines) > 0):
-				lines = append(lines, "", p+":")
-			case len(paths) > 1:
-				lines = append(lines, p+":")
+			for i := n[0]; n[1] > 0 && i <= n[2] || n[1] < 0 && i >= n[2]; i += n[1] {
+				fmt.Fprintln(c.hc.Stdout, i)
 			}
-			if c.set['a'] {
-				names = append([]string{".", ".."}, names...)
+			return nil
+		},
+		"dd": func(c *cmd) error {
+			ops := map[string]string{"if": "-", "bs": "512", "count": "-1"}
+			for _, a := range c.args {
+				k, v, _ := strings.Cut(a, "=")
+				ops[k] = v
 			}
-			for _, n := range names {
-				if c.set['a'] || c.set['A'] || n[0] != '.' {
-					lines = append(lines, n)
+			bs, ok := parseCount(ops["bs"])
+			count, err := strconv.ParseInt(ops["count"], 10, 64)
+			r, w := c.open(ops["if"]), io.Writer(c.hc.Stdout)
+			if !ok || bs == 0 || err != nil || r == nil {
+				c.errorf("bad operands %q", c.args)
+				return nil
+			}
+			if of := ops["of"]; of != "" {
+				if w, err = c.s.open(c.ctx, of, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+					c.errorf("can't open '%s': %s", of, errText(err))
+					return nil
 				}
 			}
-		}
-		for _, l := range lines {
-			fmt.Fprintln(c.hc.Stdout, l)
-		}
-		return nil
-	},
-	"wc": func(c *cmd) error {
-		files := c.flags("clw")
-		if len(c.set) == 0 {
-			c.set = map[rune]bool{'l': true, 'w': true, 'c': true}
-		}
-		var all []byte
-		for _, f := range c.files(files) {
-			r := c.open(f)
-			if r == nil {
-				continue
+			var n int
+			for buf := make([]byte, bs); count < 0 || int64(n) < count; n++ {
+				m, err := io.ReadFull(r, buf)
+				w.Write(buf[:m])
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					n += min(m, 1)
+					break
+				} else if err != nil {
+					return c.failed(err, "%s", errText(err))
+				}
 			}
-			b, err := io.ReadAll(r)
-			if err != nil {
-				return c.failed(err, "%s: %s", f, errText(err))
-			}
-			all = append(all, b...)
-			if len(files) == 0 {
-				f = ""
-			}
-			c.count(b, f)
-		}
-		if len(files) > 1 {
-			c.count(all, "total")
-		}
-		return nil
-	},
-	"head": func(c *cmd) error { return c.headTail(false) },
-	"tail": func(c *cmd) error { return c.headTail(true) },
-	"env": func(c *cmd) error {
-		env := environ(c.hc.Env)
-		for len(c.args) > 0 && strings.Contains(c.args[0], "=") {
-			env, c.args = setEnv(env, c.args[0]), c.args[1:]
-		}
-		if len(c.args) > 0 {
-			return c.s.sh(c.ctx, c.args, env, c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
-		}
-		for _, kv := range env {
-			fmt.Fprintln(c.hc.Stdout, kv)
-		}
-		return nil
-	},
-	"seq": func(c *cmd) error {
-		var n []int
-		for _, a := range c.args {
-			v, err := strconv.Atoi(a)
-			if err != nil {
-				c.errorf("invalid number '%s'", a)
-				return nil
-			}
-			n = append(n, v)
-		}
-		first, step, last := 1, 1, 0
-		switch len(n) {
-		case 1:
-			last = n[0]
-		case 2:
-			first, last = n[0], n[1]
-		case 3:
-			first, step, last = n[0], n[1], n[2]
-		default:
-			c.errorf("usage: seq [FIRST [INC]] LAST")
-		}
-		for i := first; step > 0 && i <= last || step < 0 && i >= last; i += step {
-			fmt.Fprintln(c.hc.Stdout, i)
-		}
-		return nil
-	},
-	"dd": func(c *cmd) error {
-		ops := map[string]string{"if": "-", "bs": "512", "count": "-1"}
-		for _, a := range c.args {
-			k, v, _ := strings.Cut(a, "=")
-			ops[k] = v
-		}
-		bs, ok := parseCount(ops["bs"])
-		count, err := strconv.ParseInt(ops["count"], 10, 64)
-		r := c.open(ops["if"])
-		if !ok || bs == 0 || err != nil || r == nil {
-			c.errorf("bad operands %q", c.args)
+			fmt.Fprintf(c.hc.Stderr, "%d+0 records in\n%d+0 records out\n", n, n)
 			return nil
-		}
-		w := c.hc.Stdout
-		if of := ops["of"]; of != "" {
-			f, err := c.s.open(c.ctx, of, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-			if err != nil {
-				c.errorf("can't open '%s': %s", of, errText(err))
-				return nil
-			}
-			w = f
-		}
-		var n int
-		for buf := make([]byte, bs); count < 0 || int64(n) < count; n++ {
-			m, err := io.ReadFull(r, buf)
-			w.Write(buf[:m])
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				n += min(m, 1)
-				break
-			} else if err != nil {
-				return c.failed(err, "%s", errText(err))
-			}
-		}
-		fmt.Fprintf(c.hc.Stderr, "%d+0 records in\n%d+0 records out\n", n, n)
-		return nil
-	},
-	"sync": func(*cmd) error { return nil },
-	"sh": func(c *cmd) error {
-		argv := append([]string{"sh"}, c.args...)
-		return c.s.sh(c.ctx, argv, environ(c.hc.Env), c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
-	},
+		},
+		"sync": func(*cmd) error { return nil },
+		"sh": func(c *cmd) error {
+			return c.s.sh(c.ctx, append([]string{"sh"}, c.args...), environ(c.hc.Env), c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
+		},
+	}
 }
-
-var sleepUnits = map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
 
 // errorf reports an error of the command, whose status becomes 1.
 func (c *cmd) errorf(format string, args ...any) {
@@ -273,8 +247,7 @@ func (c *cmd) flags(known string) []string {
 	c.set = map[rune]bool{}
 	for len(c.args) > 0 && len(c.args[0]) > 1 && c.args[0][0] == '-' {
 		a := c.args[0]
-		c.args = c.args[1:]
-		if a == "--" {
+		if c.args = c.args[1:]; a == "--" {
 			break
 		}
 		for _, l := range a[1:] {
@@ -312,12 +285,9 @@ func (c *cmd) open(name string) io.Reader {
 // prints it.
 func (c *cmd) count(b []byte, name string) {
 	var cols []string
-	for _, o := range []struct {
-		flag rune
-		n    int
-	}{{'l', bytes.Count(b, []byte("\n"))}, {'w', len(bytes.Fields(b))}, {'c', len(b)}} {
-		if c.set[o.flag] {
-			cols = append(cols, fmt.Sprintf("%9d", o.n))
+	for i, n := range []int{bytes.Count(b, []byte("\n")), len(bytes.Fields(b)), len(b)} {
+		if c.set[rune("lwc"[i])] {
+			cols = append(cols, fmt.Sprintf("%9d", n))
 		}
 	}
 	if len(cols) == 1 {

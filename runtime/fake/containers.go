@@ -81,7 +81,7 @@ func findContainer(st *state, id string) (*ctrRec, error) {
 // effective returns c's state and exit status, counting a container whose
 // process died as killed.
 func (r *Runtime) effective(c *ctrRec) (runtime.ContainerState, runtime.ExitStatus) {
-	if c.State == runtime.StateRunning && r.disk != nil && !c.Owner.alive() {
+	if c.State == runtime.StateRunning && r.dir != "" && !c.Owner.alive() {
 		return runtime.StateExited, runtime.ExitStatus{
 			ExitCode: 137, Error: fmt.Sprintf("fake: process %d running the container died", c.Owner.Pid),
 		}
@@ -141,8 +141,8 @@ func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.
 			}
 			t = &task{id: id, argv: argv, env: env, dir: dir, done: make(chan struct{}), out: &logBuf{notify: make(chan struct{})},
 				sh: newShell(fs, spec.MemoryBytes, id)}
-			if r.disk != nil {
-				t.out.paths = [3]string{"", r.disk.logPath(id, 1), r.disk.logPath(id, 2)}
+			if r.dir != "" {
+				t.out.paths = [3]string{"", r.logPath(id, 1), r.logPath(id, 2)}
 			}
 			c := &ctrRec{
 				ID: id, Name: cmp.Or(spec.Name, "fake_"+id[:12]), Image: spec.Image, ImageID: img.ID, Spec: spec,
@@ -226,9 +226,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 			delete(st.Containers, cid)
 			delete(r.tasks, cid)
 			r.dropBlob(st, c.Upper)
-			if r.disk != nil {
-				r.disk.removeLogs(cid)
-			}
+			r.removeLogs(cid)
 			return nil
 		})
 	})

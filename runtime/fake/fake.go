@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
@@ -27,7 +31,8 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	st    *state                      // in memory; with a state dir, read at each access
-	disk  *disk                       // nil in memory
+	dir   string                      // the state dir, or ""
+	lock  *os.File                    // of the state dir
 	err   error                       // the state dir is unusable
 	blobs map[string]*layer           // by ID: the layers in memory, a cache with a state dir
 	flats map[string]map[string]*file // chain ID -> file system
@@ -46,11 +51,8 @@ func New(opts ...Option) *Runtime {
 	}
 	r := &Runtime{cfg: cfg, st: newState(), blobs: map[string]*layer{}, flats: map[string]map[string]*file{}, tasks: map[string]*task{}}
 	r.faults.faults = slices.Clone(cfg.faults)
-	if cfg.stateDir != "" {
-		var err error
-		if r.disk, err = openDisk(cfg.stateDir); err != nil {
-			r.err = unavailable("state dir "+cfg.stateDir, err)
-		}
+	if r.dir = cfg.stateDir; r.dir != "" {
+		r.err = r.openDir()
 	}
 	return r
 }
@@ -119,18 +121,27 @@ func (r *Runtime) access(write bool, fn func(st *state) error) error {
 	switch {
 	case r.err != nil:
 		return r.err
-	case r.disk == nil:
+	case r.dir == "":
 		return fn(r.st)
 	}
-	st, unlock, err := r.disk.load(write)
+	how := syscall.LOCK_SH
+	if write {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(r.lock.Fd()), how); err != nil {
+		return unavailable("lock state", err)
+	}
+	defer syscall.Flock(int(r.lock.Fd()), syscall.LOCK_UN)
+	st, err := r.load()
 	if err != nil {
 		return unavailable("read state", err)
 	}
-	defer unlock()
 	if err := fn(st); err != nil || !write {
 		return err
 	}
-	if err := r.disk.save(st); err != nil {
+	if b, err := json.Marshal(st); err != nil {
+		return err
+	} else if err := writeAtomic(filepath.Join(r.dir, "state.json"), b); err != nil {
 		return unavailable("save state", err)
 	}
 	return nil

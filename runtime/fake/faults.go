@@ -164,13 +164,12 @@ func (r *Runtime) hit(op string) (before, after *Fault) {
 	}
 	s.calls[op]++
 	n := s.calls[op]
-	if r.disk != nil && r.err == nil && slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op }) {
-		r.mu.Lock()
-		shared, err := r.disk.countCall(op)
-		r.mu.Unlock()
-		if err == nil {
-			n = shared
-		}
+	if r.dir != "" && slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op }) {
+		_ = r.update(func(st *state) error {
+			st.Calls[op]++
+			n = st.Calls[op]
+			return nil
+		})
 	}
 	for _, f := range s.faults {
 		switch {

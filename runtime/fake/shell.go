@@ -320,7 +320,7 @@ func (s *shell) exec(ctx context.Context, args []string) error {
 			name = path.Base(name)
 		}
 	}
-	run := commands[name]
+	run := applets[name]
 	if run == nil {
 		fmt.Fprintf(hc.Stderr, "sh: %s: not found\n", args[0])
 		return interp.ExitStatus(127)

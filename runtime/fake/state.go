@@ -22,12 +22,13 @@ type state struct {
 	Images     map[string]*imageRec `json:"images"`
 	Layers     map[string]*layerRec `json:"layers"` // by chain ID
 	Containers map[string]*ctrRec   `json:"containers"`
+	Calls      map[string]int       `json:"calls,omitempty"` // of the operations faults target
 	refs       map[string]string    // reference -> image ID, from the images' Refs
 	order      []*imageRec          // the images, oldest first
 }
 
 func newState() *state {
-	return &state{Images: map[string]*imageRec{}, Layers: map[string]*layerRec{}, Containers: map[string]*ctrRec{}, refs: map[string]string{}}
+	return &state{Images: map[string]*imageRec{}, Layers: map[string]*layerRec{}, Containers: map[string]*ctrRec{}, Calls: map[string]int{}, refs: map[string]string{}}
 }
 
 // next returns the next value of the state's counter.
@@ -135,10 +136,17 @@ func addLayer(st *state, parent, diff string, size int64) string {
 	return id
 }
 
-// putBlob stores layer l as id; raw is its tar, if known.
+// putBlob stores layer l as blob id; raw is its tar, if known. A blob in
+// a state dir is written once.
 func (r *Runtime) putBlob(id string, l *layer, raw []byte) (err error) {
-	if r.disk != nil {
-		if err = r.disk.putBlob(id, l, raw); err != nil {
+	if r.dir != "" && !exists(r.blobPath(id)) {
+		if raw == nil {
+			raw, err = l.encode()
+		}
+		if err == nil {
+			err = writeAtomic(r.blobPath(id), raw)
+		}
+		if err != nil {
 			return unavailable("write layer", err)
 		}
 	}
@@ -146,15 +154,23 @@ func (r *Runtime) putBlob(id string, l *layer, raw []byte) (err error) {
 	return nil
 }
 
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
+
 // blob returns the layer stored as id.
 func (r *Runtime) blob(id string) (*layer, error) {
-	if l := r.blobs[id]; l != nil || r.disk == nil {
-		if l == nil {
-			return nil, fmt.Errorf("fake: layer %s missing: %w", id, runtime.ErrNotFound)
-		}
+	if l := r.blobs[id]; l != nil {
 		return l, nil
+	} else if r.dir == "" {
+		return nil, fmt.Errorf("fake: layer %s missing: %w", id, runtime.ErrNotFound)
 	}
-	l, err := r.disk.getBlob(id)
+	raw, err := os.ReadFile(r.blobPath(id))
+	var l *layer
+	if err == nil {
+		l, err = parseLayer(raw)
+	}
 	if err != nil {
 		return nil, unavailable("read layer "+id, err)
 	}
@@ -218,8 +234,8 @@ func (r *Runtime) dropBlob(st *state, id string) {
 		}
 	}
 	delete(r.blobs, id)
-	if r.disk != nil && id != "" {
-		r.disk.removeBlob(id)
+	if r.dir != "" && id != "" {
+		_ = os.Remove(r.blobPath(id))
 	}
 }
 

@@ -54,8 +54,8 @@ func TestRemoveFreesLayers(t *testing.T) {
 				return nil
 			})
 			blobs := len(rt.blobs)
-			if rt.disk != nil {
-				files, _ := os.ReadDir(filepath.Join(rt.disk.dir, "blobs"))
+			if rt.dir != "" {
+				files, _ := os.ReadDir(filepath.Join(rt.dir, "blobs"))
 				blobs = len(files)
 			}
 			if layers != 1 || blobs != 1 {

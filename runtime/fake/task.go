@@ -47,7 +47,7 @@ func (r *Runtime) start(t *task) {
 		}
 		r.finish(t, st)
 	}()
-	if r.disk != nil {
+	if r.dir != "" {
 		go r.watch(t)
 	}
 }
@@ -84,9 +84,7 @@ func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
 		r.mu.Lock()
 		delete(r.tasks, t.id)
 		r.mu.Unlock()
-		if r.disk != nil {
-			r.disk.removeLogs(t.id)
-		}
+		r.removeLogs(t.id)
 	}
 	close(t.done)
 }
@@ -213,7 +211,7 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 		case err != nil:
 		case t != nil:
 			err = t.out.copyTo(ctx, opts.Follow, w)
-		case r.disk != nil:
+		case r.dir != "":
 			err = r.logsRemote(ctx, cid, opts.Follow, w)
 		}
 		return struct{}{}, err
@@ -228,7 +226,7 @@ func (r *Runtime) logsRemote(ctx context.Context, cid string, follow bool, w [3]
 	for {
 		_, state, _, _, err := r.lookupContainer(cid)
 		for fd := 1; fd <= 2 && err == nil; fd++ {
-			off[fd], err = copyFile(r.disk.logPath(cid, fd), off[fd], w[fd])
+			off[fd], err = copyFile(r.logPath(cid, fd), off[fd], w[fd])
 		}
 		if err != nil || !follow || state != runtime.StateRunning {
 			return err
