@@ -46,10 +46,10 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 				return fmt.Errorf("fake: image %s of container %s: %w", c.ImageID, c.ID, runtime.ErrNotFound)
 			}
 			n := st.next()
-			diff, upper := c.Upper, &layer{files: map[string]*file{}}
+			diff, upper := c.Upper, &layer{Files: map[string]*file{}}
 			if diff == "" { // its process died: its changes are lost
 				diff = "sha256:" + newID("layer", n)
-				err = r.putBlob(diff, upper, nil)
+				err = r.putBlob(diff, upper)
 			} else {
 				upper, err = r.blob(diff)
 			}
@@ -64,8 +64,8 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 				}
 				m := maps.Clone(base)
 				apply(m, upper)
-				upper, diff = &layer{files: m}, "sha256:"+newID("squash", n)
-				if err := r.putBlob(diff, upper, nil); err != nil {
+				upper, diff = &layer{Files: m}, "sha256:"+newID("squash", n)
+				if err := r.putBlob(diff, upper); err != nil {
 					return err
 				}
 			} else {

@@ -16,7 +16,7 @@ import (
 //
 //	lock        flock(2)ed around every access
 //	state.json  the state, replaced atomically (temp file and rename)
-//	blobs/      layers, one tar per ID, written once
+//	blobs/      layers, one gob per ID, written once
 //	logs/       container output, <id>.1 (stdout) and <id>.2 (stderr)
 func (r *Runtime) openDir() (err error) {
 	for _, d := range []string{"blobs", "logs"} {
@@ -71,7 +71,7 @@ func writeAtomic(name string, data []byte) error {
 }
 
 func (r *Runtime) blobPath(id string) string {
-	return filepath.Join(r.dir, "blobs", strings.TrimPrefix(id, "sha256:")+".tar")
+	return filepath.Join(r.dir, "blobs", strings.TrimPrefix(id, "sha256:")+".gob")
 }
 
 // logPath is the file holding stream fd (1 or 2) of container id.

@@ -18,74 +18,36 @@ import (
 // symbolic link, as its mode says. Entries shared with a layer are never
 // modified: a container writes to entries of its own.
 type file struct {
-	mode fs.FileMode
-	data []byte
-	link string
+	Mode fs.FileMode
+	Data []byte
+	Link string
 }
 
-var rootDir = &file{mode: fs.ModeDir | 0o755}
+var rootDir = &file{Mode: fs.ModeDir | 0o755}
 
 // layer is a file system diff: whiteouts remove a path and everything
 // below it, opaque directories lose their children, then files are set.
 // Paths are absolute and clean.
 type layer struct {
-	files     map[string]*file
-	whiteouts []string
-	opaque    []string
+	Files     map[string]*file
+	Whiteouts []string
+	Opaque    []string
 }
 
 // size is the sum of the sizes of the layer's regular files.
 func (l *layer) size() (n int64) {
-	for _, f := range l.files {
-		if f.mode.IsRegular() {
-			n += int64(len(f.data))
+	for _, f := range l.Files {
+		if f.Mode.IsRegular() {
+			n += int64(len(f.Data))
 		}
 	}
 	return n
 }
 
-// encode returns the layer as a layer tar of docker-save archives
-// (whiteouts as .wh. files). Equal layers encode to equal bytes.
-func (l *layer) encode() ([]byte, error) {
-	var b bytes.Buffer
-	w := tar.NewWriter(&b)
-	var hdrs []*tar.Header
-	for _, p := range l.whiteouts {
-		hdrs = append(hdrs, &tar.Header{Name: path.Join(path.Dir(p), ".wh."+path.Base(p))[1:], Typeflag: tar.TypeReg})
-	}
-	for _, p := range l.opaque {
-		hdrs = append(hdrs, &tar.Header{Name: path.Join(p, ".wh..wh..opq")[1:], Typeflag: tar.TypeReg})
-	}
-	for _, p := range slices.Sorted(maps.Keys(l.files)) {
-		f := l.files[p]
-		h := &tar.Header{Name: p[1:], Mode: int64(f.mode.Perm()), Typeflag: tar.TypeReg, Size: int64(len(f.data))}
-		switch {
-		case f.mode.IsDir():
-			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
-		case f.mode&fs.ModeSymlink != 0:
-			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
-		}
-		hdrs = append(hdrs, h)
-	}
-	for _, h := range hdrs {
-		h.Format = tar.FormatPAX
-		if err := w.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if f := l.files["/"+h.Name]; f != nil {
-			if _, err := w.Write(f.data); err != nil {
-				return nil, err
-			}
-		}
-	}
-	err := w.Close()
-	return b.Bytes(), err
-}
-
 // parseLayer reads a layer tar, with its whiteouts (.wh.NAME) and opaque
 // directories (.wh..wh..opq).
 func parseLayer(raw []byte) (*layer, error) {
-	l := &layer{files: map[string]*file{}}
+	l := &layer{Files: map[string]*file{}}
 	hardlinks := map[string]string{}
 	tr := tar.NewReader(bytes.NewReader(raw))
 	for {
@@ -103,26 +65,26 @@ func parseLayer(raw []byte) (*layer, error) {
 		switch gone, wh := strings.CutPrefix(base, ".wh."); {
 		case name == "/":
 		case base == ".wh..wh..opq":
-			l.opaque = append(l.opaque, dir)
+			l.Opaque = append(l.Opaque, dir)
 		case wh:
-			l.whiteouts = append(l.whiteouts, path.Join(dir, gone))
+			l.Whiteouts = append(l.Whiteouts, path.Join(dir, gone))
 		case hdr.Typeflag == tar.TypeDir:
-			l.files[name] = &file{mode: fs.ModeDir | mode}
+			l.Files[name] = &file{Mode: fs.ModeDir | mode}
 		case hdr.Typeflag == tar.TypeReg:
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				return nil, err
 			}
-			l.files[name] = &file{mode: mode, data: b}
+			l.Files[name] = &file{Mode: mode, Data: b}
 		case hdr.Typeflag == tar.TypeSymlink:
-			l.files[name] = &file{mode: fs.ModeSymlink | mode, link: hdr.Linkname}
+			l.Files[name] = &file{Mode: fs.ModeSymlink | mode, Link: hdr.Linkname}
 		case hdr.Typeflag == tar.TypeLink:
 			hardlinks[name] = path.Clean("/" + hdr.Linkname)
 		}
 	}
 	for name, target := range hardlinks {
-		if f := l.files[target]; f != nil {
-			l.files[name] = f
+		if f := l.Files[target]; f != nil {
+			l.Files[name] = f
 		}
 	}
 	return l, nil
@@ -130,17 +92,17 @@ func parseLayer(raw []byte) (*layer, error) {
 
 // apply applies l on top of the flat file system dst.
 func apply(dst map[string]*file, l *layer) {
-	for _, w := range l.whiteouts {
+	for _, w := range l.Whiteouts {
 		delete(dst, w)
 		removeBelow(dst, w)
 	}
-	for _, o := range l.opaque {
+	for _, o := range l.Opaque {
 		removeBelow(dst, o)
 	}
-	maps.Copy(dst, l.files)
-	for p := range l.files {
+	maps.Copy(dst, l.Files)
+	for p := range l.Files {
 		for d := path.Dir(p); d != "/" && dst[d] == nil; d = path.Dir(d) {
-			dst[d] = &file{mode: fs.ModeDir | 0o755}
+			dst[d] = &file{Mode: fs.ModeDir | 0o755}
 		}
 	}
 }
@@ -200,15 +162,15 @@ func (c *cfs) resolve(p string, followLast bool) (string, error) {
 			next := cur + "/" + part
 			f := c.get(next)
 			last := i == len(parts)-1
-			if f != nil && f.mode&fs.ModeSymlink != 0 && (!last || followLast) {
-				target := f.link
+			if f != nil && f.Mode&fs.ModeSymlink != 0 && (!last || followLast) {
+				target := f.Link
 				if !path.IsAbs(target) {
 					target = path.Join("/"+cur, target)
 				}
 				p, jumped = path.Join(target, strings.Join(parts[i+1:], "/")), true
 				break
 			}
-			if !last && (f == nil || !f.mode.IsDir()) {
+			if !last && (f == nil || !f.Mode.IsDir()) {
 				if f == nil {
 					return "", syscall.ENOENT
 				}
@@ -249,10 +211,10 @@ func (c *cfs) stat(p string, follow bool) (file, error) {
 // readFile returns the content of the regular file at p.
 func (c *cfs) readFile(p string) ([]byte, error) {
 	f, err := c.stat(p, true)
-	if err == nil && f.mode.IsDir() {
+	if err == nil && f.Mode.IsDir() {
 		err = syscall.EISDIR
 	}
-	return f.data, err
+	return f.Data, err
 }
 
 // create makes the entry at p (its parent must be a directory): f, or
@@ -267,19 +229,19 @@ func (c *cfs) create(p string, f *file, trunc, excl bool) (*file, error) {
 		return nil, err
 	case old != nil && (excl || f != nil):
 		return nil, syscall.EEXIST
-	case old != nil && old.mode.IsDir():
+	case old != nil && old.Mode.IsDir():
 		return nil, syscall.EISDIR
 	case old == nil:
-		if _, parent, _ := c.lookup(path.Dir(r), true); parent == nil || !parent.mode.IsDir() {
+		if _, parent, _ := c.lookup(path.Dir(r), true); parent == nil || !parent.Mode.IsDir() {
 			return nil, syscall.ENOENT
 		}
 	}
 	if f == nil {
-		f = &file{mode: 0o644}
+		f = &file{Mode: 0o644}
 		if old != nil {
-			f.mode = old.mode
+			f.Mode = old.Mode
 			if !trunc {
-				f.data = slices.Clone(old.data)
+				f.Data = slices.Clone(old.Data)
 			}
 		}
 	}
@@ -290,14 +252,14 @@ func (c *cfs) create(p string, f *file, trunc, excl bool) (*file, error) {
 // mkdir makes directory p, and its missing parents if parents.
 func (c *cfs) mkdir(p string, parents bool) error {
 	if parents {
-		if f, err := c.stat(p, true); err == nil && f.mode.IsDir() {
+		if f, err := c.stat(p, true); err == nil && f.Mode.IsDir() {
 			return nil
 		}
 		if err := c.mkdir(path.Dir(p), true); err != nil {
 			return err
 		}
 	}
-	_, err := c.create(p, &file{mode: fs.ModeDir | 0o755}, false, true)
+	_, err := c.create(p, &file{Mode: fs.ModeDir | 0o755}, false, true)
 	return err
 }
 
@@ -314,7 +276,7 @@ func (c *cfs) remove(p string, recursive bool) error {
 		return syscall.EBUSY
 	case f == nil:
 		return syscall.ENOENT
-	case f.mode.IsDir() && !recursive:
+	case f.Mode.IsDir() && !recursive:
 		return syscall.EISDIR
 	}
 	for _, q := range c.below(r) {
@@ -346,7 +308,7 @@ func (c *cfs) list(p string) ([]string, []*file, error) {
 	r, f, err := c.lookup(p, true)
 	if err == nil && f == nil {
 		err = syscall.ENOENT
-	} else if err == nil && !f.mode.IsDir() {
+	} else if err == nil && !f.Mode.IsDir() {
 		err = syscall.ENOTDIR
 	}
 	if err != nil {
@@ -366,21 +328,21 @@ func (c *cfs) list(p string) ([]string, []*file, error) {
 func (c *cfs) write(f *file, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f.data = append(f.data, b...)
+	f.Data = append(f.Data, b...)
 }
 
 // diff returns the container's changes as a layer.
 func (c *cfs) diff() *layer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l := &layer{files: map[string]*file{}}
+	l := &layer{Files: map[string]*file{}}
 	for p, f := range c.upper {
 		if f != nil {
-			l.files[p] = f
+			l.Files[p] = f
 		} else if parent, changed := c.upper[path.Dir(p)]; !changed || parent != nil {
-			l.whiteouts = append(l.whiteouts, p) // unless its parent's covers it
+			l.Whiteouts = append(l.Whiteouts, p) // unless its parent's covers it
 		}
 	}
-	slices.Sort(l.whiteouts)
+	slices.Sort(l.Whiteouts)
 	return l
 }

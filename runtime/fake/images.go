@@ -209,7 +209,7 @@ func (r *Runtime) store(ctx context.Context, imgs []archive.Image) (out []runtim
 			top := ""
 			for j, l := range layers[i] {
 				id := img.Config.RootFS.DiffIDs[j]
-				if err := r.putBlob(id, l, img.Layers[j]); err != nil {
+				if err := r.putBlob(id, l); err != nil {
 					return err
 				}
 				top = addLayer(st, top, id, l.size())

@@ -39,12 +39,12 @@ func (b *lockedBuffer) String() string {
 }
 
 func newTestShell(mem int64) *testShell {
-	dir := func(mode fs.FileMode) *file { return &file{mode: fs.ModeDir | mode} }
+	dir := func(mode fs.FileMode) *file { return &file{Mode: fs.ModeDir | mode} }
 	base := map[string]*file{
 		"/bin": dir(0o755), "/tmp": dir(0o1777), "/work": dir(0o755), "/dev": dir(0o755), "/etc": dir(0o755),
-		"/etc/hostname": {mode: 0o644, data: []byte("box\n")},
-		"/bin/busybox":  {mode: 0o755, data: []byte("x")},
-		"/bin/echo":     {mode: fs.ModeSymlink | 0o777, link: "busybox"},
+		"/etc/hostname": {Mode: 0o644, Data: []byte("box\n")},
+		"/bin/busybox":  {Mode: 0o755, Data: []byte("x")},
+		"/bin/echo":     {Mode: fs.ModeSymlink | 0o777, Link: "busybox"},
 	}
 	return &testShell{sh: newShell(newCFS(base), mem, "test")}
 }

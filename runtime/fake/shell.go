@@ -310,9 +310,9 @@ func (s *shell) exec(ctx context.Context, args []string) error {
 	if strings.Contains(name, "/") {
 		f, err := s.fs.stat(abs(hc.Dir, name), true)
 		switch {
-		case err != nil || !f.mode.IsRegular():
+		case err != nil || !f.Mode.IsRegular():
 			name = "" // not found
-		case bytes.HasPrefix(f.data, []byte("#!")):
+		case bytes.HasPrefix(f.Data, []byte("#!")):
 			return s.sh(ctx, append([]string{"sh"}, args...), environ(hc.Env), hc.Dir, hc.Stdin, hc.Stdout, hc.Stderr)
 		case interp.IsBuiltin(path.Base(name)):
 			return hc.Builtin(ctx, append([]string{path.Base(name)}, args[1:]...))
@@ -459,15 +459,15 @@ type info struct {
 }
 
 func (i info) Name() string       { return i.name }
-func (i info) Size() int64        { return int64(len(i.f.data)) }
-func (i info) Mode() fs.FileMode  { return i.f.mode }
+func (i info) Size() int64        { return int64(len(i.f.Data)) }
+func (i info) Mode() fs.FileMode  { return i.f.Mode }
 func (i info) ModTime() time.Time { return time.Time{} }
-func (i info) IsDir() bool        { return i.f.mode.IsDir() }
+func (i info) IsDir() bool        { return i.f.Mode.IsDir() }
 func (i info) Sys() any           { return nil }
 
 func (s *shell) stat(_ context.Context, name string, follow bool) (fs.FileInfo, error) {
 	if slices.Contains(devices, name) {
-		return info{path.Base(name), file{mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}}, nil
+		return info{path.Base(name), file{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}}, nil
 	}
 	f, err := s.fs.stat(name, follow)
 	if err != nil {

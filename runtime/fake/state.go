@@ -1,7 +1,10 @@
 package fake
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
+	"encoding/gob"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -136,27 +139,22 @@ func addLayer(st *state, parent, diff string, size int64) string {
 	return id
 }
 
-// putBlob stores layer l as blob id; raw is its tar, if known. A blob in
-// a state dir is written once.
-func (r *Runtime) putBlob(id string, l *layer, raw []byte) (err error) {
-	if r.dir != "" && !exists(r.blobPath(id)) {
-		if raw == nil {
-			raw, err = l.encode()
-		}
-		if err == nil {
-			err = writeAtomic(r.blobPath(id), raw)
-		}
-		if err != nil {
-			return unavailable("write layer", err)
+// putBlob stores layer l as blob id; in a state dir, once, as a gob.
+func (r *Runtime) putBlob(id string, l *layer) error {
+	if r.dir != "" {
+		if _, err := os.Stat(r.blobPath(id)); err != nil {
+			var b bytes.Buffer
+			err := gob.NewEncoder(&b).Encode(l)
+			if err == nil {
+				err = writeAtomic(r.blobPath(id), b.Bytes())
+			}
+			if err != nil {
+				return unavailable("write layer", err)
+			}
 		}
 	}
 	r.blobs[id] = l
 	return nil
-}
-
-func exists(name string) bool {
-	_, err := os.Stat(name)
-	return err == nil
 }
 
 // blob returns the layer stored as id.
@@ -166,12 +164,13 @@ func (r *Runtime) blob(id string) (*layer, error) {
 	} else if r.dir == "" {
 		return nil, fmt.Errorf("fake: layer %s missing: %w", id, runtime.ErrNotFound)
 	}
-	raw, err := os.ReadFile(r.blobPath(id))
-	var l *layer
-	if err == nil {
-		l, err = parseLayer(raw)
-	}
+	f, err := os.Open(r.blobPath(id))
 	if err != nil {
+		return nil, unavailable("read layer "+id, err)
+	}
+	defer f.Close()
+	l := &layer{}
+	if err := gob.NewDecoder(bufio.NewReader(f)).Decode(l); err != nil {
 		return nil, unavailable("read layer "+id, err)
 	}
 	r.blobs[id] = l

@@ -72,7 +72,7 @@ func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
 			return errGone
 		}
 		id := "changes-" + c.ID
-		if err := r.putBlob(id, diff, nil); err != nil {
+		if err := r.putBlob(id, diff); err != nil {
 			return err
 		}
 		c.State, c.Exit, c.Upper = runtime.StateExited, status, id
