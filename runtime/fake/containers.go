@@ -182,28 +182,30 @@ func (r *Runtime) lookupContainer(id string) (cid string, cs runtime.ContainerSt
 // Wait waits for the container to exit. Other processes' containers are
 // polled.
 func (r *Runtime) Wait(ctx context.Context, id string) (runtime.ExitStatus, error) {
-	return call(ctx, r, OpWait, func() (runtime.ExitStatus, error) {
-		for {
-			_, state, exit, t, err := r.lookupContainer(id)
-			switch {
-			case err != nil:
-				return exit, err
-			case state != runtime.StateRunning:
-				return exit, nil
-			case t != nil && t.exited():
-				return t.status, nil // the exit could not be saved
-			case t != nil:
-				select {
-				case <-t.done:
-					continue
-				case <-ctx.Done():
-				}
-			}
-			if ctx.Err() != nil || sleepCtx(ctx, r.cfg.poll) != nil {
-				return exit, errCtx(ctx, "wait")
+	return call(ctx, r, OpWait, func() (runtime.ExitStatus, error) { return r.wait(ctx, id) })
+}
+
+func (r *Runtime) wait(ctx context.Context, id string) (runtime.ExitStatus, error) {
+	for {
+		_, state, exit, t, err := r.lookupContainer(id)
+		switch {
+		case err != nil:
+			return exit, err
+		case state != runtime.StateRunning:
+			return exit, nil
+		case t != nil && t.exited():
+			return t.status, nil // the exit could not be saved
+		case t != nil:
+			select {
+			case <-t.done:
+				continue
+			case <-ctx.Done():
 			}
 		}
-	})
+		if ctx.Err() != nil || sleepCtx(ctx, r.cfg.poll) != nil {
+			return exit, errCtx(ctx, "wait")
+		}
+	}
 }
 
 // Remove kills the container if it runs here and forgets it; a container

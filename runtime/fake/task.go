@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -157,10 +160,12 @@ func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions)
 }
 
 // stopRemote stops a container another process runs: it records the
-// signal for that process to deliver, then the kill.
+// signal for that process to deliver, then the kill. The kill is not
+// abandoned with ctx: the owner obeys within its poll interval, or has
+// died, which counts as exited.
 func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace time.Duration) error {
-	signal := func(sig int) error {
-		return r.update(func(st *state) error {
+	for _, sig := range []int{sig, sigKILL} {
+		err := r.update(func(st *state) error {
 			c := st.Containers[cid]
 			if c == nil {
 				return fmt.Errorf("fake: container %q: %w", cid, runtime.ErrNotFound)
@@ -168,37 +173,21 @@ func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace tim
 			c.Signal, c.SignalSeq = sig, c.SignalSeq+1
 			return nil
 		})
-	}
-	// exited polls until the container has exited or the deadline.
-	exited := func(ctx context.Context, deadline time.Time) (bool, error) {
-		for {
-			_, state, _, _, err := r.lookupContainer(cid)
-			if err != nil || state != runtime.StateRunning {
-				return err == nil, err
-			}
-			if !time.Now().Before(deadline) || sleepCtx(ctx, min(r.cfg.poll, time.Until(deadline))) != nil {
-				return false, nil
-			}
-		}
-	}
-	if err := signal(sig); err != nil {
-		return err
-	}
-	if sig != sigKILL {
-		if done, err := exited(ctx, time.Now().Add(grace)); done || err != nil {
+		if err != nil {
 			return err
 		}
-		if err := signal(sigKILL); err != nil {
+		base := ctx
+		if sig == sigKILL {
+			base, grace = context.WithoutCancel(ctx), 10*time.Second+100*r.cfg.poll
+		}
+		wctx, cancel := context.WithTimeout(base, grace)
+		_, err = r.wait(wctx, cid)
+		cancel()
+		if err == nil || wctx.Err() == nil {
 			return err
 		}
 	}
-	// The owner polls every poll interval, or has died, which counts as
-	// exited; the kill is not abandoned with ctx.
-	done, err := exited(context.Background(), time.Now().Add(10*time.Second+100*r.cfg.poll))
-	if err == nil && !done {
-		err = fmt.Errorf("fake: container %s did not exit after the kill: %w", cid, runtime.ErrUnavailable)
-	}
-	return err
+	return fmt.Errorf("fake: container %s did not exit after the kill: %w", cid, runtime.ErrUnavailable)
 }
 
 // Logs copies the container's output. With a state dir, the output of
@@ -237,22 +226,16 @@ func (r *Runtime) logsRemote(ctx context.Context, cid string, follow bool, w [3]
 	}
 }
 
-// copyFile copies file name from offset off to w and returns the new
-// offset.
+// copyFile copies file name (if there is one yet) from offset off to w
+// and returns the new offset.
 func copyFile(name string, off int64, w io.Writer) (int64, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return off, nil // nothing written yet
+	b, _ := os.ReadFile(name)
+	if b = b[min(off, int64(len(b))):]; w != nil && len(b) > 0 {
+		if _, err := w.Write(b); err != nil {
+			return off, err
+		}
 	}
-	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return off, nil
-	}
-	if w == nil {
-		w = io.Discard
-	}
-	n, err := io.Copy(w, f)
-	return off + n, err
+	return off + int64(len(b)), nil
 }
 
 // logBuf holds a container's output, and copies it to files with a state
@@ -332,25 +315,13 @@ func (b *logBuf) copyTo(ctx context.Context, follow bool, w [3]io.Writer) error 
 
 const sigKILL = 9
 
-var signalNames = strings.Fields(`HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM
-	STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS`)
-
 // parseSignal reads "SIGTERM", "TERM" or "15".
 func parseSignal(s string) (int, bool) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return n, n >= 1 && n <= 64
 	}
-	for i, name := range signalNames {
-		if name == strings.TrimPrefix(strings.ToUpper(s), "SIG") {
-			return i + 1, true
-		}
-	}
-	return 0, false
+	n := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(s), "SIG"))
+	return int(n), n != 0
 }
 
-func signalName(n int) string {
-	if n >= 1 && n <= len(signalNames) {
-		return signalNames[n-1]
-	}
-	return strconv.Itoa(n)
-}
+func signalName(n int) string { return strings.TrimPrefix(unix.SignalName(syscall.Signal(n)), "SIG") }
