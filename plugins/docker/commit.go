@@ -125,6 +125,11 @@ func (d *Driver) commit(ctx context.Context, id string, secrets []string, opts r
 // the commit at that point.
 var testHookUnscrubbed func(ctx context.Context, imageID string) error
 
+// testHookEngineCommit, set only by tests, is called by the detached
+// commit of a container with secrets just before it asks the engine to
+// commit.
+var testHookEngineCommit func()
+
 // commitDetached is the engine's commit of a container with secrets. The
 // commit itself is never abandoned: an image made by a commit whose caller
 // left would hold the secrets with nobody to delete it. If ctx ends first,
@@ -139,6 +144,9 @@ func (d *Driver) commitDetached(ctx context.Context, id string, opts client.Cont
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		if testHookEngineCommit != nil {
+			testHookEngineCommit()
+		}
 		res, err := d.cli.ContainerCommit(context.WithoutCancel(ctx), id, opts)
 		if err == nil && ctx.Err() != nil {
 			d.removeUnscrubbed(ctx, res.ID) // the caller has gone

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -66,21 +65,54 @@ func TestSecretEnvNotCommitted(t *testing.T) {
 }
 
 // TestCommitCancelledLeavesNoSecret cancels commits of a container with
-// secrets at several points: whatever point the cancel hits, no image holds
-// the secret once the driver is closed.
+// secrets at each known point: before the commit starts, while the
+// engine's commit is made (the caller has left before it starts), and once
+// the intermediate image exists. Each commit returns context.Canceled, and
+// once the driver is closed no image holds the secret and no temporary
+// reference is left.
 func TestCommitCancelledLeavesNoSecret(t *testing.T) {
 	d := newDriver(t)
 	raw := rawClient(t)
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", writeFiles}, SecretEnv: []string{"TOKEN=" + secretValue}})
+	t.Cleanup(func() { testHookEngineCommit, testHookUnscrubbed = nil, nil })
 	var refs []string
-	for _, after := range []time.Duration{0, 20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second} {
-		ctx, cancel := context.WithTimeout(context.Background(), after)
+	for _, point := range []string{"before", "engine commit", "intermediate image"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		returned := make(chan struct{})
+		reached := false
+		testHookEngineCommit, testHookUnscrubbed = nil, nil
+		switch point {
+		case "before":
+			cancel()
+		case "engine commit":
+			// The commit waits, in the driver's goroutine, until Commit
+			// has returned: the engine's commit starts after the caller
+			// left, and must then delete its image itself.
+			testHookEngineCommit = func() {
+				reached = true
+				cancel()
+				<-returned
+			}
+		case "intermediate image":
+			testHookUnscrubbed = func(context.Context, string) error {
+				reached = true
+				cancel()
+				return nil
+			}
+		}
 		ref := newRef()
 		refs = append(refs, ref)
 		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
+		close(returned)
 		cancel()
 		if err == nil {
 			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled at %s: commit returned %v, want context.Canceled", point, err)
+		}
+		if point != "before" && !reached {
+			t.Errorf("the commit never reached the point %s", point)
 		}
 	}
 	d.Close() // waits for detached commits to delete their images
@@ -88,6 +120,9 @@ func TestCommitCancelledLeavesNoSecret(t *testing.T) {
 	for _, ref := range refs {
 		if _, err := raw.ImageInspect(context.Background(), ref+"-unscrubbed"); !cerrdefs.IsNotFound(err) {
 			t.Errorf("the temporary reference %s-unscrubbed is left: %v", ref, err)
+		}
+		if _, err := raw.ImageInspect(context.Background(), ref); !cerrdefs.IsNotFound(err) {
+			t.Errorf("the cancelled commit left %s: %v", ref, err)
 		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,12 +84,12 @@ func TestStop(t *testing.T) {
 		script string
 		want   int
 	}{
-		{"sleep 30", 143},                          // SIGTERM ends it
-		{"trap '' TERM; sleep 30", 137},            // SIGTERM ignored: killed after the grace
-		{"trap 'exit 7' TERM; sleep 30 & wait", 7}, // handled
+		{"echo ready; sleep 30", 143},                          // SIGTERM ends it
+		{"trap '' TERM; echo ready; sleep 30", 137},            // SIGTERM ignored: killed after the grace
+		{"trap 'exit 7' TERM; echo ready; sleep 30 & wait", 7}, // handled
 	} {
 		c := run(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", tc.script}})
-		time.Sleep(200 * time.Millisecond) // let sh install its trap
+		waitOutput(t, d, c.ID, "ready") // sh has installed its trap
 		if err := d.Stop(ctx, c.ID, runtime.StopOptions{Grace: 500 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
@@ -344,4 +346,42 @@ func TestLongLabels(t *testing.T) {
 		}
 		other = longValue(5000)
 	}
+}
+
+// waitOutput follows the container's standard output until it holds want.
+func waitOutput(t *testing.T, d *Driver, id, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := &watchWriter{want: want, found: cancel}
+	err := d.Logs(ctx, id, runtime.LogOptions{Follow: true}, w, io.Discard)
+	if !w.seen() {
+		t.Fatalf("the output of %s never held %q (logs: %v): %q", id, want, err, w.buf.String())
+	}
+}
+
+// watchWriter collects what is written and calls found once it holds want.
+type watchWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	want  string
+	found func()
+	done  bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.want) {
+		w.done = true
+		w.found()
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) seen() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done
 }
