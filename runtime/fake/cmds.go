@@ -146,8 +146,7 @@ func init() {
 			}
 			return nil
 		},
-		"head": func(c *cmd) error { return c.headTail(false) },
-		"tail": func(c *cmd) error { return c.headTail(true) },
+		"head": (*cmd).head,
 		"env": func(c *cmd) error {
 			env := environ(c.hc.Env)
 			for len(c.args) > 0 && strings.Contains(c.args[0], "=") {
@@ -159,65 +158,6 @@ func init() {
 			fmt.Fprint(c.hc.Stdout, strings.Join(append(env, ""), "\n"))
 			return nil
 		},
-		"seq": func(c *cmd) error {
-			var n []int // FIRST INC LAST
-			for _, a := range c.args {
-				v, err := strconv.Atoi(a)
-				if err != nil {
-					c.errorf("invalid number '%s'", a)
-					return nil
-				}
-				n = append(n, v)
-			}
-			switch len(n) {
-			case 1:
-				n = []int{1, 1, n[0]}
-			case 2:
-				n = []int{n[0], 1, n[1]}
-			case 3:
-			default:
-				c.errorf("usage: seq [FIRST [INC]] LAST")
-				return nil
-			}
-			for i := n[0]; n[1] > 0 && i <= n[2] || n[1] < 0 && i >= n[2]; i += n[1] {
-				fmt.Fprintln(c.hc.Stdout, i)
-			}
-			return nil
-		},
-		"dd": func(c *cmd) error {
-			ops := map[string]string{"if": "-", "bs": "512", "count": "-1"}
-			for _, a := range c.args {
-				k, v, _ := strings.Cut(a, "=")
-				ops[k] = v
-			}
-			bs, ok := parseCount(ops["bs"])
-			count, err := strconv.ParseInt(ops["count"], 10, 64)
-			r, w := c.open(ops["if"]), io.Writer(c.hc.Stdout)
-			if !ok || bs == 0 || err != nil || r == nil {
-				c.errorf("bad operands %q", c.args)
-				return nil
-			}
-			if of := ops["of"]; of != "" {
-				if w, err = c.s.open(c.ctx, of, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
-					c.errorf("can't open '%s': %s", of, errText(err))
-					return nil
-				}
-			}
-			var n int
-			for buf := make([]byte, bs); count < 0 || int64(n) < count; n++ {
-				m, err := io.ReadFull(r, buf)
-				w.Write(buf[:m])
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					n += min(m, 1)
-					break
-				} else if err != nil {
-					return c.failed(err, "%s", errText(err))
-				}
-			}
-			fmt.Fprintf(c.hc.Stderr, "%d+0 records in\n%d+0 records out\n", n, n)
-			return nil
-		},
-		"sync": func(*cmd) error { return nil },
 		"sh": func(c *cmd) error {
 			return c.s.sh(c.ctx, append([]string{"sh"}, c.args...), environ(c.hc.Env), c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
 		},
@@ -296,8 +236,8 @@ func (c *cmd) count(b []byte, name string) {
 	fmt.Fprintln(c.hc.Stdout, strings.TrimRight(strings.Join(append(cols, name), " "), " "))
 }
 
-// headTail is head (or tail): -c N bytes or -n N lines (10 by default).
-func (c *cmd) headTail(tail bool) error {
+// head prints the first -c N bytes or -n N lines (10 by default).
+func (c *cmd) head() error {
 	bytesMode, n := false, int64(10)
 	for len(c.args) > 0 && len(c.args[0]) > 1 && c.args[0][0] == '-' {
 		opt, val := c.args[0][1:2], c.args[0][2:]
@@ -317,27 +257,13 @@ func (c *cmd) headTail(tail bool) error {
 			continue
 		}
 		var err error
-		switch br := bufio.NewReader(r); {
-		case bytesMode && !tail:
+		if bytesMode {
 			_, err = io.CopyN(c.hc.Stdout, r, n)
-		case !tail:
-			for i := int64(0); i < n && err == nil; i++ {
-				var line []byte
-				line, err = br.ReadBytes('\n')
-				c.hc.Stdout.Write(line)
-			}
-		default:
-			var b []byte
-			if b, err = io.ReadAll(r); bytesMode {
-				b = b[max(0, int64(len(b))-n):]
-			} else {
-				lines := bytes.SplitAfter(b, []byte("\n"))
-				if len(lines[len(lines)-1]) == 0 {
-					lines = lines[:len(lines)-1]
-				}
-				b = bytes.Join(lines[max(0, int64(len(lines))-n):], nil)
-			}
-			c.hc.Stdout.Write(b)
+		}
+		for br, i := bufio.NewReader(r), int64(0); !bytesMode && i < n && err == nil; i++ {
+			var line []byte
+			line, err = br.ReadBytes('\n')
+			c.hc.Stdout.Write(line)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return c.failed(err, "%s: %s", f, errText(err))

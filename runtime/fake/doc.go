@@ -28,15 +28,15 @@
 // language is what busybox sh runs; what busybox lacks (arrays, ((...)),
 // <<<, brace expansion, ...) is a syntax error, status 2, before anything
 // runs. A trap of a signal may only ignore it (trap ” TERM) or restore it (trap - TERM).
-// Commands are the interpreter's builtins and the applets cat, sleep,
-// touch, mkdir, rm, ls, wc, head, tail, env, seq, dd, kill (of the
-// container itself), sync and sh; anything else is "not found", 127. The
+// Commands are the interpreter's builtins and the applets the repository's
+// scripts use: cat, sleep, touch, mkdir, rm, ls, wc, head, env, kill (of
+// the container itself) and sh; anything else is "not found", 127. The
 // devices are /dev/null, /dev/zero, /dev/urandom (deterministic), /dev/stdin,
 // /dev/stdout and /dev/stderr.
 //
 // Stop delivers its signal, then kills after the grace period: a script
 // ends with 128+signal, 137 when killed. NanoCPUs is not enforced; reading
-// more than MemoryBytes at once from /dev/zero or /dev/urandom ends the
+// more than MemoryBytes at once (head -c N) from /dev/zero or /dev/urandom ends the
 // container with 137 and OOMKilled.
 //
 // # Persistence

@@ -26,8 +26,11 @@ const Version = "0.1.0"
 // Runtime is the fake runtime. It implements runtime.Runtime and is safe
 // for concurrent use.
 type Runtime struct {
-	cfg    *config
-	faults faultSet
+	cfg *config
+
+	fmu    sync.Mutex // of faults and calls
+	faults []Fault
+	calls  map[string]int
 
 	mu    sync.Mutex
 	st    *state                      // in memory; with a state dir, read at each access
@@ -50,7 +53,7 @@ func New(opts ...Option) *Runtime {
 		o(cfg)
 	}
 	r := &Runtime{cfg: cfg, st: newState(), blobs: map[string]*layer{}, flats: map[string]map[string]*file{}, tasks: map[string]*task{}}
-	r.faults.faults = slices.Clone(cfg.faults)
+	r.faults, r.calls = slices.Clone(cfg.faults), map[string]int{}
 	if r.dir = cfg.stateDir; r.dir != "" {
 		r.err = r.openDir()
 	}

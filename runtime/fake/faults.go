@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -144,34 +143,23 @@ func ParseFaults(spec string) ([]Fault, error) {
 	return out, nil
 }
 
-// faultSet holds the faults of a Runtime and counts calls.
-type faultSet struct {
-	mu     sync.Mutex
-	faults []Fault
-	calls  map[string]int
-}
-
 // hit counts a call of op and returns the faults it triggers, before and
 // after the operation. With a state dir, the calls of an operation some
-// fault targets are counted in the dir, across processes, so that a driver
-// process started again after a Crash fault does not crash again.
+// fault targets are counted in the state, across processes, so that a
+// driver process started again after a Crash fault does not crash again.
 func (r *Runtime) hit(op string) (before, after *Fault) {
-	s := &r.faults
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.calls == nil {
-		s.calls = map[string]int{}
-	}
-	s.calls[op]++
-	n := s.calls[op]
-	if r.dir != "" && slices.ContainsFunc(s.faults, func(f Fault) bool { return f.Op == op }) {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	r.calls[op]++
+	n := r.calls[op]
+	if r.dir != "" && slices.ContainsFunc(r.faults, func(f Fault) bool { return f.Op == op }) {
 		_ = r.update(func(st *state) error {
 			st.Calls[op]++
 			n = st.Calls[op]
 			return nil
 		})
 	}
-	for _, f := range s.faults {
+	for _, f := range r.faults {
 		switch {
 		case f.Op != op || f.Nth != 0 && f.Nth != n:
 		case f.After && after == nil:
@@ -198,9 +186,9 @@ func (f *Fault) fire(ctx context.Context) error {
 
 // Inject adds faults to r.
 func (r *Runtime) Inject(faults ...Fault) {
-	r.faults.mu.Lock()
-	defer r.faults.mu.Unlock()
-	r.faults.faults = append(r.faults.faults, faults...)
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	r.faults = append(r.faults, faults...)
 }
 
 // FailNth makes the nth call (from 1, counting calls already made) of op
@@ -216,16 +204,16 @@ func (r *Runtime) CrashNth(op string, n int) { r.Inject(Fault{Op: op, Nth: n, Cr
 
 // ClearFaults removes every fault; call counts go on.
 func (r *Runtime) ClearFaults() {
-	r.faults.mu.Lock()
-	defer r.faults.mu.Unlock()
-	r.faults.faults = nil
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	r.faults = nil
 }
 
 // Calls returns how many calls of op this Runtime has seen.
 func (r *Runtime) Calls(op string) int {
-	r.faults.mu.Lock()
-	defer r.faults.mu.Unlock()
-	return r.faults.calls[op]
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	return r.calls[op]
 }
 
 // call runs the body of operation op between its faults.

@@ -118,9 +118,6 @@ var shCases = []shCase{
 	{name: "subshell", script: "(cd /; X=1); echo \"[$X]\"; { echo a; echo b; } > f; cat f", out: "[]\na\nb\n", portable: true},
 	{name: "glob", script: "touch b a .h; echo *; echo nope*", out: "a b\nnope*\n", portable: true},
 	{name: "here-document", script: "cat <<EOF\nx $HOME\nEOF", out: "x /root\n", portable: true},
-	{name: "seq", script: "seq 3; seq 2 2 6", out: "1\n2\n3\n2\n4\n6\n", portable: true},
-	{name: "tail", script: "seq 5 > f; tail -n 2 f; tail -c 2 f", out: "4\n5\n5\n", portable: true},
-	{name: "dd", script: "dd if=/dev/urandom of=r bs=1k count=3 2>/dev/null; wc -c r", out: "3072 r\n", portable: true},
 	{name: "busybox-only bashisms", script: "[[ a == a ]] && let x=1+2 && echo $x ${PWD:0:1}", out: "3 /\n", portable: true},
 	// syntax errors run nothing; syntax busybox lacks is refused
 	{name: "unterminated", script: "echo a; echo 'x", code: 2, errHas: "syntax error", portable: true},

@@ -27,8 +27,7 @@ import (
 )
 
 // shell runs a container's command with mvdan.cc/sh's interpreter over the
-// container's file system: every command is a builtin of the interpreter
-// or one of commands; nothing runs on the host.
+// container's file system: every command is a builtin or an applet.
 type shell struct {
 	fs       *cfs
 	mem      int64 // MemoryBytes, or 0
@@ -42,13 +41,11 @@ type shell struct {
 	rnd      *rand.ChaCha8 // made at the first read
 }
 
-// signalled is the cause of a script's end by a signal.
-type signalled int
+type signalled int // the cause of a script's end by a signal
 
 func (s signalled) Error() string { return "signal " + strconv.Itoa(int(s)) }
 
-// errOOM ends a script that outgrew MemoryBytes.
-var errOOM = errors.New("out of memory")
+var errOOM = errors.New("out of memory") // ends a script that outgrew MemoryBytes
 
 func newShell(fs *cfs, mem int64, seed string) *shell {
 	s := &shell{fs: fs, mem: mem, killed: make(chan struct{}), ignored: map[int]bool{}, seed: seed}
@@ -246,7 +243,7 @@ func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 		for _, n := range slices.Sorted(maps.Keys(s.ignored)) {
 			fmt.Fprintf(hc.Stdout, "trap -- '' %s\n", signalName(n))
 		}
-	case args[0] == "trap" && len(args) > 2 && slices.ContainsFunc(args[2:], isSignal):
+	case args[0] == "trap" && len(args) > 2 && slices.ContainsFunc(args[2:], func(n string) bool { _, ok := parseSignal(n); return ok }):
 		if args[1] != "" && args[1] != "-" {
 			return fail(2, "trap: only '' and - are supported for signals by the fake, not %q", args[1])
 		}
@@ -264,11 +261,6 @@ func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 		return []string{"true"}, nil
 	}
 	return args, nil
-}
-
-func isSignal(name string) bool {
-	_, ok := parseSignal(name)
-	return ok
 }
 
 // kill [-s SIG | -SIG] PID... signals the container's shell ($$ or 1).
@@ -332,8 +324,7 @@ func (s *shell) exec(ctx context.Context, args []string) error {
 	return exitStatus(int(c.status))
 }
 
-// exitStatus is the error an exec handler returns for status n.
-func exitStatus(n int) error {
+func exitStatus(n int) error { // the error an exec handler returns for status n
 	if n == 0 {
 		return nil
 	}
@@ -342,19 +333,13 @@ func exitStatus(n int) error {
 
 // environ returns the exported variables of env as NAME=VALUE, sorted.
 func environ(env expand.Environ) []string {
-	vars := map[string]string{}
+	vars := map[string]string{} // a name may come again, from an inner scope
 	for name, v := range env.Each {
-		if v.IsSet() && v.Exported && v.Kind == expand.String {
-			vars[name] = v.Str
-		} else {
-			delete(vars, name)
+		if delete(vars, name); v.IsSet() && v.Exported && v.Kind == expand.String {
+			vars[name] = name + "=" + v.Str
 		}
 	}
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		out = append(out, k+"="+vars[k])
-	}
-	return out
+	return slices.Sorted(maps.Values(vars))
 }
 
 // abs makes p absolute against dir.
@@ -365,24 +350,12 @@ func abs(dir, p string) string {
 	return path.Clean(p)
 }
 
-// rwc is a file the shell opened.
-type rwc struct {
+type rwc struct { // a file the shell opened
 	io.Reader
 	io.Writer
 }
 
 func (rwc) Close() error { return nil }
-
-// fileWriter appends to a file the container owns.
-type fileWriter struct {
-	fs *cfs
-	f  *file
-}
-
-func (w fileWriter) Write(b []byte) (int, error) {
-	w.fs.write(w.f, b)
-	return len(b), nil
-}
 
 // open opens a file of the container, or one of the devices /dev/null,
 // /dev/zero, /dev/urandom (deterministic for a container), /dev/stdin,
@@ -417,7 +390,7 @@ func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) 
 	if err != nil {
 		return nil, &fs.PathError{Op: "can't create", Path: name, Err: err}
 	}
-	return rwc{none, fileWriter{s.fs, f}}, nil
+	return rwc{none, writerFunc(func(b []byte) (int, error) { s.fs.write(f, b); return len(b), nil })}, nil
 }
 
 // stream reads /dev/zero or /dev/urandom. Reading more than MemoryBytes
@@ -452,8 +425,7 @@ func (d *stream) Read(b []byte) (int, error) {
 
 var devices = []string{"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/stdin", "/dev/stdout", "/dev/stderr"}
 
-// info is a file's fs.FileInfo.
-type info struct {
+type info struct { // a file's fs.FileInfo
 	name string
 	f    file
 }
@@ -505,3 +477,7 @@ func errText(err error) string {
 	s := err.Error()
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
