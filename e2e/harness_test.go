@@ -21,6 +21,8 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // commandTimeout bounds one berth command.
@@ -79,9 +81,8 @@ func (s *suite) newEnv(t *testing.T) *env {
 		}
 	})
 	t.Cleanup(e.leftovers)
-	if out := e.berth("images", "import", "--runtime", s.tg.name, "--ref", s.base, s.tarball); out.code != 0 {
-		t.Fatalf("images import: %v", out)
-	}
+	out := e.berth("images", "import", "--runtime", s.tg.name, "--ref", s.base, s.tarball)
+	require.Equal(t, 0, out.code, "exit code of images import: %v", out)
 	return e
 }
 
@@ -113,9 +114,7 @@ func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 func (e *env) berth(args ...string) output {
 	e.t.Helper()
 	out, err := e.exec(args...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err, "run berth to its end")
 	return out
 }
 
@@ -139,9 +138,7 @@ func (e *env) exec(args ...string) (output, error) {
 func (e *env) writeConfig(yaml string) {
 	e.t.Helper()
 	e.config = filepath.Join(e.dir, "berth.yaml")
-	if err := os.WriteFile(e.config, []byte(yaml), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, os.WriteFile(e.config, []byte(yaml), 0o644), "write the config file")
 }
 
 // runArgs are the arguments of berth run --json of script in the step's
@@ -161,9 +158,7 @@ func (e *env) run(w string, extra []string, script string) (core.Result, output)
 	e.t.Helper()
 	out := e.berth(e.runArgs(w, extra, script)...)
 	var res core.Result
-	if err := json.Unmarshal([]byte(out.stdout), &res); err != nil {
-		e.t.Fatalf("berth run --json: stdout is no result (%v): %v", err, out)
-	}
+	require.NoError(e.t, json.Unmarshal([]byte(out.stdout), &res), "berth run --json: want a result on stdout: %v", out)
 	return res, out
 }
 
@@ -171,9 +166,7 @@ func (e *env) run(w string, extra []string, script string) (core.Result, output)
 func (e *env) mustRun(w string, script string) core.Result {
 	e.t.Helper()
 	res, out := e.run(w, nil, script)
-	if out.code != 0 || res.ExitCode != 0 {
-		e.t.Fatalf("run %q: %v", script, out)
-	}
+	require.Equal(e.t, exits{0, 0}, exits{out.code, res.ExitCode}, "run %q: %v", script, out)
 	return res
 }
 
@@ -181,13 +174,13 @@ func (e *env) mustRun(w string, script string) core.Result {
 func (e *env) snapshots() []core.Snapshot {
 	e.t.Helper()
 	out := e.berth("snapshots", "ls", "--json", "--project", e.project)
-	if out.code != 0 {
-		e.t.Fatalf("snapshots ls: %v", out)
-	}
+	require.Equal(e.t, 0, out.code, "exit code of snapshots ls: %v", out)
 	var snaps []core.Snapshot
-	if err := json.Unmarshal([]byte(out.stdout), &snaps); err != nil || snaps == nil {
-		e.t.Fatalf("snapshots ls --json: not a JSON array (%v): %v", err, out)
+	err := json.Unmarshal([]byte(out.stdout), &snaps)
+	if err == nil && snaps == nil {
+		err = errors.New("null")
 	}
+	require.NoError(e.t, err, "snapshots ls --json: want a JSON array on stdout: %v", out)
 	return snaps
 }
 
@@ -208,9 +201,7 @@ func (e *env) driver() runtime.Runtime {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	d, err := wire.Open(ctx, wire.Config{Path: filepath.Join(binDir, "berth-driver-"+e.s.tg.name), Options: opts, Logger: quiet})
-	if err != nil {
-		e.t.Fatalf("open driver: %v", err)
-	}
+	require.NoError(e.t, err, "open the driver")
 	e.drv = d
 	return d
 }
@@ -227,9 +218,7 @@ func managed(project string) runtime.LabelFilter {
 func (e *env) containers() []runtime.Container {
 	e.t.Helper()
 	cs, err := e.driver().ListContainers(context.Background(), managed(e.project))
-	if err != nil {
-		e.t.Fatalf("ListContainers: %v", err)
-	}
+	require.NoError(e.t, err, "ListContainers")
 	return cs
 }
 
@@ -237,18 +226,14 @@ func (e *env) containers() []runtime.Container {
 func (e *env) images() []runtime.Image {
 	e.t.Helper()
 	imgs, err := e.driver().ListImages(context.Background(), managed(e.project))
-	if err != nil {
-		e.t.Fatalf("ListImages: %v", err)
-	}
+	require.NoError(e.t, err, "ListImages")
 	return imgs
 }
 
 // noContainers fails the step if a container of its project is left.
 func (e *env) noContainers() {
 	e.t.Helper()
-	if cs := e.containers(); len(cs) != 0 {
-		e.t.Errorf("containers left behind: %+v", cs)
-	}
+	assert.Empty(e.t, e.containers(), "containers of the step's project left behind")
 }
 
 // leftovers removes the step's snapshots with berth, then fails the step
@@ -262,24 +247,27 @@ func (e *env) leftovers() {
 		for _, s := range e.snapshots() {
 			if !seen[s.WorkItem] {
 				seen[s.WorkItem] = true
-				if out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", s.WorkItem); out.code != 0 {
-					e.t.Errorf("snapshots rm: %v", out)
-				}
+				out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", s.WorkItem)
+				assert.Equal(e.t, 0, out.code, "exit code of snapshots rm --work-item %s: %v", s.WorkItem, out)
 			}
 		}
 	}
 	ctx := context.Background()
+	var left []string
 	for _, c := range e.containers() {
-		e.t.Errorf("container left behind: %s %s %v", c.ID, c.State, c.Labels)
+		left = append(left, fmt.Sprintf("%s %s %v", c.ID, c.State, c.Labels))
 		_ = e.driver().Remove(ctx, c.ID)
 	}
+	assert.Empty(e.t, left, "containers left behind (removed now)")
 	imgs := e.images()
 	// Newest first: a generation's parent goes after it.
 	slices.SortFunc(imgs, func(a, b runtime.Image) int { return b.Created.Compare(a.Created) })
+	left = nil
 	for _, img := range imgs {
-		e.t.Errorf("image left behind: %s %v %v", img.ID, img.Refs, img.Labels)
+		left = append(left, fmt.Sprintf("%s %v %v", img.ID, img.Refs, img.Labels))
 		_ = e.driver().RemoveImage(ctx, img.ID)
 	}
+	assert.Empty(e.t, left, "images left behind (removed now)")
 }
 
 // oneLine checks that stderr is exactly one non-empty line that mentions
@@ -287,12 +275,47 @@ func (e *env) leftovers() {
 func oneLine(t *testing.T, out output, words ...string) {
 	t.Helper()
 	line, rest, _ := strings.Cut(out.stderr, "\n")
-	if strings.TrimSpace(line) == "" || rest != "" {
-		t.Errorf("stderr is not one line: %q", out.stderr)
-	}
+	assert.True(t, strings.TrimSpace(line) != "" && rest == "", "want stderr to be one non-empty line, got %q", out.stderr)
 	for _, w := range words {
-		if !strings.Contains(line, w) {
-			t.Errorf("stderr %q does not name %q", line, w)
-		}
+		assert.Contains(t, line, w, "the line on stderr names %q", w)
 	}
+}
+
+// exits are the exit codes of berth and of its job (in its --json result).
+type exits struct{ Berth, Job int }
+
+// workItems returns the work item of each snapshot.
+func workItems(snaps []core.Snapshot) []string {
+	var items []string
+	for _, s := range snaps {
+		items = append(items, s.WorkItem)
+	}
+	return items
+}
+
+// generationsOf returns the generation of each snapshot.
+func generationsOf(snaps []core.Snapshot) []int {
+	var gens []int
+	for _, s := range snaps {
+		gens = append(gens, s.Generation)
+	}
+	return gens
+}
+
+// imageIDs returns the ID of each image.
+func imageIDs(imgs []runtime.Image) []string {
+	var ids []string
+	for _, img := range imgs {
+		ids = append(ids, img.ID)
+	}
+	return ids
+}
+
+// idOf is the ID of an image InspectImage returned, or its error: what an
+// image ID is compared with.
+func idOf(img runtime.Image, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return img.ID
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // strayWait bounds the wait for processes of a step to end.
@@ -43,15 +45,13 @@ func (e *env) strays() []int {
 // kills it.
 func (e *env) noStrays() {
 	e.t.Helper()
-	deadline := time.Now().Add(strayWait)
-	pids := e.strays()
-	for len(pids) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		pids = e.strays()
+	if assert.Eventually(e.t, func() bool { return len(e.strays()) == 0 }, strayWait, 100*time.Millisecond,
+		"want no process of the step left %s after its berth commands ended (a driver must not outlive the berth that started it)", strayWait) {
+		return
 	}
-	for _, pid := range pids {
+	for _, pid := range e.strays() {
 		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		e.t.Errorf("process %d (%s) outlived the berth command that started it", pid, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
+		e.t.Logf("process %d (%s) outlived the berth command that started it: killed", pid, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,14 +13,14 @@ import (
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/berth-dev/berth/runtime/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestE2E runs the scenario once per runtime under test.
 func TestE2E(t *testing.T) {
 	names, err := requested()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "the runtimes to test")
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			scenario(t, newSuite(t, targets[name]))
@@ -76,13 +75,9 @@ func newSuite(t *testing.T, tg target) *suite {
 		opts.Busybox = []byte("the fake runs no binaries")
 	}
 	tarball, err := testimage.Tar(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "build the base image archive")
 	s.tarball = filepath.Join(t.TempDir(), "base.tar")
-	if err := os.WriteFile(s.tarball, tarball, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(s.tarball, tarball, 0o644), "write the base image archive")
 	if tg.module != "" {
 		t.Cleanup(func() { s.removeBase(t) })
 	}
@@ -95,25 +90,19 @@ func (s *suite) removeBase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d, err := wire.Open(ctx, wire.Config{Path: filepath.Join(binDir, "berth-driver-"+s.tg.name), Options: s.tg.options, Logger: quiet})
-	if err != nil {
-		t.Errorf("open driver: %v", err)
+	if !assert.NoError(t, err, "open the driver") {
 		return
 	}
 	defer d.Close()
 	for _, p := range s.projects {
 		cs, err := d.ListContainers(ctx, managed(p))
-		if err != nil || len(cs) != 0 {
-			t.Errorf("project %s: containers left: %+v, %v", p, cs, err)
-		}
+		assert.True(t, err == nil && len(cs) == 0, "project %s: want no container left, got %+v (list error: %v)", p, cs, err)
 		imgs, err := d.ListImages(ctx, managed(p))
-		if err != nil || len(imgs) != 0 {
-			t.Errorf("project %s: images left: %+v, %v", p, imgs, err)
-		}
+		assert.True(t, err == nil && len(imgs) == 0, "project %s: want no image left, got %+v (list error: %v)", p, imgs, err)
 	}
-	if err := d.RemoveImage(ctx, s.base); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("remove base image %s: %v", s.base, err)
+	if err := d.RemoveImage(ctx, s.base); err != nil {
+		assert.ErrorIs(t, err, runtime.ErrNotFound, "remove the base image %s: want it removed or already gone", s.base)
 	}
-	if _, err := d.InspectImage(ctx, s.base); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("base image %s still there: %v", s.base, err)
-	}
+	_, err = d.InspectImage(ctx, s.base)
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "the base image %s after its removal", s.base)
 }

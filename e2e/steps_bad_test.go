@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // badInput: every mistake at the command line ends with exit code 125 and
@@ -55,20 +57,12 @@ func badInput(t *testing.T, e *env) {
 			}
 			out := e.berth(c.args...)
 			e.config = ""
-			if out.code != 125 {
-				t.Errorf("berth %s: %v; want exit code 125", strings.Join(c.args, " "), out)
-			}
-			if out.stdout != "" {
-				t.Errorf("stdout %q, want nothing", out.stdout)
-			}
+			assert.Equal(t, 125, out.code, "exit code of berth %s: %v", strings.Join(c.args, " "), out)
+			assert.Empty(t, out.stdout, "stdout")
 			oneLine(t, out, c.words...)
-			if snaps := e.snapshots(); len(snaps) != 0 {
-				t.Errorf("snapshots left: %+v", snaps)
-			}
+			assert.Empty(t, e.snapshots(), "snapshots left")
 			e.noContainers()
-			if imgs := e.images(); len(imgs) != 0 {
-				t.Errorf("images left: %+v", imgs)
-			}
+			assert.Empty(t, e.images(), "images left")
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // startedTimeout bounds the wait for a job to print "started".
@@ -74,19 +75,19 @@ func (e *env) startCommand(cmd *exec.Cmd) *running {
 		exited: make(chan error, 1),
 	}
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
-	if err := r.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, r.cmd.Start(), "start %s", r.cmd)
 	go func() { r.exited <- r.cmd.Wait() }()
 	select {
 	case <-r.stdout.seen:
 		return r
 	case err := <-r.exited:
-		e.t.Fatalf("berth ended before the job started: %v; stdout %q stderr %q", err, r.stdout, r.stderr)
+		require.Failf(e.t, "berth ended before the job started", "want the job's \"started\" on stdout first, got the end of berth (%v); stdout %q stderr %q",
+			err, r.stdout, r.stderr)
 	case <-time.After(startedTimeout):
 		r.cmd.Process.Kill()
 		<-r.exited
-		e.t.Fatalf("the job did not start within %s; stdout %q stderr %q", startedTimeout, r.stdout, r.stderr)
+		require.Failf(e.t, "the job did not start in time", "want the job's \"started\" on stdout within %s; stdout %q stderr %q",
+			startedTimeout, r.stdout, r.stderr)
 	}
 	return nil
 }
@@ -95,9 +96,9 @@ func (e *env) startCommand(cmd *exec.Cmd) *running {
 func (r *running) wait(t *testing.T) int {
 	t.Helper()
 	err := <-r.exited
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("berth: %v", err)
+	if err != nil {
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "berth: want it run and waited for (an exit code, or a signal), got another error")
 	}
 	return r.cmd.ProcessState.ExitCode()
 }
@@ -110,16 +111,10 @@ func interrupted(t *testing.T, e *env) {
 		args := []string{"run", "--image", e.s.base, "--project", e.project, "--work-item", "item-int",
 			"--", "sh", "-c", "echo started; sleep 30"}
 		r := e.start(t.Context(), args, nil)
-		if err := r.cmd.Process.Signal(sig); err != nil {
-			t.Fatal(err)
-		}
-		if code := r.wait(t); code != 130 {
-			t.Errorf("berth run after %v: exit code %d, want 130; stderr %q", sig, code, r.stderr)
-		}
+		require.NoError(t, r.cmd.Process.Signal(sig), "send %v to berth", sig)
+		assert.Equal(t, 130, r.wait(t), "exit code of berth run after %v; stderr %q", sig, r.stderr)
 		e.noContainers()
-		if snaps := e.snapshots(); len(snaps) != 0 {
-			t.Errorf("snapshots after %v: %+v", sig, snaps)
-		}
+		assert.Empty(t, e.snapshots(), "snapshots after %v", sig)
 	}
 }
 
@@ -128,26 +123,16 @@ func interrupted(t *testing.T, e *env) {
 func snapshotsRm(t *testing.T, e *env) {
 	const w = "item-rm"
 	res := e.mustRun(w, `echo x > /work/x`)
-	if out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w); out.code != 0 {
-		t.Fatalf("snapshots rm: %v", out)
-	}
-	if snaps := e.snapshots(); len(snaps) != 0 {
-		t.Errorf("snapshots after rm: %+v", snaps)
-	}
-	if _, err := e.driver().InspectImage(t.Context(), res.Commit.Image); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("image %s after snapshots rm: %v, want ErrNotFound", res.Commit.Image, err)
-	}
-	if imgs := e.images(); len(imgs) != 0 {
-		t.Errorf("images after snapshots rm: %+v", imgs)
-	}
+	out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w)
+	require.Equal(t, 0, out.code, "exit code of snapshots rm: %v", out)
+	assert.Empty(t, e.snapshots(), "snapshots after rm")
+	_, err := e.driver().InspectImage(t.Context(), res.Commit.Image)
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "image %s after snapshots rm", res.Commit.Image)
+	assert.Empty(t, e.images(), "images after snapshots rm")
 	next := e.mustRun(w, `test -f /work/x && exit 8; true`)
-	if next.Hit {
-		t.Errorf("run after snapshots rm hit %s", next.Image)
-	}
-	out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", "item-none")
-	if out.code != 125 {
-		t.Errorf("snapshots rm of nothing: %v, want exit code 125", out)
-	}
+	assert.False(t, next.Hit, "run after snapshots rm: want a miss, got a hit on %s", next.Image)
+	out = e.berth("snapshots", "rm", "--project", e.project, "--work-item", "item-none")
+	assert.Equal(t, 125, out.code, "exit code of snapshots rm of nothing: %v", out)
 	oneLine(t, out, "item-none")
 }
 
@@ -155,13 +140,9 @@ func snapshotsRm(t *testing.T, e *env) {
 func (e *env) sweep(extra ...string) core.SweepReport {
 	e.t.Helper()
 	out := e.berth(append([]string{"gc", "--json"}, extra...)...)
-	if out.code != 0 {
-		e.t.Fatalf("gc %v: %v", extra, out)
-	}
+	require.Equal(e.t, 0, out.code, "exit code of gc %v: %v", extra, out)
 	var rep core.SweepReport
-	if err := json.Unmarshal([]byte(out.stdout), &rep); err != nil {
-		e.t.Fatalf("gc --json: %v: %v", err, out)
-	}
+	require.NoError(e.t, json.Unmarshal([]byte(out.stdout), &rep), "gc --json: want a report on stdout: %v", out)
 	return rep
 }
 
@@ -173,33 +154,27 @@ func gc(t *testing.T, e *env) {
 	before := e.images()
 
 	e.writeConfig("snapshots:\n  ttl: 1ms\n")
+	// What a report says of the snapshots: a dry run or not, the work
+	// items of those evicted.
+	type swept struct {
+		DryRun  bool
+		Evicted []string
+	}
 	rep := e.sweep("--dry-run")
-	if !rep.DryRun || len(rep.Evicted) != 1 || rep.Evicted[0].WorkItem != w {
-		t.Errorf("gc --dry-run: %+v; want the snapshot of %s reported", rep, w)
-	}
-	if snaps := e.snapshots(); len(snaps) != 1 {
-		t.Errorf("snapshots after a dry run: %+v", snaps)
-	}
-	if after := e.images(); len(after) != len(before) {
-		t.Errorf("images after a dry run: %+v, before: %+v", after, before)
-	}
-	if _, err := e.driver().InspectImage(t.Context(), res.Commit.Image); err != nil {
-		t.Errorf("image %s after a dry run: %v", res.Commit.Image, err)
-	}
+	assert.Equal(t, swept{true, []string{w}}, swept{rep.DryRun, workItems(rep.Evicted)},
+		"gc --dry-run: want the snapshot of %s reported; report %+v", w, rep)
+	assert.Len(t, e.snapshots(), 1, "snapshots after a dry run")
+	assert.Len(t, e.images(), len(before), "images after a dry run; before it: %+v", before)
+	_, err := e.driver().InspectImage(t.Context(), res.Commit.Image)
+	assert.NoError(t, err, "image %s after a dry run", res.Commit.Image)
 
 	rep = e.sweep()
-	if rep.DryRun || len(rep.Evicted) != 1 || rep.Evicted[0].WorkItem != w {
-		t.Errorf("gc: %+v; want the snapshot of %s evicted", rep, w)
-	}
-	if snaps := e.snapshots(); len(snaps) != 0 {
-		t.Errorf("snapshots after gc: %+v", snaps)
-	}
-	if _, err := e.driver().InspectImage(t.Context(), res.Commit.Image); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("image %s after gc: %v, want ErrNotFound", res.Commit.Image, err)
-	}
-	if imgs := e.images(); len(imgs) != 0 {
-		t.Errorf("images after gc: %+v", imgs)
-	}
+	assert.Equal(t, swept{false, []string{w}}, swept{rep.DryRun, workItems(rep.Evicted)},
+		"gc: want the snapshot of %s evicted; report %+v", w, rep)
+	assert.Empty(t, e.snapshots(), "snapshots after gc")
+	_, err = e.driver().InspectImage(t.Context(), res.Commit.Image)
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "image %s after gc", res.Commit.Image)
+	assert.Empty(t, e.images(), "images after gc")
 }
 
 // gcAfterKill: berth killed with SIGKILL mid-job leaves its container; gc
@@ -209,25 +184,13 @@ func gcAfterKill(t *testing.T, e *env) {
 	args := []string{"run", "--image", e.s.base, "--project", e.project, "--work-item", "item-kill",
 		"--", "sh", "-c", "echo started; sleep 30"}
 	r := e.start(t.Context(), args, nil)
-	if cs := e.containers(); len(cs) != 1 {
-		t.Errorf("containers while the job runs: %+v, want one", cs)
-	}
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.wait(t); code != -1 {
-		t.Errorf("berth after SIGKILL: exit code %d", code)
-	}
+	assert.Len(t, e.containers(), 1, "containers while the job runs")
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGKILL), "kill berth")
+	assert.Equal(t, -1, r.wait(t), "exit code of berth after SIGKILL (-1: a signal)")
 
 	rep := e.sweep("--orphan-grace", "0s")
-	if len(rep.RemovedContainers) != 1 {
-		t.Errorf("gc after kill: %+v; want the job's container removed", rep)
-	}
+	assert.Len(t, rep.RemovedContainers, 1, "containers gc after kill removed: want the job's; report %+v", rep)
 	e.noContainers()
-	if imgs := e.images(); len(imgs) != 0 {
-		t.Errorf("images after gc: %+v", imgs)
-	}
-	if snaps := e.snapshots(); len(snaps) != 0 {
-		t.Errorf("snapshots after a killed run: %+v", snaps)
-	}
+	assert.Empty(t, e.images(), "images after gc")
+	assert.Empty(t, e.snapshots(), "snapshots after a killed run")
 }

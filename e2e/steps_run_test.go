@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // coldAndWarm: the first run of a work item starts from the base image
@@ -14,52 +17,45 @@ import (
 func coldAndWarm(t *testing.T, e *env) {
 	const w = "item-1"
 	cold, out := e.run(w, nil, `test -f /work/seen && exit 7; echo cold > /work/seen; echo "snapshot=$BERTH_SNAPSHOT"`)
-	if out.code != 0 || cold.ExitCode != 0 {
-		t.Fatalf("cold run: %v", out)
-	}
-	if cold.Hit || !cold.Commit.Committed || cold.Commit.Image == "" {
-		t.Fatalf("cold run: hit %v (%s), commit %+v; want a miss that is committed", cold.Hit, cold.Reason, cold.Commit)
-	}
-	if !strings.Contains(out.stderr, "snapshot=0") {
-		t.Errorf("with --json the job's stdout goes to stderr: %q", out.stderr)
-	}
-	if cold.Project != e.project || cold.WorkItem != w || cold.Runtime != e.s.tg.name {
-		t.Errorf("cold run result names %s/%s on %s", cold.Project, cold.WorkItem, cold.Runtime)
-	}
+	require.Equal(t, exits{0, 0}, exits{out.code, cold.ExitCode}, "cold run: %v", out)
+	require.True(t, !cold.Hit && cold.Commit.Committed && cold.Commit.Image != "",
+		"cold run: want a miss that is committed to an image, got hit %v (%s), commit %+v", cold.Hit, cold.Reason, cold.Commit)
+	assert.Contains(t, out.stderr, "snapshot=0", "with --json the job's stdout goes to stderr")
+	assert.Equal(t, []string{e.project, w, e.s.tg.name}, []string{cold.Project, cold.WorkItem, cold.Runtime},
+		"cold run result: project, work item, runtime")
 
 	// Without --json: the job's output on stdout as it is, one summary line
 	// on stderr.
 	out = e.berth("run", "--image", e.s.base, "--project", e.project, "--work-item", w, "--",
 		"sh", "-c", `cat /work/seen; echo "snapshot=$BERTH_SNAPSHOT"; echo to-stderr >&2`)
-	if out.code != 0 || out.stdout != "cold\nsnapshot=1\n" {
-		t.Fatalf("warm run: %v; want stdout %q", out, "cold\nsnapshot=1\n")
-	}
+	require.Equal(t, output{code: 0, stdout: "cold\nsnapshot=1\n"}, output{code: out.code, stdout: out.stdout},
+		"warm run: exit code and stdout (stderr %q)", out.stderr)
 	job, summary, _ := strings.Cut(out.stderr, "\n")
-	if job != "to-stderr" {
-		t.Errorf("warm run: the job's stderr %q is missing", out.stderr)
-	}
+	assert.Equal(t, "to-stderr", job, "warm run: the job's stderr first on stderr: %q", out.stderr)
 	oneLine(t, output{stderr: summary}, "hit", "committed")
 
 	warm := e.mustRun(w, `cat /work/seen`)
-	if !warm.Hit || !warm.Commit.Committed || warm.Commit.Generation != cold.Commit.Generation+2 {
-		t.Errorf("warm run: hit %v (%s), commit %+v; want a hit committed as generation %d",
-			warm.Hit, warm.Reason, warm.Commit, cold.Commit.Generation+2)
+	type commit struct {
+		Hit, Committed bool
+		Generation     int
 	}
+	assert.Equal(t, commit{true, true, cold.Commit.Generation + 2}, commit{warm.Hit, warm.Commit.Committed, warm.Commit.Generation},
+		"warm run: want a hit committed as generation %d; reason %s, commit %+v", cold.Commit.Generation+2, warm.Reason, warm.Commit)
 
 	snaps := e.snapshots()
-	if len(snaps) != 1 {
-		t.Fatalf("snapshots ls: %+v, want one", snaps)
-	}
+	require.Len(t, snaps, 1, "snapshots ls")
 	s := snaps[0]
-	if s.Project != e.project || s.WorkItem != w || s.Runtime != e.s.tg.name || s.Generation != warm.Commit.Generation ||
-		s.Image != warm.Commit.Image || s.ImageID == "" || s.Size <= 0 || s.Layers < 1 ||
-		s.Created.IsZero() || s.LastUsed.IsZero() {
-		t.Errorf("snapshots ls --json: %+v; want generation %d of %s/%s, image %s", s, warm.Commit.Generation, e.project, w, warm.Commit.Image)
+	// The fields that must be set, as true.
+	type listed struct {
+		Project, WorkItem, Runtime, Image        string
+		Generation                               int
+		ImageID, Size, Layers, Created, LastUsed bool
 	}
-	img, err := e.driver().InspectImage(t.Context(), s.Image)
-	if err != nil || img.ID != s.ImageID {
-		t.Errorf("engine's image %s: %+v, %v; want ID %s", s.Image, img, err, s.ImageID)
-	}
+	assert.Equal(t, listed{e.project, w, e.s.tg.name, warm.Commit.Image, warm.Commit.Generation, true, true, true, true, true},
+		listed{s.Project, s.WorkItem, s.Runtime, s.Image, s.Generation,
+			s.ImageID != "", s.Size > 0, s.Layers >= 1, !s.Created.IsZero(), !s.LastUsed.IsZero()},
+		"snapshots ls --json: %+v", s)
+	assert.Equal(t, s.ImageID, idOf(e.driver().InspectImage(t.Context(), s.Image)), "ID of the engine's image %s", s.Image)
 	e.noContainers()
 }
 
@@ -69,30 +65,18 @@ func failingRun(t *testing.T, e *env) {
 	const w = "item-fail"
 	good := e.mustRun(w, `echo one > /work/kept`)
 	res, out := e.run(w, nil, `echo bad > /work/bad; exit 3`)
-	if out.code != 3 || res.ExitCode != 3 {
-		t.Fatalf("failing run: %v; want exit code 3", out)
-	}
-	if res.Commit.Committed || res.Commit.Reason == "" {
-		t.Errorf("failing run committed: %+v", res.Commit)
-	}
-	if snaps := e.snapshots(); len(snaps) != 1 || snaps[0].Generation != good.Commit.Generation {
-		t.Errorf("snapshots after a failing run: %+v; want only generation %d", snaps, good.Commit.Generation)
-	}
+	require.Equal(t, exits{3, 3}, exits{out.code, res.ExitCode}, "failing run: %v", out)
+	assert.True(t, !res.Commit.Committed && res.Commit.Reason != "", "failing run: want no commit, and why, got %+v", res.Commit)
+	snaps := e.snapshots()
+	assert.Equal(t, []int{good.Commit.Generation}, generationsOf(snaps), "generations of the snapshots after a failing run: %+v", snaps)
 	next := e.mustRun(w, `test -f /work/kept || exit 9; test -f /work/bad && exit 8; true`)
-	if !next.Hit {
-		t.Errorf("run after a failure: %s, want a hit", next.Reason)
-	}
+	assert.True(t, next.Hit, "run after a failure: want a hit, got %s", next.Reason)
 
 	// A failing first run leaves no snapshot at all.
 	res, out = e.run("item-fail-first", nil, `exit 3`)
-	if out.code != 3 || res.Commit.Committed {
-		t.Errorf("failing first run: %v", out)
-	}
-	for _, s := range e.snapshots() {
-		if s.WorkItem == "item-fail-first" {
-			t.Errorf("snapshot of a failed run: %+v", s)
-		}
-	}
+	assert.True(t, out.code == 3 && !res.Commit.Committed, "failing first run: want exit code 3 and no commit, got commit %+v: %v", res.Commit, out)
+	snaps = e.snapshots()
+	assert.NotContains(t, workItems(snaps), "item-fail-first", "work items of the snapshots: a failed run's is not there: %+v", snaps)
 	e.noContainers()
 }
 
@@ -101,15 +85,9 @@ func failingRun(t *testing.T, e *env) {
 func timedOut(t *testing.T, e *env) {
 	e.writeConfig("job:\n  stop_grace: 2s\n")
 	res, out := e.run("item-timeout", []string{"--timeout", "1s"}, `sleep 30`)
-	if out.code != 124 || !res.TimedOut {
-		t.Fatalf("timed-out run: %v; want exit code 124", out)
-	}
-	if res.Commit.Committed {
-		t.Errorf("timed-out run committed: %+v", res.Commit)
-	}
-	if snaps := e.snapshots(); len(snaps) != 0 {
-		t.Errorf("snapshots after a timeout: %+v", snaps)
-	}
+	require.True(t, out.code == 124 && res.TimedOut, "timed-out run: want exit code 124 and timed_out, got timed_out %v: %v", res.TimedOut, out)
+	assert.False(t, res.Commit.Committed, "timed-out run committed: %+v", res.Commit)
+	assert.Empty(t, e.snapshots(), "snapshots after a timeout")
 	e.noContainers()
 }
 
@@ -119,9 +97,8 @@ func generations(t *testing.T, e *env) {
 	n := 200
 	if v := os.Getenv("BERTH_E2E_GENERATIONS"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 2 {
-			t.Fatalf("BERTH_E2E_GENERATIONS=%q: want a number >= 2", v)
-		}
+		n, err = strconv.Atoi(v)
+		require.True(t, err == nil && n >= 2, "BERTH_E2E_GENERATIONS=%q: want a number >= 2", v)
 	}
 	const w = "item-gen"
 	prev := 0
@@ -131,23 +108,17 @@ func generations(t *testing.T, e *env) {
 			script = fmt.Sprintf("test -f /work/g%d || exit 9; touch /work/g%d", i-1, i)
 		}
 		res, out := e.run(w, nil, script)
-		if out.code != 0 {
-			t.Fatalf("run %d: %v", i, out)
-		}
-		if res.Hit != (i > 1) || !res.Commit.Committed {
-			t.Fatalf("run %d: hit %v (%s), commit %+v", i, res.Hit, res.Reason, res.Commit)
-		}
-		if i > 1 && res.Commit.Generation != prev+1 {
-			t.Fatalf("run %d: generation %d after %d", i, res.Commit.Generation, prev)
+		require.Equal(t, 0, out.code, "exit code of run %d: %v", i, out)
+		require.True(t, res.Hit == (i > 1) && res.Commit.Committed,
+			"run %d: want a hit (but for the first run) that is committed, got hit %v (%s), commit %+v", i, res.Hit, res.Reason, res.Commit)
+		if i > 1 {
+			require.Equal(t, prev+1, res.Commit.Generation, "generation of run %d, after %d", i, prev)
 		}
 		prev = res.Commit.Generation
 	}
 	snaps := e.snapshots()
-	if len(snaps) != 1 || snaps[0].Generation != prev {
-		t.Fatalf("snapshots after %d runs: %+v; want generation %d", n, snaps, prev)
-	}
-	if imgs := e.images(); len(imgs) != 1 || imgs[0].ID != snaps[0].ImageID {
-		t.Errorf("images of the work item after %d runs: %+v; want only %s", n, imgs, snaps[0].ImageID)
-	}
+	require.Equal(t, []int{prev}, generationsOf(snaps), "generations of the snapshots after %d runs: %+v", n, snaps)
+	imgs := e.images()
+	assert.Equal(t, []string{snaps[0].ImageID}, imageIDs(imgs), "IDs of the work item's images after %d runs: %+v", n, imgs)
 	e.noContainers()
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The keys of the secret environment of the secret steps: one given with
@@ -102,9 +104,7 @@ func (s secrets) findInDir(t *testing.T, dir string) (found []string, n int64) {
 		found = append(found, s.findAll(path, data)...)
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("read %s: %v", dir, err)
-	}
+	require.NoError(t, err, "read every file under %s", dir)
 	return found, n
 }
 
@@ -114,9 +114,7 @@ func (s secrets) findInDir(t *testing.T, dir string) (found []string, n int64) {
 func (s secrets) findInArchive(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "read the image archive")
 	found := s.findAll(path, data)
 	tr := tar.NewReader(bytes.NewReader(data))
 	entries := 0
@@ -125,19 +123,13 @@ func (s secrets) findInArchive(t *testing.T, path string) []string {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
+		require.NoError(t, err, "read the entries of the archive %s", path)
 		entry, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, h.Name, err)
-		}
+		require.NoError(t, err, "read the entry %s of the archive %s", h.Name, path)
 		entries++
 		found = append(found, s.findAll(path+":"+h.Name, entry)...)
 	}
-	if entries == 0 {
-		t.Errorf("%s: an archive without entries", path)
-	}
+	assert.NotZero(t, entries, "entries of the archive %s", path)
 	return found
 }
 
@@ -178,22 +170,14 @@ func secretsNeverShown(t *testing.T, e *env) {
 		{"timeout", true, []string{"--timeout", "1s"}, secretCheck + "; sleep 30", 124},
 	} {
 		out := e.berth(append(runArgs(c.asJSON, c.extra...), "--", "sh", "-c", c.script)...)
-		if out.code != c.want {
-			t.Errorf("%s: %v; want exit code %d", c.what, out, c.want)
-		}
+		assert.Equal(t, c.want, out.code, "exit code of the %s: %v", c.what, out)
 		look(c.what, out)
 	}
-	if snaps := e.snapshots(); len(snaps) != 1 {
-		t.Errorf("snapshots after the jobs: %+v; want the successful jobs' one", snaps)
-	}
+	assert.Len(t, e.snapshots(), 1, "snapshots after the jobs: want the successful jobs' one")
 
 	r := e.start(t.Context(), append(runArgs(false), "--", "sh", "-c", secretCheck+" && echo started; sleep 30"), nil)
-	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.wait(t); code != 130 {
-		t.Errorf("cancelled run: exit code %d, want 130; stderr %q", code, r.stderr)
-	}
+	require.NoError(t, r.cmd.Process.Signal(os.Interrupt), "interrupt berth")
+	assert.Equal(t, 130, r.wait(t), "exit code of the cancelled run; stderr %q", r.stderr)
 	look("cancel", output{stdout: r.stdout.String(), stderr: r.stderr.String()})
 
 	for _, c := range []struct {
@@ -211,9 +195,7 @@ func secretsNeverShown(t *testing.T, e *env) {
 		{"image not in the engine", []string{"--image", "berth-e2e/missing:" + randomID()}},
 	} {
 		out := e.berth(append(runArgs(true, c.extra...), "--", "sh", "-c", secretCheck)...)
-		if out.code != 125 {
-			t.Errorf("bad input, %s: %v; want exit code 125", c.what, out)
-		}
+		assert.Equal(t, 125, out.code, "exit code of bad input, %s: %v", c.what, out)
 		look("bad input, "+c.what, out)
 	}
 
@@ -221,16 +203,12 @@ func secretsNeverShown(t *testing.T, e *env) {
 	look("snapshots ls", e.berth(append(global, "snapshots", "ls", "--json")...))
 
 	m, err := os.ReadFile(metrics)
-	if err != nil || !bytes.Contains(m, []byte("berth_")) {
-		t.Errorf("metrics file %s: %v, %q; want berth's counters", metrics, err, m)
-	}
+	assert.True(t, err == nil && bytes.Contains(m, []byte("berth_")), "metrics file %s: want berth's counters, got %q (read error: %v)", metrics, m, err)
 	found = append(found, sec.find("metrics file", m)...)
 	inState, n := sec.findInDir(t, e.stateDir)
 	found = append(found, inState...)
 	t.Logf("searched the output of 16 berth commands, the metrics file and %d bytes of the state directory", n)
-	for _, f := range found {
-		t.Error("secret value found in " + f)
-	}
+	assert.Empty(t, found, "places where a secret value is found")
 	e.noContainers()
 }
 
@@ -253,30 +231,21 @@ func secretsNotInImages(t *testing.T, e *env) {
 			flags = append(flags, "--env", "E2E_PLAIN="+sec.plain) // kept in the last image's config
 		}
 		res, out := e.run(w, flags, fmt.Sprintf("%s && echo %d > /work/g%d", secretCheck, i, i))
-		if out.code != 0 || !res.Commit.Committed {
-			t.Fatalf("run %d: %v", i, out)
-		}
+		require.True(t, out.code == 0 && res.Commit.Committed, "run %d: want exit code 0 and a commit, got commit %+v: %v", i, res.Commit, out)
 		squashed = squashed || res.Commit.Squashed
 	}
-	if !squashed {
-		t.Errorf("no squash in %d generations with a layer limit of 3", runs)
-	}
+	assert.True(t, squashed, "want a squash in %d generations with a layer limit of 3, got none", runs)
 	// A failed job and a killed one: their containers held the values too.
-	if _, out := e.run(w, sec.flags(), secretCheck+" && exit 3"); out.code != 3 {
-		t.Errorf("failing run: %v", out)
-	}
+	_, out := e.run(w, sec.flags(), secretCheck+" && exit 3")
+	assert.Equal(t, 3, out.code, "exit code of the failing run: %v", out)
 	r := e.start(t.Context(), append([]string{"run", "--image", e.s.base, "--project", e.project, "--work-item", w},
 		append(sec.flags(), "--", "sh", "-c", secretCheck+" && echo started; sleep 300")...), nil)
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGKILL), "kill berth")
 	r.wait(t)
 	e.sweep("--orphan-grace", "0s")
 
 	imgs := e.images()
-	if len(imgs) == 0 {
-		t.Fatal("no image of the step's project: nothing to search")
-	}
+	require.NotEmpty(t, imgs, "images of the step's project: else nothing to search")
 	var found []string
 	for _, img := range imgs {
 		found = append(found, sec.find("image config env of "+img.ID, []byte(strings.Join(img.Env, "\n")))...)
@@ -318,14 +287,14 @@ func secretsNotInImages(t *testing.T, e *env) {
 	}
 	t.Logf("searched %d bytes of images", read)
 	controls := 0
+	var leaks []string
 	for _, f := range found {
 		if strings.Contains(f, control) {
 			controls++
 			continue
 		}
-		t.Error("secret value found in " + f)
+		leaks = append(leaks, f)
 	}
-	if controls == 0 {
-		t.Errorf("the plain env value of the last generation was not found: the search cannot see image configs")
-	}
+	assert.Empty(t, leaks, "places where a secret value is found")
+	assert.NotZero(t, controls, "findings of the plain env value of the last generation (none: the search cannot see image configs)")
 }

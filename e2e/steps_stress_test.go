@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // lineID is a line a stress job writes: its round and number.
@@ -33,9 +35,7 @@ func stressSize(t *testing.T, e *env) (n, rounds int) {
 	}{{"BERTH_STRESS_N", &n}, {"BERTH_STRESS_ROUNDS", &rounds}} {
 		if s := os.Getenv(v.name); s != "" {
 			x, err := strconv.Atoi(s)
-			if err != nil || x < 1 {
-				t.Fatalf("%s=%q: want a number >= 1", v.name, s)
-			}
+			require.True(t, err == nil && x >= 1, "%s=%q: want a number >= 1", v.name, s)
 			*v.to = x
 		}
 	}
@@ -111,15 +111,12 @@ func stress(t *testing.T, e *env, items int) {
 			round, n, items, took.Round(time.Millisecond), len(failures))
 	}
 	t.Logf("%d rounds of %d processes: %d jobs over %d work item(s)", rounds, n, rounds*n, items)
-	for _, f := range failures {
-		t.Error(f)
-	}
+	assert.Empty(t, failures, "jobs that failed")
 
 	// One more job per work item reads what the last snapshot holds.
 	for w, lines := range want {
 		res, out := e.run(w, nil, `cat /work/lines`)
-		if out.code != 0 || !res.Hit {
-			t.Errorf("read the lines of %s: hit %v (%s): %v", w, res.Hit, res.Reason, out)
+		if !assert.True(t, out.code == 0 && res.Hit, "read the lines of %s: want exit code 0 and a hit, got hit %v (%s): %v", w, res.Hit, res.Reason, out) {
 			continue
 		}
 		var got []string // with --json the job's output is on stderr, with berth's warnings if any
@@ -130,28 +127,25 @@ func stress(t *testing.T, e *env, items int) {
 		}
 		slices.Sort(got)
 		slices.Sort(lines)
-		if !slices.Equal(got, lines) {
-			t.Errorf("%s holds %d lines, want one per job (%d): got %v, want %v; its jobs, in the order started:\n%s",
-				w, len(got), len(lines), got, lines, strings.Join(history[w], "\n"))
-		}
+		assert.Equal(t, lines, got, "the lines %s holds, one per job (%d); its jobs, in the order started:\n%s",
+			w, len(lines), strings.Join(history[w], "\n"))
 	}
 
 	e.noContainers()
 	snaps := e.snapshots()
-	if len(snaps) != len(want) {
-		t.Errorf("snapshots: %+v; want one per work item (%d)", snaps, len(want))
-	}
+	assert.Len(t, snaps, len(want), "snapshots: want one per work item")
 	recorded := map[string]bool{}
 	for _, s := range snaps {
 		recorded[s.ImageID] = true
 	}
+	var unrecorded []string
 	for _, img := range e.images() {
 		if !recorded[img.ID] {
-			t.Errorf("image left that no snapshot records: %s %v %v", img.ID, img.Refs, img.Labels)
+			unrecorded = append(unrecorded, fmt.Sprintf("%s %v %v", img.ID, img.Refs, img.Labels))
 		}
 	}
+	assert.Empty(t, unrecorded, "images left that no snapshot records")
 	rep := e.sweep("--dry-run", "--orphan-grace", "0s")
-	if len(rep.DroppedEntries)+len(rep.AdoptedImages)+len(rep.RemovedImages)+len(rep.RemovedContainers)+len(rep.Evicted) != 0 {
-		t.Errorf("gc --dry-run after the stress would still change something: %+v", rep)
-	}
+	assert.Zero(t, len(rep.DroppedEntries)+len(rep.AdoptedImages)+len(rep.RemovedImages)+len(rep.RemovedContainers)+len(rep.Evicted),
+		"what gc --dry-run after the stress would still change: %+v", rep)
 }

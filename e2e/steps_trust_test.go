@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // usersObjects (issue 11, item 1): engines copy a snapshot's io.berth
@@ -24,9 +25,7 @@ func usersObjects(t *testing.T, e *env) {
 	const w = "item-user"
 	u, r := e.user(), randomID()
 	snap := e.mustRun(w, `echo one > /work/one`)
-	if !snap.Commit.Committed {
-		t.Fatalf("first run: %+v, want a commit", snap.Commit)
-	}
+	require.True(t, snap.Commit.Committed, "first run: want a commit, got %+v", snap.Commit)
 
 	// What the user makes, and removes again once the step is over.
 	var (
@@ -61,9 +60,7 @@ func usersObjects(t *testing.T, e *env) {
 	u.runFrom(t, snap.Commit.Image, ctrName, `echo mine > /user-file`)
 	if u.commit(t, ctrName, built) {
 		img, err := e.driver().InspectImage(t.Context(), built)
-		if err != nil {
-			t.Fatalf("the user's commit %s: %v", built, err)
-		}
+		require.NoError(t, err, "inspect the user's commit %s", built)
 		builtID = img.ID
 	}
 	if len(tagged) == 0 {
@@ -76,32 +73,21 @@ func usersObjects(t *testing.T, e *env) {
 	intact := func(after string) {
 		t.Helper()
 		for ref, id := range tagged {
-			img, err := e.driver().InspectImage(t.Context(), ref)
-			if err != nil || img.ID != id {
-				t.Errorf("after %s: the user's tag %s: %v (ID %s), want image %s", after, ref, err, img.ID, id)
-			}
+			assert.Equal(t, id, idOf(e.driver().InspectImage(t.Context(), ref)), "after %s: the image of the user's tag %s", after, ref)
 		}
 		if builtID != "" {
-			if img, err := e.driver().InspectImage(t.Context(), built); err != nil || img.ID != builtID {
-				t.Errorf("after %s: the user's image %s: %v (ID %s), want %s", after, built, err, img.ID, builtID)
-			}
+			assert.Equal(t, builtID, idOf(e.driver().InspectImage(t.Context(), built)), "after %s: the ID of the user's image %s", after, built)
 		}
-		if !u.hasContainer(t, ctrName) {
-			t.Errorf("after %s: the user's container %s is gone", after, ctrName)
-		}
+		assert.True(t, u.hasContainer(t, ctrName), "after %s: want the user's container %s there, got it gone", after, ctrName)
 	}
 
 	rep := e.sweep("--orphan-grace", "0s")
 	intact("berth gc --orphan-grace 0s")
-	for _, id := range rep.RemovedContainers {
-		t.Errorf("gc removed container %s; berth made none that is left", id)
-	}
+	assert.Empty(t, rep.RemovedContainers, "containers gc removed: berth made none that is left")
 	e.mustRun("item-other", `true`)
 	intact("a run of another work item")
 	warm := e.mustRun(w, `cat /work/one`)
-	if !warm.Hit {
-		t.Errorf("run of %s: %s, want a hit", w, warm.Reason)
-	}
+	assert.True(t, warm.Hit, "run of %s: want a hit, got %s", w, warm.Reason)
 	intact("a run of the same work item")
 
 	// The snapshot berth drops next also carries a user's reference.
@@ -111,17 +97,13 @@ func usersObjects(t *testing.T, e *env) {
 			cur = append(cur, s)
 		}
 	}
-	if len(cur) != 1 {
-		t.Fatalf("snapshots of %s: %+v, want one", w, cur)
-	}
+	require.Len(t, cur, 1, "snapshots of %s", w)
 	tag("keep:now-"+r, cur[0].Image, cur[0].ImageID)
-	if out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w); out.code != 0 {
-		t.Fatalf("snapshots rm: %v", out)
-	}
+	out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w)
+	require.Equal(t, 0, out.code, "exit code of snapshots rm: %v", out)
 	intact("snapshots rm")
-	if _, err := e.driver().InspectImage(t.Context(), cur[0].Image); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("berth's reference %s after snapshots rm: %v, want ErrNotFound", cur[0].Image, err)
-	}
+	_, err := e.driver().InspectImage(t.Context(), cur[0].Image)
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "berth's reference %s after snapshots rm", cur[0].Image)
 	// Images berth no longer knows that carry its labels and the user's
 	// references: still the user's.
 	e.sweep("--orphan-grace", "0s")
@@ -148,29 +130,21 @@ func otherPIDNamespace(t *testing.T, e *env) {
 	cmd.WaitDelay = 10 * time.Second
 	job := e.startCommand(cmd)
 
-	if cs := e.containers(); len(cs) != 1 {
-		t.Errorf("containers while the job runs: %+v, want one", cs)
-	}
+	assert.Len(t, e.containers(), 1, "containers while the job runs")
 	rep := e.sweep("--orphan-grace", "0s")
-	if len(rep.RemovedContainers) != 0 {
-		t.Errorf("gc removed %v: the container of a live job in another PID namespace", rep.RemovedContainers)
-	}
+	assert.Empty(t, rep.RemovedContainers, "containers gc removed: the job's, alive in another PID namespace, must stay")
 	select {
-	case <-job.exited:
-		t.Fatalf("the job ended while the gc ran (its container removed, or its sleep too short): stdout %q, stderr %q", job.stdout, job.stderr)
+	case err := <-job.exited:
+		require.Failf(t, "the job ended while the gc ran", "want it still running (its container removed, or its sleep too short?), got its end (%v): stdout %q, stderr %q",
+			err, job.stdout, job.stderr)
 	default:
 	}
-	if cs := e.containers(); len(cs) != 1 {
-		t.Errorf("containers after gc while the job runs: %+v, want its one", cs)
-	}
-	if code := job.wait(t); code != 0 || !strings.Contains(job.stdout.String(), "done") {
-		t.Errorf("the job in another PID namespace: exit code %d, stdout %q, stderr %q; want 0 and done",
-			code, job.stdout, job.stderr)
-	}
+	assert.Len(t, e.containers(), 1, "containers after gc while the job runs: want its one")
+	code := job.wait(t)
+	assert.True(t, code == 0 && strings.Contains(job.stdout.String(), "done"),
+		"the job in another PID namespace: want exit code 0 and done, got exit code %d, stdout %q, stderr %q", code, job.stdout, job.stderr)
 	snaps := e.snapshots()
-	if len(snaps) != 1 || snaps[0].WorkItem != w {
-		t.Errorf("snapshots after the job: %+v, want its commit", snaps)
-	}
+	assert.Equal(t, []string{w}, workItems(snaps), "work items of the snapshots after the job: want its commit; %+v", snaps)
 	e.noContainers()
 }
 
@@ -185,25 +159,15 @@ func deadlineAfterKill(t *testing.T, e *env) {
 		"--timeout", timeout.String(), "--", "sh", "-c", "echo started; sleep 300"}
 	r := e.start(t.Context(), args, nil)
 	started := time.Now()
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.wait(t); code != -1 {
-		t.Errorf("berth after SIGKILL: exit code %d", code)
-	}
-	if cs := e.containers(); len(cs) != 1 {
-		t.Fatalf("containers after the kill: %+v, want the job's", cs)
-	}
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGKILL), "kill berth")
+	assert.Equal(t, -1, r.wait(t), "exit code of berth after SIGKILL (-1: a signal)")
+	require.Len(t, e.containers(), 1, "containers after the kill: want the job's")
 	// The deadline counts from before the job printed "started".
 	time.Sleep(time.Until(started.Add(timeout + stopGrace + time.Second)))
 	rep := e.sweep("--orphan-grace", "1h")
-	if len(rep.RemovedContainers) != 1 {
-		t.Errorf("gc --orphan-grace 1h past the job's deadline: %+v; want its container removed", rep)
-	}
+	assert.Len(t, rep.RemovedContainers, 1, "containers gc --orphan-grace 1h removed past the job's deadline: want its own; report %+v", rep)
 	e.noContainers()
-	if snaps := e.snapshots(); len(snaps) != 0 {
-		t.Errorf("snapshots after a killed run: %+v", snaps)
-	}
+	assert.Empty(t, e.snapshots(), "snapshots after a killed run")
 }
 
 // oneGC (issue 11, item 4): a job killed while it runs from a snapshot
@@ -215,29 +179,19 @@ func oneGC(t *testing.T, e *env) {
 	args := []string{"run", "--image", e.s.base, "--project", e.project, "--work-item", w,
 		"--", "sh", "-c", `test "$BERTH_SNAPSHOT" = 1 || exit 9; echo started; sleep 300`}
 	r := e.start(t.Context(), args, nil)
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.wait(t); code != -1 {
-		t.Errorf("berth after SIGKILL: exit code %d", code)
-	}
-	if out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w); out.code != 0 {
-		t.Fatalf("snapshots rm: %v", out)
-	}
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGKILL), "kill berth")
+	assert.Equal(t, -1, r.wait(t), "exit code of berth after SIGKILL (-1: a signal)")
+	out := e.berth("snapshots", "rm", "--project", e.project, "--work-item", w)
+	require.Equal(t, 0, out.code, "exit code of snapshots rm: %v", out)
 	if _, err := e.driver().InspectImage(t.Context(), snap.Commit.ImageID); err != nil {
 		t.Logf("snapshots rm removed the image at once (%v): gc has only the container left", err)
 	}
 	rep := e.sweep("--orphan-grace", "0s")
-	if len(rep.RemovedContainers) != 1 {
-		t.Errorf("gc: removed containers %v, want the killed job's", rep.RemovedContainers)
-	}
+	assert.Len(t, rep.RemovedContainers, 1, "containers gc removed: want the killed job's")
 	e.noContainers()
 	for _, ref := range []string{snap.Commit.Image, snap.Commit.ImageID} {
-		if _, err := e.driver().InspectImage(t.Context(), ref); !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("snapshot image %s after one gc: %v, want ErrNotFound (report %+v)", ref, err, rep)
-		}
+		_, err := e.driver().InspectImage(t.Context(), ref)
+		assert.ErrorIs(t, err, runtime.ErrNotFound, "snapshot image %s after one gc (report %+v)", ref, rep)
 	}
-	if imgs := e.images(); len(imgs) != 0 {
-		t.Errorf("images after one gc: %+v", imgs)
-	}
+	assert.Empty(t, e.images(), "images after one gc")
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/require"
 )
 
 // target is a runtime the scenario runs against: everything engine
@@ -98,9 +98,7 @@ func (c *engineCLI) cli(args ...string) ([]byte, error) {
 func (c *engineCLI) must(t *testing.T, args ...string) []byte {
 	t.Helper()
 	out, err := c.cli(args...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "the engine's command line")
 	return out
 }
 
@@ -223,9 +221,7 @@ func (u fakeUser) tag(t *testing.T, src, dst string) bool {
 	t.Helper()
 	rt := fake.New(fake.WithStateDir(filepath.Join(u.e.stateDir, "fake")))
 	defer rt.Close()
-	if err := rt.Tag(src, dst); err != nil {
-		t.Fatalf("tag %s %s: %v", src, dst, err)
-	}
+	require.NoError(t, rt.Tag(src, dst), "tag %s %s", src, dst)
 	return true
 }
 
@@ -233,16 +229,11 @@ func (u fakeUser) runFrom(t *testing.T, image, name, script string) {
 	t.Helper()
 	ctx, d := context.Background(), u.e.driver()
 	img, err := d.InspectImage(ctx, image)
-	if err != nil {
-		t.Fatalf("inspect %s: %v", image, err)
-	}
+	require.NoError(t, err, "inspect %s", image)
 	c, err := d.Run(ctx, runtime.ContainerSpec{Name: name, Image: image, Cmd: []string{"sh", "-c", script}, Labels: img.Labels})
-	if err != nil {
-		t.Fatalf("run %s: %v", image, err)
-	}
-	if st, err := d.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-		t.Fatalf("container %s: %+v, %v", name, st, err)
-	}
+	require.NoError(t, err, "run %s", image)
+	st, err := d.Wait(ctx, c.ID)
+	require.True(t, err == nil && st.ExitCode == 0, "container %s: want exit code 0, got %+v (wait error: %v)", name, st, err)
 }
 
 func (u fakeUser) commit(t *testing.T, name, ref string) bool {
@@ -252,17 +243,15 @@ func (u fakeUser) commit(t *testing.T, name, ref string) bool {
 	if err == nil {
 		_, err = d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
 	}
-	if err != nil {
-		t.Fatalf("commit %s to %s: %v", name, ref, err)
-	}
+	require.NoError(t, err, "commit %s to %s", name, ref)
 	return true
 }
 
 func (u fakeUser) hasContainer(t *testing.T, name string) bool {
 	t.Helper()
 	_, err := u.e.driver().InspectContainer(context.Background(), name)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("inspect container %s: %v", name, err)
+	if err != nil {
+		require.ErrorIs(t, err, runtime.ErrNotFound, "inspect container %s: want it or ErrNotFound", name)
 	}
 	return err == nil
 }
