@@ -9,9 +9,10 @@
 //
 // The bindings build only with the build tags "remote" and
 // "containers_image_openpgp" (without them, the bindings pull in gpgme and
-// local-storage code). The shipped binary is built without cgo:
+// local-storage code). The shipped binary is built without cgo, with the
+// Makefile's PODMAN_TAGS:
 //
-//	CGO_ENABLED=0 go build -tags "remote containers_image_openpgp" -o berth-driver-podman ./cmd/berth-driver-podman
+//	CGO_ENABLED=0 go build -tags "remote containers_image_openpgp exclude_graphdriver_btrfs" -o berth-driver-podman ./cmd/berth-driver-podman
 //
 // The race detector needs cgo, and with cgo containers/storage also
 // compiles its btrfs driver, which needs the btrfs C headers; the tag
@@ -20,19 +21,22 @@
 //
 //	CGO_ENABLED=1 go test -race -tags "remote containers_image_openpgp exclude_graphdriver_btrfs" ./...
 //
-// A test binary built without the first two tags panics at start, saying
-// so. TestMain builds the driver binary (with the shipped build's tags) to
-// test it over the plugin wire. The tests need the API service
+// A test binary built without these three tags panics at start, saying
+// so (guard_test.go). TestMain builds the driver binary as the Makefile
+// does (CGO_ENABLED=0, the same tags) to test it over the plugin wire. The tests need the API service
 // (scripts/engines.sh starts it); without it they skip, or fail when the
 // environment variable CI is "true".
 //
 // # Options
 //
 // The host passes options with wire.Config.Options (read with
-// wire.DriverOptions):
+// wire.DriverOptions, then OptionsFromMap); the keys are snake_case:
 //
-//   - "address": the URI of the API service; default $CONTAINER_HOST, else
-//     unix:///run/podman/podman.sock. The driver starts and answers Info
+//   - "address": the URI of the API service; default, by Podman's own
+//     conventions, $CONTAINER_HOST, else the service's socket for the
+//     driver's user: unix:///run/podman/podman.sock for root, the rootless
+//     $XDG_RUNTIME_DIR/podman/podman.sock for any other user
+//     (DefaultAddressFor). The driver starts and answers Info
 //     even when the service is down; every engine call then fails with
 //     runtime.ErrUnavailable naming the address.
 //   - "init_path": the static init binary Podman runs as every container's
@@ -98,8 +102,9 @@
 //     on lookup.
 //   - The image a container was created from is kept, as given, in the
 //     container's annotation io.berth.image.
-//   - Engine errors map to the contract's classes by the HTTP status of the
-//     bindings' errorhandling.ErrorModel, by the exit code of Podman's
+//   - Engine errors map to the contract's classes (runtime.WrapEngine: the
+//     class and the bindings' error both in the chain) by the HTTP status
+//     of the bindings' errorhandling.ErrorModel, by the exit code of Podman's
 //     image removal report, and by checks of the engine's state (a name in
 //     use, an image that does not exist) where the API answers 500.
 package podman

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -19,14 +20,34 @@ const Name = "podman"
 // Version is the driver's own version.
 const Version = "0.1.0"
 
-// DefaultAddress is the API service's address when neither Options.Address
-// nor $CONTAINER_HOST names one.
+// DefaultAddress is the API service's address for root when neither
+// Options.Address nor $CONTAINER_HOST names one (see DefaultAddressFor).
 const DefaultAddress = "unix:///run/podman/podman.sock"
+
+// EnvHost is Podman's variable naming the API service (podman --remote).
+const EnvHost = "CONTAINER_HOST"
+
+// DefaultAddressFor returns the API service's address by Podman's
+// conventions when no address is given: DefaultAddress for root (uid 0),
+// else the rootless socket $XDG_RUNTIME_DIR/podman/podman.sock
+// (/run/user/UID when XDG_RUNTIME_DIR is not set). getenv reads the
+// environment.
+func DefaultAddressFor(uid int, getenv func(string) string) string {
+	if uid == 0 {
+		return DefaultAddress
+	}
+	dir := getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = fmt.Sprintf("/run/user/%d", uid)
+	}
+	return "unix://" + path.Join(dir, "podman", "podman.sock")
+}
 
 // Options configure a Driver.
 type Options struct {
 	// Address is the URI of Podman's API service (unix://, tcp:// or
-	// ssh://). Empty means $CONTAINER_HOST, else DefaultAddress.
+	// ssh://). Empty means $CONTAINER_HOST, else the socket of Podman's
+	// service for this user (DefaultAddressFor).
 	Address string
 	// InitPath is the init binary (on the service's host) that runs as
 	// PID 1 of every container and forwards signals to the job, so that a
@@ -70,6 +91,8 @@ type Driver struct {
 	address     string
 	initPath    string
 	secretGrace time.Duration
+	// now is the clock the secret sweep reads ages with (tests set it).
+	now func() time.Time
 
 	mu   sync.Mutex
 	conn context.Context // the bindings' connection values; nil until connected
@@ -83,10 +106,10 @@ var _ runtime.Runtime = (*Driver)(nil)
 func New(opts Options) *Driver {
 	addr := opts.Address
 	if addr == "" {
-		addr = os.Getenv("CONTAINER_HOST")
+		addr = os.Getenv(EnvHost)
 	}
 	if addr == "" {
-		addr = DefaultAddress
+		addr = DefaultAddressFor(os.Geteuid(), os.Getenv)
 	}
 	init := opts.InitPath
 	if init == "" && strings.HasPrefix(addr, "unix://") {
@@ -101,7 +124,7 @@ func New(opts Options) *Driver {
 	if grace <= 0 {
 		grace = DefaultSecretGrace
 	}
-	return &Driver{address: addr, initPath: init, secretGrace: grace}
+	return &Driver{address: addr, initPath: init, secretGrace: grace, now: time.Now}
 }
 
 // Address returns the URI of the API service the driver talks to.
@@ -179,7 +202,7 @@ func (d *Driver) client(ctx context.Context) (context.Context, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("podman: connecting to %s: %w", d.address, ctx.Err())
 			}
-			return nil, fmt.Errorf("podman: service at %s: %w: %v", d.address, runtime.ErrUnavailable, err)
+			return nil, runtime.WrapEngine(Name, "service at "+d.address, runtime.ErrUnavailable, err)
 		}
 		d.mu.Lock()
 		if d.conn == nil {

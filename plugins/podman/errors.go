@@ -14,23 +14,26 @@ import (
 )
 
 // wrap turns an error of the bindings into one of the contract's classes,
-// prefixed with op. The class comes from the HTTP status the service
+// prefixed with op, with runtime.WrapEngine: the class and the bindings'
+// error (an *errorhandling.ErrorModel for an answer of the service) are
+// both in the chain. The class comes from the HTTP status the service
 // answered with, or from the transport for a service that cannot be
 // reached; an error of no class (a 500 of the service) keeps its message.
+// A call whose ctx ended gives ctx's error, of no class.
 func (d *Driver) wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("podman: %s: %w", op, ctx.Err())
+		return runtime.WrapEngine(Name, op, nil, ctx.Err())
 	}
 	if class := statusClass(err); class != nil {
-		return fmt.Errorf("podman: %s: %w: %v", op, class, err)
+		return runtime.WrapEngine(Name, op, class, err)
 	}
 	if unreachable(err) {
-		return fmt.Errorf("podman: %s: service at %s: %w: %v", op, d.address, runtime.ErrUnavailable, err)
+		return runtime.WrapEngine(Name, op+": service at "+d.address, runtime.ErrUnavailable, err)
 	}
-	return fmt.Errorf("podman: %s: %w", op, err)
+	return runtime.WrapEngine(Name, op, nil, err)
 }
 
 // statusClass maps the HTTP status of a service error to a class.

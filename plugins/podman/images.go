@@ -2,6 +2,7 @@ package podman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -99,13 +100,17 @@ func (d *Driver) RemoveImage(ctx context.Context, ref string) error {
 	}
 	rep, errs := images.Remove(c, []string{ref}, nil)
 	if rep != nil {
+		rmErr := errors.Join(errs...)
+		if rmErr == nil {
+			rmErr = fmt.Errorf("the service's exit code %d", rep.ExitCode)
+		}
 		switch rep.ExitCode {
 		case 0:
 			return nil
 		case rmiNoSuchImage:
-			return fmt.Errorf("podman: remove image %s: %w: %v", ref, runtime.ErrNotFound, errs)
+			return runtime.WrapEngine(Name, "remove image "+ref, runtime.ErrNotFound, rmErr)
 		case rmiInUse:
-			return fmt.Errorf("podman: remove image %s: %w: used by a container: %v", ref, runtime.ErrConflict, errs)
+			return runtime.WrapEngine(Name, "remove image "+ref+": used by a container", runtime.ErrConflict, rmErr)
 		}
 	}
 	if len(errs) == 0 {

@@ -10,9 +10,10 @@ import (
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
-// buildTags are the tags the bindings need; the test binary and the driver
-// binary built here must agree.
-const buildTags = "remote containers_image_openpgp"
+// buildTags are the Makefile's PODMAN_TAGS, which the test binary is built
+// with too (guard_test.go): the driver binary built here is the shipped one
+// (CGO_ENABLED=0, as the Makefile's build).
+const buildTags = "remote containers_image_openpgp exclude_graphdriver_btrfs"
 
 // service is the Podman API service the tests use, probed by TestMain;
 // driver is this module's binary, built once for the wire tests.

@@ -141,7 +141,7 @@ func (d *Driver) sweepSecrets(c context.Context) error {
 	if err != nil {
 		return d.wrap(c, "list secrets", err)
 	}
-	now := time.Now()
+	now := d.now()
 	type candidate struct{ id, name, tie string }
 	var old []candidate
 	for _, s := range list {

@@ -29,6 +29,21 @@ func secretNames(t testing.TB, raw context.Context) map[string]bool {
 	return out
 }
 
+// secretsCreated returns when Podman says each secret in the store was
+// made.
+func secretsCreated(t testing.TB, raw context.Context) map[string]time.Time {
+	t.Helper()
+	list, err := secrets.List(raw, nil)
+	if err != nil {
+		t.Fatalf("secrets.List: %v", err)
+	}
+	out := map[string]time.Time{}
+	for _, s := range list {
+		out[s.Spec.Name] = s.CreatedAt
+	}
+	return out
+}
+
 // containerNames returns the names of every container.
 func containerNames(t testing.TB, raw context.Context) map[string]bool {
 	t.Helper()
@@ -65,9 +80,9 @@ func (f *fixture) removeLabelled() {
 // TestKilledDriverSecretsSwept kills the driver process (SIGKILL) at random
 // moments of many Runs with SecretEnv, over the plugin wire, which leaves
 // secrets in Podman's store. Once the containers are gone (as the host's
-// reconcile removes those of dead jobs) and the grace has passed, one
-// ListContainers, which the host's reconcile calls on every run and gc,
-// leaves none of them behind.
+// reconcile removes those of dead jobs) and the grace has passed (on the
+// sweeping driver's clock), one ListContainers, which the host's reconcile
+// calls on every run and gc, leaves none of them behind.
 func TestKilledDriverSecretsSwept(t *testing.T) {
 	f := newFixture(t)
 	const grace = 2 * time.Second
@@ -120,16 +135,26 @@ func TestKilledDriverSecretsSwept(t *testing.T) {
 		}
 		<-done
 	}
-	time.Sleep(time.Second) // requests in flight at a kill land
 	left := newSecrets()
 	t.Logf("%d runs killed; they left %d secrets: %v", runs, len(left), left)
 	if len(left) == 0 {
 		t.Fatalf("no kill of %d left a secret behind: the test proves nothing", runs)
 	}
 	f.removeLabelled()
-	time.Sleep(grace)
 
-	if _, err := w.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
+	// The sweep, by a driver whose clock reads the moment the youngest of
+	// them is as old as the grace: a request of a killed driver that lands
+	// later makes a younger secret, not one of these.
+	sweeper := New(Options{SecretGrace: grace})
+	created := secretsCreated(t, f.raw)
+	var youngest time.Time
+	for _, n := range left {
+		if c := created[n]; c.After(youngest) {
+			youngest = c
+		}
+	}
+	sweeper.now = func() time.Time { return youngest.Add(grace) }
+	if _, err := sweeper.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
 		t.Fatalf("ListContainers: %v", err)
 	}
 	now := secretNames(t, f.raw)
@@ -152,7 +177,7 @@ func TestKilledDriverSecretsSwept(t *testing.T) {
 // of berth's naming.
 func TestStaleSecretsRemoved(t *testing.T) {
 	f := newFixture(t)
-	const grace = 3 * time.Second
+	const grace = 10 * time.Minute
 	d := New(Options{SecretGrace: grace})
 	name := "berth-test-secrets-" + f.id
 	s := f.spec("sleep", "30")
@@ -171,8 +196,21 @@ func TestStaleSecretsRemoved(t *testing.T) {
 	legacy := create(secretPrefix + randomHex(8) + "-0")                           // an earlier driver's
 	foreign := create("berth-test-foreign-" + f.id)                                // not berth's
 	long := create(secretName(strings.Repeat("n", 300), randomHex(nonceBytes), 0)) // of none, too long a name
-	time.Sleep(grace + 100*time.Millisecond)
-	fresh := create(secretName(name+"-fresh", randomHex(nonceBytes), 0)) // of a Run in progress
+	fresh := create(secretName(name+"-fresh", randomHex(nonceBytes), 0))           // of a Run in progress
+
+	// The driver's clock reads the moment the secrets made before fresh
+	// are as old as the grace, and fresh, made after them, is younger.
+	created := secretsCreated(t, f.raw)
+	var before time.Time
+	for _, n := range []string{held, gone, legacy, foreign, long} {
+		if created[n].After(before) {
+			before = created[n]
+		}
+	}
+	if !created[fresh].After(before) {
+		t.Fatalf("Podman says secret %s was made at %v, not after the others (%v)", fresh, created[fresh], before)
+	}
+	d.now = func() time.Time { return before.Add(grace) }
 
 	check := func(when string, want map[string]bool) {
 		t.Helper()
@@ -191,7 +229,7 @@ func TestStaleSecretsRemoved(t *testing.T) {
 		t.Fatalf("Remove: %v", err)
 	}
 	check("after Remove", map[string]bool{held: false, foreign: true, fresh: true})
-	time.Sleep(grace)
+	d.now = func() time.Time { return created[fresh].Add(grace) }
 	if _, err := d.ListContainers(f.ctx, nil); err != nil {
 		t.Fatalf("ListContainers: %v", err)
 	}
