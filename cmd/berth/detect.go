@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -14,55 +12,33 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
-// candidate is an engine berth may pick when no runtime is chosen.
-type candidate struct {
-	name    string // runtime name
-	address string // the engine's socket
-}
+// detectTimeout bounds the launch and ping of each engine's driver when
+// berth looks for an engine: one that does not answer in time is passed
+// over.
+const detectTimeout = 10 * time.Second
 
-// candidates are the built-in engines, in the order they are tried.
-func candidates() []candidate {
-	var cs []candidate
-	for _, n := range config.Probed {
-		cs = append(cs, candidate{name: n, address: config.DefaultAddress(n)})
-	}
-	return cs
-}
-
-// detect returns the name of the first candidate whose socket accepts a
-// connection and whose driver then answers ping. The error, when none
-// answers, wraps runtime.ErrUnavailable and says why each was passed over.
-func detect(ctx context.Context, cs []candidate, ping func(context.Context, string) error) (string, error) {
+// detect returns the first of names (runtimes, in the documented order:
+// config.Probed) whose driver launches and whose engine answers its ping;
+// each driver finds its engine as the engine's own clients do. The error,
+// when none answers, wraps runtime.ErrUnavailable and says why each was
+// passed over.
+func detect(ctx context.Context, names []string, ping func(context.Context, string) error) (string, error) {
 	var why []string
-	for _, c := range cs {
-		if err := dialSocket(ctx, c.address); err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", c.name, err))
+	for _, name := range names {
+		pctx, cancel := context.WithTimeout(ctx, detectTimeout)
+		err := ping(pctx, name)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("detect engine: %w", ctx.Err())
+			}
+			why = append(why, err.Error())
 			continue
 		}
-		if err := ping(ctx, c.name); err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", c.name, err))
-			continue
-		}
-		return c.name, nil
+		return name, nil
 	}
 	return "", fmt.Errorf("%w: no usable container engine (%s); start one (scripts/engines.sh) or pass --runtime fake",
 		runtime.ErrUnavailable, strings.Join(why, "; "))
-}
-
-// dialSocket checks that something listens on the unix socket address
-// ("unix:///path" or "/path").
-func dialSocket(ctx context.Context, address string) error {
-	path := strings.TrimPrefix(address, "unix://")
-	d := net.Dialer{Timeout: 2 * time.Second}
-	conn, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Err != nil {
-			err = op.Err
-		}
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	return conn.Close()
 }
 
 // pingRuntime launches the driver of name and pings its engine; a driver
@@ -84,7 +60,7 @@ func (a *app) resolveRuntime(cmd *cobra.Command) (string, error) {
 		}
 		return name, a.pingRuntime(cmd.Context(), name)
 	}
-	return detect(cmd.Context(), candidates(), a.pingRuntime)
+	return detect(cmd.Context(), config.Probed, a.pingRuntime)
 }
 
 // warmRuntime is resolveRuntime for a command that goes on while the
@@ -94,7 +70,7 @@ func (a *app) resolveRuntime(cmd *cobra.Command) (string, error) {
 func (a *app) warmRuntime(cmd *cobra.Command) (string, error) {
 	name := a.runtimeName(cmd)
 	if name == "" {
-		return detect(cmd.Context(), candidates(), a.pingRuntime)
+		return detect(cmd.Context(), config.Probed, a.pingRuntime)
 	}
 	if err := a.set.check(name); err != nil {
 		return "", err

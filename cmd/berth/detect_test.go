@@ -3,99 +3,79 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
-	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/runtime"
 )
 
-// listen serves a unix socket at dir/name for the test's duration.
-func listen(t *testing.T, dir, name string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	l, err := net.Listen("unix", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return "unix://" + p
-}
-
 func TestDetectOrder(t *testing.T) {
-	dir := t.TempDir()
-	docker := listen(t, dir, "docker.sock")
-	podman := listen(t, dir, "podman.sock")
-	containerd := filepath.Join(dir, "containerd.sock")
-	if _, err := net.Listen("unix", containerd); err != nil {
-		t.Fatal(err)
-	}
-	missing := "unix://" + filepath.Join(dir, "missing.sock")
-
-	healthy := func(names ...string) func(context.Context, string) error {
-		return func(_ context.Context, name string) error {
-			if slices.Contains(names, name) {
-				return nil
-			}
-			return runtime.ErrUnavailable
-		}
-	}
 	for _, c := range []struct {
 		name    string
-		cs      []candidate
 		healthy []string
 		want    string
+		pinged  []string
 	}{
-		{"first answers", []candidate{{"docker", docker}, {"podman", podman}, {"containerd", containerd}},
-			[]string{"docker", "podman", "containerd"}, "docker"},
-		{"socket missing", []candidate{{"docker", missing}, {"podman", podman}, {"containerd", containerd}},
-			[]string{"docker", "podman", "containerd"}, "podman"},
-		{"ping fails", []candidate{{"docker", docker}, {"podman", podman}, {"containerd", containerd}},
-			[]string{"containerd"}, "containerd"},
-		{"bare path", []candidate{{"docker", missing}, {"containerd", containerd}},
-			[]string{"containerd"}, "containerd"},
+		{"first answers", []string{"docker", "podman", "containerd"}, "docker", []string{"docker"}},
+		{"first does not", []string{"podman", "containerd"}, "podman", []string{"docker", "podman"}},
+		{"only the last", []string{"containerd"}, "containerd", []string{"docker", "podman", "containerd"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var pinged []string
 			ping := func(ctx context.Context, name string) error {
 				pinged = append(pinged, name)
-				return healthy(c.healthy...)(ctx, name)
+				if _, ok := ctx.Deadline(); !ok {
+					t.Errorf("ping %s without a deadline", name)
+				}
+				if slices.Contains(c.healthy, name) {
+					return nil
+				}
+				return runtime.ErrUnavailable
 			}
-			got, err := detect(context.Background(), c.cs, ping)
+			got, err := detect(context.Background(), config.Probed, ping)
 			if err != nil || got != c.want {
 				t.Fatalf("detect = %q, %v; want %q", got, err, c.want)
 			}
-			if pinged[len(pinged)-1] != c.want {
-				t.Errorf("pinged %v after choosing", pinged)
+			if !slices.Equal(pinged, c.pinged) {
+				t.Errorf("pinged %v, want %v", pinged, c.pinged)
 			}
 		})
 	}
 }
 
 func TestDetectNone(t *testing.T) {
-	dir := t.TempDir()
-	up := listen(t, dir, "up.sock")
-	pinged := 0
-	ping := func(context.Context, string) error { pinged++; return runtime.ErrUnavailable }
-	_, err := detect(context.Background(), []candidate{
-		{"docker", "unix://" + filepath.Join(dir, "none.sock")},
-		{"podman", up},
-	}, ping)
+	var pinged []string
+	ping := func(_ context.Context, name string) error {
+		pinged = append(pinged, name)
+		return runtime.ErrUnavailable
+	}
+	_, err := detect(context.Background(), config.Probed, ping)
 	if !errors.Is(err, runtime.ErrUnavailable) {
 		t.Fatalf("detect = %v, want ErrUnavailable", err)
 	}
-	if pinged != 1 {
-		t.Errorf("pinged %d drivers, want 1 (only the socket that answers)", pinged)
+	if !slices.Equal(pinged, config.Probed) {
+		t.Errorf("pinged %v, want every engine in order %v", pinged, config.Probed)
 	}
 }
 
-func TestCandidatesOrder(t *testing.T) {
-	var names []string
-	for _, c := range candidates() {
-		names = append(names, c.name)
+// A cancelled command stops looking at once, with its context's error.
+func TestDetectCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pinged := 0
+	ping := func(context.Context, string) error {
+		pinged++
+		cancel()
+		return runtime.ErrUnavailable
 	}
-	if !slices.Equal(names, []string{"docker", "podman", "containerd"}) {
-		t.Errorf("candidates = %v", names)
+	_, err := detect(ctx, config.Probed, ping)
+	if !errors.Is(err, context.Canceled) || pinged != 1 {
+		t.Fatalf("detect = %v after %d pings, want context.Canceled after 1", err, pinged)
+	}
+}
+
+func TestProbedOrder(t *testing.T) {
+	if !slices.Equal(config.Probed, []string{"docker", "podman", "containerd"}) {
+		t.Errorf("config.Probed = %v, want docker, podman, containerd (the documented order)", config.Probed)
 	}
 }

@@ -40,8 +40,8 @@
 //
 // Drivers run with a minimal environment: PATH, HOME, TMPDIR, USER,
 // LOGNAME, LANG, LANGUAGE, LC_*, TZ, the proxy variables, SSL_CERT_FILE,
-// SSL_CERT_DIR, the engines' own variables (DOCKER_HOST, CONTAINER_HOST,
-// CONTAINERD_ADDRESS, ...; see wire.DriverEnv) and those the runtime's
+// SSL_CERT_DIR, the engines' own variables (DOCKER_HOST, DOCKER_CONTEXT,
+// CONTAINER_HOST, CONTAINERD_ADDRESS, ...; see wire.DriverEnv) and those the runtime's
 // env lists in the config, never one that holds a job's secret. A driver
 // is never taken from the current directory (an empty or relative PATH
 // entry), and a driver pinned by runtimes.NAME.sha256 runs from the very
@@ -54,13 +54,16 @@
 // as one JSON object on stdout.
 //
 // Runtimes: with no --runtime, BERTH_RUNTIME or default_runtime, berth
-// uses the first engine that answers: Docker (/var/run/docker.sock), then
-// Podman (/run/podman/podman.sock), then containerd
-// (/run/containerd/containerd.sock). "fake" is the fake runtime, with its
-// state in STATE_DIR/fake, so the whole CLI works without an engine. The
-// driver of runtime NAME is the binary berth-driver-NAME, looked up in the
-// plugin directory (default: the berth executable's directory, then
-// ~/.local/lib/berth/plugins), then in PATH.
+// uses the first engine that answers: Docker, then Podman, then
+// containerd, each asked through its driver. Without a configured address
+// a driver finds its engine as the engine's own clients do (DOCKER_HOST or
+// the Docker CLI's context; CONTAINER_HOST or Podman's rootless or rootful
+// socket; CONTAINERD_ADDRESS or containerd's socket). "fake" is the fake
+// runtime, with its state in STATE_DIR/fake (the built-in option state_dir
+// "${state_dir}/fake"), so the whole CLI works without an engine. The
+// driver of runtime NAME is the binary berth-driver-NAME that wire.Find
+// finds in the plugin directories (default: the berth executable's
+// directory, then ~/.local/lib/berth/plugins), then in PATH.
 //
 // The config file is YAML; internal/config/example.yaml shows every key.
 // Unknown keys and malformed values are errors that name the key.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,7 +34,7 @@ func (a *app) pluginsLsCommand() *cobra.Command {
 		Short: "List every driver found, with its version, engine version, capabilities and health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			paths, err := a.discover()
+			paths, err := wire.Discover(a.pluginDirs)
 			if err != nil {
 				return err
 			}
@@ -66,45 +64,16 @@ func (a *app) pluginsLsCommand() *cobra.Command {
 	return cmd
 }
 
-// discover lists the driver binaries in the plugin directories, then PATH,
-// each path once.
-func (a *app) discover() ([]string, error) {
-	var all []string
-	dirs := a.pluginDirs
-	if len(dirs) == 0 {
-		dirs = []string{""}
-	}
-	for _, dir := range dirs {
-		paths, err := wire.Discover(dir)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range paths {
-			if abs, err := filepath.Abs(p); err == nil {
-				p = abs
-			}
-			if !slices.Contains(all, p) {
-				all = append(all, p)
-			}
-		}
-	}
-	return all, nil
-}
-
 // probePlugin launches the driver at path with the settings of the runtime
 // of the same name and asks for its info and health.
 func (a *app) probePlugin(ctx context.Context, path string) pluginInfo {
-	name := strings.TrimPrefix(filepath.Base(path), driverPrefix)
+	name := wire.DriverName(path)
 	info := pluginInfo{Name: name, Path: path}
 	rt, ok := a.cfg.Runtime(name)
 	if !ok {
 		rt = config.Runtime{Driver: name}
 	}
-	wc, err := a.set.driverConfig(path, rt)
-	if err != nil {
-		info.Health = oneLine(err.Error())
-		return info
-	}
+	wc := a.set.driverConfig(path, rt)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d, err := wire.Open(ctx, wc)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,9 +15,6 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/wire"
 )
-
-// driverPrefix starts the file name of every driver binary.
-const driverPrefix = "berth-driver-"
 
 // openTimeout bounds launching a driver.
 const openTimeout = 30 * time.Second
@@ -195,44 +190,23 @@ func (s *runtimeSet) wireConfig(name string) (wire.Config, error) {
 		return wire.Config{}, err
 	}
 	rt, _ := s.cfg.Runtime(name)
-	return s.driverConfig(rt.Driver, rt)
+	return s.driverConfig(rt.Driver, rt), nil
 }
 
-// driverConfig says how to launch driver (a name or a path) with the
-// settings of rt.
-func (s *runtimeSet) driverConfig(driver string, rt config.Runtime) (wire.Config, error) {
-	path := driver
-	if !strings.Contains(driver, "/") {
-		var err error
-		if path, err = findDriver(driver, s.pluginDirs); err != nil {
-			return wire.Config{}, err
-		}
+// driverConfig says how to launch driver (a name, looked up by wire.Find
+// in the plugin directories, or a path) with the settings of rt.
+func (s *runtimeSet) driverConfig(driver string, rt config.Runtime) wire.Config {
+	wc := wire.Config{PluginDirs: s.pluginDirs, SHA256: rt.SHA256, Options: rt.ExpandOptions(s.stateDir),
+		Env: rt.Env, Hide: s.hide, Logger: s.log}
+	if strings.ContainsAny(driver, `/\`) {
+		wc.Path = driver
+	} else {
+		wc.Name = driver
 	}
-	opts := map[string]string{}
-	maps.Copy(opts, rt.Options)
 	if rt.Address != "" {
-		if _, ok := opts["address"]; !ok {
-			opts["address"] = rt.Address
+		if _, ok := wc.Options["address"]; !ok {
+			wc.Options["address"] = rt.Address
 		}
 	}
-	name := strings.TrimPrefix(filepath.Base(path), driverPrefix)
-	if name == "fake" && opts["state_dir"] == "" {
-		opts["state_dir"] = filepath.Join(s.stateDir, "fake")
-	}
-	return wire.Config{Name: name, Path: path, SHA256: rt.SHA256, Options: opts, Env: rt.Env, Hide: s.hide, Logger: s.log}, nil
-}
-
-// findDriver looks for the binary berth-driver-NAME in dirs, then in the
-// absolute directories of PATH (wire.SearchPath): never in the current
-// directory through an empty or relative PATH entry.
-func findDriver(name string, dirs []string) (string, error) {
-	file := driverPrefix + name
-	for _, dir := range slices.Concat(dirs, wire.SearchPath()) {
-		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	where := append(slices.Clone(dirs), "PATH")
-	return "", fmt.Errorf("%w: no %s in %s", wire.ErrDriverNotFound, file, strings.Join(where, ", "))
+	return wc
 }

@@ -35,9 +35,9 @@ func TestPlugin(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			d, err := wire.Open(ctx, wire.Config{
-				Name:      "chroot",
-				PluginDir: pluginDir,
-				Options:   map[string]string{"state_dir": t.TempDir()},
+				Name:       "chroot",
+				PluginDirs: []string{pluginDir},
+				Options:    map[string]string{"state_dir": t.TempDir()},
 			})
 			if err != nil {
 				t.Fatalf("wire.Open: %v", err)

@@ -25,13 +25,14 @@
 // # Using a driver
 //
 // Open finds a driver binary (Config.Path; else berth-driver-<Name> in
-// Config.PluginDir, then on $PATH), checks its SHA-256 if one is configured
+// Config.PluginDirs, then on $PATH: see Find), checks its SHA-256 if one is configured
 // (before running it), starts it and checks its protocol version
 // (runtime.ProtocolVersion). The *Driver it returns implements
 // runtime.Runtime; Close stops the process. If the process dies, the next
 // call starts a new one; calls that only read or wait (Info, Ping, Inspect*,
 // List*, Wait, Stop) are retried once on the new process, the others fail
-// with runtime.ErrUnavailable. Discover lists the driver binaries installed.
+// with runtime.ErrUnavailable. Discover lists the driver binaries installed,
+// in the same places and order.
 //
 // Contexts cross the wire: cancelling the host's context cancels the
 // driver's, and a deadline travels with the call. Errors keep their class

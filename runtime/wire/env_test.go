@@ -25,7 +25,15 @@ func TestDriverEnvironment(t *testing.T) {
 		"BERTH_TEST_HIDDEN":     secret, // named, but hidden
 		"BERTH_TEST_NAMED":      "named",
 		"DOCKER_HOST":           "unix:///run/test-docker.sock",
+		"DOCKER_CONTEXT":        "test-context",
+		"DOCKER_CONFIG":         "/tmp/test-docker-config",
+		"DOCKER_TLS_VERIFY":     "1",
+		"DOCKER_CERT_PATH":      "/tmp/test-docker-certs",
+		"DOCKER_API_VERSION":    "1.44",
 		"CONTAINER_HOST":        "unix:///run/test-podman.sock",
+		"CONTAINER_SSHKEY":      "/tmp/test-podman-key",
+		"XDG_RUNTIME_DIR":       "/run/user/test",
+		"CONTAINERD_ADDRESS":    "/run/test-containerd.sock",
 		"CONTAINERD_NAMESPACE":  "berth-test",
 		"https_proxy":           "http://proxy.test:3128",
 		"NO_PROXY":              "localhost",
@@ -40,7 +48,9 @@ func TestDriverEnvironment(t *testing.T) {
 		Hide:    []string{"BERTH_TEST_HIDDEN"},
 	})
 	env := drivertest.Environ(t, d.Pid())
-	for _, k := range []string{"PATH", "DOCKER_HOST", "CONTAINER_HOST", "CONTAINERD_NAMESPACE", "https_proxy",
+	for _, k := range []string{"PATH", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TLS_VERIFY",
+		"DOCKER_CERT_PATH", "DOCKER_API_VERSION", "CONTAINER_HOST", "CONTAINER_SSHKEY", "XDG_RUNTIME_DIR",
+		"CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "https_proxy",
 		"NO_PROXY", "LC_TIME", "TZ", "BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS"} {
 		if _, ok := env[k]; !ok {
 			t.Errorf("the driver's environment lacks %s", k)
@@ -53,7 +63,7 @@ func TestDriverEnvironment(t *testing.T) {
 		"PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
 		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
 		"SSL_CERT_FILE", "SSL_CERT_DIR",
-		"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT",
+		"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT", "DOCKER_API_VERSION",
 		"CONTAINER_HOST", "CONTAINER_SSHKEY", "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "XDG_RUNTIME_DIR",
 		"BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS",
 	}

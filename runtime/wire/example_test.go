@@ -23,10 +23,10 @@ func ExampleServe() {
 func ExampleOpen() {
 	ctx := context.Background()
 	d, err := wire.Open(ctx, wire.Config{
-		Name:      "docker",
-		PluginDir: "/usr/lib/berth/drivers",
-		Options:   map[string]string{"host": "unix:///var/run/docker.sock"},
-		Logger:    slog.Default(),
+		Name:       "docker",
+		PluginDirs: []string{"/usr/lib/berth/drivers"},
+		Options:    map[string]string{"address": "unix:///var/run/docker.sock"},
+		Logger:     slog.Default(),
 	})
 	if err != nil {
 		log.Fatal(err) // errors.Is(err, wire.ErrDriverNotFound), ...

@@ -29,12 +29,14 @@ const startTimeout = 30 * time.Second
 // Config says which driver Open starts and how.
 type Config struct {
 	// Name is the driver's name: Open runs the binary berth-driver-<Name>
-	// found in PluginDir, else on $PATH. Ignored when Path is set.
+	// that Find finds in PluginDirs, else on $PATH. Ignored when Path is
+	// set.
 	Name string
 	// Path is the driver binary to run, overriding Name.
 	Path string
-	// PluginDir is the first directory searched for berth-driver-<Name>.
-	PluginDir string
+	// PluginDirs are the directories searched for berth-driver-<Name>, in
+	// order, before $PATH.
+	PluginDirs []string
 	// SHA256 is the hex SHA-256 of the binary ("sha256:" prefix optional).
 	// When set, the binary is checked before every launch and refused with
 	// ErrChecksum if it differs.
@@ -135,6 +137,7 @@ var driverEnvNames = []string{
 	"http_proxy", "https_proxy", "no_proxy", "all_proxy",
 	"SSL_CERT_FILE", "SSL_CERT_DIR",
 	"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT",
+	"DOCKER_API_VERSION",
 	"CONTAINER_HOST", "CONTAINER_SSHKEY",
 	"CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE",
 	"XDG_RUNTIME_DIR",
@@ -145,9 +148,9 @@ var driverEnvNames = []string{
 // LC_*, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY,
 // ALL_PROXY, in upper and lower case), SSL_CERT_FILE, SSL_CERT_DIR, the
 // engines' own (DOCKER_HOST, DOCKER_CONFIG, DOCKER_CERT_PATH,
-// DOCKER_TLS_VERIFY, DOCKER_CONTEXT, CONTAINER_HOST, CONTAINER_SSHKEY,
-// CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE, XDG_RUNTIME_DIR) and those
-// named in extra, less those named in hide. Nothing else of the host's
+// DOCKER_TLS_VERIFY, DOCKER_CONTEXT, DOCKER_API_VERSION, CONTAINER_HOST,
+// CONTAINER_SSHKEY, CONTAINERD_ADDRESS, CONTAINERD_NAMESPACE,
+// XDG_RUNTIME_DIR) and those named in extra, less those named in hide. Nothing else of the host's
 // environment reaches a driver; Open adds only go-plugin's handshake
 // variables and the driver options.
 func DriverEnv(extra, hide []string) []string {

@@ -100,7 +100,7 @@ func TestOpenOptionsAndClose(t *testing.T) {
 }
 
 func TestOpenByNameInPluginDir(t *testing.T) {
-	d := open(t, wire.Config{Name: "mem", PluginDir: driverDir})
+	d := open(t, wire.Config{Name: "mem", PluginDirs: []string{t.TempDir(), driverDir}})
 	if d.Path() != driverBin {
 		t.Fatalf("Path %s, want %s", d.Path(), driverBin)
 	}
@@ -108,7 +108,7 @@ func TestOpenByNameInPluginDir(t *testing.T) {
 
 func TestOpenByNameOnPath(t *testing.T) {
 	t.Setenv("PATH", driverDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	d := open(t, wire.Config{Name: "mem", PluginDir: t.TempDir()})
+	d := open(t, wire.Config{Name: "mem", PluginDirs: []string{t.TempDir()}})
 	if d.Path() != driverBin {
 		t.Fatalf("Path %s, want %s", d.Path(), driverBin)
 	}
@@ -117,7 +117,7 @@ func TestOpenByNameOnPath(t *testing.T) {
 func TestOpenNotFound(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	for _, cfg := range []wire.Config{
-		{Name: "nonesuch", PluginDir: t.TempDir()},
+		{Name: "nonesuch", PluginDirs: []string{t.TempDir()}},
 		{Path: filepath.Join(t.TempDir(), "berth-driver-gone")},
 	} {
 		if _, err := wire.Open(context.Background(), cfg); !errors.Is(err, wire.ErrDriverNotFound) {
@@ -496,7 +496,7 @@ func TestDiscover(t *testing.T) {
 		}
 	}
 	t.Setenv("PATH", other+string(os.PathListSeparator)+filepath.Join(other, "missing"))
-	got, err := wire.Discover(dir)
+	got, err := wire.Discover([]string{filepath.Join(dir, "missing"), dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestDiscoverSkipsRelativePath(t *testing.T) {
 	want := writeScript(t, abs, "berth-driver-abs", "exit 0")
 	t.Chdir(cwd)
 	t.Setenv("PATH", pathList("", ".", "rel", abs))
-	got, err := wire.Discover("")
+	got, err := wire.Discover(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

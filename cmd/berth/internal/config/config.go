@@ -45,11 +45,17 @@ type Runtime struct {
 	// own name.
 	Driver string `yaml:"driver"`
 	// Address is the engine's address, passed to the driver as the
-	// "address" option. Default: the engine's usual socket.
+	// "address" option. Default: none; the driver finds its engine as the
+	// engine's own clients do (DOCKER_HOST or the Docker CLI's context,
+	// CONTAINER_HOST or Podman's socket, CONTAINERD_ADDRESS or
+	// containerd's socket).
 	Address string `yaml:"address"`
 	// SHA256 is the expected hex SHA-256 of the driver binary.
 	SHA256 string `yaml:"sha256"`
-	// Options are passed to the driver as they are.
+	// Options are passed to the driver, with ${state_dir} (StateDirVar)
+	// replaced by berth's state directory in each value. A runtime whose
+	// driver is a built-in one has that built-in's options (the fake's:
+	// state_dir ${state_dir}/fake) unless it sets them.
 	Options map[string]string `yaml:"options"`
 	// Env names variables of berth's environment the driver process
 	// receives besides those every driver receives (PATH, HOME, TMPDIR,

@@ -197,8 +197,13 @@ func TestBuiltinRuntimes(t *testing.T) {
 			t.Errorf("Runtime(%s) = %+v, %v", name, rt, ok)
 		}
 	}
-	if rt, _ := f.Runtime("docker"); rt.Address != "unix:///var/run/docker.sock" {
-		t.Errorf("docker address %q", rt.Address)
+	for _, name := range Probed {
+		if rt, _ := f.Runtime(name); rt.Address != "" || len(rt.Options) != 0 {
+			t.Errorf("Runtime(%s) = %+v, want no address nor options (the driver finds its engine)", name, rt)
+		}
+	}
+	if rt, _ := f.Runtime("fake"); rt.ExpandOptions("/state")["state_dir"] != "/state/fake" {
+		t.Errorf("Runtime(fake) options %v, want state_dir /state/fake", rt.ExpandOptions("/state"))
 	}
 	if _, ok := f.Runtime("nope"); ok {
 		t.Error("Runtime(nope) found")
@@ -211,7 +216,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.DefaultRuntime != "docker" || len(f.Runtimes) != 3 || f.Projects["scratch"].Enabled == nil {
+	if f.DefaultRuntime != "docker" || len(f.Runtimes) != 4 || f.Projects["scratch"].Enabled == nil {
 		t.Errorf("example: %+v", f)
 	}
 }
