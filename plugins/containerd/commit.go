@@ -319,7 +319,7 @@ func publicEnv(env, imageEnv []string, secretJSON string) ([]string, error) {
 	}
 	var keys []string
 	if err := json.Unmarshal([]byte(secretJSON), &keys); err != nil {
-		return nil, fmt.Errorf("the container's list of secret keys is unreadable: %w: %v", runtime.ErrFailedPrecondition, err)
+		return nil, fmt.Errorf("the container's list of secret keys is unreadable: %w: %w", runtime.ErrFailedPrecondition, err)
 	}
 	secret := map[string]bool{}
 	for _, k := range keys {

@@ -8,7 +8,7 @@
 // unpacked image, an OCI spec built from the image config plus the job's
 // command, environment, working directory, labels and limits, and a task
 // whose stdout and stderr the driver copies into per-container log files
-// under its state directory (option "state-dir"). When a static init
+// under its state directory (option "state_dir"). When a static init
 // (option "init", default /usr/bin/tini-static if present) is available it
 // runs as the container's PID 1, so SIGTERM reaches the job as it would on
 // Docker with --init. As on Docker and Podman, the container's own cgroups
@@ -47,6 +47,24 @@
 // ("docker.io/library/x:latest") and reported in Docker's familiar form
 // ("x:latest"). An image's ID is the digest of its manifest (the image
 // record's target).
+//
+// # Options
+//
+// The plugin options (wire.DriverOptions, read by OptionsFromMap) are
+// snake_case:
+//
+//   - "address": containerd's socket; default, by containerd's own
+//     conventions, $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock.
+//   - "namespace": default $CONTAINERD_NAMESPACE, else "berth"; never "moby".
+//   - "snapshotter": default "overlayfs".
+//   - "state_dir": default /run/berth-containerd/<namespace>.
+//   - "init": a static init binary, or "none"; default /usr/bin/tini-static
+//     if present.
+//   - "layer_compression": "none" (default) or "gzip".
+//
+// Engine errors are classified from errdefs and gRPC codes and returned
+// with runtime.WrapEngine: the class and containerd's error are both in
+// the chain.
 //
 // The binary cmd/berth-driver-containerd serves the driver over berth's
 // plugin wire.

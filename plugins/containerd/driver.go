@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -17,7 +18,15 @@ import (
 // Version is the driver's own version, reported by Info.
 const Version = "0.1.0"
 
-// The defaults of Options.
+// The environment variables of containerd's conventions (ctr, nerdctl)
+// that name the daemon and the namespace when the options do not.
+const (
+	EnvAddress   = "CONTAINERD_ADDRESS"
+	EnvNamespace = "CONTAINERD_NAMESPACE"
+)
+
+// The defaults of Options, for what neither the options nor the
+// environment (EnvAddress, EnvNamespace) set.
 const (
 	DefaultAddress     = "/run/containerd/containerd.sock"
 	DefaultNamespace   = "berth"
@@ -30,10 +39,12 @@ const (
 
 // Options configure a Driver. Zero fields take the defaults above.
 type Options struct {
-	// Address is containerd's socket.
+	// Address is containerd's socket; empty means $CONTAINERD_ADDRESS,
+	// else DefaultAddress.
 	Address string
 	// Namespace is the containerd namespace holding everything the driver
-	// makes. It must not be Docker's "moby".
+	// makes; empty means $CONTAINERD_NAMESPACE, else DefaultNamespace. It
+	// must not be Docker's "moby".
 	Namespace string
 	// Snapshotter is the snapshotter for images and containers.
 	Snapshotter string
@@ -50,15 +61,15 @@ type Options struct {
 }
 
 // OptionsFromMap reads Options from the plugin options map (keys "address",
-// "namespace", "snapshotter", "state-dir", "init", "layer-compression").
+// "namespace", "snapshotter", "state_dir", "init", "layer_compression").
 func OptionsFromMap(m map[string]string) Options {
 	return Options{
 		Address:          m["address"],
 		Namespace:        m["namespace"],
 		Snapshotter:      m["snapshotter"],
-		StateDir:         m["state-dir"],
+		StateDir:         m["state_dir"],
 		Init:             m["init"],
-		LayerCompression: m["layer-compression"],
+		LayerCompression: m["layer_compression"],
 	}
 }
 
@@ -87,16 +98,14 @@ type Driver struct {
 
 var _ runtime.Runtime = (*Driver)(nil)
 
-// New returns a driver for the containerd at opts.Address. It does not
-// contact the daemon: a daemon that is down makes the calls fail with
+// New returns a driver for the containerd at opts.Address (by default
+// $CONTAINERD_ADDRESS, else DefaultAddress), in opts.Namespace (by default
+// $CONTAINERD_NAMESPACE, else DefaultNamespace). It does not contact the
+// daemon: a daemon that is down makes the calls fail with
 // runtime.ErrUnavailable, and Info still answers.
 func New(opts Options) (*Driver, error) {
-	if opts.Address == "" {
-		opts.Address = DefaultAddress
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = DefaultNamespace
-	}
+	opts.Address = cmp.Or(opts.Address, os.Getenv(EnvAddress), DefaultAddress)
+	opts.Namespace = cmp.Or(opts.Namespace, os.Getenv(EnvNamespace), DefaultNamespace)
 	if opts.Namespace == "moby" {
 		return nil, fmt.Errorf("containerd: namespace %q belongs to Docker: %w", opts.Namespace, runtime.ErrInvalidArgument)
 	}
@@ -115,7 +124,7 @@ func New(opts Options) (*Driver, error) {
 		opts.Init = ""
 	default:
 		if _, err := os.Stat(opts.Init); err != nil {
-			return nil, fmt.Errorf("containerd: init binary: %w: %v", runtime.ErrInvalidArgument, err)
+			return nil, fmt.Errorf("containerd: init binary: %w: %w", runtime.ErrInvalidArgument, err)
 		}
 	}
 	var compressed bool
@@ -124,11 +133,11 @@ func New(opts Options) (*Driver, error) {
 	case "gzip":
 		compressed = true
 	default:
-		return nil, fmt.Errorf("containerd: layer-compression %q (want none or gzip): %w", opts.LayerCompression, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("containerd: layer_compression %q (want none or gzip): %w", opts.LayerCompression, runtime.ErrInvalidArgument)
 	}
 	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace), client.WithTimeout(dialTimeout))
 	if err != nil {
-		return nil, fmt.Errorf("containerd at %s: %w: %v", opts.Address, runtime.ErrUnavailable, err)
+		return nil, runtime.WrapEngine("containerd", "daemon at "+opts.Address, runtime.ErrUnavailable, err)
 	}
 	if conn, ok := c.Conn().(interface{ Connect() }); ok {
 		// Connect while the host does its handshake with the plugin,
@@ -165,6 +174,9 @@ func (d *Driver) Close() error {
 	return d.c.Close()
 }
 
+// Address returns the socket of the containerd the driver talks to.
+func (d *Driver) Address() string { return d.address }
+
 // Namespace returns the containerd namespace the driver works in.
 func (d *Driver) Namespace() string { return d.namespace }
 
@@ -200,7 +212,7 @@ func (d *Driver) Ping(ctx context.Context) error {
 // context's error if ctx ended).
 func (d *Driver) unavailable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("containerd at %s: %w", d.address, ctx.Err())
+		return runtime.WrapEngine("containerd", "daemon at "+d.address, nil, ctx.Err())
 	}
-	return fmt.Errorf("containerd at %s: %w: %v", d.address, runtime.ErrUnavailable, err)
+	return runtime.WrapEngine("containerd", "daemon at "+d.address, runtime.ErrUnavailable, err)
 }

@@ -13,30 +13,29 @@ import (
 )
 
 // wrap classifies err, an error from containerd, with the contract's error
-// classes and prefixes it with what was being done. Context errors stay
-// context errors (errors.Is(err, context.Canceled) holds).
+// classes and prefixes it with what was being done, with
+// runtime.WrapEngine: the class and containerd's error are both in the
+// chain. An error that has a class already keeps it; context errors stay
+// context errors (errors.Is(err, context.Canceled) holds), of no class.
 func (d *Driver) wrap(ctx context.Context, err error, what string, args ...any) error {
 	if err == nil {
 		return nil
 	}
 	msg := fmt.Sprintf(what, args...)
 	if runtime.ClassOf(err) != nil {
-		return fmt.Errorf("%s: %w", msg, err)
+		return runtime.WrapEngine("containerd", msg, nil, err)
 	}
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", msg, ctx.Err())
-		}
-		return fmt.Errorf("%s: %w", msg, err)
+	if ctx.Err() != nil {
+		return runtime.WrapEngine("containerd", msg, nil, ctx.Err())
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return runtime.WrapEngine("containerd", msg, nil, err)
 	}
 	class := classOf(err)
-	if class == nil {
-		return fmt.Errorf("%s: %w", msg, err)
-	}
 	if class == runtime.ErrUnavailable {
-		return fmt.Errorf("%s: containerd at %s: %w: %w", msg, d.address, class, err)
+		msg += ": daemon at " + d.address
 	}
-	return fmt.Errorf("%s: %w: %w", msg, class, err)
+	return runtime.WrapEngine("containerd", msg, class, err)
 }
 
 // classOf maps a containerd (errdefs or gRPC) error to a contract class, nil

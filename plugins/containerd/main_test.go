@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,7 +125,7 @@ func runDone(t testing.TB, rt runtime.Runtime, spec runtime.ContainerSpec) runti
 // (containers, images, snapshots, leases, content) and what the driver's
 // state directory for it holds; with drop it then deletes both.
 func checkEmpty(ns string, drop bool) error {
-	c, err := client.New(DefaultAddress)
+	c, err := client.New(cmp.Or(os.Getenv(EnvAddress), DefaultAddress))
 	if err != nil {
 		return err
 	}

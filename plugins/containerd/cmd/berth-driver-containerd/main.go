@@ -1,6 +1,6 @@
 // Command berth-driver-containerd serves berth's containerd driver over the
 // plugin wire. berth starts it; its options ("address", "namespace",
-// "snapshotter", "state-dir", "init", "layer-compression") come from the
+// "snapshotter", "state_dir", "init", "layer_compression") come from the
 // host through wire.DriverOptions.
 package main
 
