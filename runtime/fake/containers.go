@@ -211,16 +211,16 @@ func (r *Runtime) wait(ctx context.Context, id string) (runtime.ExitStatus, erro
 // Remove kills the container if it runs here and forgets it; a container
 // another process runs is killed by that process within its poll interval.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
-	_, err := call(ctx, r, OpRemove, func() (struct{}, error) {
+	return call0(ctx, r, OpRemove, func() error {
 		cid, _, _, t, err := r.lookupContainer(id)
 		if err != nil {
-			return struct{}{}, err
+			return err
 		}
 		if t != nil {
 			t.sh.signal(sigKILL)
 			<-t.done
 		}
-		return struct{}{}, r.update(func(st *state) error {
+		return r.update(func(st *state) error {
 			c := st.Containers[cid]
 			if c == nil {
 				return fmt.Errorf("fake: container %q: %w", id, runtime.ErrNotFound)
@@ -232,7 +232,6 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 			return nil
 		})
 	})
-	return err
 }
 
 // InspectContainer returns the container with its current state.

@@ -105,10 +105,7 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 
 // Ping returns nil, unless the state dir is unusable.
 func (r *Runtime) Ping(ctx context.Context) error {
-	_, err := call(ctx, r, OpPing, func() (struct{}, error) {
-		return struct{}{}, r.view(func(*state) error { return nil })
-	})
-	return err
+	return call0(ctx, r, OpPing, func() error { return r.view(func(*state) error { return nil }) })
 }
 
 // view runs fn on the current state, read-only.

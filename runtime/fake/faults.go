@@ -216,6 +216,12 @@ func (r *Runtime) Calls(op string) int {
 	return r.calls[op]
 }
 
+// call0 is call for an operation that returns only an error.
+func call0(ctx context.Context, r *Runtime, op string, body func() error) error {
+	_, err := call(ctx, r, op, func() (struct{}, error) { return struct{}{}, body() })
+	return err
+}
+
 // call runs the body of operation op between its faults.
 func call[T any](ctx context.Context, r *Runtime, op string, body func() (T, error)) (T, error) {
 	before, after := r.hit(op)

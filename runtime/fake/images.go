@@ -119,8 +119,8 @@ func (r *Runtime) ListImages(ctx context.Context, filter runtime.LabelFilter) ([
 // allowed while containers use the image; deleting the image is not
 // (runtime.ErrConflict).
 func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
-	_, err := call(ctx, r, OpRemoveImage, func() (struct{}, error) {
-		return struct{}{}, r.update(func(st *state) error {
+	return call0(ctx, r, OpRemoveImage, func() error {
+		return r.update(func(st *state) error {
 			img, err := findImage(st, ref)
 			if err != nil {
 				return err
@@ -139,7 +139,6 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 			return nil
 		})
 	})
-	return err
 }
 
 // PullImage loads the image the registry catalogue (WithRegistry) has for

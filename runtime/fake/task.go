@@ -102,35 +102,28 @@ func (r *Runtime) watch(t *task) {
 		if t.exited() {
 			return
 		}
-		gone, sig, seq := false, 0, 0
-		err := r.view(func(st *state) error {
-			if c := st.Containers[t.id]; c != nil {
-				sig, seq = c.Signal, c.SignalSeq
-			} else {
-				gone = true
+		_ = r.view(func(st *state) error {
+			if c := st.Containers[t.id]; c == nil {
+				t.sh.signal(sigKILL)
+			} else if c.SignalSeq > seen {
+				seen = c.SignalSeq
+				t.sh.signal(c.Signal)
 			}
 			return nil
 		})
-		if err == nil && gone {
-			sig, seq = sigKILL, seen+1
-		}
-		if err == nil && seq > seen {
-			seen = seq
-			t.sh.signal(sig)
-		}
 	}
 }
 
 // Stop signals the container and kills it after the grace period. A zero
 // Grace kills at once.
 func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions) error {
-	_, err := call(ctx, r, OpStop, func() (struct{}, error) {
+	return call0(ctx, r, OpStop, func() error {
 		sig, ok := 15, true
 		if opts.Signal != "" {
 			sig, ok = parseSignal(opts.Signal)
 		}
 		if !ok {
-			return struct{}{}, fmt.Errorf("fake: unknown signal %q: %w", opts.Signal, runtime.ErrInvalidArgument)
+			return fmt.Errorf("fake: unknown signal %q: %w", opts.Signal, runtime.ErrInvalidArgument)
 		}
 		if opts.Grace <= 0 {
 			sig = sigKILL
@@ -138,7 +131,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions)
 		cid, state, _, t, err := r.lookupContainer(id)
 		switch {
 		case err != nil || state != runtime.StateRunning:
-			return struct{}{}, err
+			return err
 		case t != nil:
 			t.sh.signal(sig)
 			select {
@@ -154,9 +147,8 @@ func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions)
 		if err == nil && ctx.Err() != nil {
 			err = errCtx(ctx, "stop (the container was killed)")
 		}
-		return struct{}{}, err
+		return err
 	})
-	return err
 }
 
 // stopRemote stops a container another process runs: it records the
@@ -190,52 +182,45 @@ func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace tim
 	return fmt.Errorf("fake: container %s did not exit after the kill: %w", cid, runtime.ErrUnavailable)
 }
 
-// Logs copies the container's output. With a state dir, the output of
-// other processes' containers is read from the log files.
+// Logs copies the container's output: from memory for a container of
+// this process, else (with a state dir) from its log files, polled.
 func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
-	_, err := call(ctx, r, OpLogs, func() (struct{}, error) {
+	return call0(ctx, r, OpLogs, func() error {
 		cid, _, _, t, err := r.lookupContainer(id)
-		w := [3]io.Writer{nil, stdout, stderr}
-		switch {
-		case err != nil:
-		case t != nil:
-			err = t.out.copyTo(ctx, opts.Follow, w)
-		case r.dir != "":
-			err = r.logsRemote(ctx, cid, opts.Follow, w)
+		w, off := [3]io.Writer{nil, stdout, stderr}, [3]int{}
+		for err == nil {
+			var out [3][]byte
+			var running bool
+			var notify <-chan struct{}
+			var tick <-chan time.Time
+			if t != nil {
+				out, running, notify = t.out.since(off)
+			} else {
+				var state runtime.ContainerState
+				_, state, _, _, err = r.lookupContainer(cid)
+				for fd := 1; fd <= 2; fd++ {
+					b, _ := os.ReadFile(r.logPath(cid, fd)) // none yet if missing
+					out[fd] = b[min(off[fd], len(b)):]
+				}
+				running, tick = state == runtime.StateRunning, time.After(r.cfg.poll)
+			}
+			for fd := 1; fd <= 2 && err == nil; fd++ {
+				if off[fd] += len(out[fd]); len(out[fd]) > 0 && w[fd] != nil {
+					_, err = w[fd].Write(out[fd])
+				}
+			}
+			if err != nil || !opts.Follow || !running {
+				return err
+			}
+			select {
+			case <-notify:
+			case <-tick:
+			case <-ctx.Done():
+				return errCtx(ctx, "logs")
+			}
 		}
-		return struct{}{}, err
+		return err
 	})
-	return err
-}
-
-// logsRemote copies the log files of a container another process runs,
-// until it exits if follow.
-func (r *Runtime) logsRemote(ctx context.Context, cid string, follow bool, w [3]io.Writer) error {
-	var off [3]int64
-	for {
-		_, state, _, _, err := r.lookupContainer(cid)
-		for fd := 1; fd <= 2 && err == nil; fd++ {
-			off[fd], err = copyFile(r.logPath(cid, fd), off[fd], w[fd])
-		}
-		if err != nil || !follow || state != runtime.StateRunning {
-			return err
-		}
-		if sleepCtx(ctx, r.cfg.poll) != nil {
-			return errCtx(ctx, "logs")
-		}
-	}
-}
-
-// copyFile copies file name (if there is one yet) from offset off to w
-// and returns the new offset.
-func copyFile(name string, off int64, w io.Writer) (int64, error) {
-	b, _ := os.ReadFile(name)
-	if b = b[min(off, int64(len(b))):]; w != nil && len(b) > 0 {
-		if _, err := w.Write(b); err != nil {
-			return off, err
-		}
-	}
-	return off + int64(len(b)), nil
 }
 
 // logBuf holds a container's output, and copies it to files with a state
@@ -286,31 +271,12 @@ func (b *logBuf) close() {
 	close(b.notify)
 }
 
-// copyTo copies the output to w, until the container exits if follow.
-func (b *logBuf) copyTo(ctx context.Context, follow bool, w [3]io.Writer) error {
-	var off [3]int
-	for {
-		b.mu.Lock()
-		chunks := [3][]byte{nil, b.data[1][off[1]:], b.data[2][off[2]:]}
-		off = [3]int{0, len(b.data[1]), len(b.data[2])}
-		closed, notify := b.closed, b.notify
-		b.mu.Unlock()
-		for fd := 1; fd <= 2; fd++ {
-			if len(chunks[fd]) > 0 && w[fd] != nil {
-				if _, err := w[fd].Write(chunks[fd]); err != nil {
-					return err
-				}
-			}
-		}
-		if !follow || closed {
-			return nil
-		}
-		select {
-		case <-notify:
-		case <-ctx.Done():
-			return errCtx(ctx, "logs")
-		}
-	}
+// since returns the output after the offsets, whether more may come, and
+// a channel closed at the next write.
+func (b *logBuf) since(off [3]int) ([3][]byte, bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return [3][]byte{nil, b.data[1][off[1]:], b.data[2][off[2]:]}, !b.closed, b.notify
 }
 
 const sigKILL = 9
