@@ -5,8 +5,9 @@
 //
 // Read takes an archive apart into images, each a config, its references
 // and its layer tars (uncompressed, checked against the config's diff
-// IDs); Write puts images together as a docker-save archive; Retag copies
-// an archive, streaming, with its only image renamed. Malformed input
+// IDs); ReadLayer reads a layer tar into its files, whiteouts and opaque
+// directories; Write puts images together as a docker-save archive; Retag
+// copies an archive, streaming, with its only image renamed. Malformed input
 // gives errors wrapping runtime.ErrInvalidArgument. The package imports
 // only the standard library and package runtime, so drivers outside this
 // module may use it.
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
 	"time"
@@ -236,6 +238,71 @@ func readImage(configName string, layers, refs []string, blob func(string) ([]by
 		img.Config.RootFS.DiffIDs = append(img.Config.RootFS.DiffIDs, diff)
 	}
 	return img, nil
+}
+
+// Entry is a file of a layer.
+type Entry struct {
+	// Path is absolute and clean.
+	Path string
+	// Mode holds the type (fs.ModeDir, fs.ModeSymlink, none for a regular
+	// file or a hard link) and the permission bits.
+	Mode fs.FileMode
+	// Data is a regular file's content.
+	Data []byte
+	// Link is a symbolic link's target as written, or the absolute path a
+	// hard link (Hardlink set) names.
+	Link     string
+	Hardlink bool
+}
+
+// Layer is a layer tar, read.
+type Layer struct {
+	// Entries are the files, in the tar's order.
+	Entries []Entry
+	// Whiteouts are the paths deleted, with everything below them
+	// (.wh.NAME files).
+	Whiteouts []string
+	// Opaque are the directories whose lower content is hidden
+	// (.wh..wh..opq files).
+	Opaque []string
+}
+
+// ReadLayer reads an uncompressed layer tar. Devices, FIFOs and the root
+// directory are left out.
+func ReadLayer(b []byte) (Layer, error) {
+	var l Layer
+	for tr := tar.NewReader(bytes.NewReader(b)); ; {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return l, nil
+		} else if err != nil {
+			return Layer{}, invalid("layer: %v", err)
+		}
+		name := path.Clean("/" + hdr.Name)
+		dir, base := path.Split(name)
+		e := Entry{Path: name, Mode: fs.FileMode(hdr.Mode).Perm(), Link: hdr.Linkname}
+		switch gone, wh := strings.CutPrefix(base, ".wh."); {
+		case name == "/":
+		case base == ".wh..wh..opq":
+			l.Opaque = append(l.Opaque, path.Clean(dir))
+		case wh:
+			l.Whiteouts = append(l.Whiteouts, path.Join(dir, gone))
+		case hdr.Typeflag == tar.TypeDir:
+			e.Mode |= fs.ModeDir
+			l.Entries = append(l.Entries, e)
+		case hdr.Typeflag == tar.TypeReg:
+			if e.Data, err = io.ReadAll(tr); err != nil {
+				return Layer{}, invalid("layer: %s: %v", hdr.Name, err)
+			}
+			l.Entries = append(l.Entries, e)
+		case hdr.Typeflag == tar.TypeSymlink:
+			e.Mode |= fs.ModeSymlink
+			l.Entries = append(l.Entries, e)
+		case hdr.Typeflag == tar.TypeLink:
+			e.Link, e.Hardlink = path.Clean("/"+hdr.Linkname), true
+			l.Entries = append(l.Entries, e)
+		}
+	}
 }
 
 // epoch is the modification time of the entries Write writes, so that

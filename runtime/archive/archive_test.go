@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -235,4 +236,41 @@ func TestRetagMalformed(t *testing.T) {
 		err := archive.Retag(bytes.NewReader(in), io.Discard, "x:y")
 		assert.ErrorIs(t, err, runtime.ErrInvalidArgument, name)
 	}
+}
+
+func TestReadLayer(t *testing.T) {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	for _, h := range []*tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "etc/a", Typeflag: tar.TypeReg, Mode: 0o600, Size: 1},
+		{Name: "etc/l", Typeflag: tar.TypeSymlink, Linkname: "a", Mode: 0o777},
+		{Name: "etc/h", Typeflag: tar.TypeLink, Linkname: "etc/a"},
+		{Name: "etc/.wh.old", Typeflag: tar.TypeReg},
+		{Name: "data/.wh..wh..opq", Typeflag: tar.TypeReg},
+		{Name: "dev/null", Typeflag: tar.TypeChar},
+	} {
+		require.NoError(t, w.WriteHeader(h))
+		if h.Size > 0 {
+			_, err := w.Write([]byte("x"))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, w.Close())
+	l, err := archive.ReadLayer(b.Bytes())
+	require.NoError(t, err)
+	assert.Equal(t, archive.Layer{
+		Entries: []archive.Entry{
+			{Path: "/etc", Mode: fs.ModeDir | 0o755},
+			{Path: "/etc/a", Mode: 0o600, Data: []byte("x")},
+			{Path: "/etc/l", Mode: fs.ModeSymlink | 0o777, Link: "a"},
+			{Path: "/etc/h", Link: "/etc/a", Hardlink: true},
+		},
+		Whiteouts: []string{"/etc/old"},
+		Opaque:    []string{"/data"},
+	}, l)
+
+	_, err = archive.ReadLayer([]byte("not a layer tar, not at all, no"))
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument)
 }
