@@ -185,10 +185,8 @@ type Result struct {
 	// Image is the image the job ran from; Hit says it was a snapshot.
 	Image string `json:"image"`
 	Hit   bool   `json:"snapshot_hit"`
-	// Reason says why the job ran on a snapshot or on the base image
-	// ("hit", "disabled", "no-work-item", "none", "expired",
-	// "base-changed", "image-gone", "layer-limit", ...).
-	Reason string `json:"snapshot_reason"`
+	// Reason says why the job ran on a snapshot or on the base image.
+	Reason SnapshotReason `json:"snapshot_reason"`
 	// Commit says whether a snapshot was committed, or why not.
 	Commit CommitResult `json:"commit"`
 	// Durations of each phase.
@@ -197,15 +195,15 @@ type Result struct {
 
 // CommitResult reports the commit after a job.
 type CommitResult struct {
-	Committed  bool   `json:"committed"`
-	Reason     string `json:"reason,omitempty"` // why not: "exit-code", "timeout", ...
-	Error      string `json:"error,omitempty"`  // the commit's error, if it failed
-	Image      string `json:"image,omitempty"`
-	ImageID    string `json:"image_id,omitempty"`
-	Generation int    `json:"generation,omitempty"`
-	Layers     int    `json:"layers,omitempty"`
-	Size       int64  `json:"size,omitempty"`
-	Squashed   bool   `json:"squashed,omitempty"`
+	Committed  bool           `json:"committed"`
+	Reason     NoCommitReason `json:"reason,omitempty"` // why not
+	Error      string         `json:"error,omitempty"`  // the commit's error, if it failed
+	Image      string         `json:"image,omitempty"`
+	ImageID    string         `json:"image_id,omitempty"`
+	Generation int            `json:"generation,omitempty"`
+	Layers     int            `json:"layers,omitempty"`
+	Size       int64          `json:"size,omitempty"`
+	Squashed   bool           `json:"squashed,omitempty"`
 }
 
 // Durations of a job's phases.

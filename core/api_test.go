@@ -147,26 +147,32 @@ func (s slowSet) Runtime(ctx context.Context, name string) (runtime.Runtime, err
 	return s.RuntimeList.Runtime(ctx, name)
 }
 
-func TestJobIsRecordedWhileTheRuntimeLaunches(t *testing.T) {
+func TestCancelEndsTheWaitForTheRuntime(t *testing.T) {
 	e := newEnv(t, nil)
 	set := slowSet{RuntimeList: e.cfg.Runtimes.(RuntimeList), release: make(chan struct{})}
 	e.cfg.Runtimes = set
 	c := e.open()
-	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	type ran struct {
+		res Result
+		err error
+	}
+	done := make(chan ran, 1)
 	go func() {
-		_, err := c.Run(context.Background(), job("", "true"))
-		done <- err
+		res, err := c.Run(ctx, job("w", "true"))
+		done <- ran{res, err}
 	}()
-	waitFor(t, "the job to be recorded before its runtime is there", func() bool {
-		jobs, _ := c.st.Jobs(context.Background())
-		return len(jobs) == 1
-	})
-	close(set.release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	cancel()
+	got := <-done
+	if !errors.Is(got.err, context.Canceled) || !got.res.Cancelled {
+		t.Fatalf("Run cancelled while its runtime launches: cancelled=%v, %v; want context.Canceled", got.res.Cancelled, got.err)
 	}
 	if jobs, _ := c.st.Jobs(context.Background()); len(jobs) != 0 {
 		t.Fatalf("job rows left: %+v", jobs)
+	}
+	close(set.release)
+	if _, err := c.Run(context.Background(), job("w", "true")); err != nil {
+		t.Fatalf("Run once the runtime is there: %v", err)
 	}
 }
 

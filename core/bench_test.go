@@ -128,7 +128,7 @@ func BenchmarkSelectAndBookkeeping(b *testing.B) {
 	defer reportCPU(b)()
 	for i := 0; b.Loop(); i++ {
 		j := Job{Runtime: "fake", Project: DefaultProject, Image: baseRef, WorkItem: "item-" + strconv.Itoa(i%benchSnapshots)}
-		sel, err := c.selectImage(ctx, rt, j)
+		sel, err := c.selectImage(ctx, rt, j, "")
 		if err != nil || !sel.hit {
 			b.Fatalf("selection: %v, hit=%v %q", err, sel.hit, sel.reason)
 		}
@@ -140,7 +140,7 @@ func BenchmarkSelectAndBookkeeping(b *testing.B) {
 		if err := c.st.SetJobContainer(ctx, id, "ctr", time.Time{}); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.st.FinishJob(ctx, id, true, nil, &sel.key, c.now()); err != nil {
+		if err := c.st.FinishJob(ctx, store.JobEnd{ID: id, ContainerRemoved: true, Used: sel.key, At: c.now()}); err != nil {
 			b.Fatal(err)
 		}
 	}

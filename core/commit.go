@@ -10,21 +10,26 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
-// Why a job's container was not committed (CommitResult.Reason).
+// NoCommitReason says why a job's container was not committed
+// (CommitResult.Reason). Its values are a contract: berth prints them and
+// writes them in its JSON output.
+type NoCommitReason string
+
+// Why a job's container was not committed.
 const (
-	NoCommitNoWorkItem   = "no-work-item"
-	NoCommitDisabled     = "disabled"
-	NoCommitCancelled    = "cancelled"
-	NoCommitTimeout      = "timeout"
-	NoCommitWaitError    = "wait-error"
-	NoCommitOOM          = "oom-killed"
-	NoCommitExitCode     = "exit-code"
-	NoCommitNotSupported = "not-supported"
-	NoCommitLayerLimit   = "layer-limit"
+	NoCommitNoWorkItem   NoCommitReason = "no-work-item"  // the job names no work item
+	NoCommitDisabled     NoCommitReason = "disabled"      // snapshots are off for the job
+	NoCommitCancelled    NoCommitReason = "cancelled"     // the job was cancelled
+	NoCommitTimeout      NoCommitReason = "timeout"       // the job timed out
+	NoCommitWaitError    NoCommitReason = "wait-error"    // its end could not be read
+	NoCommitOOM          NoCommitReason = "oom-killed"    // it ran out of memory
+	NoCommitExitCode     NoCommitReason = "exit-code"     // it exited non-zero
+	NoCommitNotSupported NoCommitReason = "not-supported" // the runtime cannot commit
+	NoCommitLayerLimit   NoCommitReason = "layer-limit"   // too deep, and no squash
 )
 
 // commitBlocker returns why the container must not be committed, or "".
-func (r *jobRun) commitBlocker(waitErr error) string {
+func (r *jobRun) commitBlocker(waitErr error) NoCommitReason {
 	switch {
 	case r.job.WorkItem == "":
 		return NoCommitNoWorkItem
@@ -42,7 +47,7 @@ func (r *jobRun) commitBlocker(waitErr error) string {
 		return NoCommitExitCode
 	case !r.sel.info.Has(runtime.CapCommit):
 		return NoCommitNotSupported
-	case r.sel.noRoom != "":
+	case r.sel.noRoom:
 		return NoCommitLayerLimit
 	}
 	return ""

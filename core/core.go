@@ -191,39 +191,6 @@ func (c *Core) lookup(ctx context.Context, name string) (runtime.Runtime, error)
 	return rt, nil
 }
 
-// launch looks up the runtime called name in the background (giving up when
-// ctx is done), so that a job does what it can meanwhile; fail is called with the error if the lookup
-// fails. Close waits for the lookup.
-func (c *Core) launch(ctx context.Context, name string, fail func(error)) *launched {
-	l := &launched{done: make(chan struct{})}
-	c.inflight.Add(1)
-	go func() {
-		defer c.inflight.Done()
-		defer close(l.done)
-		if l.rt, l.err = c.lookup(ctx, name); l.err != nil {
-			fail(l.err)
-		}
-	}()
-	return l
-}
-
-// launched is a runtime being looked up.
-type launched struct {
-	done chan struct{}
-	rt   runtime.Runtime
-	err  error
-}
-
-// wait returns the runtime once it is there, or ctx's error.
-func (l *launched) wait(ctx context.Context) (runtime.Runtime, error) {
-	select {
-	case <-l.done:
-		return l.rt, l.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // reconcileOnce reconciles runtime name with the state the first time this
 // Core uses it. A failure is not fatal: the job's own calls report an engine
 // that is down, and the next use tries again.

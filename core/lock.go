@@ -60,9 +60,26 @@ func lockID(project, workItem string) string {
 }
 
 // lock takes the lock of (project, workItem), waiting up to timeout (0: as
-// long as ctx) and failing with ErrWorkItemBusy after it. With wait false it
-// tries once.
-func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout time.Duration, wait bool) (itemUnlock, error) {
+// long as ctx) and failing with ErrWorkItemBusy after it.
+func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout time.Duration) (itemUnlock, error) {
+	return l.take(ctx, project, workItem, timeout, waitTurn)
+}
+
+// tryLock takes the lock of (project, workItem) if it is free, and fails
+// with ErrWorkItemBusy at once if not.
+func (l *itemLocks) tryLock(ctx context.Context, project, workItem string) (itemUnlock, error) {
+	return l.take(ctx, project, workItem, 0, tryOnce)
+}
+
+// lockMode says whether a locker waits for a held lock.
+type lockMode int
+
+const (
+	waitTurn lockMode = iota // wait until the holder lets go
+	tryOnce                  // give up at once
+)
+
+func (l *itemLocks) take(ctx context.Context, project, workItem string, timeout time.Duration, mode lockMode) (itemUnlock, error) {
 	id := lockID(project, workItem)
 	busy := fmt.Errorf("%w: project %q, work item %q (waited %s)", ErrWorkItemBusy, project, workItem, timeout)
 	var deadline <-chan time.Time
@@ -88,7 +105,7 @@ func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout 
 		l.mu.Unlock()
 	}
 
-	if wait {
+	if mode == waitTurn {
 		select {
 		case il.token <- struct{}{}:
 		case <-ctx.Done():
@@ -106,7 +123,7 @@ func (l *itemLocks) lock(ctx context.Context, project, workItem string, timeout 
 			return nil, busy
 		}
 	}
-	f, err := l.flock(ctx, id, deadline, wait)
+	f, err := l.flock(ctx, id, deadline, mode)
 	if err != nil {
 		<-il.token
 		drop()
@@ -126,7 +143,7 @@ var errLockBusy = errors.New("lock busy")
 
 // flock locks the file of id, polling until deadline while another process
 // holds it.
-func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.Time, wait bool) (*flock.Flock, error) {
+func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.Time, mode lockMode) (*flock.Flock, error) {
 	path := filepath.Join(l.dir, id+".lock")
 	pause := time.Millisecond
 	for {
@@ -142,7 +159,7 @@ func (l *itemLocks) flock(ctx context.Context, id string, deadline <-chan time.T
 			f.Close() // unlinked by a pruner meanwhile: start over
 			continue
 		}
-		if !wait {
+		if mode == tryOnce {
 			return nil, errLockBusy
 		}
 		t := time.NewTimer(pause)

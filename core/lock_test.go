@@ -17,18 +17,18 @@ func TestWorkItemLockAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, err = l.lock(ctx, "p", "w", 20*time.Millisecond, true)
+	_, err = l.lock(ctx, "p", "w", 20*time.Millisecond)
 	if !errors.Is(err, ErrWorkItemBusy) || !Retryable(err) {
 		t.Fatalf("lock held by another process: %v, want retryable ErrWorkItemBusy", err)
 	}
 	// Another work item is free.
-	unlock, err := l.lock(ctx, "p", "other", time.Millisecond, true)
+	unlock, err := l.lock(ctx, "p", "other", time.Millisecond)
 	if err != nil {
 		t.Fatalf("lock of another work item: %v", err)
 	}
 	unlock()
 	release()
-	unlock, err = l.lock(ctx, "p", "w", 0, true)
+	unlock, err = l.lock(ctx, "p", "w", 0)
 	if err != nil {
 		t.Fatalf("lock after the other process let go: %v", err)
 	}
@@ -38,16 +38,16 @@ func TestWorkItemLockAcrossProcesses(t *testing.T) {
 func TestWorkItemLockInProcessAndCancel(t *testing.T) {
 	l, _ := newItemLocks(t.TempDir())
 	ctx := context.Background()
-	unlock, err := l.lock(ctx, "p", "w", 0, true)
+	unlock, err := l.lock(ctx, "p", "w", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.lock(ctx, "p", "w", 0, false); !errors.Is(err, ErrWorkItemBusy) {
+	if _, err := l.tryLock(ctx, "p", "w"); !errors.Is(err, ErrWorkItemBusy) {
 		t.Fatalf("try-lock of a held item: %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
-	go func() { _, err := l.lock(cctx, "p", "w", 0, true); done <- err }()
+	go func() { _, err := l.lock(cctx, "p", "w", 0); done <- err }()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
@@ -55,11 +55,11 @@ func TestWorkItemLockInProcessAndCancel(t *testing.T) {
 	// A second locker from another "process" view (another itemLocks on
 	// the same directory) is refused by flock too.
 	other, _ := newItemLocks(l.dir)
-	if _, err := other.lock(ctx, "p", "w", 0, false); !errors.Is(err, ErrWorkItemBusy) {
+	if _, err := other.tryLock(ctx, "p", "w"); !errors.Is(err, ErrWorkItemBusy) {
 		t.Fatalf("flock did not exclude a second locker: %v", err)
 	}
 	unlock()
-	unlock, err = other.lock(ctx, "p", "w", 0, false)
+	unlock, err = other.tryLock(ctx, "p", "w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +72,8 @@ func TestWorkItemLockInProcessAndCancel(t *testing.T) {
 func TestPruneRemovesOnlyFreeLockFiles(t *testing.T) {
 	l, _ := newItemLocks(t.TempDir())
 	ctx := context.Background()
-	held, _ := l.lock(ctx, "p", "held", 0, true)
-	free, _ := l.lock(ctx, "p", "free", 0, true)
+	held, _ := l.lock(ctx, "p", "held", 0)
+	free, _ := l.lock(ctx, "p", "free", 0)
 	free()
 	if n := l.prune(); n != 1 {
 		t.Fatalf("prune removed %d files, want 1", n)
@@ -84,7 +84,7 @@ func TestPruneRemovesOnlyFreeLockFiles(t *testing.T) {
 	// A waiter whose file was pruned under it still excludes correctly.
 	waiter := make(chan itemUnlock)
 	go func() {
-		u, err := l.lock(ctx, "p", "held", 0, true)
+		u, err := l.lock(ctx, "p", "held", 0)
 		if err != nil {
 			t.Error(err)
 		}
@@ -93,7 +93,7 @@ func TestPruneRemovesOnlyFreeLockFiles(t *testing.T) {
 	held()
 	u := <-waiter
 	other, _ := newItemLocks(l.dir)
-	if _, err := other.lock(ctx, "p", "held", 0, false); !errors.Is(err, ErrWorkItemBusy) {
+	if _, err := other.tryLock(ctx, "p", "held"); !errors.Is(err, ErrWorkItemBusy) {
 		t.Fatalf("after prune, a second locker got a held lock: %v", err)
 	}
 	u()

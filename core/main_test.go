@@ -36,7 +36,7 @@ func runHelper(role string) int {
 			fmt.Println(err)
 			return 1
 		}
-		unlock, err := l.lock(ctx, os.Getenv("BERTH_PROJECT"), os.Getenv("BERTH_ITEM"), 0, true)
+		unlock, err := l.lock(ctx, os.Getenv("BERTH_PROJECT"), os.Getenv("BERTH_ITEM"), 0)
 		if err != nil {
 			fmt.Println(err)
 			return 1

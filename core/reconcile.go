@@ -80,7 +80,7 @@ func (c *Core) dropGone(ctx context.Context, name string, rt runtime.Runtime, id
 		return err
 	}
 	for _, s := range snaps {
-		unlock, err := c.locks.lock(ctx, s.Project, s.WorkItem, 0, false)
+		unlock, err := c.locks.tryLock(ctx, s.Project, s.WorkItem)
 		if errors.Is(err, ErrWorkItemBusy) {
 			rep.Skipped = append(rep.Skipped, s.Image)
 			continue
@@ -170,7 +170,7 @@ func (c *Core) settleImage(ctx context.Context, name string, rt runtime.Runtime,
 	if len(own) == 0 {
 		return nil // not berth's to touch
 	}
-	unlock, err := c.locks.lock(ctx, img.Labels[LabelProject], img.Labels[LabelWorkItem], 0, false)
+	unlock, err := c.locks.tryLock(ctx, img.Labels[LabelProject], img.Labels[LabelWorkItem])
 	if errors.Is(err, ErrWorkItemBusy) {
 		rep.Skipped = append(rep.Skipped, own[0])
 		return nil
@@ -200,21 +200,20 @@ func (c *Core) settleImage(ctx context.Context, name string, rt runtime.Runtime,
 			return nil
 		}
 	}
-	whole := len(own) == len(img.Refs) // no reference of the user's keeps it
-	return c.removeRefs(ctx, rt, img, own, whole, opts, rep)
+	return c.removeRefs(ctx, rt, img, own, opts, rep)
 }
 
 // removeRefs removes the references refs of img (berth's own), recording
-// it in rep; whole says that they are all of img's references, so that the
-// image goes with them. Removing references rather than the ID lets an
+// it in rep; when they are all of img's references (no reference of the
+// user's keeps it), the image goes with them and its size is reclaimed. Removing references rather than the ID lets an
 // engine that chains committed images (Docker, Podman) untag a generation
 // that still parents the next one and delete it with its last child, and
 // leaves an image a user also named to the user. An image in use is skipped
 // for the next sweep.
-func (c *Core) removeRefs(ctx context.Context, rt runtime.Runtime, img runtime.Image, refs []string, whole bool, opts SweepOptions, rep *SweepReport) error {
+func (c *Core) removeRefs(ctx context.Context, rt runtime.Runtime, img runtime.Image, refs []string, opts SweepOptions, rep *SweepReport) error {
 	label := refs[0]
 	var bytes int64
-	if whole {
+	if len(refs) >= len(img.Refs) {
 		bytes = img.Size
 	}
 	if opts.DryRun {

@@ -23,6 +23,10 @@ import (
 // error; when ctx is cancelled the job is stopped and Run returns
 // Result.Cancelled with an error wrapping ctx.Err(). Whatever happens, the
 // container is removed before Run returns.
+//
+// A job is admitted (its runtime, its work item's turn, a slot, its row),
+// then its image is selected, its container run, committed as the work
+// item's next snapshot when the job succeeded, and cleaned up.
 func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 	began := time.Now()
 	res = Result{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}
@@ -36,78 +40,35 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 		return res, err
 	}
 	res.JobID = newJobID()
-	log := c.log.With("job", res.JobID, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)
 	defer func() { res.Durations.Total = time.Since(began) }()
+	r := &jobRun{c: c, job: job, res: &res,
+		log: c.log.With("job", res.JobID, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)}
 
-	// The runtime is looked up (its driver may be launching) while the job
-	// waits for its work item and a slot and is recorded. If the lookup
-	// fails, the waits end at once with its error.
-	prep, failPrep := context.WithCancelCause(ctx)
-	defer failPrep(nil)
-	l := c.launch(ctx, job.Runtime, failPrep)
-	prepErr := func(err error) error {
-		if ctx.Err() == nil && prep.Err() != nil {
-			return context.Cause(prep)
-		}
-		return err
-	}
-	r := &jobRun{c: c, job: job, res: &res, log: log}
-	snapshots := job.WorkItem != "" && c.enabled(job)
-	if snapshots {
-		// The snapshot to use may be one the reconcile adopts, which it
-		// does only for work items no job holds.
-		if r.rt, err = l.wait(prep); err != nil {
-			return c.fail(ctx, res, prepErr(err))
-		}
-		c.reconcileOnce(ctx, job.Runtime, r.rt)
-	}
-	if job.WorkItem != "" {
-		unlock, err := c.locks.lock(prep, job.Project, job.WorkItem, c.cfg.WorkItemTimeout, true)
-		if err != nil {
-			return c.fail(ctx, res, prepErr(err))
-		}
-		defer unlock()
-	}
-	releaseSlot, err := c.slots.acquire(prep, c.cfg.QueueTimeout)
+	leave, err := r.admit(ctx)
 	if err != nil {
-		return c.fail(ctx, res, prepErr(err))
+		return c.fail(ctx, res, err)
 	}
-	defer releaseSlot()
+	defer leave()
 	res.Durations.Queue = time.Since(began)
-	if err := r.record(ctx); err != nil {
-		return c.fail(ctx, res, err)
-	}
-	defer r.forget(ctx)
-	if !snapshots {
-		if r.rt, err = l.wait(prep); err != nil {
-			return c.fail(ctx, res, prepErr(err))
-		}
-		// Snapshots do not apply: the job does not wait for the reconcile,
-		// which never touches a live job's container. It starts now, not
-		// once the container runs: an engine may hold its listings until a
-		// container's start is done.
-		reconciled := make(chan struct{})
-		go func() {
-			defer close(reconciled)
-			c.reconcileOnce(ctx, job.Runtime, r.rt)
-		}()
-		defer func() { <-reconciled }()
-	}
 
-	t := time.Now()
-	sel, err := c.selectImage(ctx, r.rt, job)
-	res.Durations.Select = time.Since(t)
-	if err != nil {
+	if err := r.selectImage(ctx, ""); err != nil {
 		return c.fail(ctx, res, err)
 	}
-	res.Image, res.Hit, res.Reason = sel.image, sel.hit, sel.reason
-	log.Info("job starting", "image", sel.image, "hit", sel.hit, "reason", sel.reason)
 	c.counters.add(MetricJobs, 1)
-	r.sel = sel
-	err = r.run(ctx)
-	log.Info("job ended", "exit_code", res.ExitCode, "timed_out", res.TimedOut, "cancelled", res.Cancelled,
-		"committed", res.Commit.Committed, "commit_reason", res.Commit.Reason, "err", err)
-	return res, err
+	if err := r.start(ctx); err != nil {
+		return res, err
+	}
+	waitErr := r.wait(ctx)
+	snap := r.commitIfSucceeded(ctx, waitErr)
+	r.cleanUp(ctx, snap)
+
+	r.log.Info("job ended", "image", res.Image, "hit", res.Hit, "reason", res.Reason, "exit_code", res.ExitCode,
+		"timed_out", res.TimedOut, "cancelled", res.Cancelled, "committed", res.Commit.Committed,
+		"commit_reason", res.Commit.Reason, "err", waitErr)
+	if res.Cancelled {
+		return res, fmt.Errorf("job %s cancelled: %w", res.JobID, ctx.Err())
+	}
+	return res, waitErr
 }
 
 // fail ends a job that never started, marking it cancelled if ctx ended.
@@ -193,6 +154,40 @@ func (r *jobRun) spec() runtime.ContainerSpec {
 	}
 }
 
+// admit waits for what the job needs before its container: its runtime
+// (reconciled with the state the first time this Core uses it, before the
+// job holds its work item: the reconcile adopts snapshots only of work
+// items no job holds), its work item's turn and a job slot. Then it
+// records the job. leave undoes it all, in reverse.
+func (r *jobRun) admit(ctx context.Context) (leave func(), err error) {
+	c := r.c
+	if r.rt, err = c.lookup(ctx, r.job.Runtime); err != nil {
+		return nil, err
+	}
+	c.reconcileOnce(ctx, r.job.Runtime, r.rt)
+	unlock := func() {}
+	if r.job.WorkItem != "" {
+		if unlock, err = c.locks.lock(ctx, r.job.Project, r.job.WorkItem, c.cfg.WorkItemTimeout); err != nil {
+			return nil, err
+		}
+	}
+	releaseSlot, err := c.slots.acquire(ctx, c.cfg.QueueTimeout)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	if err := r.record(ctx); err != nil {
+		releaseSlot()
+		unlock()
+		return nil, err
+	}
+	return func() {
+		r.forget(ctx)
+		releaseSlot()
+		unlock()
+	}, nil
+}
+
 // record adds the job to the state, so that its container, once made, is
 // known as a live job's: first the owner's lock on the job's file, then the
 // row.
@@ -231,85 +226,113 @@ func (r *jobRun) forget(ctx context.Context) {
 	}
 }
 
-// run starts the container, waits for its end, commits, and removes it.
-func (r *jobRun) run(ctx context.Context) error {
-	c := r.c
+// selectImage selects the image the job runs from (see Core.selectImage)
+// and reports it in the result.
+func (r *jobRun) selectImage(ctx context.Context, gone string) error {
 	t := time.Now()
-	err := r.start(ctx)
-	c.countSelection(r.sel)
+	sel, err := r.c.selectImage(ctx, r.rt, r.job, gone)
+	r.res.Durations.Select += time.Since(t)
 	if err != nil {
-		r.res.Durations.Start = time.Since(t)
-		cctx, cancel := cleanCtx(ctx)
-		defer cancel()
-		r.leftover = !r.sweepLeftovers(cctx)
-		if ctx.Err() != nil {
-			r.res.Cancelled = true
-			return fmt.Errorf("job %s cancelled while starting: %w", r.res.JobID, ctx.Err())
-		}
 		return err
 	}
-	r.res.Durations.Start = time.Since(t)
-	defer func() {
-		cctx, cancel := cleanCtx(ctx)
-		defer cancel()
-		t := time.Now()
-		r.removeOld(cctx)
-		r.res.Durations.Cleanup += time.Since(t)
-	}()
+	r.sel = sel
+	r.res.Image, r.res.Hit, r.res.Reason = sel.image, sel.hit, sel.reason
+	return nil
+}
+
+// start creates and starts the container and records it with the job's
+// deadline. When the snapshot's image turns out to be gone, the image is
+// selected again without it (the base image, ReasonImageGone) and the
+// container made once more. A container a failed start left is removed.
+func (r *jobRun) start(ctx context.Context) error {
+	t := time.Now()
+	defer func() { r.res.Durations.Start = time.Since(t) }()
+	ctr, err := r.rt.Run(ctx, r.spec())
+	if err != nil && r.sel.hit && errors.Is(err, runtime.ErrNotFound) {
+		r.log.Warn("snapshot image gone at run: running on the base image", "image", r.sel.image)
+		if err = r.selectImage(ctx, r.sel.entry.Snapshot.ImageID); err == nil {
+			ctr, err = r.rt.Run(ctx, r.spec())
+		}
+	}
+	r.c.countSelection(r.sel)
+	if err != nil {
+		return r.failedStart(ctx, err)
+	}
+	r.id = ctr.ID
+	r.log.Info("job started", "image", r.sel.image, "hit", r.sel.hit, "reason", r.sel.reason)
 	var deadline time.Time
 	if r.job.Timeout > 0 {
-		deadline = c.now().Add(r.job.Timeout)
+		deadline = r.c.now().Add(r.job.Timeout)
 	}
-	if err := c.st.SetJobContainer(ctx, r.res.JobID, r.id, deadline); err != nil {
+	if err := r.c.st.SetJobContainer(ctx, r.res.JobID, r.id, deadline); err != nil {
 		r.log.Warn("record container", "err", err)
 	}
+	return nil
+}
 
-	t = time.Now()
-	waitErr := r.wait(ctx)
-	r.res.Durations.Run = time.Since(t)
-
-	var put *store.Snapshot
-	switch reason := r.commitBlocker(waitErr); reason {
-	case "":
-		r.phase(PhaseCommit)
-		t = time.Now()
-		put = r.commit(ctx)
-		r.res.Durations.Commit = time.Since(t)
-		r.phase(PhaseCleanup)
-	default:
-		r.res.Commit.Reason = reason
-	}
-	var touch *store.Key
-	if r.sel.hit && put == nil {
-		touch = &r.sel.key
-	}
-	fctx, cancel := cleanCtx(ctx)
+// failedStart removes what a failed start left and returns its error.
+func (r *jobRun) failedStart(ctx context.Context, err error) error {
+	cctx, cancel := cleanCtx(ctx)
 	defer cancel()
-	// The row goes with the container; a container that could not be
-	// removed keeps it (ended) for the sweep.
-	removed := r.removeContainer(fctx)
+	r.leftover = !r.sweepLeftovers(cctx)
+	switch {
+	case ctx.Err() != nil:
+		r.res.Cancelled = true
+		return fmt.Errorf("job %s cancelled while starting: %w", r.res.JobID, ctx.Err())
+	case !r.sel.apply && errors.Is(err, runtime.ErrNotFound):
+		return fmt.Errorf("base image %q: %w", r.job.Image, err)
+	default:
+		return fmt.Errorf("run container from %q: %w", r.sel.image, err)
+	}
+}
+
+// commitIfSucceeded commits the container as the work item's next
+// snapshot when nothing blocks it (see commitBlocker), and returns the
+// snapshot to store, or nil.
+func (r *jobRun) commitIfSucceeded(ctx context.Context, waitErr error) *store.Snapshot {
+	if reason := r.commitBlocker(waitErr); reason != "" {
+		r.res.Commit.Reason = reason
+		return nil
+	}
+	r.phase(PhaseCommit)
+	defer r.phase(PhaseCleanup)
+	t := time.Now()
+	defer func() { r.res.Durations.Commit = time.Since(t) }()
+	return r.commit(ctx)
+}
+
+// cleanUp removes the container and records the job's end with the
+// snapshot it committed (snap) or used, then removes the generation a
+// commit replaced. A container that could not be removed keeps the job's
+// row (ended) for the sweep. It runs to its end even when ctx is cancelled.
+func (r *jobRun) cleanUp(ctx context.Context, snap *store.Snapshot) {
+	c := r.c
+	ctx, cancel := cleanCtx(ctx)
+	defer cancel()
+	removed := r.removeContainer(ctx)
 	r.leftover = !removed
-	err = c.st.FinishJob(fctx, r.res.JobID, removed, put, touch, c.now())
-	if err != nil {
+	end := store.JobEnd{ID: r.res.JobID, ContainerRemoved: removed, Commit: snap, At: c.now()}
+	if r.sel.hit && snap == nil {
+		end.Used = r.sel.key
+	}
+	if err := c.st.FinishJob(ctx, end); err != nil {
 		// The deferred forget tries again; a commit left unrecorded is
 		// adopted by the next reconcile.
 		r.log.Error("record job end", "err", err)
-		if put != nil {
+		if snap != nil {
 			r.res.Commit.Committed = false
 			r.res.Commit.Error = err.Error()
 			c.counters.add(MetricCommitFailures, 1)
 		}
 	} else {
 		r.finished = true
-		if put != nil {
+		if snap != nil {
 			c.counters.add(MetricCommits, 1)
 		}
 	}
-
-	if r.res.Cancelled {
-		return fmt.Errorf("job %s cancelled: %w", r.res.JobID, ctx.Err())
-	}
-	return waitErr
+	t := time.Now()
+	r.removeOld(ctx)
+	r.res.Durations.Cleanup += time.Since(t)
 }
 
 // removeContainer removes the job's container and reports whether it is
@@ -322,36 +345,6 @@ func (r *jobRun) removeContainer(ctx context.Context) bool {
 		return false
 	}
 	return true
-}
-
-// start runs the container; when the snapshot image turns out to be gone,
-// it drops the entry and runs once more on the base image.
-func (r *jobRun) start(ctx context.Context) error {
-	ctr, err := r.rt.Run(ctx, r.spec())
-	if err != nil && r.sel.hit && errors.Is(err, runtime.ErrNotFound) {
-		r.log.Warn("snapshot image gone at run: running on the base image", "image", r.sel.image)
-		r.c.dropEntry(ctx, r.sel.entry.Snapshot)
-		r.sel.hit, r.sel.reason, r.sel.image, r.sel.parent = false, ReasonImageGone, r.job.Image, r.sel.base.Layers
-		r.sel.entry.Found = false
-		r.sel.squash, r.sel.noRoom = false, ""
-		if r.sel.parent+1 > r.c.layerLimit() {
-			if r.sel.info.Has(runtime.CapSquash) {
-				r.sel.squash = true
-			} else {
-				r.sel.noRoom = ReasonLayerLimit
-			}
-		}
-		r.res.Image, r.res.Hit, r.res.Reason = r.sel.image, false, ReasonImageGone
-		ctr, err = r.rt.Run(ctx, r.spec())
-	}
-	switch {
-	case err != nil && !r.sel.apply && errors.Is(err, runtime.ErrNotFound):
-		return fmt.Errorf("base image %q: %w", r.job.Image, err)
-	case err != nil:
-		return fmt.Errorf("run container from %q: %w", r.sel.image, err)
-	}
-	r.id = ctr.ID
-	return nil
 }
 
 // sweepLeftovers removes any container of this job a failed Run left

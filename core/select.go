@@ -9,38 +9,46 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
+// SnapshotReason says why a job runs on its work item's snapshot or on the
+// base image (Result.Reason). Its values are a contract: berth prints them
+// and writes them in its JSON output.
+type SnapshotReason string
+
 // The reasons a job runs on its snapshot or on the base image.
 const (
-	ReasonHit         = "hit"
-	ReasonDisabled    = "disabled"
-	ReasonNoWorkItem  = "no-work-item"
-	ReasonNone        = "none"
-	ReasonExpired     = "expired"
-	ReasonBaseChanged = "base-changed"
-	ReasonImageGone   = "image-gone"
-	ReasonLayerLimit  = "layer-limit"
+	ReasonHit         SnapshotReason = "hit"          // the snapshot is used
+	ReasonDisabled    SnapshotReason = "disabled"     // snapshots are off for the job
+	ReasonNoWorkItem  SnapshotReason = "no-work-item" // the job names no work item
+	ReasonNone        SnapshotReason = "none"         // the work item has no snapshot
+	ReasonExpired     SnapshotReason = "expired"      // older than the TTL
+	ReasonBaseChanged SnapshotReason = "base-changed" // made from another base image
+	ReasonImageGone   SnapshotReason = "image-gone"   // its image is gone (the entry is dropped)
+	ReasonLayerLimit  SnapshotReason = "layer-limit"  // too deep to commit on, and no squash
 )
 
 // selection is the image a job runs from and what to do after it.
 type selection struct {
 	image  string // what to run
 	hit    bool
-	reason string
+	reason SnapshotReason
 	apply  bool          // snapshots apply (enabled, work item given)
 	key    store.Key     // valid when apply
 	entry  store.Entry   // the key's stored state
 	base   runtime.Image // the base image
 	parent int           // layers of the image run
 	squash bool          // the next commit must squash
-	noRoom string        // why the next commit cannot be made ("" if it can)
+	noRoom bool          // the next commit would pass the layer limit and cannot squash
 	info   runtime.Info  // the runtime's info (capabilities)
 }
 
-// selectImage picks the image job runs from. It fails only when the base
+// selectImage picks the image job runs from: its work item's snapshot when
+// it is usable, else the base image. gone, when not "", is the ID of a
+// snapshot image the engine could not find to run: that snapshot is not
+// usable, as if its image were found gone here. It fails only when the base
 // image is missing (an error wrapping runtime.ErrNotFound) or the engine or
 // the state cannot be read. A job that snapshots do not apply to runs its
 // base image as given: the engine's run reports it missing.
-func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (selection, error) {
+func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job, gone string) (selection, error) {
 	sel := selection{image: job.Image}
 	switch {
 	case job.WorkItem == "":
@@ -63,7 +71,7 @@ func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (se
 	if sel.entry, err = c.st.Lookup(ctx, sel.key); err != nil {
 		return sel, err
 	}
-	if sel.reason, err = c.usable(ctx, rt, job, &sel); err != nil {
+	if sel.reason, err = c.usable(ctx, rt, job, &sel, gone); err != nil {
 		return sel, err
 	}
 	if sel.reason == ReasonHit {
@@ -71,18 +79,16 @@ func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job) (se
 	}
 	limit := c.layerLimit()
 	if sel.parent+1 > limit {
-		if sel.info.Has(runtime.CapSquash) {
-			sel.squash = true
-		} else {
-			sel.noRoom = ReasonLayerLimit
-		}
+		sel.squash = sel.info.Has(runtime.CapSquash)
+		sel.noRoom = !sel.squash
 	}
 	return sel, nil
 }
 
-// usable says whether the stored snapshot of sel.key can be used: "hit", or
-// the reason why not.
-func (c *Core) usable(ctx context.Context, rt runtime.Runtime, job Job, sel *selection) (string, error) {
+// usable says whether the stored snapshot of sel.key can be used:
+// ReasonHit, or the reason why not. A snapshot whose image is gone (or is
+// the image gone) is dropped.
+func (c *Core) usable(ctx context.Context, rt runtime.Runtime, job Job, sel *selection, gone string) (SnapshotReason, error) {
 	if !sel.entry.Found {
 		return ReasonNone, nil
 	}
@@ -96,12 +102,14 @@ func (c *Core) usable(ctx context.Context, rt runtime.Runtime, job Job, sel *sel
 	if snap.Layers+1 > c.layerLimit() && !sel.info.Has(runtime.CapSquash) {
 		return ReasonLayerLimit, nil
 	}
-	img, err := rt.InspectImage(ctx, snap.Image)
-	if err == nil && img.ID == snap.ImageID {
-		return ReasonHit, nil
-	}
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		return "", fmt.Errorf("snapshot image %q: %w", snap.Image, err)
+	if snap.ImageID != gone {
+		img, err := rt.InspectImage(ctx, snap.Image)
+		if err == nil && img.ID == snap.ImageID {
+			return ReasonHit, nil
+		}
+		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return "", fmt.Errorf("snapshot image %q: %w", snap.Image, err)
+		}
 	}
 	// Gone, or the reference now names another image.
 	c.dropEntry(ctx, snap)

@@ -88,13 +88,13 @@ func (c *Core) evict(ctx context.Context, opts SweepOptions, rep *SweepReport) e
 	slices.Sort(own)
 	for _, p := range own {
 		if ttl := *c.cfg.Projects[p].TTL; ttl > 0 {
-			if err := evict(c.st.CreatedBefore(ctx, now.Add(-ttl), []string{p}, true)); err != nil {
+			if err := evict(c.st.CreatedBefore(ctx, now.Add(-ttl), p)); err != nil {
 				return err
 			}
 		}
 	}
 	if ttl := c.cfg.Policy.TTL; ttl > 0 {
-		if err := evict(c.st.CreatedBefore(ctx, now.Add(-ttl), own, false)); err != nil {
+		if err := evict(c.st.OthersCreatedBefore(ctx, now.Add(-ttl), own)); err != nil {
 			return err
 		}
 	}
@@ -133,7 +133,7 @@ func (c *Core) evict(ctx context.Context, opts SweepOptions, rep *SweepReport) e
 // evictOne removes snapshot s, entry and image, unless a job of its work
 // item is running. It reports whether the entry was removed.
 func (c *Core) evictOne(ctx context.Context, s store.Snapshot, opts SweepOptions, rep *SweepReport) (bool, error) {
-	unlock, err := c.locks.lock(ctx, s.Project, s.WorkItem, 0, false)
+	unlock, err := c.locks.tryLock(ctx, s.Project, s.WorkItem)
 	if errors.Is(err, ErrWorkItemBusy) {
 		rep.Skipped = append(rep.Skipped, s.Image)
 		return false, nil
@@ -185,8 +185,7 @@ func (c *Core) removeSnapshotImage(ctx context.Context, s store.Snapshot, opts S
 	case img.ID != s.ImageID:
 		return nil // the reference names another image now: not this snapshot's
 	}
-	whole := len(img.Refs) <= 1
-	err = c.removeRefs(ctx, rt, img, []string{s.Image}, whole, opts, rep)
+	err = c.removeRefs(ctx, rt, img, []string{s.Image}, opts, rep)
 	if err != nil && errors.Is(err, runtime.ErrUnavailable) {
 		rep.Skipped = append(rep.Skipped, s.Image)
 		return nil
@@ -225,7 +224,7 @@ func (c *Core) Invalidate(ctx context.Context, project, workItem string) ([]Snap
 	if project == "" {
 		project = DefaultProject
 	}
-	unlock, err := c.locks.lock(ctx, project, workItem, c.cfg.WorkItemTimeout, true)
+	unlock, err := c.locks.lock(ctx, project, workItem, c.cfg.WorkItemTimeout)
 	if err != nil {
 		return nil, err
 	}

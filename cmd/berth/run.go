@@ -228,11 +228,11 @@ func summary(res core.Result, outcome string) string {
 	return b.String()
 }
 
-func orDash(s string) string {
+func orDash[S ~string](s S) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return string(s)
 }
 
 func round(d time.Duration) time.Duration {

@@ -109,28 +109,42 @@ func (s *Store) EndJob(ctx context.Context, id string) error {
 	return nil
 }
 
-// FinishJob records the end of job id and, in the same transaction,
-// stores snap (when non-nil) or moves the last-used time of touch's
-// snapshot to at (when touch is non-nil). With removed (its container is
-// gone) the row is deleted; without, it stays, marked ended, for the sweep
-// to remove the container.
-func (s *Store) FinishJob(ctx context.Context, id string, removed bool, snap *Snapshot, touch *Key, at time.Time) error {
+// JobEnd is what FinishJob records at the end of a job.
+type JobEnd struct {
+	// ID is the job's.
+	ID string
+	// ContainerRemoved: the job's container is gone, and so goes its row.
+	// Otherwise the row stays, marked ended, for the sweep to remove the
+	// container.
+	ContainerRemoved bool
+	// Commit, when non-nil, is the snapshot the job committed, stored in
+	// place of the key's previous one.
+	Commit *Snapshot
+	// Used, unless zero, is the snapshot the job ran from: its last-used
+	// time moves to At.
+	Used Key
+	At   time.Time
+}
+
+// FinishJob records the end of a job and, in the same transaction, the
+// snapshot it committed or used.
+func (s *Store) FinishJob(ctx context.Context, end JobEnd) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		q := "UPDATE jobs SET ended = 1 WHERE id = ?"
-		if removed {
+		if end.ContainerRemoved {
 			q = "DELETE FROM jobs WHERE id = ?"
 		}
-		if err := s.exec(ctx, tx, q, id); err != nil {
+		if err := s.exec(ctx, tx, q, end.ID); err != nil {
 			return err
 		}
-		if snap != nil {
-			if err := s.put(ctx, tx, *snap); err != nil {
+		if end.Commit != nil {
+			if err := s.put(ctx, tx, *end.Commit); err != nil {
 				return err
 			}
 		}
-		if touch != nil {
+		if end.Used != (Key{}) {
 			return s.exec(ctx, tx, "UPDATE snapshots SET last_used = max(last_used, ?) WHERE "+keyIs,
-				at.UnixNano(), touch.Runtime, touch.Project, touch.WorkItem)
+				end.At.UnixNano(), end.Used.Runtime, end.Used.Project, end.Used.WorkItem)
 		}
 		return nil
 	})

@@ -135,19 +135,23 @@ func (s *Store) ByImageID(ctx context.Context, rt, id string) ([]Snapshot, error
 	return s.snapshots(ctx, "WHERE runtime = ? AND image_id = ?", rt, id)
 }
 
-// CreatedBefore returns the snapshots made at or before cutoff, of the
-// projects listed (in true) or of every other project (in false).
-func (s *Store) CreatedBefore(ctx context.Context, cutoff time.Time, projects []string, in bool) ([]Snapshot, error) {
-	if in && len(projects) == 0 {
-		return nil, nil
-	}
+// CreatedBefore returns the snapshots of project made at or before cutoff.
+func (s *Store) CreatedBefore(ctx context.Context, cutoff time.Time, project string) ([]Snapshot, error) {
+	return s.createdBefore(ctx, cutoff, " IN ", []string{project})
+}
+
+// OthersCreatedBefore returns the snapshots made at or before cutoff of
+// every project but those listed.
+func (s *Store) OthersCreatedBefore(ctx context.Context, cutoff time.Time, except []string) ([]Snapshot, error) {
+	return s.createdBefore(ctx, cutoff, " NOT IN ", except)
+}
+
+// createdBefore returns the snapshots made at or before cutoff whose
+// project is (op " IN ") or is not (" NOT IN ") one of projects.
+func (s *Store) createdBefore(ctx context.Context, cutoff time.Time, op string, projects []string) ([]Snapshot, error) {
 	where := "WHERE created <= ?"
 	args := []any{cutoff.UnixNano()}
 	if len(projects) > 0 {
-		op := " IN "
-		if !in {
-			op = " NOT IN "
-		}
 		where += " AND project" + op + "(?" + strings.Repeat(",?", len(projects)-1) + ")"
 		for _, p := range projects {
 			args = append(args, p)

@@ -185,7 +185,7 @@ func TestJobsLifecycle(t *testing.T) {
 	}
 	n := snap("p", "w", 1)
 	// The container could not be removed: the row stays, ended.
-	if err := s.FinishJob(ctx, "j1", false, &n, nil, t0); err != nil {
+	if err := s.FinishJob(ctx, JobEnd{ID: "j1", Commit: &n, At: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Jobs(ctx); err != nil || len(got) != 1 || got[0].ID != "j1" || !got[0].Ended {
@@ -198,7 +198,7 @@ func TestJobsLifecycle(t *testing.T) {
 		t.Fatalf("jobs after DeleteJob: %+v, %v; want none", got, err)
 	}
 	s.AddJob(ctx, Job{ID: "j3", Runtime: "fake"})
-	if err := s.FinishJob(ctx, "j3", true, nil, nil, t0); err != nil {
+	if err := s.FinishJob(ctx, JobEnd{ID: "j3", ContainerRemoved: true, At: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if jobs, _ := s.Jobs(ctx); len(jobs) != 0 {
@@ -209,7 +209,7 @@ func TestJobsLifecycle(t *testing.T) {
 	}
 	later := t0.Add(time.Hour)
 	s.AddJob(ctx, Job{ID: "j2", Runtime: "fake"})
-	if err := s.FinishJob(ctx, "j2", true, nil, &n.Key, later); err != nil {
+	if err := s.FinishJob(ctx, JobEnd{ID: "j2", ContainerRemoved: true, Used: n.Key, At: later}); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := s.Lookup(ctx, n.Key); !e.Snapshot.LastUsed.Equal(later) {
