@@ -49,20 +49,23 @@ type Image struct {
 // Config is the part of an image config (the OCI image spec's) that berth
 // reads.
 type Config struct {
-	Created time.Time `json:"created"`
-	Config  struct {
-		Env        []string          `json:"Env,omitempty"`
-		Cmd        []string          `json:"Cmd,omitempty"`
-		Entrypoint []string          `json:"Entrypoint,omitempty"`
-		WorkingDir string            `json:"WorkingDir,omitempty"`
-		Labels     map[string]string `json:"Labels,omitempty"`
-	} `json:"config"`
-	RootFS struct {
+	Created time.Time   `json:"created"`
+	Config  ImageConfig `json:"config"`
+	RootFS  struct {
 		Type string `json:"type"`
 		// DiffIDs are the layers' digests; after Read, always those of
 		// Image.Layers.
 		DiffIDs []string `json:"diff_ids"`
 	} `json:"rootfs"`
+}
+
+// ImageConfig is how a container of the image runs.
+type ImageConfig struct {
+	Env        []string          `json:"Env,omitempty"`
+	Cmd        []string          `json:"Cmd,omitempty"`
+	Entrypoint []string          `json:"Entrypoint,omitempty"`
+	WorkingDir string            `json:"WorkingDir,omitempty"`
+	Labels     map[string]string `json:"Labels,omitempty"`
 }
 
 // Digest returns the sha256 digest of b, as "sha256:" and 64 hex digits.

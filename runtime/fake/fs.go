@@ -1,10 +1,6 @@
 package fake
 
 import (
-	"archive/tar"
-	"bytes"
-	"errors"
-	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -12,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/berth-dev/berth/runtime/archive"
 )
 
 // file is an entry of a file system: a regular file, a directory or a
@@ -44,50 +42,18 @@ func (l *layer) size() (n int64) {
 	return n
 }
 
-// parseLayer reads a layer tar, with its whiteouts (.wh.NAME) and opaque
-// directories (.wh..wh..opq).
+// parseLayer reads a layer tar into a layer.
 func parseLayer(raw []byte) (*layer, error) {
-	l := &layer{Files: map[string]*file{}}
-	hardlinks := map[string]string{}
-	tr := tar.NewReader(bytes.NewReader(raw))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := path.Clean("/" + hdr.Name)
-		dir, base := path.Split(name)
-		dir = path.Clean(dir)
-		mode := fs.FileMode(hdr.Mode).Perm()
-		switch gone, wh := strings.CutPrefix(base, ".wh."); {
-		case name == "/":
-		case base == ".wh..wh..opq":
-			l.Opaque = append(l.Opaque, dir)
-		case wh:
-			l.Whiteouts = append(l.Whiteouts, path.Join(dir, gone))
-		case hdr.Typeflag == tar.TypeDir:
-			l.Files[name] = &file{Mode: fs.ModeDir | mode}
-		case hdr.Typeflag == tar.TypeReg:
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				return nil, err
-			}
-			l.Files[name] = &file{Mode: mode, Data: b}
-		case hdr.Typeflag == tar.TypeSymlink:
-			l.Files[name] = &file{Mode: fs.ModeSymlink | mode, Link: hdr.Linkname}
-		case hdr.Typeflag == tar.TypeLink:
-			hardlinks[name] = path.Clean("/" + hdr.Linkname)
+	al, err := archive.ReadLayer(raw)
+	l := &layer{Files: map[string]*file{}, Whiteouts: al.Whiteouts, Opaque: al.Opaque}
+	for _, e := range al.Entries {
+		if f := l.Files[e.Link]; e.Hardlink && f != nil {
+			l.Files[e.Path] = f
+		} else if !e.Hardlink {
+			l.Files[e.Path] = &file{Mode: e.Mode, Data: e.Data, Link: e.Link}
 		}
 	}
-	for name, target := range hardlinks {
-		if f := l.Files[target]; f != nil {
-			l.Files[name] = f
-		}
-	}
-	return l, nil
+	return l, err
 }
 
 // apply applies l on top of the flat file system dst.

@@ -23,33 +23,16 @@ func normalizeRef(ref string) string {
 	return ref
 }
 
-var (
-	domainPattern    = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$`)
-	componentPattern = regexp.MustCompile(`^[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*$`)
-	tagPattern       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-)
+// refPattern is Docker's grammar of references without digest:
+// [domain[:port]/]component[/component...][:tag], where a domain has a dot
+// or a port, or is localhost.
+var refPattern = regexp.MustCompile(`^((([A-Za-z0-9-]*\.[A-Za-z0-9.-]*|localhost)(:[0-9]+)?|[A-Za-z0-9.-]+:[0-9]+)/)?` +
+	`[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`)
 
-// checkRef checks that ref is a valid [domain/]name[:tag] reference, as
-// Docker reads them.
+// checkRef checks that ref is a valid reference.
 func checkRef(ref string) error {
-	name, why := ref, ""
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		if name = ref[:i]; !tagPattern.MatchString(ref[i+1:]) {
-			why = "bad tag"
-		}
-	}
-	parts := strings.Split(name, "/")
-	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
-		if !domainPattern.MatchString(parts[0]) {
-			why = "bad domain"
-		}
-		parts = parts[1:]
-	}
-	if slices.ContainsFunc(parts, func(p string) bool { return !componentPattern.MatchString(p) }) {
-		why = "name components are lower-case letters, digits and separators"
-	}
-	if why != "" {
-		return fmt.Errorf("fake: invalid image reference %q: %s: %w", ref, why, runtime.ErrInvalidArgument)
+	if !refPattern.MatchString(ref) {
+		return fmt.Errorf("fake: invalid image reference %q: %w", ref, runtime.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -195,7 +178,7 @@ func (r *Runtime) store(ctx context.Context, imgs []archive.Image) (out []runtim
 		for j, raw := range img.Layers {
 			l, err := parseLayer(raw)
 			if err != nil {
-				return nil, fmt.Errorf("fake: load: layer %d: %v: %w", j, err, runtime.ErrInvalidArgument)
+				return nil, fmt.Errorf("fake: load: layer %d: %w", j, err)
 			}
 			layers[i] = append(layers[i], l)
 		}
@@ -214,9 +197,7 @@ func (r *Runtime) store(ctx context.Context, imgs []archive.Image) (out []runtim
 				top = addLayer(st, top, id, l.size())
 			}
 			if st.Images[img.ID] == nil {
-				c := img.Config.Config
-				st.addImage(&imageRec{ID: img.ID, Top: top, Created: img.Config.Created, Seq: st.next(),
-					Config: imageConfig{Env: c.Env, Cmd: c.Cmd, WorkingDir: c.WorkingDir, Labels: c.Labels}})
+				st.addImage(&imageRec{ID: img.ID, Top: top, Created: img.Config.Created, Seq: st.next(), Config: img.Config.Config})
 			}
 			for _, ref := range img.Refs {
 				st.setRef(normalizeRef(ref), img.ID)

@@ -146,8 +146,7 @@ func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io
 	return r.Run(ctx, prog)
 }
 
-// rootEnv is a process environment, with the shell variables of root.
-type rootEnv map[string]expand.Variable
+type rootEnv map[string]expand.Variable // an environment, with root's shell variables
 
 func newRootEnv(env []string) rootEnv {
 	e := rootEnv{}
@@ -165,8 +164,7 @@ func (e rootEnv) Get(name string) expand.Variable { return e[name] }
 
 func (e rootEnv) Each(f func(name string, v expand.Variable) bool) { maps.All(e)(f) }
 
-// lacks names the nodes of the constructs busybox sh lacks.
-var lacks = map[string]string{
+var lacks = map[string]string{ // the nodes of the constructs busybox sh lacks
 	"*syntax.ArrayExpr": "an array", "*syntax.ArithmCmd": "((...))", "*syntax.ProcSubst": "process substitution",
 	"*syntax.ExtGlob": "an extended glob", "*syntax.CoprocClause": "coproc",
 }
@@ -206,8 +204,7 @@ func busyboxLacks(f *syntax.File) (err error) {
 	return err
 }
 
-// statusCmd is the command the call handler puts in place of a builtin
-// it ran itself: it exits with its argument.
+// statusCmd, put by the call handler in place of what it ran, exits with its argument.
 const statusCmd = "\x00status"
 
 // call runs what the interpreter's builtins lack: trap of signals, kill.
@@ -363,34 +360,32 @@ func (rwc) Close() error { return nil }
 func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) (io.ReadWriteCloser, error) {
 	hc := interp.HandlerCtx(ctx)
 	p := abs(hc.Dir, name)
-	none := strings.NewReader("")
-	switch p {
-	case "/dev/null":
-		return rwc{none, io.Discard}, nil
-	case "/dev/zero", "/dev/urandom", "/dev/random":
-		return rwc{&stream{s: s, ctx: ctx, zero: p == "/dev/zero"}, io.Discard}, nil
-	case "/dev/stdin":
-		if hc.Stdin != nil {
-			return rwc{hc.Stdin, io.Discard}, nil
-		}
-		return rwc{none, io.Discard}, nil
-	case "/dev/stdout":
-		return rwc{none, hc.Stdout}, nil
-	case "/dev/stderr":
-		return rwc{none, hc.Stderr}, nil
-	}
-	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+	in, out := io.Reader(strings.NewReader("")), io.Writer(io.Discard)
+	switch {
+	case p == "/dev/null":
+	case p == "/dev/zero" || p == "/dev/urandom" || p == "/dev/random":
+		in = &stream{s: s, ctx: ctx, zero: p == "/dev/zero"}
+	case p == "/dev/stdin" && hc.Stdin != nil:
+		in = hc.Stdin
+	case p == "/dev/stdout":
+		out = hc.Stdout
+	case p == "/dev/stderr":
+		out = hc.Stderr
+	case p == "/dev/stdin":
+	case flag&(os.O_WRONLY|os.O_RDWR) == 0:
 		b, err := s.fs.readFile(p)
 		if err != nil {
 			return nil, &fs.PathError{Op: "can't open", Path: name, Err: err}
 		}
-		return rwc{bytes.NewReader(b), io.Discard}, nil
+		in = bytes.NewReader(b)
+	default:
+		f, err := s.fs.create(p, nil, flag&os.O_TRUNC != 0, flag&os.O_EXCL != 0)
+		if err != nil {
+			return nil, &fs.PathError{Op: "can't create", Path: name, Err: err}
+		}
+		out = writerFunc(func(b []byte) (int, error) { s.fs.write(f, b); return len(b), nil })
 	}
-	f, err := s.fs.create(p, nil, flag&os.O_TRUNC != 0, flag&os.O_EXCL != 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "can't create", Path: name, Err: err}
-	}
-	return rwc{none, writerFunc(func(b []byte) (int, error) { s.fs.write(f, b); return len(b), nil })}, nil
+	return rwc{in, out}, nil
 }
 
 // stream reads /dev/zero or /dev/urandom. Reading more than MemoryBytes

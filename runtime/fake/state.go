@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/archive"
 )
 
 // state is everything the fake knows but the contents of layers, which
@@ -83,13 +84,8 @@ type imageRec struct {
 	view    *runtime.Image
 }
 
-// imageConfig is the part of an image config the fake knows.
-type imageConfig struct {
-	Env        []string          `json:"env,omitempty"`
-	Cmd        []string          `json:"cmd,omitempty"`
-	WorkingDir string            `json:"workingDir,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-}
+// imageConfig is an image's config (the fake ignores its Entrypoint).
+type imageConfig = archive.ImageConfig
 
 // layerRec is a layer in a chain, named by its chain ID (which covers the
 // layers below it, as in Docker); its content is the blob Diff.
