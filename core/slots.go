@@ -78,7 +78,7 @@ func (s *slots) acquire(ctx context.Context, timeout time.Duration) (release fun
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for a job slot: %w", ctx.Err())
 		case <-expired:
-			return fmt.Errorf("%w (waited %s, %d jobs at once)", ErrQueueTimeout, timeout, s.max)
+			return fmt.Errorf("%w (waited %s; concurrency max %d)", ErrQueueTimeout, timeout, s.max)
 		}
 		return nil
 	}
