@@ -16,13 +16,16 @@ func TestParseSize(t *testing.T) {
 		"1.5g":    3 << 29,
 		"2t":      2 << 40,
 		" 8m ":    8 << 20,
+		"1 g":     1 << 30,
+		"2p":      2 << 50,
+		".5k":     512,
 	} {
 		got, err := ParseSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "m", "12q", "-1", "-1g", "1e9", "1.5", "ten", "1..5g", "99999999999t", "NaNg", "1 g"} {
+	for _, in := range []string{"", "m", "12q", "-1", "-1g", "1e9", "1.5", "ten", "1..5g", "99999999999t", "NaNg", "1  g", "1ib", "0x1p4g", "1gg"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}

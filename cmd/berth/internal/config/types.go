@@ -3,10 +3,10 @@ package config
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -54,60 +54,36 @@ func kindOf(n *yaml.Node) string {
 	return "scalar"
 }
 
-// ParseSize parses a byte size: a non-negative integer optionally followed
-// by a unit, b, k, m, g or t (powers of 1024), in either case and with an
-// optional "b" or "ib" after the letter ("512m", "1g", "1.5G", "64KiB",
-// "1048576"). Fractions are allowed with a unit.
+// ParseSize parses a byte size with go-units' RAMInBytes: a non-negative
+// decimal number, optionally followed (after at most one space) by a unit,
+// k, m, g, t or p (powers of 1024), in either case and with an optional "b"
+// or "ib" after the letter, or by "b" alone ("512m", "1g", "1.5G", "64KiB",
+// "1048576"). A fraction needs a unit; the result is truncated to a byte.
 func ParseSize(s string) (int64, error) {
 	in := strings.TrimSpace(s)
-	num := strings.ToLower(in)
-	mult := int64(1)
-	for _, suf := range []string{"ib", "b"} {
-		if strings.HasSuffix(num, suf) && len(num) > len(suf) {
-			num = strings.TrimSuffix(num, suf)
-			break
-		}
-	}
-	if n := len(num); n > 0 {
-		switch num[n-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			num = num[:n-1]
-		}
-	}
 	bad := fmt.Errorf("invalid size %q (want bytes or a number with a unit: 512m, 1g, 64k)", in)
-	// Decimal digits and a point only: ParseFloat would also take hex
-	// ("0x1p4g"), exponents, "inf" and underscores.
-	if num == "" || strings.Trim(num, "0123456789.") != "" {
-		if strings.HasPrefix(num, "-") {
-			return 0, fmt.Errorf("invalid size %q: must not be negative", in)
-		}
+	if strings.HasPrefix(in, "-") {
+		return 0, fmt.Errorf("invalid size %q: must not be negative", in)
+	}
+	// RAMInBytes reads the number with strconv.ParseFloat, which also
+	// takes exponents, hex, "inf" and signs: a size's number is decimal
+	// digits and a point only, and without a unit a whole number of bytes.
+	lower := strings.ToLower(in)
+	num := strings.TrimSuffix(strings.TrimRight(lower, "kmgtpib"), " ")
+	unit := strings.TrimLeft(lower[len(num):], " ")
+	if num == "" || strings.Trim(num, "0123456789.") != "" || (strings.Trim(unit, "b") == "" && strings.Contains(num, ".")) {
 		return 0, bad
 	}
-	if i, err := strconv.ParseInt(num, 10, 64); err == nil {
-		if i > math.MaxInt64/mult {
-			return 0, fmt.Errorf("invalid size %q: too large", in)
-		}
-		return i * mult, nil
-	}
-	if mult == 1 {
+	v, err := units.RAMInBytes(in)
+	if err != nil {
 		return 0, bad
 	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, bad
-	}
-	v := f * float64(mult)
-	if v >= math.MaxInt64 {
+	// A value over math.MaxInt64 does not fit the int64 RAMInBytes
+	// converts its float to: that conversion gives math.MinInt64 (amd64)
+	// or saturates to math.MaxInt64 (arm64), which no size in the grammar
+	// is (2^63-1 is no float64).
+	if v < 0 || v == math.MaxInt64 {
 		return 0, fmt.Errorf("invalid size %q: too large", in)
 	}
-	return int64(v), nil
+	return v, nil
 }
