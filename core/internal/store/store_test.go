@@ -3,19 +3,19 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func open(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dir)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	require.NoError(t, err, "Open")
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -32,26 +32,21 @@ func TestOpenCreatesVersionedSchema(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
-		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	require.NoError(t, s.db.QueryRow("PRAGMA user_version").Scan(&v))
+	assert.Equal(t, schemaVersion, v, "user_version")
 	var mode string
-	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
-	}
+	require.NoError(t, s.db.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, "wal", mode, "journal_mode")
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	if _, err := s.db.Exec("PRAGMA user_version = 999"); err != nil {
-		t.Fatal(err)
-	}
+	_, err := s.db.Exec("PRAGMA user_version = 999")
+	require.NoError(t, err)
 	s.Close()
-	_, err := Open(context.Background(), dir)
-	if !errors.Is(err, ErrNewerSchema) {
-		t.Fatalf("Open of a newer schema: %v, want ErrNewerSchema", err)
-	}
+	_, err = Open(context.Background(), dir)
+	assert.ErrorIs(t, err, ErrNewerSchema, "Open of a newer schema")
 }
 
 func TestInstanceIDBelongsToTheDirectory(t *testing.T) {
@@ -65,30 +60,25 @@ func TestInstanceIDBelongsToTheDirectory(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s, err := Open(ctx, dir)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			defer s.Close()
-			if ids[i], err = s.InstanceID(ctx); err != nil {
-				t.Error(err)
+			ids[i], err = s.InstanceID(ctx)
+			if !assert.NoError(t, err) {
 			}
 		}()
 	}
 	wg.Wait()
+	require.NotEmpty(t, ids[0], "instance ID")
 	for _, id := range ids {
-		if id == "" || id != ids[0] {
-			t.Fatalf("instance IDs differ: %q", ids)
-		}
+		require.Equal(t, ids[0], id, "instance IDs of one directory: %q", ids)
 	}
 	again, err := open(t, dir).InstanceID(ctx)
-	if err != nil || again != ids[0] {
-		t.Fatalf("after reopen: %q, %v; want %q", again, err, ids[0])
-	}
+	require.NoError(t, err)
+	require.Equal(t, ids[0], again, "instance ID after reopen")
 	other, _ := open(t, t.TempDir()).InstanceID(ctx)
-	if other == ids[0] {
-		t.Fatal("two state directories share an instance ID")
-	}
+	assert.NotEqual(t, ids[0], other, "two state directories share an instance ID")
 }
 
 func TestPutLookupSurvivesReopen(t *testing.T) {
@@ -96,22 +86,17 @@ func TestPutLookupSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, dir)
 	want := snap("p", "w", 1)
-	if err := s.Put(ctx, want); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Put(ctx, want))
 	s.Close()
 	e, err := open(t, dir).Lookup(ctx, want.Key)
-	if err != nil || !e.Found || e.LastGeneration != 1 {
-		t.Fatalf("Lookup after reopen: %+v, %v", e, err)
-	}
+	require.NoError(t, err, "Lookup after reopen")
+	require.True(t, e.Found, "Lookup after reopen: %+v", e)
+	require.Equal(t, 1, e.LastGeneration, "last generation after reopen")
 	got := e.Snapshot
-	if !got.Created.Equal(want.Created) || !got.LastUsed.Equal(want.LastUsed) {
-		t.Fatalf("times: got %v/%v want %v", got.Created, got.LastUsed, want.Created)
-	}
+	require.True(t, got.Created.Equal(want.Created), "created %v, want %v", got.Created, want.Created)
+	require.True(t, got.LastUsed.Equal(want.LastUsed), "last used %v, want %v", got.LastUsed, want.LastUsed)
 	got.Created, got.LastUsed = want.Created, want.LastUsed
-	if got != want {
-		t.Fatalf("got %+v\nwant %+v", got, want)
-	}
+	assert.Equal(t, want, got)
 }
 
 func TestRemoveIsConditionalAndTombstones(t *testing.T) {
@@ -119,28 +104,27 @@ func TestRemoveIsConditionalAndTombstones(t *testing.T) {
 	s := open(t, t.TempDir())
 	n := snap("p", "w", 3)
 	s.Put(ctx, n)
-	if _, found, err := s.Remove(ctx, n.Key, "sha256:other"); err != nil || found {
-		t.Fatalf("Remove with another image ID: found=%v err=%v; want no removal", found, err)
-	}
-	if _, found, err := s.Remove(ctx, n.Key, n.ImageID); err != nil || !found {
-		t.Fatalf("Remove: found=%v err=%v", found, err)
-	}
+	_, found, err := s.Remove(ctx, n.Key, "sha256:other")
+	require.NoError(t, err)
+	require.False(t, found, "Remove with another image ID removed the entry")
+	_, found, err = s.Remove(ctx, n.Key, n.ImageID)
+	require.NoError(t, err)
+	require.True(t, found, "Remove found no entry")
 	e, _ := s.Lookup(ctx, n.Key)
-	if e.Found || e.DroppedThrough != 3 || e.LastGeneration != 3 {
-		t.Fatalf("after Remove: %+v", e)
-	}
+	require.False(t, e.Found, "entry found after Remove")
+	require.Equal(t, 3, e.DroppedThrough, "dropped through after Remove")
+	require.Equal(t, 3, e.LastGeneration, "last generation after Remove")
 	// A dropped generation is never adopted again; a newer one is.
-	if ok, err := s.Adopt(ctx, n); err != nil || ok {
-		t.Fatalf("Adopt of a dropped generation: %v, %v", ok, err)
-	}
+	ok, err := s.Adopt(ctx, n)
+	require.NoError(t, err)
+	require.False(t, ok, "adopted a dropped generation")
 	n4 := snap("p", "w", 4)
-	if ok, err := s.Adopt(ctx, n4); err != nil || !ok {
-		t.Fatalf("Adopt of a newer generation: %v, %v", ok, err)
-	}
+	ok, err = s.Adopt(ctx, n4)
+	require.NoError(t, err)
+	require.True(t, ok, "did not adopt a newer generation")
 	// An older generation than the entry's is not adopted.
-	if ok, _ := s.Adopt(ctx, snap("p", "w", 2)); ok {
-		t.Fatal("adopted an older generation over a newer entry")
-	}
+	ok, _ = s.Adopt(ctx, snap("p", "w", 2))
+	require.False(t, ok, "adopted an older generation over a newer entry")
 }
 
 func TestListOrderAndProjectFilter(t *testing.T) {
@@ -153,68 +137,54 @@ func TestListOrderAndProjectFilter(t *testing.T) {
 	}
 	s.Put(ctx, snap("q", "z", 1))
 	all, err := s.List(ctx, "p")
-	if err != nil || len(all) != 3 {
-		t.Fatalf("List(p): %d, %v", len(all), err)
-	}
+	require.NoError(t, err)
+	require.Len(t, all, 3, "List(p)")
 	for i, want := range []string{"c", "a", "b"} {
-		if all[i].WorkItem != want {
-			t.Fatalf("List order: %d is %q, want %q (least recently used first)", i, all[i].WorkItem, want)
-		}
+		require.Equal(t, want, all[i].WorkItem, "List order at %d (least recently used first)", i)
 	}
-	if all, _ := s.List(ctx, ""); len(all) != 4 {
-		t.Fatalf("List(all) = %d entries, want 4", len(all))
-	}
+	all, _ = s.List(ctx, "")
+	assert.Len(t, all, 4, "List(all)")
 }
 
 func TestJobsLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, t.TempDir())
 	j := Job{ID: "j1", Runtime: "fake", Project: "p", WorkItem: "w", PID: 42, PIDStart: 1 << 40, Started: t0}
-	if err := s.AddJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.AddJob(ctx, j))
 	deadline := t0.Add(time.Minute)
-	if err := s.SetJobContainer(ctx, "j1", "c1", deadline); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.SetJobContainer(ctx, "j1", "c1", deadline))
 	jobs, err := s.Jobs(ctx)
 	j.ContainerID = "c1"
-	if err != nil || len(jobs) != 1 || jobs[0].ContainerID != "c1" || jobs[0].PIDStart != j.PIDStart ||
-		!jobs[0].Started.Equal(t0) || !jobs[0].Deadline.Equal(deadline) || jobs[0].Ended {
-		t.Fatalf("Jobs: %+v, %v", jobs, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "jobs: %+v", jobs)
+	require.Equal(t, "c1", jobs[0].ContainerID, "container")
+	require.Equal(t, j.PIDStart, jobs[0].PIDStart, "PID start")
+	require.True(t, jobs[0].Started.Equal(t0), "started %v, want %v", jobs[0].Started, t0)
+	require.True(t, jobs[0].Deadline.Equal(deadline), "deadline %v, want %v", jobs[0].Deadline, deadline)
+	require.False(t, jobs[0].Ended, "a new job is ended")
 	n := snap("p", "w", 1)
 	// The container could not be removed: the row stays, ended.
-	if err := s.FinishJob(ctx, JobEnd{ID: "j1", Commit: &n, At: t0}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Jobs(ctx); err != nil || len(got) != 1 || got[0].ID != "j1" || !got[0].Ended {
-		t.Fatalf("jobs after FinishJob without removal: %+v, %v; want j1 kept, ended", got, err)
-	}
-	if err := s.DeleteJob(ctx, "j1"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Jobs(ctx); err != nil || len(got) != 0 {
-		t.Fatalf("jobs after DeleteJob: %+v, %v; want none", got, err)
-	}
+	require.NoError(t, s.FinishJob(ctx, JobEnd{ID: "j1", Commit: &n, At: t0}))
+	got, err := s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "jobs after FinishJob without removal: %+v", got)
+	require.Equal(t, "j1", got[0].ID, "job kept after FinishJob without removal")
+	require.True(t, got[0].Ended, "job kept after FinishJob without removal is not ended")
+	require.NoError(t, s.DeleteJob(ctx, "j1"))
+	got, err = s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Empty(t, got, "jobs after DeleteJob")
 	s.AddJob(ctx, Job{ID: "j3", Runtime: "fake"})
-	if err := s.FinishJob(ctx, JobEnd{ID: "j3", ContainerRemoved: true, At: t0}); err != nil {
-		t.Fatal(err)
-	}
-	if jobs, _ := s.Jobs(ctx); len(jobs) != 0 {
-		t.Fatalf("job left after FinishJob: %+v", jobs)
-	}
-	if e, _ := s.Lookup(ctx, n.Key); !e.Found {
-		t.Fatal("FinishJob did not store the snapshot")
-	}
+	require.NoError(t, s.FinishJob(ctx, JobEnd{ID: "j3", ContainerRemoved: true, At: t0}))
+	jobs, _ = s.Jobs(ctx)
+	require.Empty(t, jobs, "jobs left after FinishJob")
+	e, _ := s.Lookup(ctx, n.Key)
+	require.True(t, e.Found, "FinishJob did not store the snapshot")
 	later := t0.Add(time.Hour)
 	s.AddJob(ctx, Job{ID: "j2", Runtime: "fake"})
-	if err := s.FinishJob(ctx, JobEnd{ID: "j2", ContainerRemoved: true, Used: n.Key, At: later}); err != nil {
-		t.Fatal(err)
-	}
-	if e, _ := s.Lookup(ctx, n.Key); !e.Snapshot.LastUsed.Equal(later) {
-		t.Fatalf("touch: last used %v, want %v", e.Snapshot.LastUsed, later)
-	}
+	require.NoError(t, s.FinishJob(ctx, JobEnd{ID: "j2", ContainerRemoved: true, Used: n.Key, At: later}))
+	e, _ = s.Lookup(ctx, n.Key)
+	assert.True(t, e.Snapshot.LastUsed.Equal(later), "last used %v, want %v", e.Snapshot.LastUsed, later)
 }
 
 func TestConcurrentWritersFromSeveralStores(t *testing.T) {
@@ -228,8 +198,7 @@ func TestConcurrentWritersFromSeveralStores(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
 				n := snap("p", string(rune('a'+w))+string(rune('a'+i)), 1)
-				if err := s.Put(ctx, n); err != nil {
-					t.Error(err)
+				if !assert.NoError(t, s.Put(ctx, n)) {
 					return
 				}
 			}
@@ -237,12 +206,9 @@ func TestConcurrentWritersFromSeveralStores(t *testing.T) {
 	}
 	wg.Wait()
 	db, err := sql.Open("sqlite", filepath.Join(dir, fileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer db.Close()
 	var n int
-	if err := db.QueryRow("SELECT count(*) FROM snapshots").Scan(&n); err != nil || n != 100 {
-		t.Fatalf("rows = %d, %v; want 100", n, err)
-	}
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM snapshots").Scan(&n))
+	assert.Equal(t, 100, n, "rows")
 }
