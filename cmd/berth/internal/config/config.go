@@ -129,25 +129,19 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse decodes and validates a config file's content.
+// Parse decodes and validates a config file's content. The decoder is
+// strict (yaml's KnownFields): an unknown key or a value of the wrong type
+// is an error, which names the entry's key path.
 func Parse(data []byte) (*File, error) {
-	var f File
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, oneLine(err))
 	}
-	// A first pass names the key of the first wrong or unknown entry.
-	if len(root.Content) > 0 {
-		if err := check(root.Content[0], "", &f); err != nil {
-			return nil, err
-		}
-	}
-	// The strict decoder is the authority on what the file holds.
-	f = File{}
+	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, oneLine(err))
+		return nil, decodeError(&doc, err)
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err

@@ -10,6 +10,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// unmarshalerType is the interface of the types that decode themselves.
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
 // unknownKey is a key no part of the config file knows.
 const unknownKey = "berth_fuzz_unknown_key"
 

@@ -17,11 +17,11 @@ type Duration time.Duration
 // UnmarshalYAML parses a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a duration such as 30s or 1h, got a %s", kindOf(n))
+		return badValue(n, "want a duration such as 30s or 1h, got a %s", kindOf(n))
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (want a number with a unit, e.g. 30s, 5m, 1h30m)", n.Value)
+		return badValue(n, "invalid duration %q (want a number with a unit, e.g. 30s, 5m, 1h30m)", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -34,11 +34,11 @@ type Size int64
 // UnmarshalYAML parses a size.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a size such as 512m or 1g, got a %s", kindOf(n))
+		return badValue(n, "want a size such as 512m or 1g, got a %s", kindOf(n))
 	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return err
+		return badValue(n, "%v", err)
 	}
 	*s = Size(v)
 	return nil
