@@ -51,16 +51,12 @@ func init() {
 				c.errorf("missing operand")
 			}
 			for _, a := range c.args {
-				num, unit := a, time.Second
-				if i := strings.IndexByte("smhd", a[max(len(a)-1, 0)]); len(a) > 0 && i >= 0 {
-					num, unit = a[:len(a)-1], []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}[i]
-				}
-				f, err := strconv.ParseFloat(num, 64)
-				if err != nil || f < 0 || strings.ContainsAny(num, "eExXpP") {
+				f, err := strconv.ParseFloat(a, 64)
+				if err != nil || f < 0 || strings.ContainsAny(a, "eExXpP") {
 					c.errorf("invalid number '%s'", a)
 					return nil
 				}
-				total += time.Duration(f * float64(unit))
+				total += time.Duration(f * float64(time.Second))
 			}
 			select {
 			case <-time.After(total):
@@ -127,22 +123,17 @@ func init() {
 			if len(c.set) == 0 {
 				c.set = map[rune]bool{'l': true, 'w': true, 'c': true}
 			}
-			var all []byte
 			for _, f := range c.files(files) {
 				if r := c.open(f); r != nil {
 					b, err := io.ReadAll(r)
 					if err != nil {
 						return c.failed(err, "%s: %s", f, errText(err))
 					}
-					all = append(all, b...)
 					if len(files) == 0 {
 						f = "" // standard input has no name
 					}
 					c.count(b, f)
 				}
-			}
-			if len(files) > 1 {
-				c.count(all, "total")
 			}
 			return nil
 		},

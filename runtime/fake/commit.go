@@ -11,11 +11,8 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
-// Commit makes an image of an exited container: its image's layers plus
-// one layer of the container's changes, or (Squash) a single layer of the
-// whole file system. A running container is refused with
-// runtime.ErrFailedPrecondition, a taken reference with
-// runtime.ErrAlreadyExists.
+// Commit makes an image of an exited container: its image's layers and one
+// of its changes, or (Squash) one layer of the whole file system.
 func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOptions) (runtime.Image, error) {
 	return call(ctx, r, OpCommit, func() (out runtime.Image, err error) {
 		switch {
@@ -85,9 +82,8 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 	})
 }
 
-// commitConfig is the config of an image committed from a container of
-// spec: the container's config without its secret environment, then
-// opts.Labels and opts.Changes.
+// commitConfig is the container's config without its secret environment,
+// then opts.Labels and opts.Changes.
 func commitConfig(img imageConfig, spec runtime.ContainerSpec, opts runtime.CommitOptions) imageConfig {
 	env := slices.DeleteFunc(setEnv(img.Env, spec.Env...), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")

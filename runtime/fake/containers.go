@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -202,7 +203,9 @@ func (r *Runtime) wait(ctx context.Context, id string) (runtime.ExitStatus, erro
 			case <-ctx.Done():
 			}
 		}
-		if ctx.Err() != nil || sleepCtx(ctx, r.cfg.poll) != nil {
+		select {
+		case <-time.After(r.cfg.poll):
+		case <-ctx.Done():
 			return exit, errCtx(ctx, "wait")
 		}
 	}

@@ -166,13 +166,3 @@ func newID(kind string, n uint64, extra ...string) string {
 func errCtx(ctx context.Context, what string) error {
 	return fmt.Errorf("fake: %s: %w", what, ctx.Err())
 }
-
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

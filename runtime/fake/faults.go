@@ -42,29 +42,19 @@ var ops = []string{
 // CrashExitCode is the exit status of a process killed by a Crash fault.
 const CrashExitCode = 3
 
-// Fault makes the Nth call of an operation fail. Exactly one of Err, Hang
-// and Crash should be set.
+// Fault makes call Nth (from 1; 0: every call) of operation Op fail in one
+// way: return an error wrapping Err, Hang until its ctx is done (on
+// OpExit: the container never exits by itself), or Crash the process with
+// CrashExitCode, as a plugin dying mid-call. After fires Err or Crash once
+// the operation took effect (a commit whose answer is lost, say).
 type Fault struct {
-	// Op is the operation (OpCommit, OpWait, ...).
-	Op string
-	// Nth is the call that fails, counting from 1 in this Runtime; 0
-	// means every call.
-	Nth int
-	// Err is returned (wrapped) by the call instead of doing anything.
-	Err error
-	// Hang blocks the call until its ctx is done; it then returns ctx's
-	// error. On OpExit, the container never exits by itself.
-	Hang bool
-	// Crash ends the process with CrashExitCode, as a driver process
-	// dying mid-call. Only sensible in a driver served as a plugin.
-	Crash bool
-	// After fires Err or Crash once the operation has taken effect,
-	// instead of before: a commit that made its image but whose answer is
-	// lost, say.
-	After bool
+	Op                 string
+	Nth                int
+	Err                error
+	Hang, Crash, After bool
 }
 
-// faultErrors are the error names ParseFaults knows.
+// faultErrors are the error classes ParseFaults knows.
 var faultErrors = map[string]error{
 	"notfound": runtime.ErrNotFound, "alreadyexists": runtime.ErrAlreadyExists,
 	"invalidargument": runtime.ErrInvalidArgument, "failedprecondition": runtime.ErrFailedPrecondition,
@@ -93,14 +83,10 @@ func (f Fault) String() string {
 	return f.Op + ":" + n + ":" + kind
 }
 
-// ParseFaults reads faults written as comma-separated OP:N:KIND, where OP
-// is an operation (OpCommit, ...) or "*" for every engine operation (all but
-// OpExit: "*:*:unavailable" is an engine that is down), N the call counting
-// from 1 (or "*" or 0 for every call) and KIND "hang", "crash", or an error
-// class ("notfound", "alreadyexists", "invalidargument",
-// "failedprecondition", "notimplemented", "unavailable", "conflict"); KIND
-// may end with "-after" (see Fault.After). Example:
-// "commit:2:unavailable,wait:1:crash".
+// ParseFaults reads comma-separated OP:N:KIND faults ("commit:2:unavailable,
+// wait:1:crash"): OP an operation or "*" for all but OpExit (an engine that
+// is down), N the call ("*" or 0: every call), KIND "hang", "crash" or an
+// error class of faultErrors, maybe ending with "-after" (Fault.After).
 func ParseFaults(spec string) ([]Fault, error) {
 	var out []Fault
 	for _, item := range strings.Split(spec, ",") {
@@ -144,9 +130,7 @@ func ParseFaults(spec string) ([]Fault, error) {
 }
 
 // hit counts a call of op and returns the faults it triggers, before and
-// after the operation. With a state dir, the calls of an operation some
-// fault targets are counted in the state, across processes, so that a
-// driver process started again after a Crash fault does not crash again.
+// after it; calls some fault targets are counted in the state dir, if any.
 func (r *Runtime) hit(op string) (before, after *Fault) {
 	r.fmu.Lock()
 	defer r.fmu.Unlock()

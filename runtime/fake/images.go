@@ -14,8 +14,7 @@ import (
 	"github.com/berth-dev/berth/runtime/archive"
 )
 
-// normalizeRef adds ":latest" to a reference without tag or digest. Image
-// IDs are returned as they are.
+// normalizeRef adds ":latest" to a reference without tag or digest.
 func normalizeRef(ref string) string {
 	if last := ref[strings.LastIndexByte(ref, '/')+1:]; !strings.HasPrefix(ref, "sha256:") && !strings.ContainsAny(last, ":@") {
 		return ref + ":latest"
@@ -50,8 +49,7 @@ func findImage(st *state, ref string) (*imageRec, error) {
 	return nil, fmt.Errorf("fake: image %q: %w", ref, runtime.ErrNotFound)
 }
 
-// imageOf returns the public view of img, made once: images share their
-// Labels, Env and Refs with other results, which must not be modified.
+// imageOf returns the view of img, made once and shared.
 func imageOf(st *state, img *imageRec) runtime.Image {
 	if img.view == nil {
 		img.view = &runtime.Image{
@@ -98,9 +96,7 @@ func (r *Runtime) ListImages(ctx context.Context, filter runtime.LabelFilter) ([
 }
 
 // RemoveImage removes the reference ref, and the image when ref is its ID
-// or its last reference. Removing a reference the image keeps others of is
-// allowed while containers use the image; deleting the image is not
-// (runtime.ErrConflict).
+// or its last reference (runtime.ErrConflict if a container uses it).
 func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	return call0(ctx, r, OpRemoveImage, func() error {
 		return r.update(func(st *state) error {
@@ -124,9 +120,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	})
 }
 
-// PullImage loads the image the registry catalogue (WithRegistry) has for
-// ref and names it ref. It returns runtime.ErrNotFound if the catalogue has
-// no such reference.
+// PullImage loads what WithRegistry catalogues as ref (or ErrNotFound).
 func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.Image, error) {
 	return call(ctx, r, OpPullImage, func() (runtime.Image, error) {
 		if err := r.need(runtime.CapPull); err != nil {
@@ -155,9 +149,8 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.Image, err
 	})
 }
 
-// LoadImage loads every image of a docker-save or OCI layout tar stream.
-// Images keep their references; a reference another image had moves to
-// the loaded one.
+// LoadImage loads every image of a docker-save or OCI layout archive; a
+// reference another image had moves to the loaded one.
 func (r *Runtime) LoadImage(ctx context.Context, rd io.Reader) ([]runtime.Image, error) {
 	return call(ctx, r, OpLoadImage, func() ([]runtime.Image, error) {
 		if err := r.need(runtime.CapLoad); err != nil {
@@ -211,10 +204,8 @@ func (r *Runtime) store(ctx context.Context, imgs []archive.Image) (out []runtim
 	return out, err
 }
 
-// Tag gives the image named by src (a reference or an ID) the reference
-// ref too, moving ref if it named another image: what `docker tag` does.
-// It is not part of the contract; tests use it to act as a user of the
-// engine would.
+// Tag gives the image src (a reference or ID) the reference ref too, as
+// `docker tag` does; not part of the contract, tests act as users with it.
 func (r *Runtime) Tag(src, ref string) error {
 	if err := checkRef(ref); err != nil {
 		return err

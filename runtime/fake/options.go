@@ -23,23 +23,19 @@ var AllCapabilities = []runtime.Capability{
 	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits,
 }
 
-// WithClock makes the Runtime read the time (creation times of images and
-// containers) from now instead of time.Now.
+// WithClock makes the Runtime read the time from now, not time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.clock = now }
 }
 
-// WithStateDir keeps the state (images, containers, their file systems,
-// logs and exit statuses) in dir, created if needed, so that Runtimes in
-// several processes (or several in one process) share it. A container's
-// script runs in the process whose Runtime started it.
+// WithStateDir keeps the state in dir, created if needed, so that Runtimes
+// of several processes (or of one) share it.
 func WithStateDir(dir string) Option {
 	return func(c *config) { c.stateDir = dir }
 }
 
-// WithRegistry gives PullImage a catalogue: images maps a reference to a
-// docker-save (or OCI layout) tar whose first image PullImage loads under
-// that reference. References without a tag mean ":latest".
+// WithRegistry gives PullImage a catalogue: a reference (name:latest
+// without tag) maps to an image archive whose first image it loads.
 func WithRegistry(images map[string][]byte) Option {
 	return func(c *config) {
 		if c.registry == nil {
@@ -56,16 +52,14 @@ func WithFaults(faults ...Fault) Option {
 	return func(c *config) { c.faults = append(c.faults, faults...) }
 }
 
-// WithCapabilities makes the Runtime declare only caps (and refuse the
-// others with runtime.ErrNotImplemented), to test callers' fallbacks.
-// CapSquash without CapCommit is dropped.
+// WithCapabilities makes the Runtime declare only caps and refuse the
+// others (runtime.ErrNotImplemented); CapSquash needs CapCommit.
 func WithCapabilities(caps ...runtime.Capability) Option {
 	return func(c *config) { c.caps = append([]runtime.Capability{}, caps...) }
 }
 
-// WithPollInterval sets how often, with a state dir, the Runtime looks for
-// changes made by other processes (Remove or Stop of the containers it
-// runs; exits of the containers others run). The default is 20ms.
+// WithPollInterval sets how often (default 20ms) a Runtime with a state dir
+// looks for what other processes do: Stop, Remove, exits.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

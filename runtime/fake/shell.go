@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
@@ -85,8 +86,8 @@ func (s *shell) run(argv, env []string, dir string, stdout, stderr io.Writer) ru
 	return runtime.ExitStatus{ExitCode: 2}
 }
 
-// sh runs argv: sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...], sh
-// (reading the script from stdin) or a single command.
+// sh runs argv: sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...] or a
+// single command.
 func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var prog syntax.Node
 	var params []string
@@ -109,8 +110,6 @@ func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io
 				return interp.ExitStatus(127)
 			}
 			name, params = argv[1], argv[2:]
-		case stdin != nil:
-			src, _ = io.ReadAll(stdin)
 		}
 		f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
 		if err == nil {
@@ -207,7 +206,8 @@ func busyboxLacks(f *syntax.File) (err error) {
 // statusCmd, put by the call handler in place of what it ran, exits with its argument.
 const statusCmd = "\x00status"
 
-// call runs what the interpreter's builtins lack: trap of signals, kill.
+// call runs what the interpreter's builtins lack: busybox's errors of cd
+// and test, trap of signals, kill.
 func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 	hc := interp.HandlerCtx(ctx)
 	fail := func(status int, format string, a ...any) ([]string, error) {
@@ -215,8 +215,6 @@ func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 		return []string{statusCmd, strconv.Itoa(status)}, nil
 	}
 	switch {
-	case slices.Contains([]string{"shopt", "mapfile", "readarray", "pushd", "popd", "dirs", "caller"}, args[0]):
-		return fail(127, "%s: not found", args[0])
 	case args[0] == "cd" && len(args) > 1:
 		if fi, err := s.stat(ctx, abs(hc.Dir, args[1]), true); err != nil || !fi.IsDir() {
 			if err == nil {
@@ -234,11 +232,25 @@ func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 				}
 			}
 		}
-	case args[0] == "kill":
-		return s.kill(hc, args[1:]), nil
+	case args[0] == "kill": // kill [-SIG] PID...: the container's shell, $$ or 1
+		sig, ok, pids := 15, true, args[1:]
+		if len(pids) > 0 && strings.HasPrefix(pids[0], "-") {
+			sig, ok = parseSignal(pids[0][1:])
+			pids = pids[1:]
+		}
+		if !ok || len(pids) == 0 {
+			return fail(1, "kill: usage: kill [-SIG] PID...")
+		}
+		for _, pid := range pids {
+			if pid != "1" && pid != strconv.Itoa(os.Getpid()) {
+				return fail(1, "kill: can't kill pid %s: No such process", pid)
+			}
+		}
+		s.signal(sig)
+		return []string{"true"}, nil
 	case args[0] == "trap" && len(args) == 1:
 		for _, n := range slices.Sorted(maps.Keys(s.ignored)) {
-			fmt.Fprintf(hc.Stdout, "trap -- '' %s\n", signalName(n))
+			fmt.Fprintf(hc.Stdout, "trap -- '' %s\n", strings.TrimPrefix(unix.SignalName(syscall.Signal(n)), "SIG"))
 		}
 	case args[0] == "trap" && len(args) > 2 && slices.ContainsFunc(args[2:], func(n string) bool { _, ok := parseSignal(n); return ok }):
 		if args[1] != "" && args[1] != "-" {
@@ -258,34 +270,6 @@ func (s *shell) call(ctx context.Context, args []string) ([]string, error) {
 		return []string{"true"}, nil
 	}
 	return args, nil
-}
-
-// kill [-s SIG | -SIG] PID... signals the container's shell ($$ or 1).
-func (s *shell) kill(hc interp.HandlerContext, args []string) []string {
-	sig, ok := 15, true
-	if len(args) > 1 && args[0] == "-s" {
-		args = append([]string{"-" + args[1]}, args[2:]...)
-	}
-	if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
-		if sig, ok = parseSignal(args[0][1:]); args[0] == "-0" {
-			sig, ok = 0, true
-		}
-		args = args[1:]
-	}
-	if !ok || len(args) == 0 {
-		fmt.Fprintln(hc.Stderr, "kill: usage: kill [-s SIG | -SIG] PID...")
-		return []string{statusCmd, "1"}
-	}
-	status := "0"
-	for _, pid := range args {
-		if pid != "1" && pid != strconv.Itoa(os.Getpid()) {
-			fmt.Fprintf(hc.Stderr, "kill: can't kill pid %s: No such process\n", pid)
-			status = "1"
-		} else if sig != 0 {
-			s.signal(sig)
-		}
-	}
-	return []string{statusCmd, status}
 }
 
 // exec runs a command that is not a builtin of the interpreter.

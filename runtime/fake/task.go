@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,8 +37,7 @@ func (t *task) exited() bool {
 	}
 }
 
-// start runs t in a goroutine; with a state dir, another goroutine
-// watches for Stop and Remove from other processes.
+// start runs t in a goroutine, and (with a state dir) watch in another.
 func (r *Runtime) start(t *task) {
 	go func() {
 		growStack(0)
@@ -55,9 +53,8 @@ func (r *Runtime) start(t *task) {
 	}
 }
 
-// growStack grows the goroutine's stack at once to what the interpreter
-// needs, while it is shallow: growing it frame by frame later, deep in the
-// interpreter, costs more than the rest of a short script.
+// growStack grows the goroutine's stack at once, while it is shallow:
+// growing it deep in the interpreter costs more than a short script.
 //
 //go:noinline
 func growStack(i int) byte {
@@ -151,10 +148,9 @@ func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions)
 	})
 }
 
-// stopRemote stops a container another process runs: it records the
-// signal for that process to deliver, then the kill. The kill is not
-// abandoned with ctx: the owner obeys within its poll interval, or has
-// died, which counts as exited.
+// stopRemote records the signal for the process running the container to
+// deliver, then the kill, which ctx does not abandon: the owner obeys
+// within its poll interval, or has died, which counts as exited.
 func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace time.Duration) error {
 	for _, sig := range []int{sig, sigKILL} {
 		err := r.update(func(st *state) error {
@@ -223,8 +219,7 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 	})
 }
 
-// logBuf holds a container's output, and copies it to files with a state
-// dir.
+// logBuf holds a container's output (and copies it to files).
 type logBuf struct {
 	mu     sync.Mutex
 	data   [3][]byte // by fd: 1 stdout, 2 stderr
@@ -271,8 +266,8 @@ func (b *logBuf) close() {
 	close(b.notify)
 }
 
-// since returns the output after the offsets, whether more may come, and
-// a channel closed at the next write.
+// since returns the output after off, whether more may come, and a
+// channel closed at the next write.
 func (b *logBuf) since(off [3]int) ([3][]byte, bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -289,5 +284,3 @@ func parseSignal(s string) (int, bool) {
 	n := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(s), "SIG"))
 	return int(n), n != 0
 }
-
-func signalName(n int) string { return strings.TrimPrefix(unix.SignalName(syscall.Signal(n)), "SIG") }
