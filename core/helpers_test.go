@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+	"github.com/stretchr/testify/require"
 )
 
 // clock is a manual clock shared by the core and the fake runtime.
@@ -79,9 +80,7 @@ func newEnv(t *testing.T, mod func(*Config), opts ...fake.Option) *env {
 func (e *env) open() *Core {
 	e.t.Helper()
 	c, err := Open(context.Background(), e.cfg)
-	if err != nil {
-		e.t.Fatalf("Open: %v", err)
-	}
+	require.NoError(e.t, err, "Open")
 	e.t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -90,13 +89,10 @@ func (e *env) open() *Core {
 func (e *env) loadBase(ref string, files map[string][]byte) runtime.Image {
 	e.t.Helper()
 	tarball, err := testimage.Tar(testimage.Options{Ref: ref, Busybox: []byte("not executed by the fake"), Files: files})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	imgs, err := e.rt.LoadImage(context.Background(), bytes.NewReader(tarball))
-	if err != nil || len(imgs) != 1 {
-		e.t.Fatalf("LoadImage: %v, %v", imgs, err)
-	}
+	require.NoError(e.t, err, "LoadImage")
+	require.Len(e.t, imgs, 1, "images loaded")
 	return imgs[0]
 }
 
@@ -133,9 +129,7 @@ func (e *env) run(c *Core, j Job) (Result, string) {
 	var out syncBuffer
 	j.Stdout = &out
 	res, err := c.Run(context.Background(), j)
-	if err != nil {
-		e.t.Fatalf("Run(%q): %v", j.Cmd, err)
-	}
+	require.NoError(e.t, err, "Run(%q)", j.Cmd)
 	return res, out.String()
 }
 
@@ -143,26 +137,22 @@ func (e *env) run(c *Core, j Job) (Result, string) {
 func (e *env) containers() []runtime.Container {
 	e.t.Helper()
 	ctrs, err := e.rt.ListContainers(context.Background(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return ctrs
 }
 
 // noContainers fails the test if any container is left.
 func (e *env) noContainers() {
 	e.t.Helper()
-	if ctrs := e.containers(); len(ctrs) != 0 {
-		e.t.Fatalf("%d container(s) left behind: %+v", len(ctrs), ctrs)
-	}
+	require.Empty(e.t, e.containers(), "containers left behind")
 }
 
 // imageExists reports whether ref names an image in the fake.
 func (e *env) imageExists(ref string) bool {
 	e.t.Helper()
 	_, err := e.rt.InspectImage(context.Background(), ref)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		e.t.Fatal(err)
+	if !errors.Is(err, runtime.ErrNotFound) {
+		require.NoError(e.t, err)
 	}
 	return err == nil
 }
@@ -171,9 +161,7 @@ func (e *env) imageExists(ref string) bool {
 func (e *env) entry(item string) store.Entry {
 	e.t.Helper()
 	en, err := e.core.st.Lookup(context.Background(), store.Key{Runtime: "fake", Project: DefaultProject, WorkItem: item})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return en
 }
 
@@ -182,13 +170,10 @@ func (e *env) entry(item string) store.Entry {
 func (e *env) forgetInDB(query string, args ...any) {
 	e.t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(e.cfg.StateDir, stateDB))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	defer db.Close()
-	if _, err := db.Exec(query, args...); err != nil {
-		e.t.Fatal(err)
-	}
+	_, err = db.Exec(query, args...)
+	require.NoError(e.t, err)
 }
 
 // envOf parses the KEY=VALUE lines env printed.
@@ -243,14 +228,8 @@ func runCoreHelper(ctx context.Context, role string) int {
 
 const ms = time.Millisecond
 
-// waitFor polls cond until it holds (the test's deadline bounds the wait).
+// waitFor polls cond until it holds, for up to 30 seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	require.Eventually(t, cond, 30*time.Second, 2*time.Millisecond, "waiting for %s", what)
 }

@@ -2,36 +2,31 @@ package core
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestWorkItemLockAcrossProcesses(t *testing.T) {
 	dir := t.TempDir()
 	_, release := helperProcess(t, "hold-lock", "BERTH_DIR="+dir, "BERTH_PROJECT=p", "BERTH_ITEM=w")
 	l, err := newItemLocks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	_, err = l.lock(ctx, "p", "w", 20*time.Millisecond)
-	if !errors.Is(err, ErrWorkItemBusy) || !Retryable(err) {
-		t.Fatalf("lock held by another process: %v, want retryable ErrWorkItemBusy", err)
-	}
+	require.ErrorIs(t, err, ErrWorkItemBusy, "lock held by another process")
+	require.True(t, Retryable(err), "work item busy not retryable: %v", err)
 	// Another work item is free.
 	unlock, err := l.lock(ctx, "p", "other", time.Millisecond)
-	if err != nil {
-		t.Fatalf("lock of another work item: %v", err)
-	}
+	require.NoError(t, err, "lock of another work item")
 	unlock()
 	release()
 	unlock, err = l.lock(ctx, "p", "w", 0)
-	if err != nil {
-		t.Fatalf("lock after the other process let go: %v", err)
-	}
+	require.NoError(t, err, "lock after the other process let go")
 	unlock()
 }
 
@@ -39,34 +34,24 @@ func TestWorkItemLockInProcessAndCancel(t *testing.T) {
 	l, _ := newItemLocks(t.TempDir())
 	ctx := context.Background()
 	unlock, err := l.lock(ctx, "p", "w", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.tryLock(ctx, "p", "w"); !errors.Is(err, ErrWorkItemBusy) {
-		t.Fatalf("try-lock of a held item: %v", err)
-	}
+	require.NoError(t, err)
+	_, err = l.tryLock(ctx, "p", "w")
+	require.ErrorIs(t, err, ErrWorkItemBusy, "try-lock of a held item")
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() { _, err := l.lock(cctx, "p", "w", 0); done <- err }()
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled wait: %v", err)
-	}
+	require.ErrorIs(t, <-done, context.Canceled, "cancelled wait")
 	// A second locker from another "process" view (another itemLocks on
 	// the same directory) is refused by flock too.
 	other, _ := newItemLocks(l.dir)
-	if _, err := other.tryLock(ctx, "p", "w"); !errors.Is(err, ErrWorkItemBusy) {
-		t.Fatalf("flock did not exclude a second locker: %v", err)
-	}
+	_, err = other.tryLock(ctx, "p", "w")
+	require.ErrorIs(t, err, ErrWorkItemBusy, "a second locker on the directory while the item is held")
 	unlock()
 	unlock, err = other.tryLock(ctx, "p", "w")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	unlock()
-	if len(l.byID) != 0 {
-		t.Fatalf("in-process lock table leaks: %d entries", len(l.byID))
-	}
+	assert.Empty(t, l.byID, "in-process lock table leaks")
 }
 
 func TestPruneRemovesOnlyFreeLockFiles(t *testing.T) {
@@ -75,26 +60,20 @@ func TestPruneRemovesOnlyFreeLockFiles(t *testing.T) {
 	held, _ := l.lock(ctx, "p", "held", 0)
 	free, _ := l.lock(ctx, "p", "free", 0)
 	free()
-	if n := l.prune(); n != 1 {
-		t.Fatalf("prune removed %d files, want 1", n)
-	}
-	if _, err := os.Stat(filepath.Join(l.dir, lockID("p", "held")+".lock")); err != nil {
-		t.Fatalf("held lock file removed: %v", err)
-	}
+	require.Equal(t, 1, l.prune(), "lock files pruned")
+	_, err := os.Stat(filepath.Join(l.dir, lockID("p", "held")+".lock"))
+	require.NoError(t, err, "held lock file removed")
 	// A waiter whose file was pruned under it still excludes correctly.
 	waiter := make(chan itemUnlock)
 	go func() {
 		u, err := l.lock(ctx, "p", "held", 0)
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err)
 		waiter <- u
 	}()
 	held()
 	u := <-waiter
 	other, _ := newItemLocks(l.dir)
-	if _, err := other.tryLock(ctx, "p", "held"); !errors.Is(err, ErrWorkItemBusy) {
-		t.Fatalf("after prune, a second locker got a held lock: %v", err)
-	}
+	_, err = other.tryLock(ctx, "p", "held")
+	assert.ErrorIs(t, err, ErrWorkItemBusy, "after prune, a second locker on a held lock")
 	u()
 }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // helperEnv makes the test binary act as another berth process (see
@@ -77,24 +79,17 @@ func helperProcess(t *testing.T, role string, env ...string) (*exec.Cmd, func())
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("helper %s: %q, %v", role, line, err)
-	}
+	require.NoError(t, err, "helper %s's output", role)
+	require.Equal(t, "ready\n", line, "helper %s's output", role)
 	return cmd, func() { stdin.Close(); cmd.Wait() }
 }

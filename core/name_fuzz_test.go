@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // repoName is the subset of Docker's reference grammar snapshot names keep
@@ -18,18 +20,12 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 func checkImageName(t *testing.T, instance, runtimeName, project, workItem string) string {
 	t.Helper()
 	name := imageName(instance, runtimeName, project, workItem)
-	if !repoName.MatchString(name) {
-		t.Fatalf("imageName(%q, %q, %q, %q) = %q: not a valid repository name", instance, runtimeName, project, workItem, name)
-	}
+	require.Regexp(t, repoName, name, "imageName(%q, %q, %q, %q): not a valid repository name", instance, runtimeName, project, workItem)
 	// Docker caps a reference's name at 255 bytes; the tag comes on top.
 	for _, gen := range []int{0, 1, math.MaxInt} {
-		if ref := imageRef(name, gen); len(ref) >= 255 {
-			t.Fatalf("imageRef(%q, %d) is %d bytes long", name, gen, len(ref))
-		}
+		require.Less(t, len(imageRef(name, gen)), 255, "length of imageRef(%q, %d)", name, gen)
 	}
-	if again := imageName(instance, runtimeName, project, workItem); again != name {
-		t.Fatalf("imageName is not deterministic: %q then %q", name, again)
-	}
+	require.Equal(t, name, imageName(instance, runtimeName, project, workItem), "imageName is not deterministic")
 	return name
 }
 
@@ -56,9 +52,7 @@ func FuzzImageName(f *testing.F) {
 		n1 := checkImageName(t, i1, r1, p1, w1)
 		n2 := checkImageName(t, i2, r2, p2, w2)
 		same := i1 == i2 && r1 == r2 && p1 == p2 && w1 == w2
-		if same != (n1 == n2) {
-			t.Fatalf("(%q, %q, %q, %q) -> %q and (%q, %q, %q, %q) -> %q", i1, r1, p1, w1, n1, i2, r2, p2, w2, n2)
-		}
+		require.Equal(t, same, n1 == n2, "same name for (%q, %q, %q, %q) -> %q and (%q, %q, %q, %q) -> %q", i1, r1, p1, w1, n1, i2, r2, p2, w2, n2)
 		checkSlug(t, p1, maxProjectSlug)
 		checkSlug(t, w1, maxWorkItemSlug)
 		checkSlug(t, i2+r2+p2+w2, 1+len(i1)%maxWorkItemSlug)
@@ -70,13 +64,7 @@ func FuzzImageName(f *testing.F) {
 func checkSlug(t *testing.T, s string, max int) {
 	t.Helper()
 	out := slug(s, max)
-	if !slugRE.MatchString(out) {
-		t.Fatalf("slug(%q, %d) = %q: not lowercase alphanumerics joined by single '-'", s, max, out)
-	}
-	if len(out) > max {
-		t.Fatalf("slug(%q, %d) = %q: longer than %d", s, max, out, max)
-	}
-	if again := slug(out, max); again != out {
-		t.Fatalf("slug(%q, %d) = %q but slug(%q) = %q", s, max, out, out, again)
-	}
+	require.Regexp(t, slugRE, out, "slug(%q, %d): not lowercase alphanumerics joined by single '-'", s, max)
+	require.LessOrEqual(t, len(out), max, "length of slug(%q, %d) = %q", s, max, out)
+	require.Equal(t, out, slug(out, max), "slug of slug(%q, %d)", s, max)
 }

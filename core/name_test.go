@@ -4,6 +4,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // dockerName and dockerTag are Docker's reference grammar
@@ -27,12 +30,9 @@ func TestImageNamesAreValidReferences(t *testing.T) {
 			name := imageName("inst", "fake", p, w)
 			ref := imageRef(name, 125)
 			repo, tag, _ := strings.Cut(ref, ":")
-			if !dockerName.MatchString(repo) || len(repo) > 255 {
-				t.Fatalf("imageName(%q, %q) = %q: not a valid Docker repository name", p, w, repo)
-			}
-			if !dockerTag.MatchString(tag) {
-				t.Fatalf("tag %q of %q is not valid", tag, ref)
-			}
+			require.Regexp(t, dockerName, repo, "imageName(%q, %q): not a valid Docker repository name", p, w)
+			require.LessOrEqual(t, len(repo), 255, "length of imageName(%q, %q) = %q", p, w, repo)
+			require.Regexp(t, dockerTag, tag, "tag of %q", ref)
 		}
 	}
 }
@@ -42,32 +42,23 @@ func TestImageNamesAreCollisionFree(t *testing.T) {
 	for _, p := range awkwardIDs {
 		for _, w := range awkwardIDs {
 			name := imageName("inst", "fake", p, w)
-			if prev, dup := seen[name]; dup {
-				t.Fatalf("(%q, %q) and (%q, %q) both map to %q", prev[0], prev[1], p, w, name)
-			}
+			prev, dup := seen[name]
+			require.False(t, dup, "(%q, %q) and (%q, %q) both map to %q", prev[0], prev[1], p, w, name)
 			seen[name] = [2]string{p, w}
 		}
 	}
 	// The separator inside IDs cannot make two pairs meet.
-	if imageName("i", "r", "a-b", "c") == imageName("i", "r", "a", "b-c") {
-		t.Fatal(`("a-b","c") and ("a","b-c") collide`)
-	}
+	assert.NotEqual(t, imageName("i", "r", "a", "b-c"), imageName("i", "r", "a-b", "c"), `("a-b","c") and ("a","b-c") collide`)
 	// Instances and runtimes sharing an engine never share names.
-	if imageName("i1", "r", "p", "w") == imageName("i2", "r", "p", "w") ||
-		imageName("i", "r1", "p", "w") == imageName("i", "r2", "p", "w") {
-		t.Fatal("instance or runtime not part of the name's identity")
-	}
+	assert.NotEqual(t, imageName("i2", "r", "p", "w"), imageName("i1", "r", "p", "w"), "instance not part of the name's identity")
+	assert.NotEqual(t, imageName("i", "r2", "p", "w"), imageName("i", "r1", "p", "w"), "runtime not part of the name's identity")
 }
 
 func TestImageNamesAreReadable(t *testing.T) {
 	got := imageName("inst", "fake", "Web-App", "Issue_42")
-	if !strings.HasPrefix(got, "berth/web-app-issue-42-") {
-		t.Fatalf("imageName = %q, want the slugs of project and work item first", got)
-	}
-	if got != imageName("inst", "fake", "Web-App", "Issue_42") {
-		t.Fatal("imageName is not deterministic")
-	}
-	if s := slug(strings.Repeat("ab-", 100), maxProjectSlug); len(s) > maxProjectSlug || strings.HasSuffix(s, "-") {
-		t.Fatalf("slug %q: longer than %d or ends with '-'", s, maxProjectSlug)
-	}
+	require.True(t, strings.HasPrefix(got, "berth/web-app-issue-42-"), "imageName = %q, want the slugs of project and work item first", got)
+	require.Equal(t, got, imageName("inst", "fake", "Web-App", "Issue_42"), "imageName is not deterministic")
+	s := slug(strings.Repeat("ab-", 100), maxProjectSlug)
+	assert.LessOrEqual(t, len(s), maxProjectSlug, "length of slug %q", s)
+	assert.False(t, strings.HasSuffix(s, "-"), "slug %q ends with '-'", s)
 }

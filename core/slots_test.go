@@ -3,7 +3,6 @@ package core
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // liveTickets counts the tickets in s's line whose owner holds them: the
@@ -18,9 +20,7 @@ import (
 func liveTickets(t testing.TB, s *slots) int {
 	t.Helper()
 	line, err := s.line()
-	if err != nil {
-		t.Fatalf("read the line: %v", err)
-	}
+	require.NoError(t, err, "read the line")
 	n := 0
 	for _, tk := range line {
 		if live(tk.path) {
@@ -44,25 +44,17 @@ func startSlotHelper(t *testing.T, dir string, max, id int, admitted chan<- int)
 	cmd.Env = append(os.Environ(), helperEnv+"=take-slot", "GORACE=atexit_sleep_ms=0", "BERTH_DIR="+dir, "BERTH_MAX="+strconv.Itoa(max))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	h := &slotHelper{cmd: cmd, stdin: stdin}
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
 		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && line == "admitted\n" {
+		if err == nil && assert.Equal(t, "admitted\n", line, "helper %d's output", id) {
 			admitted <- id
-		} else if err == nil {
-			t.Errorf("helper %d: %q, want admitted", id, line)
 		}
 	}()
 	t.Cleanup(func() {
@@ -76,9 +68,7 @@ func startSlotHelper(t *testing.T, dir string, max, id int, admitted chan<- int)
 func (h *slotHelper) finish(t *testing.T) {
 	t.Helper()
 	h.stdin.Close()
-	if err := h.cmd.Wait(); err != nil {
-		t.Fatalf("helper: %v", err)
-	}
+	require.NoError(t, h.cmd.Wait(), "helper")
 }
 
 // kill kills the helper wherever it is and waits for its end.
@@ -96,7 +86,7 @@ func next(t *testing.T, admitted <-chan int) int {
 	case id := <-admitted:
 		return id
 	case <-time.After(30 * time.Second):
-		t.Fatal("no helper admitted within 30s")
+		require.FailNow(t, "no helper admitted within 30s")
 		return -1
 	}
 }
@@ -104,13 +94,9 @@ func next(t *testing.T, admitted <-chan int) int {
 func TestSlotsFirstComeFirstServedAcrossProcesses(t *testing.T) {
 	dir := t.TempDir()
 	s, err := newSlots(dir, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	release, err := s.acquire(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Four processes join the line one after the other: each starts once
 	// the ticket of the one before is in the state.
 	const n = 4
@@ -123,31 +109,19 @@ func TestSlotsFirstComeFirstServedAcrossProcesses(t *testing.T) {
 	release()
 	for want := range n {
 		got := next(t, admitted)
-		if got != want {
-			t.Fatalf("the slot went to helper %d, want %d (first come, first served)", got, want)
-		}
-		select {
-		case other := <-admitted:
-			t.Fatalf("helper %d admitted while helper %d holds the only slot", other, got)
-		default:
-		}
+		require.Equal(t, want, got, "helper the slot went to (first come, first served)")
+		require.Empty(t, admitted, "helpers admitted while helper %d holds the only slot", got)
 		helpers[got].finish(t)
 	}
-	if got := liveTickets(t, s); got != 0 {
-		t.Fatalf("%d tickets left in the line after every helper finished", got)
-	}
+	assert.Zero(t, liveTickets(t, s), "tickets left in the line after every helper finished")
 }
 
 func TestSlotsFirstComeFirstServedInProcess(t *testing.T) {
 	s, err := newSlots(t.TempDir(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	release, err := s.acquire(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	type grant struct {
 		id      int
 		release func()
@@ -157,8 +131,7 @@ func TestSlotsFirstComeFirstServedInProcess(t *testing.T) {
 	for i := range n {
 		go func() {
 			rel, err := s.acquire(ctx, 0)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			order <- grant{i, rel}
@@ -171,58 +144,39 @@ func TestSlotsFirstComeFirstServedInProcess(t *testing.T) {
 		select {
 		case g = <-order:
 		case <-time.After(30 * time.Second):
-			t.Fatalf("waiter %d not admitted within 30s", want)
+			require.FailNow(t, "waiter not admitted within 30s", "waiter %d", want)
 		}
-		if g.id != want {
-			t.Fatalf("the slot went to waiter %d, want %d (first come, first served)", g.id, want)
-		}
+		require.Equal(t, want, g.id, "waiter the slot went to (first come, first served)")
 		g.release()
 	}
-	if got := liveTickets(t, s); got != 0 {
-		t.Fatalf("%d tickets left in the line", got)
-	}
+	assert.Zero(t, liveTickets(t, s), "tickets left in the line")
 }
 
 func TestSlotsCapAndTimeout(t *testing.T) {
 	s, err := newSlots(t.TempDir(), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	r1, err := s.acquire(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r2, err := s.acquire(ctx, time.Millisecond)
-	if err != nil {
-		t.Fatalf("second of two slots: %v", err)
-	}
+	require.NoError(t, err, "second of two slots")
 	_, err = s.acquire(ctx, 20*time.Millisecond)
-	if !errors.Is(err, ErrQueueTimeout) || !Retryable(err) {
-		t.Fatalf("third of two slots: %v, want retryable ErrQueueTimeout", err)
-	}
-	if got := liveTickets(t, s); got != 2 {
-		t.Fatalf("%d tickets in the line after a timed-out wait, want the 2 holders'", got)
-	}
+	require.ErrorIs(t, err, ErrQueueTimeout, "third of two slots")
+	require.True(t, Retryable(err), "queue timeout not retryable: %v", err)
+	require.Equal(t, 2, liveTickets(t, s), "tickets in the line after a timed-out wait (the holders')")
 	r1()
 	r3, err := s.acquire(ctx, 30*time.Second)
-	if err != nil {
-		t.Fatalf("slot after a release: %v", err)
-	}
+	require.NoError(t, err, "slot after a release")
 	r2()
 	r3()
 }
 
 func TestSlotsCancelledWaitLeavesTheLine(t *testing.T) {
 	s, err := newSlots(t.TempDir(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	release, err := s.acquire(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() {
@@ -231,29 +185,20 @@ func TestSlotsCancelledWaitLeavesTheLine(t *testing.T) {
 	}()
 	waitFor(t, "the waiter's ticket", func() bool { return liveTickets(t, s) == 2 })
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled wait: %v, want context.Canceled", err)
-	}
-	if got := liveTickets(t, s); got != 1 {
-		t.Fatalf("%d tickets in the line after a cancelled wait, want the holder's", got)
-	}
-	if _, err := s.acquire(cctx, 0); !errors.Is(err, context.Canceled) {
-		t.Fatalf("acquire with a cancelled ctx: %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, <-done, context.Canceled, "cancelled wait")
+	require.Equal(t, 1, liveTickets(t, s), "tickets in the line after a cancelled wait (the holder's)")
+	_, err = s.acquire(cctx, 0)
+	require.ErrorIs(t, err, context.Canceled, "acquire with a cancelled ctx")
 	release()
 }
 
 func TestSlotsKilledProcessesFreeTheirPlaces(t *testing.T) {
 	dir := t.TempDir()
 	s, err := newSlots(dir, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	admitted := make(chan int, 2)
 	holder := startSlotHelper(t, dir, 1, 0, admitted)
-	if got := next(t, admitted); got != 0 {
-		t.Fatalf("helper %d admitted, want the holder", got)
-	}
+	require.Equal(t, 0, next(t, admitted), "helper admitted (want the holder)")
 	waiter := startSlotHelper(t, dir, 1, 1, admitted)
 	waitFor(t, "the other process's ticket", func() bool { return liveTickets(t, s) == 2 })
 	done := make(chan error, 1)
@@ -268,34 +213,26 @@ func TestSlotsKilledProcessesFreeTheirPlaces(t *testing.T) {
 	// Neither the holder nor the waiter ahead ever lets go: they die.
 	waiter.kill()
 	holder.kill()
-	if err := <-done; err != nil {
-		t.Fatalf("wait behind two killed processes: %v", err)
-	}
+	require.NoError(t, <-done, "wait behind two killed processes")
 	// Their tickets are swept: nothing is left but the guard.
-	if n := s.prune(); n != 2 {
-		t.Fatalf("prune removed %d dead tickets, want 2", n)
-	}
+	require.Equal(t, 2, s.prune(), "dead tickets pruned")
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	if len(entries) != 1 || entries[0].Name() != guardFile {
-		t.Fatalf("left in the line's directory: %v, want only %s", entries, guardFile)
-	}
+	assert.Equal(t, []string{guardFile}, names, "left in the line's directory")
 }
 
 func TestSlotsNoCap(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "queue")
 	s, err := newSlots(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for range 3 {
-		if _, err := s.acquire(context.Background(), time.Millisecond); err != nil {
-			t.Fatalf("acquire without a cap: %v", err)
-		}
+		_, err := s.acquire(context.Background(), time.Millisecond)
+		require.NoError(t, err, "acquire without a cap")
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a core without a cap made its line's directory: %v", err)
-	}
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a core without a cap made its line's directory")
 }

@@ -2,62 +2,53 @@ package core
 
 import (
 	"context"
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRestartReusesSnapshots(t *testing.T) {
 	e := newEnv(t, nil)
 	first, _ := e.run(nil, job("w", "echo kept > /work/f"))
 	id := e.core.InstanceID()
-	if err := e.core.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.core.Close())
 	c := e.open()
-	if c.InstanceID() != id {
-		t.Fatalf("instance ID changed across a restart: %q -> %q", id, c.InstanceID())
-	}
+	require.Equal(t, id, c.InstanceID(), "instance ID after a restart")
 	res, out := e.run(c, job("w", "cat /work/f"))
-	if !res.Hit || res.Image != first.Commit.Image || out != "kept\n" {
-		t.Fatalf("after restart: hit=%v image=%q out=%q", res.Hit, res.Image, out)
-	}
-	if res.Commit.Generation != 2 {
-		t.Fatalf("generation after restart %d, want 2", res.Commit.Generation)
-	}
+	require.True(t, res.Hit, "after restart: a miss (%s)", res.Reason)
+	require.Equal(t, first.Commit.Image, res.Image, "image after restart")
+	require.Equal(t, "kept\n", out, "output after restart")
+	require.Equal(t, 2, res.Commit.Generation, "generation after restart")
 	snaps, err := c.Snapshots(context.Background(), "")
-	if err != nil || len(snaps) != 1 || snaps[0].Image != res.Commit.Image || snaps[0].Generation != 2 {
-		t.Fatalf("Snapshots: %+v, %v", snaps, err)
-	}
-	if snaps, err := c.Snapshots(context.Background(), "other"); err != nil || len(snaps) != 0 {
-		t.Fatalf("Snapshots(other): %+v, %v", snaps, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, snaps, 1, "snapshots: %+v", snaps)
+	require.Equal(t, res.Commit.Image, snaps[0].Image, "snapshot's image")
+	require.Equal(t, 2, snaps[0].Generation, "snapshot's generation")
+	snaps, err = c.Snapshots(context.Background(), "other")
+	require.NoError(t, err)
+	assert.Empty(t, snaps, "snapshots of project other")
 }
 
 func TestTwoCoresShareOneStateDir(t *testing.T) {
 	e := newEnv(t, nil)
 	other := e.open()
-	if other.InstanceID() != e.core.InstanceID() {
-		t.Fatal("two Cores on one state dir have different instance IDs")
-	}
+	require.Equal(t, e.core.InstanceID(), other.InstanceID(), "instance IDs of two Cores on one state dir")
 	e.run(nil, job("w", "echo a > /work/f"))
-	if res, out := e.run(other, job("w", "cat /work/f")); !res.Hit || out != "a\n" {
-		t.Fatalf("the other Core did not reuse the snapshot: hit=%v out=%q", res.Hit, out)
-	}
-	if res, _ := e.run(nil, job("w", "true")); !res.Hit || res.Commit.Generation != 3 {
-		t.Fatalf("back on the first Core: %+v", res)
-	}
+	res, out := e.run(other, job("w", "cat /work/f"))
+	require.True(t, res.Hit, "the other Core did not reuse the snapshot (%s)", res.Reason)
+	require.Equal(t, "a\n", out, "output on the other Core")
+	res, _ = e.run(nil, job("w", "true"))
+	require.True(t, res.Hit, "back on the first Core: a miss (%s)", res.Reason)
+	assert.Equal(t, 3, res.Commit.Generation, "generation back on the first Core")
 }
 
 func TestCloseRefusesNewWork(t *testing.T) {
 	e := newEnv(t, nil)
 	e.core.Close()
-	if _, err := e.core.Run(context.Background(), job("w", "true")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Run after Close: %v", err)
-	}
-	if _, err := e.core.Sweep(context.Background(), SweepOptions{}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Sweep after Close: %v", err)
-	}
-	if err := e.core.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	_, err := e.core.Run(context.Background(), job("w", "true"))
+	require.ErrorIs(t, err, ErrClosed, "Run after Close")
+	_, err = e.core.Sweep(context.Background(), SweepOptions{})
+	require.ErrorIs(t, err, ErrClosed, "Sweep after Close")
+	require.NoError(t, e.core.Close(), "second Close")
 }
