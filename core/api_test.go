@@ -3,15 +3,15 @@ package core
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestInvalidJobsLeaveNothingBehind(t *testing.T) {
@@ -32,19 +32,13 @@ func TestInvalidJobsLeaveNothingBehind(t *testing.T) {
 		j := ok
 		mod(&j)
 		_, err := e.core.Run(context.Background(), j)
-		if !errors.Is(err, ErrInvalidJob) || !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("%s: %v, want ErrInvalidJob and runtime.ErrInvalidArgument", name, err)
-		}
+		assert.ErrorIs(t, err, ErrInvalidJob, name)
+		assert.ErrorIs(t, err, runtime.ErrInvalidArgument, name)
 	}
-	if e.rt.Calls(fake.OpRun) != 0 {
-		t.Fatal("a container was made for an invalid job")
-	}
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatal("state written for an invalid job")
-	}
-	if got := e.core.Counters()[MetricJobs]; got != 0 {
-		t.Fatalf("invalid jobs counted: %v", got)
-	}
+	require.Zero(t, e.rt.Calls(fake.OpRun), "containers made for invalid jobs")
+	jobs, _ := e.core.st.Jobs(context.Background())
+	require.Empty(t, jobs, "state written for an invalid job")
+	assert.Zero(t, e.core.Counters()[MetricJobs], "invalid jobs counted")
 }
 
 func TestBerthFailuresAreTyped(t *testing.T) {
@@ -52,29 +46,22 @@ func TestBerthFailuresAreTyped(t *testing.T) {
 	ctx := context.Background()
 	j := job("w", "true")
 	j.Runtime = "nope"
-	if _, err := e.core.Run(ctx, j); !errors.Is(err, ErrUnknownRuntime) {
-		t.Fatalf("unknown runtime: %v", err)
-	}
+	_, err := e.core.Run(ctx, j)
+	require.ErrorIs(t, err, ErrUnknownRuntime, "unknown runtime")
 	j = job("w", "true")
 	j.Image = "berth-test/missing:1"
-	if _, err := e.core.Run(ctx, j); !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("missing base image: %v", err)
-	}
+	_, err = e.core.Run(ctx, j)
+	require.ErrorIs(t, err, runtime.ErrNotFound, "missing base image")
 	e.rt.FailNth(fake.OpInspectImage, 0, runtime.ErrUnavailable)
-	_, err := e.core.Run(ctx, job("w", "true"))
-	if !errors.Is(err, runtime.ErrUnavailable) || !Retryable(err) {
-		t.Fatalf("engine down: %v, want retryable ErrUnavailable", err)
-	}
+	_, err = e.core.Run(ctx, job("w", "true"))
+	require.ErrorIs(t, err, runtime.ErrUnavailable, "engine down")
+	require.True(t, Retryable(err), "engine down is not retryable: %v", err)
 	e.rt.ClearFaults()
-	if e.rt.Calls(fake.OpRun) != 0 {
-		t.Fatal("containers made for failed jobs")
-	}
-	if _, err := Open(ctx, Config{Runtimes: e.cfg.Runtimes}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Fatalf("Open without state dir: %v", err)
-	}
-	if res, _ := e.run(nil, job("w", "exit 7")); res.ExitCode != 7 {
-		t.Fatalf("a failing job is a result, not an error: %+v", res)
-	}
+	require.Zero(t, e.rt.Calls(fake.OpRun), "containers made for failed jobs")
+	_, err = Open(ctx, Config{Runtimes: e.cfg.Runtimes})
+	require.ErrorIs(t, err, runtime.ErrInvalidArgument, "Open without state dir")
+	res, _ := e.run(nil, job("w", "exit 7"))
+	assert.Equal(t, 7, res.ExitCode, "a failing job is a result, not an error: %+v", res)
 }
 
 // recorder is a Metrics that keeps what it is given.
@@ -106,16 +93,12 @@ func TestMetricsAndLogs(t *testing.T) {
 	want := map[string]float64{MetricJobs: 3, MetricHits: 2, MetricMisses: 1, MetricCommits: 2, MetricCommitFailures: 1}
 	got := e.core.Counters()
 	for k, v := range want {
-		if got[k] != v || rec.vals[k] != v {
-			t.Fatalf("%s: Counters %v, Metrics %v, want %v", k, got[k], rec.vals[k], v)
-		}
+		require.Equal(t, v, got[k], "Counters[%s]", k)
+		require.Equal(t, v, rec.vals[k], "Metrics[%s]", k)
 	}
-	if !strings.Contains(logs.String(), `"job":"`+res.JobID+`"`) {
-		t.Fatalf("no structured log line names job %s", res.JobID)
-	}
-	if res.Durations.Total <= 0 || res.Durations.Total < res.Durations.Run {
-		t.Fatalf("durations not filled in: %+v", res.Durations)
-	}
+	require.Contains(t, logs.String(), `"job":"`+res.JobID+`"`, "no structured log line names the job")
+	require.Positive(t, res.Durations.Total, "total duration: %+v", res.Durations)
+	assert.GreaterOrEqual(t, res.Durations.Total, res.Durations.Run, "total duration below the run's: %+v", res.Durations)
 }
 
 func TestOutputStreamsToTheCaller(t *testing.T) {
@@ -123,12 +106,10 @@ func TestOutputStreamsToTheCaller(t *testing.T) {
 	var out, errOut bytes.Buffer
 	j := job("", "echo out; echo err >&2")
 	j.Stdout, j.Stderr = &out, &errOut
-	if _, err := e.core.Run(context.Background(), j); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "out\n" || errOut.String() != "err\n" {
-		t.Fatalf("stdout %q stderr %q", out.String(), errOut.String())
-	}
+	_, err := e.core.Run(context.Background(), j)
+	require.NoError(t, err)
+	assert.Equal(t, "out\n", out.String(), "stdout")
+	assert.Equal(t, "err\n", errOut.String(), "stderr")
 }
 
 // slowSet is a RuntimeSet whose lookups wait until release is closed, like
@@ -164,16 +145,13 @@ func TestCancelEndsTheWaitForTheRuntime(t *testing.T) {
 	}()
 	cancel()
 	got := <-done
-	if !errors.Is(got.err, context.Canceled) || !got.res.Cancelled {
-		t.Fatalf("Run cancelled while its runtime launches: cancelled=%v, %v; want context.Canceled", got.res.Cancelled, got.err)
-	}
-	if jobs, _ := c.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatalf("job rows left: %+v", jobs)
-	}
+	require.ErrorIs(t, got.err, context.Canceled, "Run cancelled while its runtime launches")
+	require.True(t, got.res.Cancelled, "Run cancelled while its runtime launches: result not cancelled")
+	jobs, _ := c.st.Jobs(context.Background())
+	require.Empty(t, jobs, "job rows left")
 	close(set.release)
-	if _, err := c.Run(context.Background(), job("w", "true")); err != nil {
-		t.Fatalf("Run once the runtime is there: %v", err)
-	}
+	_, err := c.Run(context.Background(), job("w", "true"))
+	assert.NoError(t, err, "Run once the runtime is there")
 }
 
 func TestFailedRuntimeLookupEndsTheWaitForTheWorkItem(t *testing.T) {
@@ -183,12 +161,10 @@ func TestFailedRuntimeLookupEndsTheWaitForTheWorkItem(t *testing.T) {
 	off := false
 	j := job("w", "true")
 	j.Runtime, j.Snapshot = "nope", &off
-	if _, err := e.core.Run(context.Background(), j); !errors.Is(err, ErrUnknownRuntime) {
-		t.Fatalf("unknown runtime behind a busy work item: %v, want ErrUnknownRuntime at once", err)
-	}
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 1 {
-		t.Fatalf("job rows %+v, want only the running one", jobs)
-	}
+	_, err := e.core.Run(context.Background(), j)
+	require.ErrorIs(t, err, ErrUnknownRuntime, "unknown runtime behind a busy work item")
+	jobs, _ := e.core.st.Jobs(context.Background())
+	assert.Len(t, jobs, 1, "job rows (want only the running one)")
 }
 
 func TestMissingBaseImageWithoutSnapshots(t *testing.T) {
@@ -196,13 +172,9 @@ func TestMissingBaseImageWithoutSnapshots(t *testing.T) {
 	j := job("", "true")
 	j.Image = "berth-test/missing:1"
 	_, err := e.core.Run(context.Background(), j)
-	if !errors.Is(err, runtime.ErrNotFound) || !strings.Contains(err.Error(), `base image "berth-test/missing:1"`) {
-		t.Fatalf("missing base image, no work item: %v; want ErrNotFound naming the base image", err)
-	}
-	if n := len(e.containers()); n != 0 {
-		t.Fatalf("%d containers left", n)
-	}
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatalf("job rows left: %+v", jobs)
-	}
+	require.ErrorIs(t, err, runtime.ErrNotFound, "missing base image, no work item")
+	require.ErrorContains(t, err, `base image "berth-test/missing:1"`, "the error names the base image")
+	require.Empty(t, e.containers(), "containers left")
+	jobs, _ := e.core.st.Jobs(context.Background())
+	assert.Empty(t, jobs, "job rows left")
 }
