@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,26 +9,26 @@ import (
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestContainerRemovedAfterWaitOrStartError(t *testing.T) {
 	e := newEnv(t, nil)
 	e.rt.FailNth(fake.OpWait, e.rt.Calls(fake.OpWait)+1, runtime.ErrUnavailable)
 	res, err := e.core.Run(context.Background(), job("w", "true"))
-	if !errors.Is(err, runtime.ErrUnavailable) || res.Commit.Committed || res.Commit.Reason != NoCommitWaitError {
-		t.Fatalf("wait error: %v, %+v", err, res.Commit)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable, "wait error")
+	require.False(t, res.Commit.Committed, "committed after a wait error")
+	require.Equal(t, NoCommitWaitError, res.Commit.Reason, "commit reason after a wait error")
 	e.noContainers()
 	// A Run that fails after creating its container (a driver that does
 	// not clean up): berth removes it.
 	e.rt.Inject(fake.Fault{Op: fake.OpRun, Nth: e.rt.Calls(fake.OpRun) + 1, Err: runtime.ErrUnavailable, After: true})
-	if _, err := e.core.Run(context.Background(), job("w", "true")); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("start error: %v", err)
-	}
+	_, err = e.core.Run(context.Background(), job("w", "true"))
+	require.ErrorIs(t, err, runtime.ErrUnavailable, "start error")
 	e.noContainers()
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatalf("job rows left: %+v", jobs)
-	}
+	jobs, _ := e.core.st.Jobs(context.Background())
+	assert.Empty(t, jobs, "job rows left")
 }
 
 // startBlocking runs a job that runs until cancelled, in the background,
@@ -77,13 +76,9 @@ func TestSameWorkItemNeverRunsTwiceAtOnce(t *testing.T) {
 	// Each job saw every earlier job's work: they ran one after another.
 	slices.Sort(outs)
 	for i, out := range outs {
-		if out != strings.Repeat("x\n", i) {
-			t.Fatalf("outputs %q: jobs of one work item overlapped", outs)
-		}
+		require.Equal(t, strings.Repeat("x\n", i), out, "outputs %q: jobs of one work item overlapped", outs)
 	}
-	if en := e.entry("w"); en.Snapshot.Generation != n {
-		t.Fatalf("generation %d after %d serial commits", en.Snapshot.Generation, n)
-	}
+	assert.Equal(t, n, e.entry("w").Snapshot.Generation, "generation after %d serial commits", n)
 }
 
 func TestWorkItemBusyTimesOut(t *testing.T) {
@@ -92,16 +87,12 @@ func TestWorkItemBusyTimesOut(t *testing.T) {
 	defer stop()
 	runs := e.rt.Calls(fake.OpRun)
 	_, err := e.core.Run(context.Background(), job("w", "true"))
-	if !errors.Is(err, ErrWorkItemBusy) || !Retryable(err) {
-		t.Fatalf("second job of a busy work item: %v, want retryable ErrWorkItemBusy", err)
-	}
-	if e.rt.Calls(fake.OpRun) != runs {
-		t.Fatal("a container was started for the refused job")
-	}
+	require.ErrorIs(t, err, ErrWorkItemBusy, "second job of a busy work item")
+	require.True(t, Retryable(err), "work item busy is not retryable: %v", err)
+	require.Equal(t, runs, e.rt.Calls(fake.OpRun), "containers started (none for the refused job)")
 	// Other work items are not held up.
-	if res, _ := e.run(nil, job("other", "true")); res.ExitCode != 0 {
-		t.Fatal(res)
-	}
+	res, _ := e.run(nil, job("other", "true"))
+	assert.Equal(t, 0, res.ExitCode, "job of another work item: %+v", res)
 }
 
 func TestWorkItemBusyAcrossProcesses(t *testing.T) {
@@ -109,16 +100,11 @@ func TestWorkItemBusyAcrossProcesses(t *testing.T) {
 	_, release := helperProcess(t, "hold-lock", "BERTH_DIR="+e.cfg.StateDir+"/locks",
 		"BERTH_PROJECT="+DefaultProject, "BERTH_ITEM=w")
 	_, err := e.core.Run(context.Background(), job("w", "true"))
-	if !errors.Is(err, ErrWorkItemBusy) {
-		t.Fatalf("work item locked by another process: %v, want ErrWorkItemBusy", err)
-	}
-	if e.rt.Calls(fake.OpRun) != 0 {
-		t.Fatal("a container was started while another process held the work item")
-	}
+	require.ErrorIs(t, err, ErrWorkItemBusy, "work item locked by another process")
+	require.Zero(t, e.rt.Calls(fake.OpRun), "containers started while another process held the work item")
 	release()
-	if res, _ := e.run(nil, job("w", "true")); !res.Commit.Committed {
-		t.Fatalf("after release: %+v", res.Commit)
-	}
+	res, _ := e.run(nil, job("w", "true"))
+	assert.True(t, res.Commit.Committed, "not committed after release: %+v", res.Commit)
 }
 
 func TestQueueTimeoutBeforeAnyContainer(t *testing.T) {
@@ -126,12 +112,10 @@ func TestQueueTimeoutBeforeAnyContainer(t *testing.T) {
 	stop := e.startBlocking(nil, job("a", "sleep 3600"))
 	defer stop()
 	_, err := e.core.Run(context.Background(), job("b", "true"))
-	if !errors.Is(err, ErrQueueTimeout) || !Retryable(err) {
-		t.Fatalf("job over the cap: %v, want retryable ErrQueueTimeout", err)
-	}
-	if e.rt.Calls(fake.OpRun) != 1 || len(e.containers()) != 1 {
-		t.Fatal("a container was made for a job without a slot")
-	}
+	require.ErrorIs(t, err, ErrQueueTimeout, "job over the cap")
+	require.True(t, Retryable(err), "queue timeout is not retryable: %v", err)
+	require.Equal(t, 1, e.rt.Calls(fake.OpRun), "containers made (none for a job without a slot)")
+	assert.Len(t, e.containers(), 1, "containers (none for a job without a slot)")
 }
 
 func TestSlotIsReservedBeforeTheContainer(t *testing.T) {
@@ -146,9 +130,7 @@ func TestSlotIsReservedBeforeTheContainer(t *testing.T) {
 		}()
 	}
 	waitFor(t, "two jobs running and three in line behind them", func() bool { return e.running() == 2 && liveTickets(t, e.core.slots) == 5 })
-	if runs := e.rt.Calls(fake.OpRun); runs != 2 {
-		t.Fatalf("%d containers started with a cap of 2", runs)
-	}
+	require.Equal(t, 2, e.rt.Calls(fake.OpRun), "containers started with a cap of 2")
 	cancel()
 	wg.Wait()
 	e.noContainers()
