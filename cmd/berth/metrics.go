@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"syscall"
 
+	"github.com/gofrs/flock"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -30,15 +30,11 @@ func (a *app) writeMetrics() error {
 // addMetrics adds counters (named as the core names them) to the berth
 // counters in the text-format file path and rewrites it.
 func addMetrics(path string, counters map[string]float64) error {
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("--metrics-file: %w", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	lock := flock.New(path+".lock", flock.SetPermissions(0o644))
+	if err := lock.Lock(); err != nil {
 		return fmt.Errorf("--metrics-file: lock: %w", err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer lock.Unlock()
 
 	totals, err := readCounters(path)
 	if err != nil {

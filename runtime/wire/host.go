@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -223,12 +222,7 @@ func (d *Driver) launch(ctx context.Context) error {
 		// spec carries go-plugin's environment for the plugin (cookie,
 		// socket directory, ...) and its stdin.
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, socketDir string) (runner.Runner, error) {
-			// The process runs the very file opened and checked, passed
-			// as its descriptor 3 and executed through it: whatever is at
-			// d.path now is not what runs. Args[0] stays the path.
-			cmd := exec.Command(d.path)
-			cmd.Path = execFD
-			cmd.ExtraFiles = []*os.File{bin}
+			cmd := binaryCommand(d.path, bin)
 			cmd.Env = append(slices.Clone(d.env), spec.Env...)
 			cmd.Stdin = spec.Stdin
 			setParentDeathSignal(cmd)
@@ -263,14 +257,6 @@ func (d *Driver) launch(ctx context.Context) error {
 	d.pc, d.run, d.rt = pc, run, c
 	return nil
 }
-
-// execFD is the path through which a process executes its descriptor 3.
-var execFD = func() string {
-	if goruntime.GOOS == "linux" {
-		return "/proc/self/fd/3"
-	}
-	return "/dev/fd/3"
-}()
 
 // testHookVerified, if set, runs after openBinary, with the binary's path.
 var testHookVerified func(path string)

@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // exitWithParent ends the driver process when the host that launched it is
@@ -36,18 +37,24 @@ func exitWithParent(every time.Duration) {
 // Socket directories. go-plugin makes a directory for each driver process's
 // unix sockets (plugin-dir*) and removes it when the process stops; a host
 // killed by SIGKILL leaves it behind. So a host process keeps those
-// directories in one of its own, TMPDIR/berth-UID/hNNN, which it holds a
-// lock on (flock) while it has drivers, and removes after its last driver.
-// A host that finds such a directory unlocked knows that its owner is gone
-// and removes it (RemoveStaleSockets): a crash leaves nothing behind for
-// longer than until the next host starts a driver.
+// directories in one of its own, TMPDIR/berth-UID/hNNN, whose lock file
+// (hNNN/.lock, a gofrs/flock lock: flock(2) on Unix, LockFileEx on Windows)
+// it holds while it has drivers, and removes after its last driver. A host
+// that finds such a lock free knows that its owner is gone and removes the
+// directory (RemoveStaleSockets): a crash leaves nothing behind for longer
+// than until the next host starts a driver. Making, sweeping and removing
+// host directories happen under the lock of TMPDIR/berth-UID/.lock, so a
+// sweep never sees a directory before its owner has locked it.
+
+// lockFile is the name of the lock file of a directory.
+const lockFile = ".lock"
 
 // hostSockets is this process's socket directory while it has drivers.
 var hostSockets struct {
 	mu    sync.Mutex
-	users int      // open Drivers
-	dir   string   // TMPDIR/berth-UID/hNNN
-	lock  *os.File // dir, opened and locked
+	users int          // open Drivers
+	dir   string       // TMPDIR/berth-UID/hNNN
+	lock  *flock.Flock // dir's lock file, locked
 }
 
 // socketBase returns TMPDIR/berth-UID, made if missing. It must be a
@@ -63,11 +70,10 @@ func socketBase() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("socket directory: %w", err)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
 	case !fi.IsDir():
 		return "", fmt.Errorf("socket directory %s: not a directory", base)
-	case !ok || int(st.Uid) != uid:
+	case !ownedBy(fi, uid):
 		return "", fmt.Errorf("socket directory %s: not owned by uid %d", base, uid)
 	case fi.Mode().Perm()&0o077 != 0:
 		if err := os.Chmod(base, 0o700); err != nil {
@@ -77,28 +83,14 @@ func socketBase() (string, error) {
 	return base, nil
 }
 
-// lockBase takes the lock of base that makes a directory's creation and
-// locking one step for the sweep of RemoveStaleSockets; unlock releases it.
+// lockBase takes the lock of base under which host directories are made,
+// swept and removed; unlock releases it.
 func lockBase(base string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(base, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	if err := flock(f, syscall.LOCK_EX); err != nil {
-		f.Close()
+	l := flock.New(filepath.Join(base, lockFile))
+	if err := l.Lock(); err != nil {
 		return nil, fmt.Errorf("socket directory: lock %s: %w", base, err)
 	}
-	return func() { f.Close() }, nil
-}
-
-// flock applies how to f, retrying when a signal interrupts it.
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
+	return func() { _ = l.Unlock() }, nil
 }
 
 // RemoveStaleSockets removes the socket directories of host processes that
@@ -118,8 +110,8 @@ func RemoveStaleSockets() (int, error) {
 	return removeStale(base)
 }
 
-// removeStale removes the unlocked host directories in base; the caller
-// holds base's lock.
+// removeStale removes the host directories in base whose lock is free; the
+// caller holds base's lock.
 func removeStale(base string) (int, error) {
 	entries, err := os.ReadDir(base)
 	if err != nil {
@@ -132,19 +124,18 @@ func removeStale(base string) (int, error) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
-		f, err := os.Open(dir)
-		if err != nil {
-			continue // removed meanwhile by its owner
+		l := flock.New(filepath.Join(dir, lockFile))
+		if free, err := l.TryLock(); err != nil || !free {
+			continue // locked by its owner, or unreadable
 		}
-		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			// Nobody holds it: its owner is gone.
-			if err := os.RemoveAll(dir); err != nil {
-				errs = append(errs, err)
-			} else {
-				removed++
-			}
+		// Nobody held it: its owner is gone. The lock is let go first:
+		// Windows removes no file that is open.
+		_ = l.Unlock()
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed++
 		}
-		f.Close()
 	}
 	return removed, errors.Join(errs...)
 }
@@ -176,15 +167,10 @@ func acquireSocketDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("socket directory: %w", err)
 	}
-	lock, err := os.Open(dir)
-	if err == nil {
-		if err = flock(lock, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			lock.Close()
-		}
-	}
-	if err != nil {
+	lock := flock.New(filepath.Join(dir, lockFile))
+	if ok, err := lock.TryLock(); err != nil || !ok {
 		_ = os.RemoveAll(dir)
-		return "", fmt.Errorf("socket directory: lock %s: %w", dir, err)
+		return "", fmt.Errorf("socket directory: lock %s: locked %v, %v", dir, ok, err)
 	}
 	hs.users, hs.dir, hs.lock = 1, dir, lock
 	return dir, nil
@@ -199,9 +185,12 @@ func releaseSocketDir() {
 	if hs.users--; hs.users > 0 {
 		return
 	}
-	// Removed while locked: a sweeping host never takes it for stale
-	// before it is gone.
+	// Under base's lock, so no sweep sees the directory unlocked before
+	// it is gone.
+	if unlock, err := lockBase(filepath.Dir(hs.dir)); err == nil {
+		defer unlock()
+	}
+	_ = hs.lock.Unlock()
 	_ = os.RemoveAll(hs.dir)
-	hs.lock.Close()
 	hs.dir, hs.lock = "", nil
 }
