@@ -3,12 +3,13 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSweepEvictsByProjectTTL(t *testing.T) {
@@ -23,28 +24,24 @@ func TestSweepEvictsByProjectTTL(t *testing.T) {
 	kept, _ := e.run(nil, job("w", "true"))
 	e.clk.Advance(2 * time.Hour)
 	dry := e.sweep(nil, SweepOptions{DryRun: true})
-	if len(dry.Evicted) != 1 || dry.BytesReclaimed != gone.Commit.Size || !e.imageExists(gone.Commit.Image) || e.count("short") != 1 {
-		t.Fatalf("dry run: %+v; must report and keep everything", dry)
-	}
+	require.Len(t, dry.Evicted, 1, "dry run's evictions: %+v", dry)
+	require.Equal(t, gone.Commit.Size, dry.BytesReclaimed, "dry run's bytes reclaimed")
+	require.True(t, e.imageExists(gone.Commit.Image), "a dry run removed the image")
+	require.Equal(t, 1, e.count("short"), "snapshots of project short after a dry run")
 	rep := e.sweep(nil, SweepOptions{})
-	if len(rep.Evicted) != 1 || rep.Evicted[0].Image != gone.Commit.Image {
-		t.Fatalf("evicted %+v, want only the short-TTL project's snapshot", rep.Evicted)
-	}
-	if e.imageExists(gone.Commit.Image) || !e.imageExists(kept.Commit.Image) {
-		t.Fatal("wrong images removed")
-	}
-	if rep.BytesReclaimed != gone.Commit.Size || e.core.Counters()[MetricEvictions] != 1 ||
-		e.core.Counters()[MetricBytesReclaimed] != float64(gone.Commit.Size) {
-		t.Fatalf("bytes %d (want %d), counters %v", rep.BytesReclaimed, gone.Commit.Size, e.core.Counters())
-	}
+	require.Len(t, rep.Evicted, 1, "evicted %+v, want only the short-TTL project's snapshot", rep.Evicted)
+	require.Equal(t, gone.Commit.Image, rep.Evicted[0].Image, "evicted image (the short-TTL project's)")
+	require.False(t, e.imageExists(gone.Commit.Image), "evicted image still there")
+	require.True(t, e.imageExists(kept.Commit.Image), "kept image removed")
+	assert.Equal(t, gone.Commit.Size, rep.BytesReclaimed, "bytes reclaimed")
+	assert.Equal(t, float64(1), e.core.Counters()[MetricEvictions], "evictions counted")
+	assert.Equal(t, float64(gone.Commit.Size), e.core.Counters()[MetricBytesReclaimed], "bytes reclaimed counted")
 }
 
 func (e *env) count(project string) int {
 	e.t.Helper()
 	snaps, err := e.core.Snapshots(context.Background(), project)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return len(snaps)
 }
 
@@ -57,12 +54,10 @@ func TestSweepEvictsLeastRecentlyUsedOverCount(t *testing.T) {
 	// a is used again (a hit that fails does not commit, but counts as use).
 	e.run(nil, job("a", "exit 1"))
 	rep := e.sweep(nil, SweepOptions{})
-	if len(rep.Evicted) != 1 || rep.Evicted[0].WorkItem != "b" {
-		t.Fatalf("evicted %+v, want b (least recently used)", rep.Evicted)
-	}
-	if snaps, _ := e.core.Snapshots(context.Background(), ""); len(snaps) != 2 {
-		t.Fatalf("%d snapshots left, want 2", len(snaps))
-	}
+	require.Len(t, rep.Evicted, 1, "evicted %+v, want b", rep.Evicted)
+	require.Equal(t, "b", rep.Evicted[0].WorkItem, "work item evicted (the least recently used)")
+	snaps, _ := e.core.Snapshots(context.Background(), "")
+	assert.Len(t, snaps, 2, "snapshots left")
 }
 
 func TestSweepEvictsOverTotalSize(t *testing.T) {
@@ -73,16 +68,15 @@ func TestSweepEvictsOverTotalSize(t *testing.T) {
 		sizes[it.item] = res.Commit.Size
 		e.clk.Advance(time.Minute)
 	}
-	if !(sizes["big"] > sizes["mid"] && sizes["mid"] > sizes["small"]) {
-		t.Fatalf("sizes %v do not grow with content", sizes)
-	}
+	require.Greater(t, sizes["big"], sizes["mid"], "sizes %v do not grow with content", sizes)
+	require.Greater(t, sizes["mid"], sizes["small"], "sizes %v do not grow with content", sizes)
 	// Room for mid and small only: big is the least recently used.
 	e.cfg.Policy.MaxBytes = sizes["mid"] + sizes["small"]
 	c := e.open()
 	rep := e.sweep(c, SweepOptions{})
-	if len(rep.Evicted) != 1 || rep.Evicted[0].WorkItem != "big" || rep.BytesReclaimed != sizes["big"] {
-		t.Fatalf("evicted %+v (%d bytes), want big (%d bytes)", rep.Evicted, rep.BytesReclaimed, sizes["big"])
-	}
+	require.Len(t, rep.Evicted, 1, "evicted %+v, want big", rep.Evicted)
+	require.Equal(t, "big", rep.Evicted[0].WorkItem, "work item evicted")
+	require.Equal(t, sizes["big"], rep.BytesReclaimed, "bytes reclaimed (big's)")
 }
 
 func TestSweepSkipsImagesInUseAndRetries(t *testing.T) {
@@ -91,16 +85,13 @@ func TestSweepSkipsImagesInUseAndRetries(t *testing.T) {
 	e.clk.Advance(2 * time.Hour)
 	e.rt.FailNth(fake.OpRemoveImage, e.rt.Calls(fake.OpRemoveImage)+1, runtime.ErrConflict)
 	rep, err := e.core.Sweep(context.Background(), SweepOptions{})
-	if err != nil {
-		t.Fatalf("an image in use is no sweep error: %v", err)
-	}
-	if len(rep.Evicted) != 1 || !slices.Contains(rep.Skipped, res.Commit.Image) || !e.imageExists(res.Commit.ImageID) {
-		t.Fatalf("first sweep: %+v", rep)
-	}
+	require.NoError(t, err, "an image in use is no sweep error")
+	require.Len(t, rep.Evicted, 1, "first sweep: %+v", rep)
+	require.Contains(t, rep.Skipped, res.Commit.Image, "first sweep: image in use not skipped")
+	require.True(t, e.imageExists(res.Commit.ImageID), "first sweep removed the image in use")
 	rep = e.sweep(nil, SweepOptions{})
-	if !slices.Contains(rep.RemovedImages, res.Commit.Image) || e.imageExists(res.Commit.ImageID) {
-		t.Fatalf("second sweep did not retry: %+v", rep)
-	}
+	assert.Contains(t, rep.RemovedImages, res.Commit.Image, "second sweep did not retry")
+	assert.False(t, e.imageExists(res.Commit.ImageID), "image left after the second sweep")
 }
 
 func TestSweepLeavesSnapshotOfARunningJob(t *testing.T) {
@@ -110,39 +101,36 @@ func TestSweepLeavesSnapshotOfARunningJob(t *testing.T) {
 	stop := e.startBlocking(nil, job("w", "sleep 3600")) // runs on the snapshot
 	e.clk.Advance(time.Hour)
 	rep := e.sweep(nil, SweepOptions{})
-	if len(rep.Evicted) != 0 || !e.imageExists(res.Commit.Image) {
-		t.Fatalf("evicted the snapshot a job is running on: %+v", rep)
-	}
+	require.Empty(t, rep.Evicted, "evicted the snapshot a job is running on")
+	require.True(t, e.imageExists(res.Commit.Image), "removed the image a job is running on")
 	stop()
-	if rep := e.sweep(nil, SweepOptions{}); len(rep.Evicted) != 1 {
-		t.Fatalf("after the job: %+v", rep)
-	}
+	rep = e.sweep(nil, SweepOptions{})
+	require.Len(t, rep.Evicted, 1, "evictions after the job: %+v", rep)
 }
 
 func TestInvalidate(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	if _, err := e.core.Invalidate(ctx, "", "w"); !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("Invalidate without snapshot: %v, want ErrNotFound", err)
-	}
+	_, err := e.core.Invalidate(ctx, "", "w")
+	require.ErrorIs(t, err, runtime.ErrNotFound, "Invalidate without snapshot")
 	res, _ := e.run(nil, job("w", "touch /work/bad"))
 	got, err := e.core.Invalidate(ctx, "", "w")
-	if err != nil || len(got) != 1 || got[0].Image != res.Commit.Image {
-		t.Fatalf("Invalidate: %+v, %v", got, err)
-	}
-	if e.imageExists(res.Commit.ImageID) || e.entry("w").Found {
-		t.Fatal("image or entry left")
-	}
+	require.NoError(t, err, "Invalidate")
+	require.Len(t, got, 1, "snapshots invalidated: %+v", got)
+	require.Equal(t, res.Commit.Image, got[0].Image, "image invalidated")
+	require.False(t, e.imageExists(res.Commit.ImageID), "image left after Invalidate")
+	require.False(t, e.entry("w").Found, "entry left after Invalidate")
 	res, out := e.run(nil, job("w", "test -f /work/bad && echo stale; true"))
-	if res.Hit || res.Reason != ReasonNone || out != "" || res.Commit.Generation != 2 {
-		t.Fatalf("after Invalidate: hit=%v %q out=%q gen=%d", res.Hit, res.Reason, out, res.Commit.Generation)
-	}
+	require.False(t, res.Hit, "hit after Invalidate")
+	require.Equal(t, ReasonNone, res.Reason, "reason after Invalidate")
+	require.Empty(t, out, "output after Invalidate")
+	require.Equal(t, 2, res.Commit.Generation, "generation after Invalidate")
 	// A sweep never adopts an invalidated generation left in use.
 	e.rt.FailNth(fake.OpRemoveImage, e.rt.Calls(fake.OpRemoveImage)+1, runtime.ErrConflict)
 	e.core.Invalidate(ctx, "", "w")
-	if rep := e.sweep(nil, SweepOptions{}); len(rep.AdoptedImages) != 0 || !slices.Contains(rep.RemovedImages, res.Commit.Image) {
-		t.Fatalf("sweep after an invalidation left in use: %+v", rep)
-	}
+	rep := e.sweep(nil, SweepOptions{})
+	assert.Empty(t, rep.AdoptedImages, "sweep after an invalidation left in use adopted images")
+	assert.Contains(t, rep.RemovedImages, res.Commit.Image, "sweep after an invalidation left in use did not remove the image")
 }
 
 func TestTimedSweep(t *testing.T) {
