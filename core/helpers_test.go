@@ -233,3 +233,14 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	require.Eventually(t, cond, 30*time.Second, 2*time.Millisecond, "waiting for %s", what)
 }
+
+// requireSelected checks how a job's image was selected: a hit or not, and
+// why.
+func requireSelected(t testing.TB, res Result, hit bool, reason SnapshotReason, what string) {
+	t.Helper()
+	require.Equal(t, reason, res.Reason, "%s: snapshot reason", what)
+	require.Equal(t, hit, res.Hit, "%s: snapshot hit", what)
+}
+
+// result drops the output of env.run: result(e.run(c, j)) is its Result.
+func result(res Result, _ string) Result { return res }

@@ -2,36 +2,31 @@ package core
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSecondRunUsesTheSnapshot(t *testing.T) {
 	e := newEnv(t, nil)
 	script := `echo "snap=$BERTH_SNAPSHOT"; cat /work/state; echo run >> /work/state`
 	res, out := e.run(nil, job("w1", script))
-	if res.Hit || res.Reason != ReasonNone || res.Image != baseRef || out != "snap=0\n" {
-		t.Fatalf("first run: hit=%v reason=%q image=%q out=%q", res.Hit, res.Reason, res.Image, out)
-	}
-	if !res.Commit.Committed || res.Commit.Generation != 1 {
-		t.Fatalf("first run not committed: %+v", res.Commit)
-	}
+	requireSelected(t, res, false, ReasonNone, "first run")
+	require.Equal(t, baseRef, res.Image, "first run's image")
+	require.Equal(t, "snap=0\n", out, "first run's output")
+	require.True(t, res.Commit.Committed, "first run not committed: %+v", res.Commit)
+	require.Equal(t, 1, res.Commit.Generation, "first run's generation")
 	res2, out := e.run(nil, job("w1", script))
-	if !res2.Hit || res2.Reason != ReasonHit || res2.Image != res.Commit.Image {
-		t.Fatalf("second run: hit=%v reason=%q image=%q, want the snapshot %q", res2.Hit, res2.Reason, res2.Image, res.Commit.Image)
-	}
-	if out != "snap=1\nrun\n" {
-		t.Fatalf("second run saw %q, want the first run's file and BERTH_SNAPSHOT=1", out)
-	}
-	if res2.Commit.Generation != 2 {
-		t.Fatalf("second commit generation %d, want 2", res2.Commit.Generation)
-	}
+	requireSelected(t, res2, true, ReasonHit, "second run")
+	require.Equal(t, res.Commit.Image, res2.Image, "second run's image (the snapshot)")
+	require.Equal(t, "snap=1\nrun\n", out, "second run's output (the first run's file and BERTH_SNAPSHOT=1)")
+	require.Equal(t, 2, res2.Commit.Generation, "second commit's generation")
 	got := e.core.Counters()
-	if got[MetricJobs] != 2 || got[MetricHits] != 1 || got[MetricMisses] != 1 || got[MetricCommits] != 2 {
-		t.Fatalf("counters: %v", got)
+	for name, want := range map[string]float64{MetricJobs: 2, MetricHits: 1, MetricMisses: 1, MetricCommits: 2} {
+		require.Equal(t, want, got[name], "counter %s", name)
 	}
 	e.noContainers()
 }
@@ -48,12 +43,12 @@ func TestSnapshotsAreKeyedByRuntimeProjectAndWorkItem(t *testing.T) {
 	} {
 		j := mark(job(k.item, script), k.rt, k.proj)
 		j.Cmd = append(j.Cmd, "sh", k.rt+"/"+k.proj+"/"+k.item)
-		if res, out := e.run(c, j); res.Hit || out != "" {
-			t.Fatalf("%v: first run hit=%v out=%q; want a miss on a fresh key", k, res.Hit, out)
-		}
-		if res, out := e.run(c, j); !res.Hit || out != k.rt+"/"+k.proj+"/"+k.item+"\n" {
-			t.Fatalf("%v: second run hit=%v out=%q; want its own snapshot", k, res.Hit, out)
-		}
+		res, out := e.run(c, j)
+		require.False(t, res.Hit, "%v: first run hit a fresh key", k)
+		require.Empty(t, out, "%v: first run's output", k)
+		res, out = e.run(c, j)
+		require.True(t, res.Hit, "%v: second run missed its own snapshot (%s)", k, res.Reason)
+		require.Equal(t, k.rt+"/"+k.proj+"/"+k.item+"\n", out, "%v: second run's output (its own snapshot's)", k)
 	}
 }
 
@@ -79,15 +74,12 @@ func TestSnapshotsEnabledGloballyPerProjectAndPerJob(t *testing.T) {
 			j := job("w-"+tc.name, "true")
 			j.Project, j.Snapshot = tc.project, tc.job
 			res, _ := e.run(nil, j)
-			if res.Commit.Committed != tc.want {
-				t.Fatalf("committed=%v, want %v (%+v)", res.Commit.Committed, tc.want, res.Commit)
+			require.Equal(t, tc.want, res.Commit.Committed, "committed: %+v", res.Commit)
+			if !tc.want {
+				require.Equal(t, ReasonDisabled, res.Reason, "snapshot reason")
+				require.Equal(t, NoCommitDisabled, res.Commit.Reason, "commit reason")
 			}
-			if !tc.want && (res.Reason != ReasonDisabled || res.Commit.Reason != NoCommitDisabled) {
-				t.Fatalf("reason %q / commit reason %q, want disabled", res.Reason, res.Commit.Reason)
-			}
-			if res2, _ := e.run(nil, j); res2.Hit != tc.want {
-				t.Fatalf("second run hit=%v, want %v", res2.Hit, tc.want)
-			}
+			assert.Equal(t, tc.want, result(e.run(nil, j)).Hit, "second run's hit")
 		})
 	}
 }
@@ -95,15 +87,15 @@ func TestSnapshotsEnabledGloballyPerProjectAndPerJob(t *testing.T) {
 func TestNoWorkItemNoSnapshot(t *testing.T) {
 	e := newEnv(t, nil)
 	res, out := e.run(nil, job("", "echo $BERTH_SNAPSHOT"))
-	if res.Hit || res.Reason != ReasonNoWorkItem || res.Commit.Committed || res.Commit.Reason != NoCommitNoWorkItem || out != "0\n" {
-		t.Fatalf("%+v out=%q", res, out)
-	}
-	if imgs, _ := e.rt.ListImages(context.Background(), runtime.LabelFilter{LabelManagedBy: ManagedBy}); len(imgs) != 0 {
-		t.Fatalf("images made without a work item: %v", imgs)
-	}
-	if got := e.core.Counters(); got[MetricMisses] != 0 || got[MetricJobs] != 1 {
-		t.Fatalf("counters %v: a job without work item is no miss", got)
-	}
+	requireSelected(t, res, false, ReasonNoWorkItem, "job without a work item")
+	require.False(t, res.Commit.Committed, "job without a work item committed")
+	require.Equal(t, NoCommitNoWorkItem, res.Commit.Reason, "commit reason")
+	require.Equal(t, "0\n", out, "BERTH_SNAPSHOT of a job without a work item")
+	imgs, _ := e.rt.ListImages(context.Background(), runtime.LabelFilter{LabelManagedBy: ManagedBy})
+	require.Empty(t, imgs, "images made without a work item")
+	got := e.core.Counters()
+	assert.Zero(t, got[MetricMisses], "a job without work item is no miss")
+	assert.Equal(t, float64(1), got[MetricJobs], "jobs counted")
 }
 
 func TestShortProjectTTLOverridesGlobal(t *testing.T) {
@@ -118,21 +110,13 @@ func TestShortProjectTTLOverridesGlobal(t *testing.T) {
 	e.run(nil, j)
 	e.run(nil, g)
 	e.clk.Advance(2 * time.Hour)
-	if res, _ := e.run(nil, j); res.Hit || res.Reason != ReasonExpired {
-		t.Fatalf("project TTL 1h, 2h later: hit=%v %q, want expired", res.Hit, res.Reason)
-	}
-	if res, _ := e.run(nil, g); !res.Hit {
-		t.Fatalf("global TTL 5h, 2h later: %q, want a hit", res.Reason)
-	}
+	requireSelected(t, result(e.run(nil, j)), false, ReasonExpired, "project TTL 1h, 2h later")
+	requireSelected(t, result(e.run(nil, g)), true, ReasonHit, "global TTL 5h, 2h later")
 	// Expiry counts from the snapshot's creation: the run above re-made it.
 	e.clk.Advance(4 * time.Hour)
-	if res, _ := e.run(nil, g); !res.Hit {
-		t.Fatalf("global TTL 5h, 4h after the last commit: %q, want a hit", res.Reason)
-	}
+	requireSelected(t, result(e.run(nil, g)), true, ReasonHit, "global TTL 5h, 4h after the last commit")
 	e.clk.Advance(5 * time.Hour)
-	if res, _ := e.run(nil, g); res.Hit || res.Reason != ReasonExpired {
-		t.Fatalf("global TTL 5h, 5h after the last commit: hit=%v %q, want expired", res.Hit, res.Reason)
-	}
+	requireSelected(t, result(e.run(nil, g)), false, ReasonExpired, "global TTL 5h, 5h after the last commit")
 }
 
 func TestLongProjectTTLOutlivesGlobal(t *testing.T) {
@@ -147,12 +131,8 @@ func TestLongProjectTTLOutlivesGlobal(t *testing.T) {
 	g := job("w", "true")
 	e.run(nil, g)
 	e.clk.Advance(5 * time.Hour)
-	if res, _ := e.run(nil, j); !res.Hit {
-		t.Fatalf("project TTL 10h, 5h later: %q, want a hit (project overrides the 1h global)", res.Reason)
-	}
-	if res, _ := e.run(nil, g); res.Hit || res.Reason != ReasonExpired {
-		t.Fatalf("global TTL 1h, 5h later: hit=%v %q, want expired", res.Hit, res.Reason)
-	}
+	requireSelected(t, result(e.run(nil, j)), true, ReasonHit, "project TTL 10h (over the 1h global), 5h later")
+	requireSelected(t, result(e.run(nil, g)), false, ReasonExpired, "global TTL 1h, 5h later")
 }
 
 func TestChangedBaseImageInvalidates(t *testing.T) {
@@ -161,31 +141,24 @@ func TestChangedBaseImageInvalidates(t *testing.T) {
 	// Same reference, new content: the base was rebuilt.
 	e.loadBase(baseRef, map[string][]byte{"/etc/version": []byte("2")})
 	res, out := e.run(nil, job("w", "test -f /work/x && echo stale; cat /etc/version"))
-	if res.Hit || res.Reason != ReasonBaseChanged || out != "2" {
-		t.Fatalf("rebuilt base: hit=%v reason=%q out=%q, want base-changed and a fresh start", res.Hit, res.Reason, out)
-	}
+	requireSelected(t, res, false, ReasonBaseChanged, "rebuilt base")
+	require.Equal(t, "2", out, "output on the rebuilt base (a fresh start)")
 	// Another reference.
 	e.loadBase("berth-test/other:1", nil)
 	j := job("w", "true")
 	j.Image = "berth-test/other:1"
-	if res, _ := e.run(nil, j); res.Hit || res.Reason != ReasonBaseChanged {
-		t.Fatalf("other base: hit=%v reason=%q, want base-changed", res.Hit, res.Reason)
-	}
-	if res, _ := e.run(nil, j); !res.Hit {
-		t.Fatalf("same base again: %q, want a hit", res.Reason)
-	}
+	requireSelected(t, result(e.run(nil, j)), false, ReasonBaseChanged, "other base")
+	requireSelected(t, result(e.run(nil, j)), true, ReasonHit, "same base again")
 }
 
 func TestSnapshotImageGoneFallsBackToBase(t *testing.T) {
 	e := newEnv(t, nil)
 	res, _ := e.run(nil, job("w", "true"))
-	if err := e.rt.RemoveImage(context.Background(), res.Commit.ImageID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.rt.RemoveImage(context.Background(), res.Commit.ImageID))
 	res, out := e.run(nil, job("w", "echo $BERTH_SNAPSHOT"))
-	if res.Hit || res.Reason != ReasonImageGone || out != "0\n" || !res.Commit.Committed {
-		t.Fatalf("hit=%v reason=%q out=%q commit=%+v", res.Hit, res.Reason, out, res.Commit)
-	}
+	requireSelected(t, res, false, ReasonImageGone, "snapshot image removed")
+	require.Equal(t, "0\n", out, "BERTH_SNAPSHOT on the base")
+	assert.True(t, res.Commit.Committed, "not committed: %+v", res.Commit)
 }
 
 func TestRunFailingWithNotFoundRetriesOnBase(t *testing.T) {
@@ -194,24 +167,19 @@ func TestRunFailingWithNotFoundRetriesOnBase(t *testing.T) {
 	// The image vanishes between selection and Run.
 	e.rt.FailNth("run", e.rt.Calls("run")+1, runtime.ErrNotFound)
 	res, out := e.run(nil, job("w", "echo $BERTH_SNAPSHOT"))
-	if res.Hit || res.Reason != ReasonImageGone || res.Image != baseRef || out != "0\n" {
-		t.Fatalf("hit=%v reason=%q image=%q out=%q", res.Hit, res.Reason, res.Image, out)
-	}
-	if !res.Commit.Committed || res.Commit.Generation != 2 {
-		t.Fatalf("commit after the retry: %+v", res.Commit)
-	}
-	if got := e.core.Counters(); got[MetricHits] != 0 || got[MetricMisses] != 2 {
-		t.Fatalf("counters %v: the retried job is a miss", got)
-	}
+	requireSelected(t, res, false, ReasonImageGone, "snapshot image gone at run")
+	require.Equal(t, baseRef, res.Image, "image run after the retry")
+	require.Equal(t, "0\n", out, "BERTH_SNAPSHOT after the retry")
+	require.True(t, res.Commit.Committed, "not committed after the retry: %+v", res.Commit)
+	require.Equal(t, 2, res.Commit.Generation, "generation committed after the retry")
+	got := e.core.Counters()
+	require.Zero(t, got[MetricHits], "hits (the retried job is a miss)")
+	require.Equal(t, float64(2), got[MetricMisses], "misses (the retried job is a miss)")
 	// Only once: a base image that is missing fails the job.
 	e.rt.FailNth("run", e.rt.Calls("run")+1, runtime.ErrNotFound)
 	e.rt.FailNth("run", e.rt.Calls("run")+2, runtime.ErrNotFound)
 	_, err := e.core.Run(context.Background(), job("w", "true"))
-	if !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("Run with snapshot and base both gone: %v, want ErrNotFound", err)
-	}
-	if en := e.entry("w"); en.Found {
-		t.Fatal("entry of a gone snapshot kept")
-	}
+	require.ErrorIs(t, err, runtime.ErrNotFound, "Run with snapshot and base both gone")
+	require.False(t, e.entry("w").Found, "entry of a gone snapshot kept")
 	e.noContainers()
 }
