@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -20,9 +22,7 @@ func socketLink(t *testing.T) string {
 	t.Helper()
 	daemon.Need(t)
 	link := filepath.Join(t.TempDir(), "containerd.sock")
-	if err := os.Symlink(cmp.Or(os.Getenv(EnvAddress), DefaultAddress), link); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(cmp.Or(os.Getenv(EnvAddress), DefaultAddress), link))
 	return link
 }
 
@@ -31,16 +31,10 @@ func socketLink(t *testing.T) string {
 func pingAt(t *testing.T, want string, opts Options) {
 	t.Helper()
 	d, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if d.Address() != want {
-		t.Errorf("address %q, want %q", d.Address(), want)
-	}
-	if err := d.Ping(context.Background()); err != nil {
-		t.Errorf("ping %s: %v", want, err)
-	}
+	assert.Equal(t, want, d.Address(), "address %q, want %q", d.Address(), want)
+	assert.NoError(t, d.Ping(context.Background()), "ping %s", want)
 }
 
 func TestAddressFromEnvironment(t *testing.T) {
@@ -52,23 +46,15 @@ func TestAddressFromEnvironment(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.sock")
 	t.Setenv(EnvAddress, missing)
 	d, err := New(Options{Namespace: testNamespace})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if err := d.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("ping with %s=%s: %v, want ErrUnavailable", EnvAddress, missing, err)
-	}
+	assert.ErrorIs(t, d.Ping(context.Background()), runtime.ErrUnavailable, "ping with %s=%s", EnvAddress, missing)
 
 	t.Setenv(EnvAddress, "")
 	d, err = New(Options{Namespace: testNamespace})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if d.Address() != DefaultAddress {
-		t.Errorf("without %s: address %q, want %q", EnvAddress, d.Address(), DefaultAddress)
-	}
+	assert.Equal(t, DefaultAddress, d.Address(), "without %s: address %q, want %q", EnvAddress, d.Address(), DefaultAddress)
 }
 
 func TestAddressOptionBeatsEnvironment(t *testing.T) {
@@ -88,19 +74,13 @@ func TestNamespaceFromEnvironment(t *testing.T) {
 	} {
 		t.Setenv(EnvNamespace, tc.env)
 		d, err := New(Options{Namespace: tc.option})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		d.Close()
-		if d.Namespace() != tc.want {
-			t.Errorf("%s=%q, option %q: namespace %q, want %q", EnvNamespace, tc.env, tc.option, d.Namespace(), tc.want)
-		}
+		assert.Equal(t, tc.want, d.Namespace(), "%s=%q, option %q: namespace %q, want %q", EnvNamespace, tc.env, tc.option, d.Namespace(), tc.want)
 	}
 	// Docker's namespace is refused from the environment too.
 	t.Setenv(EnvNamespace, "moby")
-	if _, err := New(Options{}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("%s=moby: %v, want ErrInvalidArgument", EnvNamespace, err)
-	}
+	assert.ErrorIs(t, second(New(Options{})), runtime.ErrInvalidArgument, "%s=moby", EnvNamespace)
 }
 
 // TestEngineErrorKept checks that an engine error keeps both its class and
@@ -108,15 +88,9 @@ func TestNamespaceFromEnvironment(t *testing.T) {
 func TestEngineErrorKept(t *testing.T) {
 	d := newDriver(t)
 	_, err := d.InspectContainer(context.Background(), "berth-test-missing-0123456789")
-	if !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("inspect a missing container: %v, want ErrNotFound", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrNotFound, "inspect a missing container")
 	var notFound interface{ NotFound() }
-	if !errors.As(err, &notFound) || !errdefs.IsNotFound(err) {
-		t.Errorf("inspect a missing container: %v: containerd's not-found error is not in the chain", err)
-	}
+	assert.False(t, !errors.As(err, &notFound) || !errdefs.IsNotFound(err), "inspect a missing container: %v: containerd's not-found error is not in the chain", err)
 	var ee *runtime.EngineError
-	if !errors.As(err, &ee) || ee.Driver != "containerd" || ee.Class != runtime.ErrNotFound {
-		t.Errorf("inspect a missing container: %#v, want a containerd EngineError of class ErrNotFound", ee)
-	}
+	assert.False(t, !errors.As(err, &ee) || ee.Driver != "containerd" || ee.Class != runtime.ErrNotFound, "inspect a missing container: %#v, want a containerd EngineError of class ErrNotFound", ee)
 }

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -25,16 +27,10 @@ func benchRunTrue(b *testing.B, rt runtime.Runtime, base string) {
 	b.ResetTimer()
 	for b.Loop() {
 		c, err := rt.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"true"}})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		st, err := rt.Wait(ctx, c.ID)
-		if err != nil || st.ExitCode != 0 {
-			b.Fatalf("Wait: %+v %v", st, err)
-		}
-		if err := rt.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
+		require.False(b, err != nil || st.ExitCode != 0, "Wait: %+v %v", st, err)
+		require.NoError(b, rt.Remove(ctx, c.ID))
 	}
 }
 
@@ -44,14 +40,10 @@ func BenchmarkCtrRunRm(b *testing.B) {
 	d := newDriver(b)
 	base := loadBase(b, d)
 	name, err := normalizeRef(base)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for b.Loop() {
 		out, err := exec.Command("ctr", "-n", d.Namespace(), "run", "--rm", name, "bench-"+randomHex(6), "true").CombinedOutput()
-		if err != nil {
-			b.Fatalf("ctr run: %v: %s", err, out)
-		}
+		require.NoError(b, err, "ctr run: output %s", out)
 	}
 }
 
@@ -77,22 +69,15 @@ func benchCommit(b *testing.B, script string) {
 	for b.Loop() {
 		b.StopTimer()
 		c, err := d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", script}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if st, err := d.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			b.Fatalf("Wait: %+v %v", st, err)
-		}
+		require.NoError(b, err)
+		st, err := d.Wait(ctx, c.ID)
+		require.False(b, err != nil || st.ExitCode != 0, "Wait: %+v %v", st, err)
 		b.StartTimer()
 		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.StopTimer()
 		size = img.Size
-		if err := d.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, d.Remove(ctx, c.ID))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(size), "image-bytes")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -30,34 +31,20 @@ func storedImage(t *testing.T, d *Driver, ref string) (manifest, config []byte, 
 	t.Helper()
 	ctx := nsContext(d)
 	name, err := normalizeRef(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	img, err := d.Client().ImageService().Get(ctx, name)
-	if err != nil {
-		t.Fatalf("image record %s: %v", name, err)
-	}
+	require.NoError(t, err, "image record %s", name)
 	cs := d.Client().ContentStore()
 	manifest, err = content.ReadBlob(ctx, cs, img.Target)
-	if err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
+	require.NoError(t, err, "manifest")
 	var m ocispec.Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(manifest, &m))
 	config, err = content.ReadBlob(ctx, cs, m.Config)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+	require.NoError(t, err, "config")
 	mi, err := cs.Info(ctx, img.Target.Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ci, err := cs.Info(ctx, m.Config.Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return manifest, config, mi.Labels, ci.Labels
 }
 
@@ -77,49 +64,28 @@ func TestCommitKeepsSecretsOut(t *testing.T) {
 	ref := "berth-test/secret-" + randomHex(4) + ":g1"
 	t.Cleanup(func() { removeImage(t, d, ref) })
 	img, err := d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref})
-	if err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	require.NoError(t, err, "Commit")
 	manifest, config, mLabels, cLabels := storedImage(t, d, ref)
 	for what, b := range map[string][]byte{"config": config, "manifest": manifest} {
-		if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("API_TOKEN")) || bytes.Contains(b, []byte("/secret/bin")) {
-			t.Errorf("stored %s carries the secret:\n%s", what, b)
-		}
+		assert.False(t, bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("API_TOKEN")) || bytes.Contains(b, []byte("/secret/bin")), "stored %s carries the secret:\n%s", what, b)
 	}
 	var cfg ocispec.Image
-	if err := json.Unmarshal(config, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(config, &cfg))
 	// PATH was a secret override of an image variable: the image's value
 	// comes back.
 	wantEnv := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PLAIN=1"}
-	if fmt.Sprint(cfg.Config.Env) != fmt.Sprint(wantEnv) {
-		t.Errorf("committed Env = %q, want %q", cfg.Config.Env, wantEnv)
-	}
-	if fmt.Sprint(img.Env) != fmt.Sprint(wantEnv) {
-		t.Errorf("Commit returned Env %q, want %q", img.Env, wantEnv)
-	}
+	assert.Equal(t, fmt.Sprint(wantEnv), fmt.Sprint(cfg.Config.Env), "committed Env = %q, want %q", cfg.Config.Env, wantEnv)
+	assert.Equal(t, fmt.Sprint(wantEnv), fmt.Sprint(img.Env), "Commit returned Env %q, want %q", img.Env, wantEnv)
 	var m ocispec.Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Layers) != 2 || len(cfg.RootFS.DiffIDs) != 2 || len(cfg.History) != 2 {
-		t.Errorf("layers %d, diff IDs %d, history %d; want 2 each", len(m.Layers), len(cfg.RootFS.DiffIDs), len(cfg.History))
-	}
-	if mLabels["containerd.io/gc.ref.content.config"] != m.Config.Digest.String() {
-		t.Errorf("manifest labels %v lack the config reference", mLabels)
-	}
+	require.NoError(t, json.Unmarshal(manifest, &m))
+	assert.False(t, len(m.Layers) != 2 || len(cfg.RootFS.DiffIDs) != 2 || len(cfg.History) != 2, "layers %d, diff IDs %d, history %d; want 2 each", len(m.Layers), len(cfg.RootFS.DiffIDs), len(cfg.History))
+	assert.Equal(t, m.Config.Digest.String(), mLabels["containerd.io/gc.ref.content.config"], "manifest labels %v lack the config reference", mLabels)
 	for i, l := range m.Layers {
-		if got := mLabels[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)]; got != l.Digest.String() {
-			t.Errorf("manifest label for layer %d = %q, want %s", i, got, l.Digest)
-		}
+		got := mLabels[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)]
+		assert.Equal(t, l.Digest.String(), got, "manifest label for layer %d = %q, want %s", i, got, l.Digest)
 	}
-	if cLabels["containerd.io/gc.ref.snapshot."+DefaultSnapshotter] == "" {
-		t.Errorf("config labels %v lack the snapshot reference", cLabels)
-	}
-	if img.Size <= 0 || img.Layers != 2 {
-		t.Errorf("Commit returned Size %d Layers %d", img.Size, img.Layers)
-	}
+	assert.False(t, cLabels["containerd.io/gc.ref.snapshot."+DefaultSnapshotter] == "", "config labels %v lack the snapshot reference", cLabels)
+	assert.False(t, img.Size <= 0 || img.Layers != 2, "Commit returned Size %d Layers %d", img.Size, img.Layers)
 }
 
 // TestCommitStacks commits three generations on top of each other: each
@@ -128,38 +94,24 @@ func TestCommitStacks(t *testing.T) {
 	d := newDriver(t)
 	from := loadBase(t, d)
 	baseImg, err := d.InspectImage(context.Background(), from)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := 1; i <= 3; i++ {
 		c := runDone(t, d, runtime.ContainerSpec{Image: from, Cmd: []string{"sh", "-c", fmt.Sprintf("echo %d > /work/g%d", i, i)}})
 		ref := fmt.Sprintf("berth-test/stack-%s:g%d", randomHex(4), i)
 		t.Cleanup(func() { removeImage(t, d, ref) })
 		img, err := d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref})
-		if err != nil {
-			t.Fatalf("Commit %d: %v", i, err)
-		}
-		if img.Layers != baseImg.Layers+i {
-			t.Errorf("generation %d: Layers %d, want %d", i, img.Layers, baseImg.Layers+i)
-		}
+		require.NoError(t, err, "Commit %d", i)
+		assert.Equal(t, baseImg.Layers+i, img.Layers, "generation %d: Layers %d, want %d", i, img.Layers, baseImg.Layers+i)
 		_, config, _, _ := storedImage(t, d, ref)
 		var cfg ocispec.Image
-		if err := json.Unmarshal(config, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		if len(cfg.RootFS.DiffIDs) != baseImg.Layers+i || len(cfg.History) != baseImg.Layers+i {
-			t.Errorf("generation %d: %d diff IDs, %d history entries; want %d", i, len(cfg.RootFS.DiffIDs), len(cfg.History), baseImg.Layers+i)
-		}
+		require.NoError(t, json.Unmarshal(config, &cfg))
+		assert.False(t, len(cfg.RootFS.DiffIDs) != baseImg.Layers+i || len(cfg.History) != baseImg.Layers+i, "generation %d: %d diff IDs, %d history entries; want %d", i, len(cfg.RootFS.DiffIDs), len(cfg.History), baseImg.Layers+i)
 		from = ref
 	}
 	var out bytes.Buffer
 	c := runDone(t, d, runtime.ContainerSpec{Image: from, Cmd: []string{"cat", "/work/g1", "/work/g2", "/work/g3"}})
-	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{Follow: true}, &out, nil); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "1\n2\n3\n" {
-		t.Errorf("third generation sees %q, want %q", out.String(), "1\n2\n3\n")
-	}
+	require.NoError(t, d.Logs(context.Background(), c.ID, runtime.LogOptions{Follow: true}, &out, nil))
+	assert.Equal(t, "1\n2\n3\n", out.String(), "third generation sees %q, want %q", out.String(), "1\n2\n3\n")
 }
 
 // TestCommitRunning checks that a running container is refused and nothing
@@ -169,65 +121,39 @@ func TestCommitRunning(t *testing.T) {
 	base := loadBase(t, d)
 	ctx := context.Background()
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"sleep", "30"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Remove(ctx, c.ID) })
 	ref := "berth-test/running-" + randomHex(4) + ":x"
 	_, err = d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
-	if !errors.Is(err, runtime.ErrFailedPrecondition) {
-		t.Fatalf("Commit of a running container: %v, want ErrFailedPrecondition", err)
-	}
-	if _, err := d.InspectImage(ctx, ref); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("image after a refused commit: %v, want ErrNotFound", err)
-	}
-	if _, err := d.Commit(ctx, "no-such-container", runtime.CommitOptions{Ref: ref}); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("Commit of a missing container: %v, want ErrNotFound", err)
-	}
-	if _, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "Bad Ref!"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("Commit with a bad ref: %v, want ErrInvalidArgument", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrFailedPrecondition, "Commit of a running container")
+	assert.ErrorIs(t, second(d.InspectImage(ctx, ref)), runtime.ErrNotFound, "image after a refused commit")
+	assert.ErrorIs(t, second(d.Commit(ctx, "no-such-container", runtime.CommitOptions{Ref: ref})), runtime.ErrNotFound, "Commit of a missing container")
+	assert.ErrorIs(t, second(d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "Bad Ref!"})), runtime.ErrInvalidArgument, "Commit with a bad ref")
 }
 
 // TestCommitGzip commits with gzip layers and runs the result.
 func TestCommitGzip(t *testing.T) {
 	daemon.Need(t)
 	d, err := New(Options{Namespace: testNamespace, LayerCompression: "gzip"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { d.Close() })
 	base := loadBase(t, d)
 	c := runDone(t, d, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", "echo zipped > /work/z"}})
 	ref := "berth-test/gzip-" + randomHex(4) + ":1"
 	t.Cleanup(func() { removeImage(t, d, ref) })
-	if _, err := d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref}); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	require.NoError(t, second(d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref})), "Commit")
 	manifest, config, _, _ := storedImage(t, d, ref)
 	var m ocispec.Manifest
 	var cfg ocispec.Image
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(config, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(manifest, &m))
+	require.NoError(t, json.Unmarshal(config, &cfg))
 	top := m.Layers[len(m.Layers)-1]
-	if top.MediaType != images.MediaTypeDockerSchema2LayerGzip {
-		t.Errorf("top layer media type %s, want gzip", top.MediaType)
-	}
-	if cfg.RootFS.DiffIDs[len(cfg.RootFS.DiffIDs)-1] == top.Digest || digest.Digest("") == cfg.RootFS.DiffIDs[len(cfg.RootFS.DiffIDs)-1] {
-		t.Errorf("diff ID of a gzip layer equals its digest or is empty")
-	}
+	assert.Equal(t, images.MediaTypeDockerSchema2LayerGzip, top.MediaType, "top layer media type %s, want gzip", top.MediaType)
+	assert.False(t, cfg.RootFS.DiffIDs[len(cfg.RootFS.DiffIDs)-1] == top.Digest || digest.Digest("") == cfg.RootFS.DiffIDs[len(cfg.RootFS.DiffIDs)-1], "diff ID of a gzip layer equals its digest or is empty")
 	var out bytes.Buffer
 	c2 := runDone(t, d, runtime.ContainerSpec{Image: ref, Cmd: []string{"cat", "/work/z"}})
-	if err := d.Logs(context.Background(), c2.ID, runtime.LogOptions{Follow: true}, &out, nil); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "zipped\n" {
-		t.Errorf("gzip image sees %q", out.String())
-	}
+	require.NoError(t, d.Logs(context.Background(), c2.ID, runtime.LogOptions{Follow: true}, &out, nil))
+	assert.Equal(t, "zipped\n", out.String(), "gzip image sees %q", out.String())
 }
 
 // TestNothingLeftBehind runs, commits (plain, squashed, refused), reruns
@@ -237,9 +163,7 @@ func TestNothingLeftBehind(t *testing.T) {
 	daemon.Need(t)
 	ns := "berth-test-empty-" + randomHex(4)
 	d, err := New(Options{Namespace: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
 	ctx := context.Background()
 	func() {
@@ -249,31 +173,17 @@ func TestNothingLeftBehind(t *testing.T) {
 		c := runInto(t, d, sub, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", "echo x > /work/x"}})
 		for _, squash := range []bool{false, true} {
 			ref := fmt.Sprintf("berth-test/left-%v:1", squash)
-			if _, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash}); err != nil {
-				t.Fatalf("Commit: %v", err)
-			}
+			require.NoError(t, second(d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash})), "Commit")
 			sub.add(func() { removeImage(t, d, ref) })
 			runInto(t, d, sub, runtime.ContainerSpec{Image: ref, Cmd: []string{"cat", "/work/x"}})
 		}
-		if _, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "bad ref!"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("Commit with a bad ref: %v", err)
-		}
-		if _, err := d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"true"}, MemoryBytes: -1}); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("Run with a negative limit: %v", err)
-		}
-		if _, err := d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"true"}, Env: []string{"=x"}}); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("Run with a bad env entry: %v", err)
-		}
-		if _, err := d.Run(ctx, runtime.ContainerSpec{Image: "berth-test/absent:1", Cmd: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("Run of a missing image: %v", err)
-		}
-		if _, err := d.LoadImage(ctx, strings.NewReader("garbage")); err == nil {
-			t.Errorf("LoadImage of garbage succeeded")
-		}
+		assert.ErrorIs(t, second(d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "bad ref!"})), runtime.ErrInvalidArgument, "Commit with a bad ref")
+		assert.ErrorIs(t, second(d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"true"}, MemoryBytes: -1})), runtime.ErrInvalidArgument, "Run with a negative limit")
+		assert.ErrorIs(t, second(d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"true"}, Env: []string{"=x"}})), runtime.ErrInvalidArgument, "Run with a bad env entry")
+		assert.ErrorIs(t, second(d.Run(ctx, runtime.ContainerSpec{Image: "berth-test/absent:1", Cmd: []string{"true"}})), runtime.ErrNotFound, "Run of a missing image")
+		assert.Error(t, second(d.LoadImage(ctx, strings.NewReader("garbage"))), "LoadImage of garbage")
 	}()
-	if err := checkEmpty(ns, true); err != nil {
-		t.Errorf("namespace %s after removing everything: %v", ns, err)
-	}
+	assert.NoError(t, checkEmpty(ns, true), "namespace %s after removing everything", ns)
 }
 
 // cleanups is a stack of clean-up functions run in reverse order.
@@ -326,68 +236,45 @@ func TestCommitTwice(t *testing.T) {
 	base := loadBase(t, d)
 	ctx := context.Background()
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", "echo out; echo twice > /work/t; exit 0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Wait(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, second(d.Wait(ctx, c.ID)))
 	refs := []string{"berth-test/twice-" + randomHex(4) + ":1", "berth-test/twice-" + randomHex(4) + ":2"}
 	var imgs []runtime.Image
 	for _, ref := range refs {
 		t.Cleanup(func() { removeImage(t, d, ref) })
 		img, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
-		if err != nil {
-			t.Fatalf("Commit %s: %v", ref, err)
-		}
+		require.NoError(t, err, "Commit %s", ref)
 		imgs = append(imgs, img)
 	}
-	if imgs[0].ID == imgs[1].ID || imgs[1].Layers != imgs[0].Layers+1 {
-		t.Errorf("second commit: %+v after %+v; want a new image one layer up", imgs[1], imgs[0])
-	}
+	assert.False(t, imgs[0].ID == imgs[1].ID || imgs[1].Layers != imgs[0].Layers+1, "second commit: %+v after %+v; want a new image one layer up", imgs[1], imgs[0])
 	// The commit took the container's snapshot as the image's top one:
 	// the container now stands on it.
 	_, config, _, _ := storedImage(t, d, refs[1])
 	var cfg ocispec.Image
-	if err := json.Unmarshal(config, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(config, &cfg))
 	info, err := d.Client().ContainerService().Get(nsContext(d), c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := d.Client().SnapshotService(DefaultSnapshotter).Stat(nsContext(d), info.SnapshotKey)
-	if want := identity.ChainID(cfg.RootFS.DiffIDs).String(); err != nil || st.Parent != want {
-		t.Errorf("container snapshot %+v (%v), want parent %s", st, err, want)
-	}
+	want := identity.ChainID(cfg.RootFS.DiffIDs).String()
+	assert.False(t, err != nil || st.Parent != want, "container snapshot %+v (%v), want parent %s", st, err, want)
 	// The first image can go while the container it came from stays.
-	if err := d.RemoveImage(ctx, refs[0]); err != nil {
-		t.Errorf("RemoveImage of a committed image whose container remains: %v", err)
-	}
+	assert.NoError(t, d.RemoveImage(ctx, refs[0]), "RemoveImage of a committed image whose container remains")
 	d2 := newDriver(t)
 	for _, drv := range []*Driver{d, d2} {
-		if st, err := drv.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			t.Errorf("Wait after commit: %+v %v", st, err)
-		}
-		if got, err := drv.InspectContainer(ctx, c.ID); err != nil || got.State != runtime.StateExited {
-			t.Errorf("InspectContainer after commit: %+v %v", got, err)
-		}
+		st, err := drv.Wait(ctx, c.ID)
+		assert.False(t, err != nil || st.ExitCode != 0, "Wait after commit: %+v %v", st, err)
+		got, err := drv.InspectContainer(ctx, c.ID)
+		assert.False(t, err != nil || got.State != runtime.StateExited, "InspectContainer after commit: %+v %v", got, err)
 		var out bytes.Buffer
-		if err := drv.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, nil); err != nil || out.String() != "out\n" {
-			t.Errorf("Logs after commit: %q %v", out.String(), err)
-		}
-		if err := drv.Stop(ctx, c.ID, runtime.StopOptions{}); err != nil {
-			t.Errorf("Stop after commit: %v", err)
-		}
+		err = drv.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, nil)
+		assert.False(t, err != nil || out.String() != "out\n", "Logs after commit: %q %v", out.String(), err)
+		assert.NoError(t, drv.Stop(ctx, c.ID, runtime.StopOptions{}), "Stop after commit")
 	}
 	var out bytes.Buffer
 	c2 := runDone(t, d, runtime.ContainerSpec{Image: refs[1], Cmd: []string{"cat", "/work/t"}})
-	if err := d.Logs(ctx, c2.ID, runtime.LogOptions{Follow: true}, &out, nil); err != nil || out.String() != "twice\n" {
-		t.Errorf("second image sees %q %v", out.String(), err)
-	}
-	if err := d.Remove(ctx, c.ID); err != nil {
-		t.Errorf("Remove: %v", err)
-	}
+	err = d.Logs(ctx, c2.ID, runtime.LogOptions{Follow: true}, &out, nil)
+	assert.False(t, err != nil || out.String() != "twice\n", "second image sees %q %v", out.String(), err)
+	assert.NoError(t, d.Remove(ctx, c.ID), "Remove")
 }
 
 // TestCommitManySecretKeys commits a container whose SecretEnv names so
@@ -404,11 +291,7 @@ func TestCommitManySecretKeys(t *testing.T) {
 	c := runDone(t, d, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", `test $(env | grep -c ^BERTH_TEST_) -eq 300`}, SecretEnv: env})
 	ref := "berth-test/many-secrets-" + randomHex(4) + ":g1"
 	t.Cleanup(func() { removeImage(t, d, ref) })
-	if _, err := d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref}); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	require.NoError(t, second(d.Commit(context.Background(), c.ID, runtime.CommitOptions{Ref: ref})), "Commit")
 	_, config, _, _ := storedImage(t, d, ref)
-	if bytes.Contains(config, []byte(secret)) || bytes.Contains(config, []byte("BERTH_TEST_SECRET_KEY")) {
-		t.Errorf("the committed config carries the secrets:\n%s", config)
-	}
+	assert.False(t, bytes.Contains(config, []byte(secret)) || bytes.Contains(config, []byte("BERTH_TEST_SECRET_KEY")), "the committed config carries the secrets:\n%s", config)
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -21,27 +24,17 @@ import (
 func TestUnavailable(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "no-containerd.sock")
 	d, err := New(Options{Address: sock, Namespace: testNamespace})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	defer d.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	info, err := d.Info(ctx)
-	if err != nil || info.Name != "containerd" || info.EngineVersion != "" {
-		t.Errorf("Info = %+v, %v; want the driver's info without engine version", info, err)
-	}
+	assert.False(t, err != nil || info.Name != "containerd" || info.EngineVersion != "", "Info = %+v, %v; want the driver's info without engine version", info, err)
 	err = d.Ping(ctx)
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock) {
-		t.Errorf("Ping: %v; want ErrUnavailable naming %s", err, sock)
-	}
+	assert.False(t, !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock), "Ping: %v; want ErrUnavailable naming %s", err, sock)
 	_, err = d.Run(ctx, runtime.ContainerSpec{Image: "x", Cmd: []string{"true"}})
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock) {
-		t.Errorf("Run: %v; want ErrUnavailable naming %s", err, sock)
-	}
-	if _, err := d.ListImages(ctx, nil); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("ListImages: %v; want ErrUnavailable", err)
-	}
+	assert.False(t, !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), sock), "Run: %v; want ErrUnavailable naming %s", err, sock)
+	assert.ErrorIs(t, second(d.ListImages(ctx, nil)), runtime.ErrUnavailable, "ListImages")
 }
 
 // TestBadOptions checks the options New refuses.
@@ -51,9 +44,7 @@ func TestBadOptions(t *testing.T) {
 		{LayerCompression: "lz4"},
 		{Init: filepath.Join(t.TempDir(), "no-init")},
 	} {
-		if _, err := New(o); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("New(%+v): %v; want ErrInvalidArgument", o, err)
-		}
+		assert.ErrorIs(t, second(New(o)), runtime.ErrInvalidArgument, "New(%+v)", o)
 	}
 }
 
@@ -77,17 +68,11 @@ func TestBadSpecs(t *testing.T) {
 		if spec.Labels == nil {
 			spec.Labels = label
 		}
-		if _, err := d.Run(ctx, spec); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("Run with bad %s: %v; want ErrInvalidArgument", name, err)
-		}
+		assert.ErrorIs(t, second(d.Run(ctx, spec)), runtime.ErrInvalidArgument, "Run with bad %s", name)
 	}
 	cs, err := d.ListContainers(ctx, label)
-	if err != nil || len(cs) != 0 {
-		t.Errorf("containers left by refused runs: %v, %v", cs, err)
-	}
-	if err := d.Stop(ctx, "x", runtime.StopOptions{Signal: "SIGNOPE"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("Stop with a bad signal: %v; want ErrInvalidArgument", err)
-	}
+	assert.False(t, err != nil || len(cs) != 0, "containers left by refused runs: %v, %v", cs, err)
+	assert.ErrorIs(t, d.Stop(ctx, "x", runtime.StopOptions{Signal: "SIGNOPE"}), runtime.ErrInvalidArgument, "Stop with a bad signal")
 }
 
 // TestRefs checks that short references and IDs find images stored under
@@ -97,31 +82,20 @@ func TestRefs(t *testing.T) {
 	ctx := context.Background()
 	ref := "berth-test/refs-" + randomHex(4) + ":g1"
 	tarball, err := testimage.Tar(testimage.Options{Ref: ref, Files: map[string][]byte{"/work/r": []byte(ref)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	imgs, err := d.LoadImage(ctx, bytes.NewReader(tarball))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { removeImage(t, d, ref) })
-	if len(imgs) != 1 || !slices.Equal(imgs[0].Refs, []string{ref}) {
-		t.Fatalf("LoadImage = %+v; want one image with ref %s", imgs, ref)
-	}
+	require.False(t, len(imgs) != 1 || !slices.Equal(imgs[0].Refs, []string{ref}), "LoadImage = %+v; want one image with ref %s", imgs, ref)
 	id := imgs[0].ID
 	for _, r := range []string{ref, "docker.io/" + ref, id, strings.TrimPrefix(id, "sha256:"), id[:19]} {
 		img, err := d.InspectImage(ctx, r)
-		if err != nil || img.ID != id || !slices.Equal(img.Refs, []string{ref}) {
-			t.Errorf("InspectImage(%s) = %+v, %v; want ID %s refs [%s]", r, img, err, id, ref)
-		}
+		assert.False(t, err != nil || img.ID != id || !slices.Equal(img.Refs, []string{ref}), "InspectImage(%s) = %+v, %v; want ID %s refs [%s]", r, img, err, id, ref)
 	}
 	c := runDone(t, d, runtime.ContainerSpec{Image: id, Cmd: []string{"true"}})
-	if got, err := d.InspectContainer(ctx, c.ID); err != nil || got.Image != id {
-		t.Errorf("container image = %q, %v; want it as given (%s)", got.Image, err, id)
-	}
-	if err := d.RemoveImage(ctx, ref); !errors.Is(err, runtime.ErrConflict) {
-		t.Errorf("RemoveImage of an image in use by a container made from its ID: %v; want ErrConflict", err)
-	}
+	got, err := d.InspectContainer(ctx, c.ID)
+	assert.False(t, err != nil || got.Image != id, "container image = %q, %v; want it as given (%s)", got.Image, err, id)
+	assert.ErrorIs(t, d.RemoveImage(ctx, ref), runtime.ErrConflict, "RemoveImage of an image in use by a container made from its ID")
 }
 
 // TestLimits checks that the memory and CPU limits reach the container's
@@ -137,9 +111,7 @@ func TestLimits(t *testing.T) {
 		MemoryBytes: 64 << 20,
 		NanoCPUs:    500_000_000,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Remove(ctx, c.ID) })
 	// The container's cgroup, as the host sees it (cgroup v1).
 	cg := func(ctrl, file string) string {
@@ -147,29 +119,21 @@ func TestLimits(t *testing.T) {
 		drivertest.Require(t, "no cgroup v1 "+ctrl+" controller: the limits cannot be checked", err)
 		return strings.TrimSpace(string(b))
 	}
-	if got := cg("memory", "memory.limit_in_bytes"); got != "67108864" {
-		t.Errorf("memory limit = %s, want 67108864", got)
-	}
-	if q, p := cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us"); q != "50000" || p != "100000" {
-		t.Errorf("CPU quota/period = %s/%s, want 50000/100000", q, p)
-	}
+	got := cg("memory", "memory.limit_in_bytes")
+	assert.Equal(t, "67108864", got, "memory limit = %s, want 67108864", got)
+	q, p := cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us")
+	assert.False(t, q != "50000" || p != "100000", "CPU quota/period = %s/%s, want 50000/100000", q, p)
 
 	oom, err := d.Run(ctx, runtime.ContainerSpec{
 		Image:       base,
 		Cmd:         []string{"sh", "-c", "x=$(head -c 200000000 /dev/urandom); echo survived"},
 		MemoryBytes: 16 << 20,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Remove(ctx, oom.ID) })
 	st, err := d.Wait(ctx, oom.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !st.OOMKilled || st.ExitCode == 0 {
-		t.Errorf("job over its memory limit: %+v; want OOMKilled and a failure", st)
-	}
+	require.NoError(t, err)
+	assert.False(t, !st.OOMKilled || st.ExitCode == 0, "job over its memory limit: %+v; want OOMKilled and a failure", st)
 }
 
 // TestReattach checks that a driver that did not start a container still
@@ -179,33 +143,22 @@ func TestReattach(t *testing.T) {
 	d1 := newDriver(t)
 	ctx := context.Background()
 	c, err := d1.Run(ctx, runtime.ContainerSpec{Image: base, Cmd: []string{"sh", "-c", "echo one; sleep 1; echo two; echo bad >&2; exit 7"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d1.Close()
 	d2 := newDriver(t)
 	t.Cleanup(func() {
-		if err := d2.Remove(ctx, c.ID); err != nil {
-			t.Errorf("Remove: %v", err)
-		}
+		assert.NoError(t, d2.Remove(ctx, c.ID), "Remove")
 	})
 	var out, errb bytes.Buffer
-	if err := d2.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "one\ntwo\n" || errb.String() != "bad\n" {
-		t.Errorf("output followed by a second driver: %q %q", out.String(), errb.String())
-	}
+	require.NoError(t, d2.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb))
+	assert.False(t, out.String() != "one\ntwo\n" || errb.String() != "bad\n", "output followed by a second driver: %q %q", out.String(), errb.String())
 	d3 := newDriver(t)
 	for _, d := range []*Driver{d2, d3} {
 		st, err := d.Wait(ctx, c.ID)
-		if err != nil || st.ExitCode != 7 {
-			t.Errorf("Wait = %+v, %v; want exit 7", st, err)
-		}
+		assert.False(t, err != nil || st.ExitCode != 7, "Wait = %+v, %v; want exit 7", st, err)
 	}
-	if got, err := d3.InspectContainer(ctx, c.ID); err != nil || got.State != runtime.StateExited {
-		t.Errorf("InspectContainer = %+v, %v; want exited", got, err)
-	}
+	got, err := d3.InspectContainer(ctx, c.ID)
+	assert.False(t, err != nil || got.State != runtime.StateExited, "InspectContainer = %+v, %v; want exited", got, err)
 }
 
 // TestMemoryLimitCoversSwap checks, from inside the container, that
@@ -215,9 +168,7 @@ func TestMemoryLimitCoversSwap(t *testing.T) {
 	const limit = 64 << 20
 	c := runDone(t, d, runtime.ContainerSpec{Image: loadBase(t, d), Cmd: []string{"sh", "-c", drivertest.MemoryScript}, MemoryBytes: limit})
 	var out bytes.Buffer
-	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out))
 	drivertest.CheckMemoryLimits(t, out.String(), limit)
 }
 
@@ -241,49 +192,30 @@ func testLongLabels(t *testing.T, rt runtime.Runtime) {
 	value, other := long(), long()
 	c := runDone(t, rt, runtime.ContainerSpec{Image: loadBase(t, rt), Cmd: []string{"true"}, Labels: map[string]string{key: value, "io.berth.test.short": "s"}})
 	got, err := rt.InspectContainer(ctx, c.ID)
-	if err != nil || got.Labels[key] != value || got.Labels["io.berth.test.short"] != "s" || len(got.Labels) != 2 {
-		t.Fatalf("inspect container: label of %d characters, labels %d, %v; want the %d given", len(got.Labels[key]), len(got.Labels), err, len(value))
-	}
+	require.False(t, err != nil || got.Labels[key] != value || got.Labels["io.berth.test.short"] != "s" || len(got.Labels) != 2, "inspect container: label of %d characters, labels %d, %v; want the %d given", len(got.Labels[key]), len(got.Labels), err, len(value))
 	containerIDs := func(f runtime.LabelFilter) []string {
 		cs, err := rt.ListContainers(ctx, f)
-		if err != nil {
-			t.Fatalf("list containers: %v", err)
-		}
+		require.NoError(t, err, "list containers")
 		var ids []string
 		for _, c := range cs {
-			if c.Labels[key] != value {
-				t.Errorf("list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
-			}
+			assert.Equal(t, value, c.Labels[key], "list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
 			ids = append(ids, c.ID)
 		}
 		return ids
 	}
-	if ids := containerIDs(runtime.LabelFilter{key: value}); !slices.Equal(ids, []string{c.ID}) {
-		t.Errorf("list containers by the long value: %v, want [%s]", ids, c.ID)
-	}
-	if ids := containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}); len(ids) != 0 {
-		t.Errorf("list containers by another long value: %v, want none", ids)
-	}
-	if ids := containerIDs(runtime.LabelFilter{key: longLabelValue(value)}); len(ids) != 0 {
-		t.Errorf("list containers by the stored form of the long value: %v, want none", ids)
-	}
+	assert.Equal(t, []string{c.ID}, containerIDs(runtime.LabelFilter{key: value}), "list containers by the long value")
+	assert.Empty(t, containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}), "list containers by another long value")
+	assert.Empty(t, containerIDs(runtime.LabelFilter{key: longLabelValue(value)}), "list containers by the stored form of the long value")
 	for _, squash := range []bool{false, true} {
 		ref := "berth-test/long-" + randomHex(4) + ":g1"
 		t.Cleanup(func() { removeImage(t, rt, ref) })
 		img, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash, Labels: map[string]string{imgKey: other, key: value}})
-		if err != nil {
-			t.Fatalf("squash=%v: commit: %v", squash, err)
-		}
-		if img.Labels[key] != value || img.Labels[imgKey] != other {
-			t.Errorf("squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
-		}
+		require.NoError(t, err, "squash=%v: commit", squash)
+		assert.False(t, img.Labels[key] != value || img.Labels[imgKey] != other, "squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
 		imgs, err := rt.ListImages(ctx, runtime.LabelFilter{imgKey: other, key: value})
-		if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other {
-			t.Errorf("squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
-		}
-		if imgs, err := rt.ListImages(ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"}); err != nil || len(imgs) != 0 {
-			t.Errorf("squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
-		}
+		assert.False(t, err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other, "squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
+		imgs, err = rt.ListImages(ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"})
+		assert.False(t, err != nil || len(imgs) != 0, "squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
 		other = long()
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/typeurl/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -15,9 +17,8 @@ import (
 // and that the exact labels come back from it.
 func TestFitLabels(t *testing.T) {
 	short := map[string]string{"a": "1", "io.berth.x": strings.Repeat("v", maxLabelSize-len("io.berth.x"))}
-	if fit, ext := fitLabels(short); ext != nil || !maps.Equal(fit, short) {
-		t.Errorf("labels within the limit: stored %v with extensions %v", fit, ext)
-	}
+	fit, ext := fitLabels(short)
+	assert.False(t, ext != nil || !maps.Equal(fit, short), "labels within the limit: stored %v with extensions %v", fit, ext)
 	longKey := "io.berth." + strings.Repeat("k", 5000)
 	labels := map[string]string{
 		"a":              "1",
@@ -26,35 +27,21 @@ func TestFitLabels(t *testing.T) {
 		"io.berth.edge":  strings.Repeat("e", maxLabelSize-len("io.berth.edge")+1),
 		longKey:          "v",
 	}
-	fit, ext := fitLabels(labels)
-	if ext == nil {
-		t.Fatal("no extension for the over-long labels")
-	}
+	fit, ext = fitLabels(labels)
+	require.NotNil(t, ext, "no extension for the over-long labels")
 	for k, v := range fit {
-		if len(k)+len(v) > maxLabelSize {
-			t.Errorf("stored label %.20s... has %d bytes", k, len(k)+len(v))
-		}
-		if !utf8.ValidString(v) {
-			t.Errorf("stored value of %s is not UTF-8", k)
-		}
+		assert.False(t, len(k)+len(v) > maxLabelSize, "stored label %.20s... has %d bytes", k, len(k)+len(v))
+		assert.True(t, utf8.ValidString(v), "stored value of %s is not UTF-8", k)
 	}
-	if _, ok := fit[longKey]; ok {
-		t.Errorf("a key over the limit was stored")
-	}
-	if fit["a"] != "1" || fit["io.berth.work"] != longLabelValue(labels["io.berth.work"]) {
-		t.Errorf("stored labels: a=%q work=%.40q", fit["a"], fit["io.berth.work"])
-	}
+	_, ok := fit[longKey]
+	assert.False(t, ok, "a key over the limit was stored")
+	assert.False(t, fit["a"] != "1" || fit["io.berth.work"] != longLabelValue(labels["io.berth.work"]), "stored labels: a=%q work=%.40q", fit["a"], fit["io.berth.work"])
 	got := exactLabels(containers.Container{Labels: fit, Extensions: ext})
-	if !maps.Equal(got, labels) {
-		t.Errorf("exact labels differ from those given")
-	}
+	assert.Equal(t, labels, got, "exact labels differ from those given")
 	// Two values alike in their first bytes are stored apart.
-	if a, b := longLabelValue(strings.Repeat("w", 5000)+"a"), longLabelValue(strings.Repeat("w", 5000)+"b"); a == b {
-		t.Errorf("two long values have one stored form")
-	}
+	a, b := longLabelValue(strings.Repeat("w", 5000)+"a"), longLabelValue(strings.Repeat("w", 5000)+"b")
+	assert.False(t, a == b, "two long values have one stored form")
 	// An extension not of the driver's leaves the stored labels as they are.
 	foreign := map[string]typeurl.Any{extLabels: &anypb.Any{TypeUrl: "x", Value: []byte("not json")}}
-	if got := exactLabels(containers.Container{Labels: fit, Extensions: foreign}); !maps.Equal(got, fit) {
-		t.Errorf("a foreign extension changed the labels")
-	}
+	assert.Equal(t, fit, exactLabels(containers.Container{Labels: fit, Extensions: foreign}), "a foreign extension changed the labels")
 }

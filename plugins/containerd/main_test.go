@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -63,9 +65,7 @@ func newDriver(t testing.TB) *Driver {
 	t.Helper()
 	daemon.Need(t)
 	d, err := New(Options{Namespace: testNamespace})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	t.Cleanup(func() { d.Close() })
 	return d
 }
@@ -76,12 +76,8 @@ func loadBase(t testing.TB, rt runtime.Runtime) string {
 	t.Helper()
 	ref := "berth-test/base-" + randomHex(4) + ":latest"
 	tarball, err := testimage.Tar(testimage.Options{Ref: ref})
-	if err != nil {
-		t.Fatalf("testimage: %v", err)
-	}
-	if _, err := rt.LoadImage(context.Background(), bytes.NewReader(tarball)); err != nil {
-		t.Fatalf("LoadImage: %v", err)
-	}
+	require.NoError(t, err, "testimage")
+	require.NoError(t, second(rt.LoadImage(context.Background(), bytes.NewReader(tarball))), "LoadImage")
 	t.Cleanup(func() { removeImage(t, rt, ref) })
 	return ref
 }
@@ -90,9 +86,8 @@ func loadBase(t testing.TB, rt runtime.Runtime) string {
 func removeImage(t testing.TB, rt runtime.Runtime, ref string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("clean-up: RemoveImage(%s): %v", ref, err)
-	}
+	err := rt.RemoveImage(ctx, ref)
+	assert.False(t, err != nil && !errors.Is(err, runtime.ErrNotFound), "clean-up: RemoveImage(%s): %v", ref, err)
 }
 
 // runDone runs spec to its end, removes the container at clean-up and
@@ -101,22 +96,17 @@ func runDone(t testing.TB, rt runtime.Runtime, spec runtime.ContainerSpec) runti
 	t.Helper()
 	ctx := context.Background()
 	c, err := rt.Run(ctx, spec)
-	if err != nil {
-		t.Fatalf("Run(%v): %v", spec.Cmd, err)
-	}
+	require.NoError(t, err, "Run(%v)", spec.Cmd)
 	t.Cleanup(func() {
-		if err := rt.Remove(context.Background(), c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("clean-up: Remove(%s): %v", c.ID, err)
-		}
+		err := rt.Remove(context.Background(), c.ID)
+		assert.False(t, err != nil && !errors.Is(err, runtime.ErrNotFound), "clean-up: Remove(%s): %v", c.ID, err)
 	})
 	st, err := rt.Wait(ctx, c.ID)
-	if err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
+	require.NoError(t, err, "Wait")
 	if st.ExitCode != 0 {
 		var out, errb bytes.Buffer
 		_ = rt.Logs(ctx, c.ID, runtime.LogOptions{}, &out, &errb)
-		t.Fatalf("%v: exit %d (stdout %q stderr %q)", spec.Cmd, st.ExitCode, out.String(), errb.String())
+		require.Zero(t, st.ExitCode, "%v's exit code (stdout %q stderr %q)", spec.Cmd, out.String(), errb.String())
 	}
 	return c
 }
@@ -187,3 +177,6 @@ func checkEmpty(ns string, drop bool) error {
 	}
 	return nil
 }
+
+// second returns the error of a call that returns a value and an error.
+func second[T any](_ T, err error) error { return err }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -37,20 +38,15 @@ func newRegistry(t *testing.T, tarball []byte) *registry {
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files[h.Name] = b
 	}
 	var save []struct{ Config string }
 	var layers []string
-	if err := json.Unmarshal(files["manifest.json"], &save); err != nil || len(save) != 1 {
-		t.Fatalf("manifest.json: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(files["manifest.json"], &save), "manifest.json")
+	require.Len(t, save, 1, "images in manifest.json")
 	var raw []map[string]any
 	_ = json.Unmarshal(files["manifest.json"], &raw)
 	for _, l := range raw[0]["Layers"].([]any) {
@@ -73,9 +69,8 @@ func newRegistry(t *testing.T, tarball []byte) *registry {
 	}
 	m["layers"] = ls
 	var err error
-	if r.manifest, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
+	r.manifest, err = json.Marshal(m)
+	require.NoError(t, err)
 	return r
 }
 
@@ -117,31 +112,19 @@ func (r *registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func TestPull(t *testing.T) {
 	d := newDriver(t)
 	tarball, err := testimage.Tar(testimage.Options{Files: map[string][]byte{"/work/pulled": []byte("pulled\n")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := httptest.NewServer(newRegistry(t, tarball))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ctx := context.Background()
 	ref := host + "/berth-test/pulled-" + randomHex(4) + ":1"
 	img, err := d.PullImage(ctx, ref)
-	if err != nil {
-		t.Fatalf("PullImage(%s): %v", ref, err)
-	}
+	require.NoError(t, err, "PullImage(%s)", ref)
 	t.Cleanup(func() { removeImage(t, d, ref) })
-	if img.ID == "" || img.Layers != 1 || len(img.Refs) != 1 || img.Refs[0] != ref {
-		t.Errorf("PullImage = %+v; want one layer and ref %s", img, ref)
-	}
+	assert.False(t, img.ID == "" || img.Layers != 1 || len(img.Refs) != 1 || img.Refs[0] != ref, "PullImage = %+v; want one layer and ref %s", img, ref)
 	c := runDone(t, d, runtime.ContainerSpec{Image: ref, Cmd: []string{"cat", "/work/pulled"}})
 	var out bytes.Buffer
-	if err := d.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, nil); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "pulled\n" {
-		t.Errorf("pulled image sees %q", out.String())
-	}
-	if _, err := d.PullImage(ctx, host+"/berth-test/absent:2"); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("PullImage of a missing tag: %v; want ErrNotFound", err)
-	}
+	require.NoError(t, d.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, nil))
+	assert.Equal(t, "pulled\n", out.String(), "pulled image sees %q", out.String())
+	assert.ErrorIs(t, second(d.PullImage(ctx, host+"/berth-test/absent:2")), runtime.ErrNotFound, "PullImage of a missing tag")
 }
