@@ -2,27 +2,27 @@ package core
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestNoCommitAfterFailure(t *testing.T) {
 	e := newEnv(t, nil)
 	first, _ := e.run(nil, job("w", "echo 1 > /work/v"))
 	res, _ := e.run(nil, job("w", "echo 2 > /work/v; exit 3"))
-	if res.ExitCode != 3 || res.Commit.Committed || res.Commit.Reason != NoCommitExitCode {
-		t.Fatalf("exit 3: %+v", res)
-	}
+	require.Equal(t, 3, res.ExitCode, "exit code")
+	require.False(t, res.Commit.Committed, "committed after exit 3")
+	require.Equal(t, NoCommitExitCode, res.Commit.Reason, "commit reason after exit 3")
 	res, out := e.run(nil, job("w", "cat /work/v"))
-	if !res.Hit || res.Image != first.Commit.Image || out != "1\n" {
-		t.Fatalf("after a failed run: image %q out %q, want the first snapshot %q", res.Image, out, first.Commit.Image)
-	}
+	require.True(t, res.Hit, "after a failed run: a miss (%s)", res.Reason)
+	require.Equal(t, first.Commit.Image, res.Image, "image after a failed run (the first snapshot)")
+	require.Equal(t, "1\n", out, "output after a failed run")
 	e.noContainers()
 }
 
@@ -38,17 +38,15 @@ func TestTimeoutStopsAndNeverCommits(t *testing.T) {
 		j := job("w", tc.script)
 		j.Timeout = 30 * ms
 		res, err := e.core.Run(context.Background(), j)
-		if err != nil {
-			t.Fatalf("Run with timeout: %v (a timeout is no berth failure)", err)
-		}
-		if !res.TimedOut || res.ExitCode != tc.code || res.Commit.Committed || res.Commit.Reason != NoCommitTimeout {
-			t.Fatalf("%q: timed out=%v exit=%d commit=%+v", tc.script, res.TimedOut, res.ExitCode, res.Commit)
-		}
+		require.NoError(t, err, "Run with timeout (a timeout is no berth failure)")
+		require.True(t, res.TimedOut, "%q did not time out", tc.script)
+		require.Equal(t, tc.code, res.ExitCode, "%q: exit code", tc.script)
+		require.False(t, res.Commit.Committed, "%q: committed after a timeout", tc.script)
+		require.Equal(t, NoCommitTimeout, res.Commit.Reason, "%q: commit reason", tc.script)
 		e.noContainers()
 	}
-	if en := e.entry("w"); en.Found {
-		t.Fatalf("snapshot stored after timeouts: %+v", en.Snapshot)
-	}
+	en := e.entry("w")
+	assert.False(t, en.Found, "snapshot stored after timeouts: %+v", en.Snapshot)
 }
 
 func TestCancelStopsRemovesAndNeverCommits(t *testing.T) {
@@ -67,13 +65,13 @@ func TestCancelStopsRemovesAndNeverCommits(t *testing.T) {
 	})
 	cancel()
 	<-done
-	if !errors.Is(err, context.Canceled) || !res.Cancelled || res.Commit.Committed || res.Commit.Reason != NoCommitCancelled {
-		t.Fatalf("cancelled job: err=%v cancelled=%v commit=%+v", err, res.Cancelled, res.Commit)
-	}
+	require.ErrorIs(t, err, context.Canceled, "cancelled job")
+	require.True(t, res.Cancelled, "cancelled job: result not cancelled")
+	require.False(t, res.Commit.Committed, "cancelled job committed")
+	require.Equal(t, NoCommitCancelled, res.Commit.Reason, "cancelled job's commit reason")
 	e.noContainers()
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatalf("job rows left: %+v", jobs)
-	}
+	jobs, _ := e.core.st.Jobs(context.Background())
+	assert.Empty(t, jobs, "job rows left")
 }
 
 func TestSecretsNeverReachTheImage(t *testing.T) {
@@ -83,25 +81,20 @@ func TestSecretsNeverReachTheImage(t *testing.T) {
 	j.SecretEnv = []string{"API_TOKEN=s3cret"}
 	res, out := e.run(nil, j)
 	seen := envOf(out)
-	if seen["VISIBLE"] != "yes" || seen["DB_PASS"] != "hunter2" || seen["API_TOKEN"] != "s3cret" {
-		t.Fatalf("the job did not get its env: %v", seen)
+	for k, v := range map[string]string{"VISIBLE": "yes", "DB_PASS": "hunter2", "API_TOKEN": "s3cret"} {
+		require.Equal(t, v, seen[k], "the job's %s", k)
 	}
 	img, err := e.rt.InspectImage(context.Background(), res.Commit.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, kv := range img.Env {
-		if strings.Contains(kv, "hunter2") || strings.Contains(kv, "s3cret") {
-			t.Fatalf("committed image carries a secret: %q (env %q)", kv, img.Env)
-		}
+		require.NotContains(t, kv, "hunter2", "committed image carries a secret (env %q)", img.Env)
+		require.NotContains(t, kv, "s3cret", "committed image carries a secret (env %q)", img.Env)
 	}
-	if !slices.Contains(img.Env, "VISIBLE=yes") {
-		t.Fatalf("committed image lost plain env: %q", img.Env)
-	}
+	require.Contains(t, img.Env, "VISIBLE=yes", "committed image lost plain env")
 	_, out = e.run(nil, job("w", "env"))
-	if seen := envOf(out); seen["DB_PASS"] != "" || seen["API_TOKEN"] != "" {
-		t.Fatalf("a later job on the snapshot sees secrets: %v", seen)
-	}
+	seen = envOf(out)
+	assert.Empty(t, seen["DB_PASS"], "a later job on the snapshot sees DB_PASS")
+	assert.Empty(t, seen["API_TOKEN"], "a later job on the snapshot sees API_TOKEN")
 }
 
 func TestCommittedImageLabels(t *testing.T) {
@@ -110,22 +103,17 @@ func TestCommittedImageLabels(t *testing.T) {
 	j.Project, j.Labels = "web", map[string]string{"team": "infra"}
 	res, _ := e.run(nil, j)
 	img, err := e.rt.InspectImage(context.Background(), res.Commit.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]string{
 		LabelManagedBy: "berth", LabelInstance: e.core.InstanceID(), LabelProject: "web",
 		LabelWorkItem: "issue-7", LabelGeneration: "1", LabelBaseImage: baseRef, LabelJob: res.JobID, "team": "infra",
 		LabelRuntime: "fake",
 	}
 	for k, v := range want {
-		if img.Labels[k] != v {
-			t.Fatalf("label %s = %q, want %q (labels %v)", k, img.Labels[k], v, img.Labels)
-		}
+		require.Equal(t, v, img.Labels[k], "label %s (labels %v)", k, img.Labels)
 	}
-	if res.Commit.ImageID != img.ID || !slices.Contains(img.Refs, res.Commit.Image) {
-		t.Fatalf("result %+v does not name the image %+v", res.Commit, img)
-	}
+	assert.Equal(t, img.ID, res.Commit.ImageID, "the result's image ID")
+	assert.Contains(t, img.Refs, res.Commit.Image, "the image's references")
 }
 
 func TestCommitFailureNeverFailsTheJob(t *testing.T) {
@@ -133,19 +121,14 @@ func TestCommitFailureNeverFailsTheJob(t *testing.T) {
 	first, _ := e.run(nil, job("w", "echo 1 > /work/v"))
 	e.rt.FailNth(fake.OpCommit, e.rt.Calls(fake.OpCommit)+1, runtime.ErrUnavailable)
 	res, err := e.core.Run(context.Background(), job("w", "echo 2 > /work/v"))
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("commit failure failed the job: %v, exit %d", err, res.ExitCode)
-	}
-	if res.Commit.Committed || res.Commit.Error == "" {
-		t.Fatalf("commit failure not reported: %+v", res.Commit)
-	}
-	if got := e.core.Counters()[MetricCommitFailures]; got != 1 {
-		t.Fatalf("commit failures counted %v, want 1", got)
-	}
+	require.NoError(t, err, "commit failure failed the job")
+	require.Equal(t, 0, res.ExitCode, "exit code")
+	require.False(t, res.Commit.Committed, "committed despite the failure")
+	require.NotEmpty(t, res.Commit.Error, "commit failure not reported: %+v", res.Commit)
+	require.Equal(t, float64(1), e.core.Counters()[MetricCommitFailures], "commit failures counted")
 	res, out := e.run(nil, job("w", "cat /work/v"))
-	if res.Image != first.Commit.Image || out != "1\n" {
-		t.Fatalf("after a failed commit: %q / %q, want the previous snapshot", res.Image, out)
-	}
+	assert.Equal(t, first.Commit.Image, res.Image, "image after a failed commit (the previous snapshot)")
+	assert.Equal(t, "1\n", out, "output after a failed commit")
 	e.noContainers()
 }
 
@@ -154,19 +137,14 @@ func TestNewGenerationReplacesOld(t *testing.T) {
 	var refs []string
 	for i := 1; i <= 3; i++ {
 		res, _ := e.run(nil, job("w", "true"))
-		if res.Commit.Generation != i || !strings.HasSuffix(res.Commit.Image, ":g"+strconv.Itoa(i)) {
-			t.Fatalf("run %d: %+v", i, res.Commit)
-		}
+		require.Equal(t, i, res.Commit.Generation, "run %d's generation", i)
+		require.True(t, strings.HasSuffix(res.Commit.Image, ":g"+strconv.Itoa(i)), "run %d's image %q, want tag g%d", i, res.Commit.Image, i)
 		refs = append(refs, res.Commit.Image)
 	}
 	for _, old := range refs[:2] {
-		if e.imageExists(old) {
-			t.Fatalf("old generation %s still exists", old)
-		}
+		require.False(t, e.imageExists(old), "old generation %s still exists", old)
 	}
-	if !e.imageExists(refs[2]) {
-		t.Fatal("newest generation missing")
-	}
+	assert.True(t, e.imageExists(refs[2]), "newest generation missing")
 }
 
 func TestOldGenerationInUseIsLeftForTheSweep(t *testing.T) {
@@ -174,22 +152,14 @@ func TestOldGenerationInUseIsLeftForTheSweep(t *testing.T) {
 	first, _ := e.run(nil, job("w", "true"))
 	e.rt.FailNth(fake.OpRemoveImage, e.rt.Calls(fake.OpRemoveImage)+1, runtime.ErrConflict)
 	second, err := e.core.Run(context.Background(), job("w", "true"))
-	if err != nil || !second.Commit.Committed {
-		t.Fatalf("an old image in use failed the job: %v %+v", err, second.Commit)
-	}
-	if !e.imageExists(first.Commit.ImageID) {
-		t.Fatal("old generation removed despite the conflict (test setup broken)")
-	}
+	require.NoError(t, err, "an old image in use failed the job")
+	require.True(t, second.Commit.Committed, "an old image in use failed the commit: %+v", second.Commit)
+	require.True(t, e.imageExists(first.Commit.ImageID), "old generation removed despite the conflict (test setup broken)")
 	rep, err := e.core.Sweep(context.Background(), SweepOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(rep.RemovedImages, first.Commit.Image) || e.imageExists(first.Commit.ImageID) {
-		t.Fatalf("the sweep did not remove the dangling generation: %+v", rep)
-	}
-	if !e.imageExists(second.Commit.Image) {
-		t.Fatal("the sweep removed the current generation")
-	}
+	require.NoError(t, err)
+	require.Contains(t, rep.RemovedImages, first.Commit.Image, "the sweep did not remove the dangling generation")
+	require.False(t, e.imageExists(first.Commit.ImageID), "dangling generation left after the sweep")
+	assert.True(t, e.imageExists(second.Commit.Image), "the sweep removed the current generation")
 }
 
 func TestLayerLimitSquashes(t *testing.T) {
@@ -197,17 +167,15 @@ func TestLayerLimitSquashes(t *testing.T) {
 	var squashed bool
 	for i := 1; i <= 8; i++ {
 		res, out := e.run(nil, job("w", "cat /work/log; echo x >> /work/log"))
-		if i > 1 && (!res.Hit || out != strings.Repeat("x\n", i-1)) {
-			t.Fatalf("run %d: hit=%v %q out=%q; squashing must keep reusing", i, res.Hit, res.Reason, out)
+		if i > 1 {
+			require.True(t, res.Hit, "run %d: a miss (%s); squashing must keep reusing", i, res.Reason)
+			require.Equal(t, strings.Repeat("x\n", i-1), out, "run %d's output", i)
 		}
-		if res.Commit.Layers > 4 || e.imageLayers(res.Commit.Image) > 4 {
-			t.Fatalf("run %d: %d layers over the limit 4", i, res.Commit.Layers)
-		}
+		require.LessOrEqual(t, res.Commit.Layers, 4, "run %d: layers committed over the limit 4", i)
+		require.LessOrEqual(t, e.imageLayers(res.Commit.Image), 4, "run %d: layers of the image over the limit 4", i)
 		squashed = squashed || res.Commit.Squashed
 	}
-	if !squashed {
-		t.Fatal("never squashed")
-	}
+	assert.True(t, squashed, "never squashed")
 }
 
 func TestLayerLimitWithoutSquashStartsAfresh(t *testing.T) {
@@ -219,29 +187,22 @@ func TestLayerLimitWithoutSquashStartsAfresh(t *testing.T) {
 		res, _ := e.run(nil, job("w", "true"))
 		if res.Reason == ReasonLayerLimit {
 			afresh++
-			if res.Hit || res.Image != baseRef {
-				t.Fatalf("run %d: layer-limit miss ran on %q", i, res.Image)
-			}
+			require.False(t, res.Hit, "run %d: a layer-limit miss is a hit", i)
+			require.Equal(t, baseRef, res.Image, "run %d: image of a layer-limit miss", i)
 		}
-		if res.Commit.Layers > 4 || !res.Commit.Committed {
-			t.Fatalf("run %d: commit %+v over the limit or missing", i, res.Commit)
-		}
+		require.True(t, res.Commit.Committed, "run %d: commit missing: %+v", i, res.Commit)
+		require.LessOrEqual(t, res.Commit.Layers, 4, "run %d: layers committed over the limit", i)
 	}
 	// base+1, ..., 4 layers, then afresh: every 4-base runs.
-	if per := 4 - base; afresh != (10-1)/per {
-		t.Fatalf("started afresh %d times, want %d (base has %d layers)", afresh, (10-1)/per, base)
-	}
-	if got := e.core.Counters()[MetricMisses]; got != float64(afresh+1) {
-		t.Fatalf("misses %v, want %d", got, afresh+1)
-	}
+	per := 4 - base
+	require.Equal(t, (10-1)/per, afresh, "times started afresh (base has %d layers)", base)
+	assert.Equal(t, float64(afresh+1), e.core.Counters()[MetricMisses], "misses")
 }
 
 func (e *env) imageLayers(ref string) int {
 	e.t.Helper()
 	img, err := e.rt.InspectImage(context.Background(), ref)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return img.Layers
 }
 
@@ -258,23 +219,19 @@ func TestTwoHundredRunsKeepWorking(t *testing.T) {
 			hits := 0
 			for i := 1; i <= 200; i++ {
 				res, _ := e.run(nil, job("w", "echo x >> /work/log"))
-				if res.ExitCode != 0 || !res.Commit.Committed || res.Commit.Layers > DefaultLayerLimit {
-					t.Fatalf("run %d: exit %d commit %+v", i, res.ExitCode, res.Commit)
-				}
+				require.Equal(t, 0, res.ExitCode, "run %d's exit code", i)
+				require.True(t, res.Commit.Committed, "run %d not committed: %+v", i, res.Commit)
+				require.LessOrEqual(t, res.Commit.Layers, DefaultLayerLimit, "run %d's layers", i)
 				if res.Hit {
 					hits++
-				} else if i > 1 && res.Reason != ReasonLayerLimit {
-					t.Fatalf("run %d missed: %q", i, res.Reason)
+				} else if i > 1 {
+					require.Equal(t, ReasonLayerLimit, res.Reason, "run %d missed", i)
 				}
 			}
-			if hits < 197 {
-				t.Fatalf("%d hits in 200 runs: reuse must go on", hits)
-			}
+			require.GreaterOrEqual(t, hits, 197, "hits in 200 runs: reuse must go on")
 			e.noContainers()
 			imgs, _ := e.rt.ListImages(context.Background(), runtime.LabelFilter{LabelManagedBy: ManagedBy})
-			if len(imgs) != 1 {
-				t.Fatalf("%d managed images left, want only the newest generation", len(imgs))
-			}
+			assert.Len(t, imgs, 1, "managed images left (only the newest generation)")
 		})
 	}
 }
@@ -290,17 +247,15 @@ func TestAwkwardIDsGetTheirOwnSnapshots(t *testing.T) {
 		j := job(p[1], script)
 		j.Project, j.Cmd = p[0], append(j.Cmd, "sh", p[0]+"|"+p[1])
 		res, _ := e.run(nil, j)
-		if images[res.Commit.Image] {
-			t.Fatalf("%q: image %s shared with another pair", p, res.Commit.Image)
-		}
+		require.False(t, images[res.Commit.Image], "%q: image %s shared with another pair", p, res.Commit.Image)
 		images[res.Commit.Image] = true
 	}
 	for _, p := range pairs {
 		j := job(p[1], script)
 		j.Project, j.Cmd = p[0], append(j.Cmd, "sh", p[0]+"|"+p[1])
-		if res, out := e.run(nil, j); !res.Hit || out != p[0]+"|"+p[1]+"\n" {
-			t.Fatalf("%.20q: hit=%v saw %.40q; want its own snapshot", p, res.Hit, out)
-		}
+		res, out := e.run(nil, j)
+		require.True(t, res.Hit, "%.20q: a miss (%s); want its own snapshot", p, res.Reason)
+		require.Equal(t, p[0]+"|"+p[1]+"\n", out, "%.20q: output (its own snapshot's)", p)
 	}
 }
 
@@ -310,14 +265,11 @@ func TestOnPhaseBracketsTheCommit(t *testing.T) {
 	j := job("w", "echo 1 > /work/v")
 	j.OnPhase = func(p string) { phases = append(phases, p) }
 	res, _ := e.run(nil, j)
-	if !res.Commit.Committed || strings.Join(phases, ",") != PhaseCommit+","+PhaseCleanup {
-		t.Fatalf("committed %v, phases %q: want commit then cleanup", res.Commit.Committed, phases)
-	}
+	require.True(t, res.Commit.Committed, "not committed: %+v", res.Commit)
+	require.Equal(t, []string{PhaseCommit, PhaseCleanup}, phases, "phases of a job that commits")
 	phases = nil
 	j = job("w", "exit 3")
 	j.OnPhase = func(p string) { phases = append(phases, p) }
 	e.run(nil, j)
-	if len(phases) != 0 {
-		t.Fatalf("phases %q for a job that commits nothing: want none", phases)
-	}
+	assert.Empty(t, phases, "phases of a job that commits nothing")
 }
