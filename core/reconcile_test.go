@@ -11,6 +11,8 @@ import (
 	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // mkContainer makes an exited container with labels, as a job of a berth
@@ -25,12 +27,9 @@ func (e *env) mkNamedContainer(name string, labels map[string]string) runtime.Co
 	e.t.Helper()
 	ctx := context.Background()
 	c, err := e.rt.Run(ctx, runtime.ContainerSpec{Name: name, Image: baseRef, Cmd: []string{"true"}, Labels: labels})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.rt.Wait(ctx, c.ID); err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
+	_, err = e.rt.Wait(ctx, c.ID)
+	require.NoError(e.t, err)
 	return c
 }
 
@@ -41,9 +40,7 @@ func (e *env) orphan(jobID string) runtime.Container {
 	e.t.Helper()
 	err := e.core.st.AddJob(context.Background(), store.Job{ID: jobID, Runtime: "fake", Project: DefaultProject,
 		PID: deadPID(e.t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return e.mkNamedContainer(containerName(jobID), e.managed(map[string]string{LabelJob: jobID}))
 }
 
@@ -61,9 +58,7 @@ func (e *env) sweep(c *Core, opts SweepOptions) SweepReport {
 		c = e.core
 	}
 	rep, err := c.Sweep(context.Background(), opts)
-	if err != nil {
-		e.t.Fatalf("Sweep: %v", err)
-	}
+	require.NoError(e.t, err, "Sweep")
 	return rep
 }
 
@@ -76,16 +71,14 @@ func TestReconcileAdoptsImagesTheStoreLost(t *testing.T) {
 	e.core.Close()
 	c := e.open()
 	res, out := e.run(c, job("w", "cat /work/f"))
-	if !res.Hit || res.Image != first.Commit.Image || out != "v1\n" {
-		t.Fatalf("after restart: hit=%v %q out=%q, want the adopted snapshot", res.Hit, res.Reason, out)
-	}
+	require.True(t, res.Hit, "after restart: a miss (%s), want the adopted snapshot", res.Reason)
+	require.Equal(t, first.Commit.Image, res.Image, "image after restart (the adopted snapshot)")
+	require.Equal(t, "v1\n", out, "output after restart")
 	// And on demand, reported.
 	e.forgetInDB("DELETE FROM snapshots")
 	e.forgetInDB("DELETE FROM work_items")
 	rep := e.sweep(c, SweepOptions{})
-	if !slices.Equal(rep.AdoptedImages, []string{res.Commit.Image}) {
-		t.Fatalf("adopted %v, want %s", rep.AdoptedImages, res.Commit.Image)
-	}
+	require.Equal(t, []string{res.Commit.Image}, rep.AdoptedImages, "images adopted")
 }
 
 func TestReconcileRemovesIncompleteAndForeignIsKept(t *testing.T) {
@@ -94,9 +87,7 @@ func TestReconcileRemovesIncompleteAndForeignIsKept(t *testing.T) {
 	commit := func(ref string, labels map[string]string) runtime.Image {
 		c := e.mkContainer(nil)
 		img, err := e.rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref, Labels: labels})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		e.rt.Remove(ctx, c.ID)
 		return img
 	}
@@ -110,24 +101,16 @@ func TestReconcileRemovesIncompleteAndForeignIsKept(t *testing.T) {
 	mine := commit("mine:1", nil)
 
 	dry := e.sweep(nil, SweepOptions{DryRun: true})
-	if !slices.Equal(dry.RemovedImages, []string{name + ":g1-unscrubbed"}) || !e.imageExists(incomplete.ID) {
-		t.Fatalf("dry run: %+v (image must stay)", dry)
-	}
+	require.Equal(t, []string{name + ":g1-unscrubbed"}, dry.RemovedImages, "dry run's removals")
+	require.True(t, e.imageExists(incomplete.ID), "a dry run removed the image")
 	rep := e.sweep(nil, SweepOptions{})
-	if !slices.Equal(rep.RemovedImages, []string{name + ":g1-unscrubbed"}) || e.imageExists(incomplete.ID) {
-		t.Fatalf("sweep: %+v", rep)
-	}
-	if rep.BytesReclaimed != incomplete.Size {
-		t.Fatalf("bytes reclaimed %d, want %d", rep.BytesReclaimed, incomplete.Size)
-	}
+	require.Equal(t, []string{name + ":g1-unscrubbed"}, rep.RemovedImages, "the sweep's removals")
+	require.False(t, e.imageExists(incomplete.ID), "incomplete image left after the sweep")
+	require.Equal(t, incomplete.Size, rep.BytesReclaimed, "bytes reclaimed")
 	for _, img := range []runtime.Image{lookalike, foreign, mine} {
-		if !e.imageExists(img.ID) {
-			t.Fatalf("the sweep removed %v, an image berth did not name", img.Refs)
-		}
+		require.True(t, e.imageExists(img.ID), "the sweep removed %v, an image berth did not name", img.Refs)
 	}
-	if !e.imageExists(baseRef) {
-		t.Fatal("the sweep removed the base image")
-	}
+	assert.True(t, e.imageExists(baseRef), "the sweep removed the base image")
 }
 
 func TestReconcileDropsEntriesWhoseImageIsGone(t *testing.T) {
@@ -135,24 +118,19 @@ func TestReconcileDropsEntriesWhoseImageIsGone(t *testing.T) {
 	res, _ := e.run(nil, job("w", "true"))
 	e.rt.RemoveImage(context.Background(), res.Commit.ImageID)
 	rep := e.sweep(nil, SweepOptions{DryRun: true})
-	if len(rep.DroppedEntries) != 1 || !e.entry("w").Found {
-		t.Fatalf("dry run: %+v", rep)
-	}
+	require.Len(t, rep.DroppedEntries, 1, "dry run's dropped entries: %+v", rep)
+	require.True(t, e.entry("w").Found, "a dry run dropped the entry")
 	rep = e.sweep(nil, SweepOptions{})
-	if len(rep.DroppedEntries) != 1 || rep.DroppedEntries[0].Image != res.Commit.Image {
-		t.Fatalf("dropped %+v", rep.DroppedEntries)
-	}
-	if snaps, _ := e.core.Snapshots(context.Background(), ""); len(snaps) != 0 {
-		t.Fatalf("entries left: %+v", snaps)
-	}
+	require.Len(t, rep.DroppedEntries, 1, "dropped entries: %+v", rep.DroppedEntries)
+	require.Equal(t, res.Commit.Image, rep.DroppedEntries[0].Image, "dropped entry's image")
+	snaps, _ := e.core.Snapshots(context.Background(), "")
+	assert.Empty(t, snaps, "entries left")
 }
 
 // deadPID returns the PID of a process that has exited.
 func deadPID(t testing.TB) int {
 	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Run())
 	return cmd.Process.Pid
 }
 
@@ -161,9 +139,7 @@ func TestOrphanContainersAreReapedAfterTheGrace(t *testing.T) {
 	ctx := context.Background()
 	self := e.core.owner
 	add := func(id string, pid int, start uint64) {
-		if err := e.core.st.AddJob(ctx, store.Job{ID: id, Runtime: "fake", Project: "p", PID: pid, PIDStart: start, Started: e.clk.Now()}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, e.core.st.AddJob(ctx, store.Job{ID: id, Runtime: "fake", Project: "p", PID: pid, PIDStart: start, Started: e.clk.Now()}))
 	}
 	// Rows of a berth that predates the owner lock files: PID and start
 	// time judge them.
@@ -182,36 +158,27 @@ func TestOrphanContainersAreReapedAfterTheGrace(t *testing.T) {
 	userRun := e.mkNamedContainer("my-container", e.managed(map[string]string{LabelJob: "live"}))
 	unmanaged := e.mkContainer(map[string]string{"app": "x"})
 
-	if rep := e.sweep(nil, SweepOptions{}); len(rep.RemovedContainers) != 0 {
-		t.Fatalf("removed %v within the grace period", rep.RemovedContainers)
-	}
+	require.Empty(t, e.sweep(nil, SweepOptions{}).RemovedContainers, "containers removed within the grace period")
 	e.clk.Advance(2 * time.Minute)
 	dry := e.sweep(nil, SweepOptions{DryRun: true})
-	if len(dry.RemovedContainers) != 3 || len(e.containers()) != 7 {
-		t.Fatalf("dry run: %v", dry.RemovedContainers)
-	}
+	require.Len(t, dry.RemovedContainers, 3, "dry run's removals: %v", dry.RemovedContainers)
+	require.Len(t, e.containers(), 7, "containers after a dry run")
 	rep := e.sweep(nil, SweepOptions{})
 	want := []string{dead.ID, reused.ID, lockDead.ID}
 	slices.Sort(want)
 	slices.Sort(rep.RemovedContainers)
-	if !slices.Equal(rep.RemovedContainers, want) {
-		t.Fatalf("removed %v, want %v", rep.RemovedContainers, want)
-	}
+	require.Equal(t, want, rep.RemovedContainers, "containers removed")
 	var left []string
 	for _, c := range e.containers() {
 		left = append(left, c.ID)
 	}
 	slices.Sort(left)
-	if wantLeft := []string{live.ID, noRow.ID, userRun.ID, unmanaged.ID}; !slices.Equal(left, slices.Sorted(slices.Values(wantLeft))) {
-		t.Fatalf("containers left %v, want the live job's and those berth did not make", left)
-	}
+	wantLeft := slices.Sorted(slices.Values([]string{live.ID, noRow.ID, userRun.ID, unmanaged.ID}))
+	require.Equal(t, wantLeft, left, "containers left (the live job's and those berth did not make)")
 	jobs, _ := e.core.st.Jobs(ctx)
-	if len(jobs) != 1 || jobs[0].ID != "live" {
-		t.Fatalf("job rows %+v, want only the live one", jobs)
-	}
-	if got := e.core.Counters()[MetricOrphans]; got != 3 {
-		t.Fatalf("orphans counted %v, want 3", got)
-	}
+	require.Len(t, jobs, 1, "job rows: %+v", jobs)
+	require.Equal(t, "live", jobs[0].ID, "job row left (the live one)")
+	assert.Equal(t, float64(3), e.core.Counters()[MetricOrphans], "orphans counted")
 }
 
 func TestLiveJobContainerIsNeverTouched(t *testing.T) {
@@ -221,9 +188,8 @@ func TestLiveJobContainerIsNeverTouched(t *testing.T) {
 	other := e.open() // another Core on the same state dir
 	e.clk.Advance(24 * time.Hour)
 	rep := e.sweep(other, SweepOptions{OrphanGrace: time.Nanosecond})
-	if len(rep.RemovedContainers) != 0 || e.running() != 1 {
-		t.Fatalf("a sweep touched a live job's container: %+v", rep)
-	}
+	require.Empty(t, rep.RemovedContainers, "a sweep removed a live job's container")
+	require.Equal(t, 1, e.running(), "running containers after the sweep")
 }
 
 func TestReconcileAtFirstUse(t *testing.T) {
@@ -233,9 +199,7 @@ func TestReconcileAtFirstUse(t *testing.T) {
 	c := e.open()
 	e.run(c, job("", "true"))
 	for _, ctr := range e.containers() {
-		if ctr.ID == orphan.ID {
-			t.Fatal("the first job of a new Core did not reconcile the runtime")
-		}
+		require.NotEqual(t, orphan.ID, ctr.ID, "the first job of a new Core did not reconcile the runtime")
 	}
 }
 
@@ -255,21 +219,15 @@ func TestKilledProcessContainerIsReaped(t *testing.T) {
 	cmd, _ := helperProcess(t, "run-job", "BERTH_FAKE="+fakeDir, "BERTH_STATE="+stateDir, "BERTH_ITEM=w")
 	clk.Advance(time.Hour)
 	rep := e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
-	if len(rep.RemovedContainers) != 0 || len(e.containers()) != 1 {
-		t.Fatalf("a sweep touched another live process's job: %+v", rep)
-	}
-	if err := cmd.Process.Signal(os.Kill); err != nil {
-		t.Fatal(err)
-	}
+	require.Empty(t, rep.RemovedContainers, "a sweep removed another live process's job's container")
+	require.Len(t, e.containers(), 1, "containers after the sweep")
+	require.NoError(t, cmd.Process.Signal(os.Kill))
 	cmd.Wait()
 	rep = e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
-	if len(rep.RemovedContainers) != 1 {
-		t.Fatalf("the killed process's container was not reaped: %+v", rep)
-	}
+	require.Len(t, rep.RemovedContainers, 1, "the killed process's container was not reaped: %+v", rep)
 	e.noContainers()
-	if jobs, _ := e.core.st.Jobs(context.Background()); len(jobs) != 0 {
-		t.Fatalf("the killed process's job row was kept: %+v", jobs)
-	}
+	jobs, _ := e.core.st.Jobs(context.Background())
+	assert.Empty(t, jobs, "the killed process's job row was kept")
 }
 
 func TestTwoRuntimeNamesOnOneEngine(t *testing.T) {
@@ -278,12 +236,13 @@ func TestTwoRuntimeNamesOnOneEngine(t *testing.T) {
 	})
 	res, _ := e.run(nil, job("w", "true"))
 	rep := e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
-	if len(rep.RemovedImages)+len(rep.AdoptedImages)+len(rep.DroppedEntries) != 0 || !e.imageExists(res.Commit.Image) {
-		t.Fatalf("reconciling one runtime name touched the other's snapshot: %+v", rep)
-	}
+	require.Empty(t, rep.RemovedImages, "reconciling one runtime name removed the other's images")
+	require.Empty(t, rep.AdoptedImages, "reconciling one runtime name adopted the other's images")
+	require.Empty(t, rep.DroppedEntries, "reconciling one runtime name dropped the other's entries")
+	require.True(t, e.imageExists(res.Commit.Image), "reconciling one runtime name removed the other's snapshot")
 	j := job("w", "true")
 	j.Runtime = "alias"
-	if res2, _ := e.run(nil, j); res2.Hit || res2.Commit.Image == res.Commit.Image {
-		t.Fatalf("the alias runtime reused or overwrote the other's snapshot: %+v", res2)
-	}
+	res2, _ := e.run(nil, j)
+	assert.False(t, res2.Hit, "the alias runtime reused the other's snapshot")
+	assert.NotEqual(t, res.Commit.Image, res2.Commit.Image, "the alias runtime overwrote the other's snapshot")
 }
