@@ -28,9 +28,7 @@ type cmd struct {
 	status uint8
 }
 
-// applets are the busybox commands the fake has besides the interpreter's
-// builtins, over the container's file system. An error they return ends
-// the script.
+// applets are busybox's commands on the container's files; an error ends the script.
 var applets map[string]func(c *cmd) error
 
 func init() {
@@ -101,11 +99,15 @@ func init() {
 				paths = []string{"."}
 			}
 			for _, p := range paths {
-				names, _, err := c.s.fs.list(c.path(p))
+				entries, err := c.s.fs.list(c.path(p))
+				var names []string
 				if errors.Is(err, syscall.ENOTDIR) {
 					names, err = []string{p}, nil
 				} else if c.set['a'] {
-					names = append([]string{".", ".."}, names...)
+					names = []string{".", ".."}
+				}
+				for _, e := range entries {
+					names = append(names, e.Name())
 				}
 				if err != nil {
 					c.errorf("%s: %s", p, errText(err))
@@ -139,14 +141,7 @@ func init() {
 		},
 		"head": (*cmd).head,
 		"env": func(c *cmd) error {
-			env := environ(c.hc.Env)
-			for len(c.args) > 0 && strings.Contains(c.args[0], "=") {
-				env, c.args = setEnv(env, c.args[0]), c.args[1:]
-			}
-			if len(c.args) > 0 {
-				return c.s.sh(c.ctx, c.args, env, c.hc.Dir, c.hc.Stdin, c.hc.Stdout, c.hc.Stderr)
-			}
-			fmt.Fprint(c.hc.Stdout, strings.Join(append(env, ""), "\n"))
+			fmt.Fprint(c.hc.Stdout, strings.Join(append(environ(c.hc.Env), ""), "\n"))
 			return nil
 		},
 		"sh": func(c *cmd) error {
@@ -172,8 +167,7 @@ func (c *cmd) failed(err error, format string, args ...any) error {
 
 func (c *cmd) path(p string) string { return abs(c.hc.Dir, p) }
 
-// flags takes the leading options (-abc) off the arguments into c.set and
-// returns the operands.
+// flags takes the leading options (-abc) into c.set and returns the operands.
 func (c *cmd) flags(known string) []string {
 	c.set = map[rune]bool{}
 	for len(c.args) > 0 && len(c.args[0]) > 1 && c.args[0][0] == '-' {
@@ -191,7 +185,6 @@ func (c *cmd) flags(known string) []string {
 	return c.args
 }
 
-// files returns the files given, else standard input ("-").
 func (c *cmd) files(given []string) []string {
 	if len(given) == 0 {
 		return []string{"-"}
@@ -212,8 +205,7 @@ func (c *cmd) open(name string) io.Reader {
 	return f
 }
 
-// count prints wc's counts of b; one count alone goes unpadded, as busybox
-// prints it.
+// count prints wc's counts of b; one alone unpadded, as busybox does.
 func (c *cmd) count(b []byte, name string) {
 	var cols []string
 	for i, n := range []int{bytes.Count(b, []byte("\n")), len(bytes.Fields(b)), len(b)} {

@@ -15,16 +15,13 @@ import (
 // of its changes, or (Squash) one layer of the whole file system.
 func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOptions) (runtime.Image, error) {
 	return call(ctx, r, OpCommit, func() (out runtime.Image, err error) {
-		switch {
-		case r.need(runtime.CapCommit) != nil:
-			return out, r.need(runtime.CapCommit)
-		case opts.Squash && r.need(runtime.CapSquash) != nil:
-			return out, r.need(runtime.CapSquash)
-		case checkRef(opts.Ref) != nil:
-			return out, checkRef(opts.Ref)
-		case checkEnv("Changes.Env", opts.Changes.Env) != nil:
-			return out, checkEnv("Changes.Env", opts.Changes.Env)
-		case ctx.Err() != nil:
+		capability := runtime.CapCommit
+		if opts.Squash {
+			capability = runtime.CapSquash // which needs CapCommit
+		}
+		if err := cmp.Or(r.need(capability), checkRef(opts.Ref), checkEnv("Changes.Env", opts.Changes.Env)); err != nil {
+			return out, err
+		} else if ctx.Err() != nil {
 			return out, errCtx(ctx, "commit")
 		}
 		ref := normalizeRef(opts.Ref)
@@ -53,7 +50,7 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 			if err != nil {
 				return err
 			}
-			top := ""
+			top := img.Top
 			if opts.Squash {
 				base, err := r.flat(st, img.Top)
 				if err != nil {
@@ -61,12 +58,10 @@ func (r *Runtime) Commit(ctx context.Context, id string, opts runtime.CommitOpti
 				}
 				m := maps.Clone(base)
 				apply(m, upper)
-				upper, diff = &layer{Files: m}, "sha256:"+newID("squash", n)
+				upper, diff, top = &layer{Files: m}, "sha256:"+newID("squash", n), ""
 				if err := r.putBlob(diff, upper); err != nil {
 					return err
 				}
-			} else {
-				top = img.Top
 			}
 			top = addLayer(st, top, diff, upper.size())
 			rec := &imageRec{

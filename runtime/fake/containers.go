@@ -16,7 +16,6 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
-// checkEnv checks KEY=VALUE entries.
 func checkEnv(field string, env []string) error {
 	for _, kv := range env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\x00") {
@@ -46,10 +45,7 @@ func (r *Runtime) checkSpec(spec runtime.ContainerSpec) error {
 	if bad != "" {
 		return fmt.Errorf("fake: %s: %w", bad, runtime.ErrInvalidArgument)
 	}
-	if err := checkEnv("Env", spec.Env); err != nil {
-		return err
-	}
-	return checkEnv("SecretEnv", spec.SecretEnv)
+	return cmp.Or(checkEnv("Env", spec.Env), checkEnv("SecretEnv", spec.SecretEnv))
 }
 
 // setEnv sets the KEY=VALUE entries of add in env, replacing same keys.
@@ -79,13 +75,10 @@ func findContainer(st *state, id string) (*ctrRec, error) {
 	return nil, fmt.Errorf("fake: container %q: %w", id, runtime.ErrNotFound)
 }
 
-// effective returns c's state and exit status, counting a container whose
-// process died as killed.
+// effective returns c's state and exit status: killed if its process died.
 func (r *Runtime) effective(c *ctrRec) (runtime.ContainerState, runtime.ExitStatus) {
 	if c.State == runtime.StateRunning && r.dir != "" && !c.Owner.alive() {
-		return runtime.StateExited, runtime.ExitStatus{
-			ExitCode: 137, Error: fmt.Sprintf("fake: process %d running the container died", c.Owner.Pid),
-		}
+		return runtime.StateExited, runtime.ExitStatus{ExitCode: 137, Error: fmt.Sprintf("fake: process %d running it died", c.Owner.Pid)}
 	}
 	return c.State, c.Exit
 }
@@ -99,8 +92,7 @@ func (r *Runtime) containerOf(c *ctrRec) runtime.Container {
 	return runtime.Container{ID: c.ID, Name: c.Name, Image: c.Image, Labels: labels, State: state, Created: c.Created}
 }
 
-// Run creates and starts a container. The script runs in a goroutine of
-// this process.
+// Run creates and starts a container, running in a goroutine.
 func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
 	return call(ctx, r, OpRun, func() (out runtime.Container, err error) {
 		if err := r.checkSpec(spec); err != nil {
@@ -166,8 +158,7 @@ func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (runtime.
 	})
 }
 
-// lookupContainer returns the ID and current state of container id, and
-// its task if it runs in this process.
+// lookupContainer returns the ID, state and task (if here) of container id.
 func (r *Runtime) lookupContainer(id string) (cid string, cs runtime.ContainerState, exit runtime.ExitStatus, t *task, err error) {
 	err = r.view(func(st *state) error {
 		c, err := findContainer(st, id)
@@ -180,8 +171,7 @@ func (r *Runtime) lookupContainer(id string) (cid string, cs runtime.ContainerSt
 	return cid, cs, exit, t, err
 }
 
-// Wait waits for the container to exit. Other processes' containers are
-// polled.
+// Wait waits for the container to exit (polling another process's).
 func (r *Runtime) Wait(ctx context.Context, id string) (runtime.ExitStatus, error) {
 	return call(ctx, r, OpWait, func() (runtime.ExitStatus, error) { return r.wait(ctx, id) })
 }
@@ -211,8 +201,8 @@ func (r *Runtime) wait(ctx context.Context, id string) (runtime.ExitStatus, erro
 	}
 }
 
-// Remove kills the container if it runs here and forgets it; a container
-// another process runs is killed by that process within its poll interval.
+// Remove kills the container (its process obeys within its poll interval)
+// and forgets it.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
 	return call0(ctx, r, OpRemove, func() error {
 		cid, _, _, t, err := r.lookupContainer(id)
@@ -251,8 +241,7 @@ func (r *Runtime) InspectContainer(ctx context.Context, id string) (runtime.Cont
 	})
 }
 
-// ListContainers returns the containers whose labels match filter, oldest
-// first.
+// ListContainers returns the containers matching filter, oldest first.
 func (r *Runtime) ListContainers(ctx context.Context, filter runtime.LabelFilter) ([]runtime.Container, error) {
 	return call(ctx, r, OpListContainers, func() (out []runtime.Container, err error) {
 		err = r.view(func(st *state) error {

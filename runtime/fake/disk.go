@@ -18,12 +18,8 @@ import (
 //	state.json  the state, replaced atomically (temp file and rename)
 //	blobs/      layers, one gob per ID, written once
 //	logs/       container output, <id>.1 (stdout) and <id>.2 (stderr)
-func (r *Runtime) openDir() (err error) {
-	for _, d := range []string{"blobs", "logs"} {
-		if err == nil {
-			err = os.MkdirAll(filepath.Join(r.dir, d), 0o755)
-		}
-	}
+func (r *Runtime) openDir() error {
+	err := errors.Join(os.MkdirAll(filepath.Join(r.dir, "blobs"), 0o755), os.MkdirAll(filepath.Join(r.dir, "logs"), 0o755))
 	if err == nil {
 		r.lock, err = os.OpenFile(filepath.Join(r.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	}
@@ -80,8 +76,7 @@ func (r *Runtime) logPath(id string, fd int) string {
 }
 
 func (r *Runtime) removeLogs(id string) {
-	if r.dir != "" {
-		_ = os.Remove(r.logPath(id, 1))
-		_ = os.Remove(r.logPath(id, 2))
+	for fd := 1; r.dir != "" && fd <= 2; fd++ {
+		_ = os.Remove(r.logPath(id, fd))
 	}
 }

@@ -14,10 +14,9 @@
 // Cmd, WorkingDir, Labels). Commit stacks the container's changes on its
 // image's layers (Squash: one layer of the whole file system); the config
 // is the container's, without any SecretEnv key, then CommitOptions'
-// labels and changes. Image.Size is the sum of the regular files' sizes
-// of every layer. A reference without tag means name:latest; removing an
-// image a container uses is runtime.ErrConflict. LoadImage reads archives
-// with package archive; PullImage loads what WithRegistry catalogues.
+// labels and changes. Image.Size sums the layers' regular files. A
+// reference without tag means name:latest. PullImage loads what
+// WithRegistry catalogues.
 //
 // # Containers and their shell
 //
@@ -27,17 +26,17 @@
 // image's Env, the spec's Env and SecretEnv, HOSTNAME and HOME=/root. The
 // language is what busybox sh runs; what busybox lacks (arrays, ((...)),
 // <<<, brace expansion, ...) is a syntax error, status 2, before anything
-// runs. A trap of a signal may only ignore it (trap ” TERM) or restore it (trap - TERM).
-// Commands are the interpreter's builtins and the applets the repository's
-// scripts use: cat, sleep, touch, mkdir, rm, ls, wc, head, env, kill (of
-// the container itself) and sh; anything else is "not found", 127. The
+// runs. A trap of a signal may only ignore it (an empty action) or
+// restore it (-). Commands are the interpreter's builtins and the applets
+// the repository's scripts use: cat, sleep, touch, mkdir, rm, ls, wc,
+// head, env (to print), kill (of the container itself) and sh; anything
+// else is "not found", 127. The
 // devices are /dev/null, /dev/zero, /dev/urandom (deterministic), /dev/stdin,
 // /dev/stdout and /dev/stderr.
 //
-// Stop delivers its signal, then kills after the grace period: a script
-// ends with 128+signal, 137 when killed. NanoCPUs is not enforced; reading
-// more than MemoryBytes at once (head -c N) from /dev/zero or /dev/urandom ends the
-// container with 137 and OOMKilled.
+// A script ends on a signal with 128+signal, on a kill with 137. NanoCPUs
+// is not enforced; reading more than MemoryBytes at once (head -c N) from
+// /dev/zero or /dev/urandom ends the container with 137 and OOMKilled.
 //
 // # Persistence
 //

@@ -23,8 +23,7 @@ const Name = "fake"
 // Version is the fake's version, reported in Info.
 const Version = "0.1.0"
 
-// Runtime is the fake runtime. It implements runtime.Runtime and is safe
-// for concurrent use.
+// Runtime is the fake runtime, safe for concurrent use.
 type Runtime struct {
 	cfg *config
 
@@ -44,11 +43,10 @@ type Runtime struct {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
-// New returns a fake runtime. Without WithStateDir it keeps everything in
-// memory. If the state dir cannot be used, every method returns an error
-// wrapping runtime.ErrUnavailable.
+// New returns a fake runtime, in memory unless WithStateDir; if the state
+// dir is unusable, every method returns runtime.ErrUnavailable.
 func New(opts ...Option) *Runtime {
-	cfg := &config{clock: time.Now, caps: AllCapabilities, poll: 20 * time.Millisecond}
+	cfg := &config{clock: time.Now, caps: AllCapabilities, poll: 20 * time.Millisecond, registry: map[string][]byte{}}
 	for _, o := range opts {
 		o(cfg)
 	}
@@ -60,8 +58,7 @@ func New(opts ...Option) *Runtime {
 	return r
 }
 
-// Close kills the containers this Runtime runs (they exit with 137) and
-// waits for them. With a state dir, other processes then see them exited.
+// Close kills the containers this Runtime runs (137) and waits for them.
 // The Runtime stays usable.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
@@ -77,10 +74,7 @@ func (r *Runtime) Close() error {
 }
 
 func (r *Runtime) has(c runtime.Capability) bool {
-	if c == runtime.CapSquash && !slices.Contains(r.cfg.caps, runtime.CapCommit) {
-		return false
-	}
-	return slices.Contains(r.cfg.caps, c)
+	return slices.Contains(r.cfg.caps, c) && (c != runtime.CapSquash || slices.Contains(r.cfg.caps, runtime.CapCommit))
 }
 
 func (r *Runtime) need(c runtime.Capability) error {
@@ -93,13 +87,8 @@ func (r *Runtime) need(c runtime.Capability) error {
 // Info describes the fake.
 func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	return call(ctx, r, OpInfo, func() (runtime.Info, error) {
-		info := runtime.Info{Name: Name, Version: Version, EngineVersion: "fake-" + Version, ProtocolVersion: runtime.ProtocolVersion}
-		for _, c := range AllCapabilities {
-			if r.has(c) {
-				info.Capabilities = append(info.Capabilities, c)
-			}
-		}
-		return info, nil
+		caps := slices.DeleteFunc(slices.Clone(AllCapabilities), func(c runtime.Capability) bool { return !r.has(c) })
+		return runtime.Info{Name: Name, Version: Version, EngineVersion: "fake-" + Version, ProtocolVersion: runtime.ProtocolVersion, Capabilities: caps}, nil
 	})
 }
 
@@ -108,7 +97,6 @@ func (r *Runtime) Ping(ctx context.Context) error {
 	return call0(ctx, r, OpPing, func() error { return r.view(func(*state) error { return nil }) })
 }
 
-// view runs fn on the current state, read-only.
 func (r *Runtime) view(fn func(st *state) error) error { return r.access(false, fn) }
 
 // update runs fn on the current state and saves what it changed. fn must

@@ -12,9 +12,8 @@ import (
 	"github.com/berth-dev/berth/runtime/archive"
 )
 
-// file is an entry of a file system: a regular file, a directory or a
-// symbolic link, as its mode says. Entries shared with a layer are never
-// modified: a container writes to entries of its own.
+// file is a regular file, a directory or a symbolic link, as its mode
+// says. A container writes to its own entries only, never a layer's.
 type file struct {
 	Mode fs.FileMode
 	Data []byte
@@ -23,16 +22,14 @@ type file struct {
 
 var rootDir = &file{Mode: fs.ModeDir | 0o755}
 
-// layer is a file system diff: whiteouts remove a path and everything
-// below it, opaque directories lose their children, then files are set.
-// Paths are absolute and clean.
+// layer is a diff: whiteouts remove a path and all below it, opaque
+// directories lose their children, then files are set.
 type layer struct {
 	Files     map[string]*file
 	Whiteouts []string
 	Opaque    []string
 }
 
-// size is the sum of the sizes of the layer's regular files.
 func (l *layer) size() (n int64) {
 	for _, f := range l.Files {
 		if f.Mode.IsRegular() {
@@ -42,7 +39,6 @@ func (l *layer) size() (n int64) {
 	return n
 }
 
-// parseLayer reads a layer tar into a layer.
 func parseLayer(raw []byte) (*layer, error) {
 	al, err := archive.ReadLayer(raw)
 	l := &layer{Files: map[string]*file{}, Whiteouts: al.Whiteouts, Opaque: al.Opaque}
@@ -56,7 +52,6 @@ func parseLayer(raw []byte) (*layer, error) {
 	return l, err
 }
 
-// apply applies l on top of the flat file system dst.
 func apply(dst map[string]*file, l *layer) {
 	for _, w := range l.Whiteouts {
 		delete(dst, w)
@@ -73,7 +68,6 @@ func apply(dst map[string]*file, l *layer) {
 	}
 }
 
-// removeBelow deletes everything below directory p from m.
 func removeBelow(m map[string]*file, p string) {
 	prefix := strings.TrimSuffix(p, "/") + "/"
 	for q := range m {
@@ -83,8 +77,7 @@ func removeBelow(m map[string]*file, p string) {
 	}
 }
 
-// cfs is a container's file system: its image's files, read-only, under
-// the changes the container made, which commit as a layer.
+// cfs is a container's file system: its changes over its image's files.
 type cfs struct {
 	mu    sync.Mutex
 	base  map[string]*file
@@ -115,8 +108,7 @@ func (c *cfs) set(p string, f *file) {
 	c.upper[p] = f
 }
 
-// resolve follows the symbolic links in p (absolute and clean), the last
-// element's only if followLast.
+// resolve follows the symbolic links in p, the last element's if followLast.
 func (c *cfs) resolve(p string, followLast bool) (string, error) {
 	for hops := 0; hops < 40; hops++ {
 		parts := strings.Split(p, "/")[1:]
@@ -160,7 +152,6 @@ func (c *cfs) lookup(p string, follow bool) (string, *file, error) {
 	return r, c.get(r), nil
 }
 
-// stat returns a copy of the entry at p.
 func (c *cfs) stat(p string, follow bool) (file, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -174,7 +165,6 @@ func (c *cfs) stat(p string, follow bool) (file, error) {
 	return *f, nil
 }
 
-// readFile returns the content of the regular file at p.
 func (c *cfs) readFile(p string) ([]byte, error) {
 	f, err := c.stat(p, true)
 	if err == nil && f.Mode.IsDir() {
@@ -183,9 +173,8 @@ func (c *cfs) readFile(p string) ([]byte, error) {
 	return f.Data, err
 }
 
-// create makes the entry at p (its parent must be a directory): f, or
-// with f nil, the regular file at p, truncated if trunc (an existing one
-// is copied, to be the container's own). It returns the entry.
+// create makes f at p, or with f nil, the regular file at p (an existing
+// one copied, to be the container's own, unless trunc), and returns it.
 func (c *cfs) create(p string, f *file, trunc, excl bool) (*file, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,7 +204,6 @@ func (c *cfs) create(p string, f *file, trunc, excl bool) (*file, error) {
 	return f, nil
 }
 
-// mkdir makes directory p, and its missing parents if parents.
 func (c *cfs) mkdir(p string, parents bool) error {
 	if parents {
 		if f, err := c.stat(p, true); err == nil && f.Mode.IsDir() {
@@ -229,8 +217,7 @@ func (c *cfs) mkdir(p string, parents bool) error {
 	return err
 }
 
-// remove deletes p (not following a final link); a directory needs
-// recursive.
+// remove deletes p, not following a final link.
 func (c *cfs) remove(p string, recursive bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -268,7 +255,7 @@ func (c *cfs) below(p string) []string {
 }
 
 // list returns the names in directory p, sorted, with their entries.
-func (c *cfs) list(p string) ([]string, []*file, error) {
+func (c *cfs) list(p string) ([]fs.DirEntry, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, f, err := c.lookup(p, true)
@@ -278,26 +265,23 @@ func (c *cfs) list(p string) ([]string, []*file, error) {
 		err = syscall.ENOTDIR
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var names []string
-	var files []*file
+	var out []fs.DirEntry
 	for _, q := range c.below(r) {
 		if name := q[len(strings.TrimSuffix(r, "/"))+1:]; !strings.Contains(name, "/") {
-			names, files = append(names, name), append(files, c.get(q))
+			out = append(out, fs.FileInfoToDirEntry(info{name, *c.get(q)}))
 		}
 	}
-	return names, files, nil
+	return out, nil
 }
 
-// write appends b to f, an entry of the container's own.
 func (c *cfs) write(f *file, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f.Data = append(f.Data, b...)
 }
 
-// diff returns the container's changes as a layer.
 func (c *cfs) diff() *layer {
 	c.mu.Lock()
 	defer c.mu.Unlock()

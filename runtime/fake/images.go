@@ -28,7 +28,6 @@ func normalizeRef(ref string) string {
 var refPattern = regexp.MustCompile(`^((([A-Za-z0-9-]*\.[A-Za-z0-9.-]*|localhost)(:[0-9]+)?|[A-Za-z0-9.-]+:[0-9]+)/)?` +
 	`[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`)
 
-// checkRef checks that ref is a valid reference.
 func checkRef(ref string) error {
 	if !refPattern.MatchString(ref) {
 		return fmt.Errorf("fake: invalid image reference %q: %w", ref, runtime.ErrInvalidArgument)

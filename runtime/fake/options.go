@@ -38,9 +38,6 @@ func WithStateDir(dir string) Option {
 // without tag) maps to an image archive whose first image it loads.
 func WithRegistry(images map[string][]byte) Option {
 	return func(c *config) {
-		if c.registry == nil {
-			c.registry = map[string][]byte{}
-		}
 		for ref, tarball := range images {
 			c.registry[normalizeRef(ref)] = tarball
 		}

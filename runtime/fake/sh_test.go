@@ -185,7 +185,6 @@ var shCases = []shCase{
 	{name: "cd missing", script: "cd nope", code: 2, errHas: "can't cd to nope", portable: true},
 	{name: "pwd", script: "pwd; cd /tmp; pwd; cd /; pwd", out: "/work\n/tmp\n/\n"},
 	{name: "env", script: "X=1; export Y=2; env", out: "GREETING=hello world\nHOME=/root\nPATH=/bin\nY=2\n"},
-	{name: "env prefix", script: "env A=1 env", out: "A=1\nGREETING=hello world\nHOME=/root\nPATH=/bin\n"},
 	{name: "env assignment", script: "A=1 env", out: "A=1\nGREETING=hello world\nHOME=/root\nPATH=/bin\n"},
 	{name: "unset", script: "unset GREETING; echo \"[$GREETING]\"", out: "[]\n", portable: true},
 	{name: "absolute path", script: "/bin/echo via path; /nope/echo x", out: "via path\n", code: 127},

@@ -27,8 +27,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 )
 
-// shell runs a container's command with mvdan.cc/sh's interpreter over the
-// container's file system: every command is a builtin or an applet.
+// shell runs a container's command with mvdan.cc/sh's interpreter.
 type shell struct {
 	fs       *cfs
 	mem      int64 // MemoryBytes, or 0
@@ -86,46 +85,39 @@ func (s *shell) run(argv, env []string, dir string, stdout, stderr io.Writer) ru
 	return runtime.ExitStatus{ExitCode: 2}
 }
 
-// sh runs argv: sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...] or a
-// single command.
+// sh runs sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...] or a command.
 func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var prog syntax.Node
-	var params []string
-	if path.Base(argv[0]) == "sh" {
-		var src []byte
-		var err error
-		name := "sh"
-		switch {
-		case len(argv) == 2 && argv[1] == "-c":
-			fmt.Fprintln(stderr, "sh: -c requires an argument")
-			return interp.ExitStatus(2)
-		case len(argv) > 2 && argv[1] == "-c":
-			src = []byte(argv[2])
-			if len(argv) > 3 {
-				name, params = argv[3], argv[4:]
-			}
-		case len(argv) > 1:
-			if src, err = s.fs.readFile(abs(dir, argv[1])); err != nil {
-				fmt.Fprintf(stderr, "sh: can't open '%s': %s\n", argv[1], errText(err))
-				return interp.ExitStatus(127)
-			}
-			name, params = argv[1], argv[2:]
-		}
-		f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
-		if err == nil {
-			err = busyboxLacks(f)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "sh: syntax error: %v\n", err)
-			return interp.ExitStatus(2)
-		}
-		prog = f
-	} else {
-		call := &syntax.CallExpr{}
+	var src []byte
+	name, params := "sh", []string(nil)
+	switch {
+	case path.Base(argv[0]) != "sh": // a command: its words, quoted
 		for _, a := range argv {
-			call.Args = append(call.Args, &syntax.Word{Parts: []syntax.WordPart{&syntax.SglQuoted{Value: a}}})
+			q, _ := syntax.Quote(a, syntax.LangBash)
+			src = append(append(src, q...), ' ')
 		}
-		prog = call
+	case len(argv) == 2 && argv[1] == "-c":
+		fmt.Fprintln(stderr, "sh: -c requires an argument")
+		return interp.ExitStatus(2)
+	case len(argv) > 2 && argv[1] == "-c":
+		src = []byte(argv[2])
+		if len(argv) > 3 {
+			name, params = argv[3], argv[4:]
+		}
+	case len(argv) > 1:
+		var err error
+		if src, err = s.fs.readFile(abs(dir, argv[1])); err != nil {
+			fmt.Fprintf(stderr, "sh: can't open '%s': %s\n", argv[1], errText(err))
+			return interp.ExitStatus(127)
+		}
+		name, params = argv[1], argv[2:]
+	}
+	prog, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
+	if err == nil {
+		err = busyboxLacks(prog)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sh: syntax error: %v\n", err)
+		return interp.ExitStatus(2)
 	}
 	r, err := interp.New(
 		func(r *interp.Runner) error { r.Dir = dir; return nil }, // not interp.Dir: it stats the host's file
@@ -168,8 +160,8 @@ var lacks = map[string]string{ // the nodes of the constructs busybox sh lacks
 	"*syntax.ExtGlob": "an extended glob", "*syntax.CoprocClause": "coproc",
 }
 
-// busyboxLacks returns an error for the first construct of f that busybox
-// sh lacks (it runs [[ ]], let, ${x/a/b}, $'...', function and the like).
+// busyboxLacks returns an error for the first construct of f busybox sh
+// lacks (it has [[ ]], let, ${x/a/b}, $'...', function and the like).
 func busyboxLacks(f *syntax.File) (err error) {
 	syntax.Walk(f, func(n syntax.Node) bool {
 		what := lacks[fmt.Sprintf("%T", n)]
@@ -278,19 +270,13 @@ func (s *shell) exec(ctx context.Context, args []string) error {
 	name := args[0]
 	if name == statusCmd {
 		n, _ := strconv.Atoi(args[1])
-		return exitStatus(n)
+		return interp.ExitStatus(n) // never 0
 	}
 	if strings.Contains(name, "/") {
-		f, err := s.fs.stat(abs(hc.Dir, name), true)
-		switch {
-		case err != nil || !f.Mode.IsRegular():
+		if f, err := s.fs.stat(abs(hc.Dir, name), true); err != nil || !f.Mode.IsRegular() {
 			name = "" // not found
-		case bytes.HasPrefix(f.Data, []byte("#!")):
-			return s.sh(ctx, append([]string{"sh"}, args...), environ(hc.Env), hc.Dir, hc.Stdin, hc.Stdout, hc.Stderr)
-		case interp.IsBuiltin(path.Base(name)):
-			return hc.Builtin(ctx, append([]string{path.Base(name)}, args[1:]...))
-		default:
-			name = path.Base(name)
+		} else if name = path.Base(name); interp.IsBuiltin(name) {
+			return hc.Builtin(ctx, append([]string{name}, args[1:]...))
 		}
 	}
 	run := applets[name]
@@ -299,17 +285,10 @@ func (s *shell) exec(ctx context.Context, args []string) error {
 		return interp.ExitStatus(127)
 	}
 	c := &cmd{s: s, ctx: ctx, hc: hc, name: name, args: args[1:]}
-	if err := run(c); err != nil {
+	if err := run(c); err != nil || c.status == 0 {
 		return err
 	}
-	return exitStatus(int(c.status))
-}
-
-func exitStatus(n int) error { // the error an exec handler returns for status n
-	if n == 0 {
-		return nil
-	}
-	return interp.ExitStatus(n)
+	return interp.ExitStatus(c.status)
 }
 
 // environ returns the exported variables of env as NAME=VALUE, sorted.
@@ -323,7 +302,6 @@ func environ(env expand.Environ) []string {
 	return slices.Sorted(maps.Values(vars))
 }
 
-// abs makes p absolute against dir.
 func abs(dir, p string) string {
 	if !path.IsAbs(p) {
 		p = dir + "/" + p
@@ -338,9 +316,7 @@ type rwc struct { // a file the shell opened
 
 func (rwc) Close() error { return nil }
 
-// open opens a file of the container, or one of the devices /dev/null,
-// /dev/zero, /dev/urandom (deterministic for a container), /dev/stdin,
-// /dev/stdout and /dev/stderr.
+// open opens a file of the container, or a device.
 func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) (io.ReadWriteCloser, error) {
 	hc := interp.HandlerCtx(ctx)
 	p := abs(hc.Dir, name)
@@ -372,8 +348,7 @@ func (s *shell) open(ctx context.Context, name string, flag int, _ fs.FileMode) 
 	return rwc{in, out}, nil
 }
 
-// stream reads /dev/zero or /dev/urandom. Reading more than MemoryBytes
-// through one stream stands for a process outgrowing its memory.
+// stream reads /dev/zero or /dev/urandom; more than MemoryBytes is an OOM.
 type stream struct {
 	s    *shell
 	ctx  context.Context
@@ -428,13 +403,9 @@ func (s *shell) stat(_ context.Context, name string, follow bool) (fs.FileInfo, 
 }
 
 func (s *shell) readDir(_ context.Context, name string) ([]fs.DirEntry, error) {
-	names, files, err := s.fs.list(name)
+	out, err := s.fs.list(name)
 	if err != nil {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
-	}
-	out := make([]fs.DirEntry, len(names))
-	for i, n := range names {
-		out[i] = fs.FileInfoToDirEntry(info{n, *files[i]})
 	}
 	return out, nil
 }

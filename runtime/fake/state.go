@@ -19,8 +19,7 @@ import (
 	"github.com/berth-dev/berth/runtime/archive"
 )
 
-// state is everything the fake knows but the contents of layers, which
-// are blobs apart: in memory, or the state file with a state dir.
+// state is everything the fake knows but the layers' contents (blobs).
 type state struct {
 	Seq        uint64               `json:"seq"`
 	Images     map[string]*imageRec `json:"images"`
@@ -35,7 +34,6 @@ func newState() *state {
 	return &state{Images: map[string]*imageRec{}, Layers: map[string]*layerRec{}, Containers: map[string]*ctrRec{}, Calls: map[string]int{}, refs: map[string]string{}}
 }
 
-// next returns the next value of the state's counter.
 func (st *state) next() uint64 {
 	st.Seq++
 	return st.Seq
@@ -50,7 +48,6 @@ func (st *state) addImage(img *imageRec) {
 	}
 }
 
-// dropImage forgets image img and its references.
 func (st *state) dropImage(img *imageRec) {
 	for _, ref := range slices.Clone(img.Refs) {
 		st.setRef(ref, "")
@@ -59,8 +56,7 @@ func (st *state) dropImage(img *imageRec) {
 	st.order = slices.DeleteFunc(st.order, func(i *imageRec) bool { return i == img })
 }
 
-// setRef points ref at image id, taking it from the image it named ("":
-// from any).
+// setRef points ref at image id ("": at none), taking it from another.
 func (st *state) setRef(ref, id string) {
 	if old := st.Images[st.refs[ref]]; old != nil {
 		old.Refs, old.view = slices.DeleteFunc(old.Refs, func(r string) bool { return r == ref }), nil
@@ -87,8 +83,8 @@ type imageRec struct {
 // imageConfig is an image's config (the fake ignores its Entrypoint).
 type imageConfig = archive.ImageConfig
 
-// layerRec is a layer in a chain, named by its chain ID (which covers the
-// layers below it, as in Docker); its content is the blob Diff.
+// layerRec is a layer named by its chain ID (of it and those below, as in
+// Docker); its content is the blob Diff.
 type layerRec struct {
 	Parent string `json:"parent,omitempty"`
 	Diff   string `json:"diff"`
@@ -97,7 +93,6 @@ type layerRec struct {
 	Users  int    `json:"users"` // images and layers on top of it
 }
 
-// ctrRec is a container.
 type ctrRec struct {
 	ID      string                 `json:"id"`
 	Name    string                 `json:"name"`
@@ -116,8 +111,7 @@ type ctrRec struct {
 	SignalSeq int `json:"signalSeq,omitempty"`
 }
 
-// addLayer records blob diff (size bytes) on top of the chain parent and
-// returns the new chain's ID.
+// addLayer puts blob diff on the chain parent and returns the chain's ID.
 func addLayer(st *state, parent, diff string, size int64) string {
 	id := diff
 	if parent != "" {
@@ -153,7 +147,6 @@ func (r *Runtime) putBlob(id string, l *layer) error {
 	return nil
 }
 
-// blob returns the layer stored as id.
 func (r *Runtime) blob(id string) (*layer, error) {
 	if l := r.blobs[id]; l != nil {
 		return l, nil
@@ -173,8 +166,7 @@ func (r *Runtime) blob(id string) (*layer, error) {
 	return l, nil
 }
 
-// flat returns the file system of the layer chain top ("" is empty). The
-// map is shared: do not modify it.
+// flat returns the file system of the chain top, shared: do not modify it.
 func (r *Runtime) flat(st *state, top string) (map[string]*file, error) {
 	if top == "" {
 		return map[string]*file{}, nil
@@ -200,9 +192,7 @@ func (r *Runtime) flat(st *state, top string) (map[string]*file, error) {
 	return m, nil
 }
 
-// release drops a use of the layer chain id, and forgets the layers
-// nothing uses any more, with their blobs unless a container's changes
-// are made of them.
+// release drops a use of the chain id, and the layers nothing uses any more.
 func (r *Runtime) release(st *state, id string) {
 	for rec := st.Layers[id]; rec != nil; rec = st.Layers[id] {
 		if rec.Users--; rec.Users > 0 {
@@ -215,8 +205,7 @@ func (r *Runtime) release(st *state, id string) {
 	}
 }
 
-// dropBlob deletes blob id unless a layer or a container's changes are
-// made of it.
+// dropBlob deletes blob id unless a layer or a container's changes use it.
 func (r *Runtime) dropBlob(st *state, id string) {
 	for _, l := range st.Layers {
 		if l.Diff == id {
@@ -240,10 +229,8 @@ type owner struct {
 	Start string `json:"start,omitempty"` // process start time, against pid reuse
 }
 
-// self is this process.
 var self = owner{Pid: os.Getpid(), Start: procStart(os.Getpid())}
 
-// alive reports whether the owner process still runs.
 func (o owner) alive() bool {
 	if o.Pid == self.Pid || o.Pid <= 0 {
 		return o == self
@@ -255,8 +242,7 @@ func (o owner) alive() bool {
 	return o.Start == "" || s == "" || s == o.Start
 }
 
-// procStart returns the start time of process pid (field 22 of its /proc
-// stat, after the command name that may hold spaces), or "".
+// procStart returns field 22 of /proc/PID/stat (the start time), or "".
 func procStart(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(fields) >= 20 {

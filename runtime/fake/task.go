@@ -91,8 +91,7 @@ func (r *Runtime) finish(t *task, status runtime.ExitStatus) {
 
 var errGone = errors.New("gone")
 
-// watch polls the state for Remove (the container is gone: kill it) and
-// Stop (a signal request) made by other processes.
+// watch obeys the Remove and Stop of t by other processes.
 func (r *Runtime) watch(t *task) {
 	seen := 0
 	for range time.Tick(r.cfg.poll) {
@@ -111,8 +110,7 @@ func (r *Runtime) watch(t *task) {
 	}
 }
 
-// Stop signals the container and kills it after the grace period. A zero
-// Grace kills at once.
+// Stop signals the container and kills it after the grace period.
 func (r *Runtime) Stop(ctx context.Context, id string, opts runtime.StopOptions) error {
 	return call0(ctx, r, OpStop, func() error {
 		sig, ok := 15, true
@@ -178,8 +176,8 @@ func (r *Runtime) stopRemote(ctx context.Context, cid string, sig int, grace tim
 	return fmt.Errorf("fake: container %s did not exit after the kill: %w", cid, runtime.ErrUnavailable)
 }
 
-// Logs copies the container's output: from memory for a container of
-// this process, else (with a state dir) from its log files, polled.
+// Logs copies the container's output: from memory, or another process's
+// log files.
 func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
 	return call0(ctx, r, OpLogs, func() error {
 		cid, _, _, t, err := r.lookupContainer(id)
@@ -229,7 +227,6 @@ type logBuf struct {
 	closed bool
 }
 
-// logWriter writes stream fd of a logBuf.
 type logWriter struct {
 	b  *logBuf
 	fd int
