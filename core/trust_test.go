@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // listHook is a runtime whose first ListImages runs hook before listing.
@@ -41,21 +42,15 @@ func TestReconcileRacingACommitKeepsTheNewGeneration(t *testing.T) {
 	cfg := e.cfg
 	cfg.Runtimes = RuntimeList{{Name: "fake", Runtime: hooked}}
 	other, err := Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer other.Close()
 	rep := e.sweep(other, SweepOptions{})
-	if !first.Commit.Committed {
-		t.Fatalf("the racing job did not commit: %+v", first.Commit)
-	}
-	if len(rep.RemovedImages) != 0 || !e.imageExists(first.Commit.Image) {
-		t.Fatalf("the reconcile removed the generation just committed: %+v", rep)
-	}
+	require.True(t, first.Commit.Committed, "the racing job did not commit: %+v", first.Commit)
+	require.Empty(t, rep.RemovedImages, "the reconcile removed images")
+	require.True(t, e.imageExists(first.Commit.Image), "the reconcile removed the generation just committed")
 	res, out := e.run(nil, job("w", "echo two >> /work/lines; cat /work/lines"))
-	if !res.Hit || res.Reason != ReasonHit || out != "one\ntwo\n" {
-		t.Fatalf("next job: hit=%v reason=%q out=%q; want it to start from generation 1", res.Hit, res.Reason, out)
-	}
+	requireSelected(t, res, true, ReasonHit, "next job")
+	require.Equal(t, "one\ntwo\n", out, "next job's output (it starts from generation 1)")
 }
 
 // TestUserImagesAndContainersFromASnapshotAreKept: images and containers a
@@ -67,46 +62,34 @@ func TestUserImagesAndContainersFromASnapshotAreKept(t *testing.T) {
 	ctx := context.Background()
 	res, _ := e.run(nil, job("w", "echo v1 > /work/f"))
 	snap := res.Commit.Image
-	if err := e.rt.Tag(snap, "keep:me"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.rt.Tag(snap, "keep:me"))
 	// A container a user runs from the snapshot, and an image committed
 	// from it: both inherit the io.berth.* labels.
 	img, err := e.rt.InspectImage(ctx, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	userCtr := e.mkNamedContainer("users-own", img.Labels)
 	userImg, err := e.rt.Commit(ctx, userCtr.ID, runtime.CommitOptions{Ref: "user/built:1", Labels: img.Labels})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.clk.Advance(24 * time.Hour)
 	e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
 	e.run(e.open(), job("other", "true")) // a new Core reconciles at first use
 	e.run(nil, job("w", "true"))          // and a job of the work item
 	for _, ref := range []string{"keep:me", "user/built:1", userImg.ID} {
-		if !e.imageExists(ref) {
-			t.Errorf("berth removed the user's image %s", ref)
-		}
+		assert.True(t, e.imageExists(ref), "berth removed the user's image %s", ref)
 	}
-	if _, err := e.rt.InspectContainer(ctx, userCtr.ID); err != nil {
-		t.Errorf("berth removed the user's container: %v", err)
-	}
+	_, err = e.rt.InspectContainer(ctx, userCtr.ID)
+	assert.NoError(t, err, "berth removed the user's container")
 
 	// The snapshot the user tagged is replaced, then invalidated: berth
 	// drops its own references; the user's keeps the image.
-	if _, err := e.core.Invalidate(ctx, "", "w"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = e.core.Invalidate(ctx, "", "w")
+	require.NoError(t, err)
 	e.sweep(nil, SweepOptions{})
 	kept, err := e.rt.InspectImage(ctx, "keep:me")
-	if err != nil || kept.ID != res.Commit.ImageID {
-		t.Fatalf("keep:me after the snapshot went: %+v, %v; want image %s", kept, err, res.Commit.ImageID)
-	}
-	if slices.ContainsFunc(kept.Refs, func(r string) bool { return strings.HasPrefix(r, "berth/") }) {
-		t.Fatalf("berth's references left on the user's image: %v", kept.Refs)
-	}
+	require.NoError(t, err, "keep:me after the snapshot went")
+	require.Equal(t, res.Commit.ImageID, kept.ID, "image of keep:me after the snapshot went")
+	berths := slices.ContainsFunc(kept.Refs, func(r string) bool { return strings.HasPrefix(r, "berth/") })
+	assert.False(t, berths, "berth's references left on the user's image: %v", kept.Refs)
 }
 
 // TestOwnerProvesItIsAliveByItsLock: an owner whose PID means nothing here
@@ -115,29 +98,23 @@ func TestOwnerProvesItIsAliveByItsLock(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	release, err := e.core.owners.hold("elsewhere")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = e.core.st.AddJob(ctx, store.Job{ID: "elsewhere", Runtime: "fake", Project: DefaultProject,
 		PID: deadPID(t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctr := e.mkNamedContainer(containerName("elsewhere"), e.managed(map[string]string{LabelJob: "elsewhere"}))
 	e.clk.Advance(24 * time.Hour)
-	if rep := e.sweep(e.open(), SweepOptions{OrphanGrace: time.Nanosecond}); len(rep.RemovedContainers) != 0 {
-		t.Fatalf("a sweep removed the container of an owner that holds its lock: %+v", rep)
-	}
-	if jobs, err := e.core.st.Jobs(ctx); err != nil || len(jobs) != 1 || jobs[0].ID != "elsewhere" {
-		t.Fatalf("jobs after the sweep: %+v, %v; want the live owner's kept", jobs, err)
-	}
+	rep := e.sweep(e.open(), SweepOptions{OrphanGrace: time.Nanosecond})
+	require.Empty(t, rep.RemovedContainers, "a sweep removed the container of an owner that holds its lock")
+	jobs, err := e.core.st.Jobs(ctx)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "jobs after the sweep: %+v", jobs)
+	require.Equal(t, "elsewhere", jobs[0].ID, "job kept after the sweep (the live owner's)")
 	release() // the owner dies
-	if rep := e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond}); !slices.Equal(rep.RemovedContainers, []string{ctr.ID}) {
-		t.Fatalf("after the owner died: %+v; want its container removed", rep)
-	}
-	if _, err := os.Stat(e.core.owners.path("elsewhere")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the dead owner's lock file is left: %v", err)
-	}
+	rep = e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
+	require.Equal(t, []string{ctr.ID}, rep.RemovedContainers, "containers removed after the owner died")
+	_, err = os.Stat(e.core.owners.path("elsewhere"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the dead owner's lock file is left")
 }
 
 // TestOverdueJobOfADeadOwnerIsStoppedAtOnce: once the owner is gone and the
@@ -148,25 +125,15 @@ func TestOverdueJobOfADeadOwnerIsStoppedAtOnce(t *testing.T) {
 	ctx := context.Background()
 	err := e.core.st.AddJob(ctx, store.Job{ID: "timed", Runtime: "fake", Project: DefaultProject,
 		PID: deadPID(t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctr, err := e.rt.Run(ctx, runtime.ContainerSpec{Name: containerName("timed"), Image: baseRef,
 		Cmd: []string{"sh", "-c", "sleep 3600"}, Labels: e.managed(map[string]string{LabelJob: "timed"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.core.st.SetJobContainer(ctx, "timed", ctr.ID, e.clk.Now().Add(10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, e.core.st.SetJobContainer(ctx, "timed", ctr.ID, e.clk.Now().Add(10*time.Second)))
 	e.clk.Advance(10 * time.Second) // the deadline, but not the stop grace
-	if rep := e.sweep(nil, SweepOptions{}); len(rep.RemovedContainers) != 0 {
-		t.Fatalf("removed before the deadline and stop grace passed: %+v", rep)
-	}
+	require.Empty(t, e.sweep(nil, SweepOptions{}).RemovedContainers, "removed before the deadline and stop grace passed")
 	e.clk.Advance(time.Second + time.Millisecond)
-	if rep := e.sweep(nil, SweepOptions{}); !slices.Equal(rep.RemovedContainers, []string{ctr.ID}) {
-		t.Fatalf("overdue: %+v; want the container removed at once", rep)
-	}
+	assert.Equal(t, []string{ctr.ID}, e.sweep(nil, SweepOptions{}).RemovedContainers, "overdue containers removed at once")
 	e.noContainers()
 }
 
@@ -178,33 +145,25 @@ func TestOneSweepRemovesAnOrphanAndTheImageItHeld(t *testing.T) {
 	ctx := context.Background()
 	res, _ := e.run(nil, job("w", "true"))
 	img, err := e.rt.InspectImage(ctx, res.Commit.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A job of another berth ran from the snapshot and died.
 	err = e.core.st.AddJob(ctx, store.Job{ID: "dead", Runtime: "fake", Project: DefaultProject, WorkItem: "w",
 		PID: deadPID(t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	labels := img.Labels
 	labels[LabelJob] = "dead"
-	if _, err := e.rt.Run(ctx, runtime.ContainerSpec{Name: containerName("dead"), Image: res.Commit.Image,
-		Cmd: []string{"true"}, Labels: labels}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = e.rt.Run(ctx, runtime.ContainerSpec{Name: containerName("dead"), Image: res.Commit.Image,
+		Cmd: []string{"true"}, Labels: labels})
+	require.NoError(t, err)
 	// The snapshot is invalidated: its image is in use, left for the sweep.
-	if _, err := e.core.Invalidate(ctx, "", "w"); err != nil {
-		t.Fatal(err)
-	}
-	if !e.imageExists(res.Commit.ImageID) {
-		t.Fatal("the image in use was removed")
-	}
+	_, err = e.core.Invalidate(ctx, "", "w")
+	require.NoError(t, err)
+	require.True(t, e.imageExists(res.Commit.ImageID), "the image in use was removed")
 	e.clk.Advance(time.Hour)
 	rep := e.sweep(nil, SweepOptions{OrphanGrace: time.Minute})
-	if len(rep.RemovedContainers) != 1 || !slices.Contains(rep.RemovedImages, res.Commit.Image) || e.imageExists(res.Commit.ImageID) {
-		t.Fatalf("one sweep: %+v; want the orphan and the image it held removed", rep)
-	}
+	require.Len(t, rep.RemovedContainers, 1, "one sweep's container removals: %+v", rep)
+	require.Contains(t, rep.RemovedImages, res.Commit.Image, "one sweep did not remove the image the orphan held")
+	require.False(t, e.imageExists(res.Commit.ImageID), "the image the orphan held is left")
 }
 
 // TestInstanceIdentitySurvivesALostDatabase: a corrupt database is refused;
@@ -220,23 +179,16 @@ func TestInstanceIdentitySurvivesALostDatabase(t *testing.T) {
 	for _, suffix := range []string{"-wal", "-shm"} {
 		os.Remove(db + suffix)
 	}
-	if err := os.WriteFile(db, []byte(strings.Repeat("not a database ", 512)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(ctx, e.cfg); err == nil {
-		t.Fatal("Open accepted a corrupt database")
-	}
-	if err := os.Remove(db); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(db, []byte(strings.Repeat("not a database ", 512)), 0o600))
+	_, err := Open(ctx, e.cfg)
+	require.Error(t, err, "Open accepted a corrupt database")
+	require.NoError(t, os.Remove(db))
 	c := e.open()
-	if c.InstanceID() != id {
-		t.Fatalf("instance ID after the database was lost: %s, want %s", c.InstanceID(), id)
-	}
+	require.Equal(t, id, c.InstanceID(), "instance ID after the database was lost")
 	again, out := e.run(c, job("w", "cat /work/f"))
-	if !again.Hit || again.Image != res.Commit.Image || out != "v1\n" {
-		t.Fatalf("after a new database: hit=%v %q out=%q; want the snapshot adopted", again.Hit, again.Reason, out)
-	}
+	require.True(t, again.Hit, "after a new database: a miss (%s); want the snapshot adopted", again.Reason)
+	require.Equal(t, res.Commit.Image, again.Image, "image after a new database (the adopted snapshot)")
+	require.Equal(t, "v1\n", out, "output after a new database")
 }
 
 // TestStateDirWithAnyCharacters: '?', '#', '%', spaces and unicode in the
@@ -246,27 +198,19 @@ func TestStateDirWithAnyCharacters(t *testing.T) {
 	dir := filepath.Join(parent, "st?a#te %41 dir ü")
 	e := newEnv(t, func(c *Config) { c.StateDir = dir })
 	res, _ := e.run(nil, job("w", "true"))
-	if !res.Commit.Committed {
-		t.Fatalf("commit: %+v", res.Commit)
-	}
-	if _, err := os.Stat(filepath.Join(dir, stateDB)); err != nil {
-		t.Fatalf("database not in the state directory: %v", err)
-	}
+	require.True(t, res.Commit.Committed, "not committed: %+v", res.Commit)
+	_, err := os.Stat(filepath.Join(dir, stateDB))
+	require.NoError(t, err, "database not in the state directory")
 	entries, _ := os.ReadDir(parent)
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(dir) {
-		var names []string
-		for _, en := range entries {
-			names = append(names, en.Name())
-		}
-		t.Fatalf("files beside the state directory: %v", names)
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
 	}
+	require.Equal(t, []string{filepath.Base(dir)}, names, "files beside the state directory")
 	// Its settings hold: WAL journal (a lost query string would drop it).
-	if _, err := os.Stat(filepath.Join(dir, stateDB+"-wal")); err != nil {
-		t.Fatalf("no WAL beside the database (settings dropped?): %v", err)
-	}
-	if got := e.open().InstanceID(); got != e.core.InstanceID() {
-		t.Fatalf("a second Core on the directory: instance %s, want %s", got, e.core.InstanceID())
-	}
+	_, err = os.Stat(filepath.Join(dir, stateDB+"-wal"))
+	require.NoError(t, err, "no WAL beside the database (settings dropped?)")
+	assert.Equal(t, e.core.InstanceID(), e.open().InstanceID(), "instance of a second Core on the directory")
 }
 
 // TestBadEnvNeverEchoesAValue: a malformed entry is named by its position
@@ -280,12 +224,8 @@ func TestBadEnvNeverEchoesAValue(t *testing.T) {
 		{Image: baseRef, Cmd: []string{"true"}, Env: []string{secret}},
 	} {
 		_, err := e.core.Run(context.Background(), j)
-		if !errors.Is(err, ErrInvalidJob) {
-			t.Fatalf("Run: %v, want ErrInvalidJob", err)
-		}
-		if strings.Contains(err.Error(), secret) {
-			t.Fatalf("the error shows the value: %v", err)
-		}
+		require.ErrorIs(t, err, ErrInvalidJob, "Run")
+		require.NotContains(t, err.Error(), secret, "the error shows the value")
 	}
 	e.noContainers()
 }
