@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
+	"github.com/stretchr/testify/require"
 )
 
 // benchSnapshots is how many snapshots the benchmarks' state holds.
@@ -38,9 +39,7 @@ func cleanupBench() {
 func benchState(b *testing.B) (Config, *fake.Runtime) {
 	f := &benchFixture
 	f.once.Do(func() { f.err = buildBench() })
-	if f.err != nil {
-		b.Fatal(f.err)
-	}
+	require.NoError(b, f.err, "build the benchmark state")
 	return Config{StateDir: f.dir, Runtimes: RuntimeList{{Name: "fake", Runtime: f.rt}},
 		Policy: Policy{Enabled: true}, Now: f.clk.Now}, f.rt
 }
@@ -121,9 +120,7 @@ func BenchmarkSelectAndBookkeeping(b *testing.B) {
 	cfg, rt := benchState(b)
 	ctx := context.Background()
 	c, err := Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer c.Close()
 	defer reportCPU(b)()
 	for i := 0; b.Loop(); i++ {
@@ -153,9 +150,7 @@ func BenchmarkSweep(b *testing.B) {
 	cfg, _ := benchState(b)
 	ctx := context.Background()
 	c, err := Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer c.Close()
 	defer reportCPU(b)()
 	for b.Loop() {
@@ -190,16 +185,11 @@ func BenchmarkRunOnFake(b *testing.B) {
 	rt := fake.New()
 	defer rt.Close()
 	tarball, err := testimage.Tar(testimage.Options{Ref: baseRef, Busybox: []byte("-")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := rt.LoadImage(ctx, bytes.NewReader(tarball)); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
+	_, err = rt.LoadImage(ctx, bytes.NewReader(tarball))
+	require.NoError(b, err)
 	c, err := Open(ctx, Config{StateDir: b.TempDir(), Runtimes: RuntimeList{{Name: "fake", Runtime: rt}}, Policy: Policy{Enabled: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer c.Close()
 	for i := 0; b.Loop(); i++ {
 		res, err := c.Run(ctx, Job{Image: baseRef, Cmd: []string{"true"}, WorkItem: "run-" + strconv.Itoa(i%100)})
