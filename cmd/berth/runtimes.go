@@ -7,8 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/core"
@@ -16,11 +14,9 @@ import (
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
-// openTimeout bounds launching a driver.
-const openTimeout = 30 * time.Second
-
 // runtimeSet is the core.RuntimeSet of the CLI: the configured and built-in
-// runtimes, each driver launched on first use and closed with the set.
+// runtimes, each driver launched on first use (a wire.Set) and stopped
+// with the set.
 type runtimeSet struct {
 	cfg        *config.File
 	stateDir   string
@@ -30,63 +26,35 @@ type runtimeSet struct {
 	// hide names variables of berth's environment no driver receives.
 	hide []string
 
-	mu     sync.Mutex
-	open   map[string]*wire.Driver
-	warms  map[string]*warmup
-	closed bool // after Close, nothing more is launched
-}
-
-// warmup is a driver launching in the background.
-type warmup struct {
-	done chan struct{}
-	err  error
+	drivers *wire.Set
 }
 
 var _ core.RuntimeSet = (*runtimeSet)(nil)
 
 func newRuntimeSet(cfg *config.File, stateDir string, pluginDirs []string, log *slog.Logger) *runtimeSet {
-	return &runtimeSet{cfg: cfg, stateDir: stateDir, pluginDirs: pluginDirs, log: log,
-		open: map[string]*wire.Driver{}, warms: map[string]*warmup{}}
+	s := &runtimeSet{cfg: cfg, stateDir: stateDir, pluginDirs: pluginDirs, log: log}
+	s.drivers = wire.NewSet(s.wireConfig)
+	return s
 }
 
-// Runtime launches (once) and returns the driver of the runtime name. If
-// the driver is warming up, it waits for it, or until ctx is done.
+// Runtime launches (once) and returns the driver of the runtime name,
+// waiting for a launch already under way; it gives up when ctx is done.
 func (s *runtimeSet) Runtime(ctx context.Context, name string) (runtime.Runtime, error) {
-	s.mu.Lock()
-	w := s.warms[name]
-	s.mu.Unlock()
-	if w != nil {
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("runtime %s: %w", name, ctx.Err())
-		}
-		if w.err != nil {
-			return nil, w.err
-		}
+	d, err := s.get(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
-	return s.get(ctx, name)
+	return d, nil
+}
+
+// get is Runtime, with the driver's own type.
+func (s *runtimeSet) get(ctx context.Context, name string) (*wire.Driver, error) {
+	return s.drivers.Driver(ctx, name)
 }
 
 // warm launches the driver of name in the background (once); Runtime(name)
 // waits for it.
-func (s *runtimeSet) warm(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.warms[name] != nil || s.closed {
-		return
-	}
-	w := &warmup{done: make(chan struct{})}
-	s.warms[name] = w
-	go func() {
-		defer close(w.done)
-		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-		defer cancel()
-		_, w.err = s.get(ctx, name)
-	}()
-}
+func (s *runtimeSet) warm(name string) { s.drivers.Warm(name) }
 
 // ping launches the driver of name and pings its engine; a driver that
 // does not answer is stopped again.
@@ -96,41 +64,10 @@ func (s *runtimeSet) ping(ctx context.Context, name string) error {
 		return err
 	}
 	if err := d.Ping(ctx); err != nil {
-		s.drop(name)
+		s.drivers.Drop(name)
 		return fmt.Errorf("engine not answering: %w", err)
 	}
 	return nil
-}
-
-func (s *runtimeSet) get(ctx context.Context, name string) (*wire.Driver, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d, ok := s.open[name]; ok {
-		return d, nil
-	}
-	if s.closed {
-		return nil, fmt.Errorf("runtime %s: %w", name, core.ErrClosed)
-	}
-	wc, err := s.wireConfig(name)
-	if err != nil {
-		return nil, err
-	}
-	d, err := wire.Open(ctx, wc)
-	if err != nil {
-		return nil, fmt.Errorf("runtime %s: %w", name, err)
-	}
-	s.open[name] = d
-	return d, nil
-}
-
-// drop closes the driver of name if it was launched.
-func (s *runtimeSet) drop(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d, ok := s.open[name]; ok {
-		d.Close()
-		delete(s.open, name)
-	}
 }
 
 // Names lists the default runtime, then the configured ones.
@@ -147,22 +84,8 @@ func (s *runtimeSet) Names() []string {
 	return names
 }
 
-// Close waits for the drivers warming up and stops every driver launched.
-func (s *runtimeSet) Close() {
-	s.mu.Lock()
-	s.closed = true
-	warms := slices.Collect(maps.Values(s.warms))
-	s.mu.Unlock()
-	for _, w := range warms {
-		<-w.done
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, d := range s.open {
-		d.Close()
-		delete(s.open, name)
-	}
-}
+// Close cancels the launches under way and stops every driver launched.
+func (s *runtimeSet) Close() { _ = s.drivers.Close() }
 
 // known lists every runtime name the set can open.
 func (s *runtimeSet) known() []string {

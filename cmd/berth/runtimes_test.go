@@ -1,11 +1,22 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
+	"github.com/berth-dev/berth/runtime/wire"
 )
 
 // The command passes an engine address only when the config names one:
@@ -61,4 +72,38 @@ runtimes:
 			t.Errorf("%s: plugin directories %v, want [/plugins]", c.runtime, wc.PluginDirs)
 		}
 	}
+}
+
+// The command's set stops a driver that hangs at its start when it closes:
+// Close returns at once, the process is gone, and a caller waiting for the
+// driver gets an error.
+func TestRuntimeSetCloseDuringLaunch(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pid")
+	// A driver that never writes go-plugin's handshake line.
+	script := "#!/bin/sh\necho $$ > " + pidfile + ".tmp && mv " + pidfile + ".tmp " + pidfile + "\nexec sleep 600\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "berth-driver-hang"), []byte(script), 0o755))
+	cfg, err := config.Parse([]byte("runtimes:\n  hang: {}\n"))
+	require.NoError(t, err)
+	s := newRuntimeSet(cfg, t.TempDir(), []string{dir}, slog.New(slog.DiscardHandler))
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.Runtime(context.Background(), "hang")
+		got <- err
+	}()
+	var pid int
+	require.Eventually(t, func() bool {
+		data, err := os.ReadFile(pidfile)
+		if err == nil {
+			pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond, "the hanging driver did not start")
+	begin := time.Now()
+	s.Close()
+	assert.Less(t, time.Since(begin), 5*time.Second, "Close's wait for a hanging launch")
+	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the hanging driver's process %d after Close", pid)
+	require.ErrorIs(t, <-got, context.Canceled, "the waiting caller's error")
+	_, err = s.Runtime(context.Background(), "hang")
+	require.ErrorIs(t, err, wire.ErrClosed, "Runtime after Close")
 }

@@ -32,7 +32,10 @@
 // call starts a new one; calls that only read or wait (Info, Ping, Inspect*,
 // List*, Wait, Stop) are retried once on the new process, the others fail
 // with runtime.ErrUnavailable. Discover lists the driver binaries installed,
-// in the same places and order.
+// in the same places and order. A Set holds a host's drivers by name:
+// each launched once on first use and shared, a launch cancelled when all
+// its callers give up, and everything stopped by Close, which cancels the
+// launches under way rather than wait for them.
 //
 // Contexts cross the wire: cancelling the host's context cancels the
 // driver's, and a deadline travels with the call. Errors keep their class

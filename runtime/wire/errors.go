@@ -23,6 +23,8 @@ var (
 	// (runtime.ProtocolVersion; the error is then a *VersionError), or is
 	// not a berth driver at all.
 	ErrProtocol = errors.New("driver protocol mismatch")
+	// ErrClosed: the Set has been closed, and launches no more drivers.
+	ErrClosed = errors.New("driver set closed")
 )
 
 // codeOf pairs each error class with its gRPC status code.

@@ -82,8 +82,10 @@ var _ runtime.Runtime = (*Driver)(nil)
 // a directory of the host process's own (see RemoveStaleSockets). Errors wrap
 // ErrDriverNotFound, ErrChecksum, ErrProtocol (a *VersionError if the driver
 // speaks another protocol version) or runtime.ErrUnavailable (the process
-// did not start or answer). A refused process is stopped. ctx's deadline, if
-// any, bounds the start. The caller must Close the Driver.
+// did not start or answer; with ctx's error too if ctx ended the start). A
+// refused process is stopped. ctx bounds the start: its end, even while the
+// process has not yet written go-plugin's handshake line, kills the
+// process. The caller must Close the Driver.
 func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	path, err := findBinary(cfg)
 	if err != nil {
@@ -226,7 +228,7 @@ func (d *Driver) launch(ctx context.Context) error {
 			cmd.Env = append(slices.Clone(d.env), spec.Env...)
 			cmd.Stdin = spec.Stdin
 			setParentDeathSignal(cmd)
-			r, err := newProcRunner(cmd, socketDir)
+			r, err := newProcRunner(sctx, cmd, socketDir)
 			run = r
 			return r, err
 		},
@@ -239,9 +241,14 @@ func (d *Driver) launch(ctx context.Context) error {
 		SyncStderr:       outputWriter{l: d.logger, stream: "stderr"},
 		StartTimeout:     time.Until(deadline),
 	})
+	// Cancelling ctx kills the process (see procRunner), which ends
+	// go-plugin's wait for its handshake.
 	rpc, err := pc.Client()
 	if err != nil {
 		pc.Kill()
+		if sctx.Err() != nil {
+			return fmt.Errorf("start driver %s: %w: %w", d.path, runtime.ErrUnavailable, sctx.Err())
+		}
 		return d.startError(run, err)
 	}
 	raw, err := rpc.Dispense(pluginName)
@@ -253,6 +260,10 @@ func (d *Driver) launch(ctx context.Context) error {
 	if err := checkProtocol(sctx, c.conn, d.path); err != nil {
 		pc.Kill()
 		return err
+	}
+	if !run.keep() {
+		pc.Kill()
+		return fmt.Errorf("start driver %s: %w: %w", d.path, runtime.ErrUnavailable, sctx.Err())
 	}
 	d.pc, d.run, d.rt = pc, run, c
 	return nil

@@ -22,18 +22,25 @@ const maxHead = 4 << 10
 // does, and also keeps the first line the process writes to stdout: a
 // plugin's handshake line. go-plugin's start errors have no types to test,
 // so when a start fails that line tells the host why (see startError).
+//
+// Until keep is called, the process is killed when the start context is
+// done: go-plugin's own wait for the handshake line knows no context, and
+// ends when the process does.
 type procRunner struct {
 	cmd       *exec.Cmd
 	stdout    *headReader
 	stderr    io.ReadCloser
-	socketDir string // made by go-plugin for the plugin's socket
-	pid       int    // set by Start
+	socketDir string          // made by go-plugin for the plugin's socket
+	start     context.Context // the start's; done: kill the process
+	unwatch   func() bool     // stops the kill on start's end; set by Start
+	pid       int             // set by Start
 }
 
 var _ runner.Runner = (*procRunner)(nil)
 
-// newProcRunner returns a runner for cmd, which must not have been started.
-func newProcRunner(cmd *exec.Cmd, socketDir string) (*procRunner, error) {
+// newProcRunner returns a runner for cmd, which must not have been started,
+// whose start start bounds.
+func newProcRunner(start context.Context, cmd *exec.Cmd, socketDir string) (*procRunner, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -42,20 +49,32 @@ func newProcRunner(cmd *exec.Cmd, socketDir string) (*procRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: &headReader{r: stdout}, stderr: stderr, socketDir: socketDir}, nil
+	return &procRunner{cmd: cmd, stdout: &headReader{r: stdout}, stderr: stderr, socketDir: socketDir, start: start}, nil
 }
 
-// Start starts the process. If it cannot, it removes the socket directory:
-// go-plugin's Kill skips a runner with no ID, and so would leave it behind.
+// Start starts the process, unless the start context is done. If it does
+// not start, it removes the socket directory: go-plugin's Kill skips a
+// runner with no ID, and so would leave it behind.
 func (r *procRunner) Start(context.Context) error {
-	if err := r.cmd.Start(); err != nil {
+	err := r.start.Err()
+	if err == nil {
+		err = r.cmd.Start()
+	}
+	if err != nil {
 		if r.socketDir != "" {
 			_ = os.RemoveAll(r.socketDir)
 		}
 		return err
 	}
 	r.pid = r.cmd.Process.Pid
+	r.unwatch = context.AfterFunc(r.start, func() { _ = r.Kill(context.Background()) })
 	return nil
+}
+
+// keep ends the start: the process no longer dies with the start context.
+// It reports false if that context was done first (the process is killed).
+func (r *procRunner) keep() bool {
+	return r.unwatch == nil || r.unwatch()
 }
 
 func (r *procRunner) Wait(context.Context) error { return r.cmd.Wait() }

@@ -5,7 +5,9 @@
 //   - "protocol", if set, makes it serve no runtime, only a Handshake that
 //     reports that protocol version ("none": no Handshake service at all, as
 //     a driver built before it existed; "hang": a Handshake that never
-//     answers), to test the host's refusal.
+//     answers), to test the host's refusal;
+//   - "block", if set, makes it write no handshake line and wait to be
+//     killed, as a driver that hangs at its start.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -28,6 +31,10 @@ func main() {
 		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			panic(err)
 		}
+	}
+	if opts["block"] != "" {
+		time.Sleep(24 * time.Hour) // until the host kills it
+		return
 	}
 	if v := opts["protocol"]; v != "" {
 		serveProtocol(v)
