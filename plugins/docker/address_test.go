@@ -13,6 +13,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -29,9 +31,7 @@ func socketLink(t *testing.T) string {
 		drivertest.Require(t, "the daemon on a unix socket", errors.New(testAddress()+" is not one"))
 	}
 	link := filepath.Join(t.TempDir(), "docker.sock")
-	if err := os.Symlink(sock, link); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(sock, link))
 	return "unix://" + link
 }
 
@@ -63,17 +63,13 @@ func writeContext(t *testing.T, dir, name, host string) {
 	if err == nil {
 		err = os.WriteFile(filepath.Join(meta, "meta.json"), b, 0o644)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // setCurrentContext writes config.json with currentContext name in dir.
 func setCurrentContext(t *testing.T, dir, name string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"currentContext": "`+name+`"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"currentContext": "`+name+`"}`), 0o644))
 }
 
 // pingAt makes a driver with opts and checks it talks to want and that the
@@ -81,16 +77,10 @@ func setCurrentContext(t *testing.T, dir, name string) {
 func pingAt(t *testing.T, want string, opts ...Option) {
 	t.Helper()
 	d, err := New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if d.Address() != want {
-		t.Errorf("address %q, want %q", d.Address(), want)
-	}
-	if err := d.Ping(context.Background()); err != nil {
-		t.Errorf("ping %s: %v", want, err)
-	}
+	assert.Equal(t, want, d.Address(), "the driver's address")
+	assert.NoError(t, d.Ping(context.Background()), "ping %s", want)
 }
 
 func TestAddressFromDockerHost(t *testing.T) {
@@ -103,13 +93,9 @@ func TestAddressFromDockerHost(t *testing.T) {
 	missing := "unix://" + filepath.Join(t.TempDir(), "missing.sock")
 	t.Setenv(client.EnvOverrideHost, missing)
 	d, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if err := d.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("ping with DOCKER_HOST=%s: %v, want ErrUnavailable", missing, err)
-	}
+	assert.ErrorIs(t, d.Ping(context.Background()), runtime.ErrUnavailable, "ping with DOCKER_HOST=%s", missing)
 }
 
 func TestAddressOptionBeatsEnvironment(t *testing.T) {
@@ -144,13 +130,9 @@ func TestAddressFromContext(t *testing.T) {
 	setCurrentContext(t, dir, "berth-test")
 	t.Setenv(client.EnvOverrideHost, "unix:///nonexistent/docker.sock")
 	d, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d.Close()
-	if d.Address() != "unix:///nonexistent/docker.sock" {
-		t.Errorf("with DOCKER_HOST and a context: address %q, want DOCKER_HOST's", d.Address())
-	}
+	assert.Equal(t, "unix:///nonexistent/docker.sock", d.Address(), "with DOCKER_HOST and a context: DOCKER_HOST's address")
 }
 
 func TestAddressDefault(t *testing.T) {
@@ -160,19 +142,14 @@ func TestAddressDefault(t *testing.T) {
 			setCurrentContext(t, dir, current)
 		}
 		d, err := New()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		d.Close()
-		if d.Address() != DefaultAddress {
-			t.Errorf("current context %q: address %q, want %q", current, d.Address(), DefaultAddress)
-		}
+		assert.Equal(t, DefaultAddress, d.Address(), "current context %q", current)
 	}
 	// A context that is named but not stored is refused, as by the CLI.
 	t.Setenv(EnvContext, "gone")
-	if _, err := New(); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("New with a missing context: %v, want ErrInvalidArgument", err)
-	}
+	_, err := New()
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "New with a missing context")
 }
 
 // TestEngineErrorKept checks that an engine error keeps both its class and
@@ -180,14 +157,9 @@ func TestAddressDefault(t *testing.T) {
 func TestEngineErrorKept(t *testing.T) {
 	d := newDriver(t)
 	_, err := d.InspectContainer(context.Background(), "berth-dockertest-missing-0123456789")
-	if !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("inspect a missing container: %v, want ErrNotFound", err)
-	}
-	if !errors.Is(err, cerrdefs.ErrNotFound) || !cerrdefs.IsNotFound(err) {
-		t.Errorf("inspect a missing container: %v: the SDK's errdefs.ErrNotFound is not in the chain", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrNotFound, "inspect a missing container")
+	assert.ErrorIs(t, err, cerrdefs.ErrNotFound, "inspect a missing container: the SDK's errdefs.ErrNotFound is not in the chain")
 	var ee *runtime.EngineError
-	if !errors.As(err, &ee) || ee.Driver != "docker" || ee.Class != runtime.ErrNotFound {
-		t.Errorf("inspect a missing container: %#v, want a docker EngineError of class ErrNotFound", ee)
-	}
+	require.ErrorAs(t, err, &ee, "inspect a missing container")
+	assert.Equal(t, runtime.EngineError{Driver: "docker", Op: ee.Op, Class: runtime.ErrNotFound, Err: ee.Err}, *ee, "a docker EngineError of class ErrNotFound")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -20,9 +21,7 @@ import (
 func BenchmarkCommit(b *testing.B) {
 	benchCommit(b, nil, func(d *Driver, raw *client.Client, id, ref string) string {
 		img, err := d.Commit(context.Background(), id, runtime.CommitOptions{Ref: ref})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return img.ID
 	})
 }
@@ -32,9 +31,7 @@ func BenchmarkCommit(b *testing.B) {
 func BenchmarkCommitSecretEnv(b *testing.B) {
 	benchCommit(b, []string{"TOKEN=" + secretValue}, func(d *Driver, raw *client.Client, id, ref string) string {
 		img, err := d.Commit(context.Background(), id, runtime.CommitOptions{Ref: ref})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return img.ID
 	})
 }
@@ -44,9 +41,7 @@ func BenchmarkCommitSecretEnv(b *testing.B) {
 func BenchmarkDockerCommit(b *testing.B) {
 	benchCommit(b, nil, func(d *Driver, raw *client.Client, id, ref string) string {
 		res, err := raw.ContainerCommit(context.Background(), id, client.ContainerCommitOptions{Reference: ref})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return res.ID
 	})
 }
@@ -63,22 +58,16 @@ func benchCommit(b *testing.B, secrets []string, commit func(d *Driver, raw *cli
 			Image: base, Cmd: []string{"sh", "-c", writeFiles},
 			SecretEnv: secrets, Labels: map[string]string{testLabel: testValue},
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if st, err := d.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			b.Fatalf("wait: %+v, %v", st, err)
-		}
+		require.NoError(b, err)
+		st, err := d.Wait(ctx, c.ID)
+		require.NoError(b, err, "wait")
+		require.Zero(b, st.ExitCode, "exit code")
 		ref := newRef()
 		b.StartTimer()
 		id := commit(d, raw, c.ID, ref)
 		b.StopTimer()
-		if err := d.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
-		if err := d.RemoveImage(ctx, id); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, d.Remove(ctx, c.ID))
+		require.NoError(b, d.RemoveImage(ctx, id))
 		b.StartTimer()
 	}
 }
@@ -89,15 +78,11 @@ func BenchmarkRun(b *testing.B) {
 	rt := openPlugin(b)
 	benchRun(b, func(ctx context.Context, spec runtime.ContainerSpec) {
 		c, err := rt.Run(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if st, err := rt.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			b.Fatalf("wait: %+v, %v", st, err)
-		}
-		if err := rt.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		st, err := rt.Wait(ctx, c.ID)
+		require.NoError(b, err, "wait")
+		require.Zero(b, st.ExitCode, "exit code")
+		require.NoError(b, rt.Remove(ctx, c.ID))
 	})
 }
 
@@ -107,15 +92,11 @@ func BenchmarkRunInProcess(b *testing.B) {
 	d := newDriver(b)
 	benchRun(b, func(ctx context.Context, spec runtime.ContainerSpec) {
 		c, err := d.Run(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if st, err := d.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			b.Fatalf("wait: %+v, %v", st, err)
-		}
-		if err := d.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		st, err := d.Wait(ctx, c.ID)
+		require.NoError(b, err, "wait")
+		require.Zero(b, st.ExitCode, "exit code")
+		require.NoError(b, d.Remove(ctx, c.ID))
 	})
 }
 
@@ -129,20 +110,15 @@ func BenchmarkDockerRun(b *testing.B) {
 			Config:     &container.Config{Image: spec.Image, Cmd: spec.Cmd, Labels: spec.Labels},
 			HostConfig: &container.HostConfig{AutoRemove: true},
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		w := raw.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-		if _, err := raw.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-			b.Fatal(err)
-		}
+		_, err = raw.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
+		require.NoError(b, err)
 		select {
 		case r := <-w.Result:
-			if r.StatusCode != 0 {
-				b.Fatalf("exit %d", r.StatusCode)
-			}
+			require.Zero(b, r.StatusCode, "exit code")
 		case err := <-w.Error:
-			b.Fatal(err)
+			require.NoError(b, err)
 		}
 	})
 }

@@ -11,6 +11,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -33,20 +35,13 @@ func TestSecretEnvNotCommitted(t *testing.T) {
 
 		var rawJSON bytes.Buffer
 		res, err := raw.ImageInspect(ctx, img.ID, client.ImageInspectWithRawResponse(&rawJSON))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(rawJSON.String(), secretValue) {
-			t.Fatalf("squash=%v: the secret value is in the image: %s", squash, rawJSON.String())
-		}
+		require.NoError(t, err)
+		require.False(t, strings.Contains(rawJSON.String(), secretValue), "squash=%v: the secret value is in the image: %s", squash, rawJSON.String())
 		env := res.Config.Env
-		if !slices.Contains(env, "PUBLIC=1") {
-			t.Fatalf("squash=%v: public env lost: %q", squash, env)
-		}
+		require.True(t, slices.Contains(env, "PUBLIC=1"), "squash=%v: public env lost: %q", squash, env)
 		// Nothing remains of the key, not even a bare name.
-		if slices.ContainsFunc(env, func(e string) bool { return e == "TOKEN" || strings.HasPrefix(e, "TOKEN=") }) {
-			t.Fatalf("squash=%v: env %q", squash, env)
-		}
+		require.False(t, slices.ContainsFunc(env, func(e string) bool { return e == "TOKEN" || strings.HasPrefix(e, "TOKEN=") }),
+			"squash=%v: env %q holds the key TOKEN", squash, env)
 		t.Logf("squash=%v: the engine's inspect of the committed image: %s", squash, rawJSON.String())
 
 		// Nor does any other image: the unscrubbed one is gone.
@@ -55,12 +50,8 @@ func TestSecretEnvNotCommitted(t *testing.T) {
 		// A container of the image does not see the variable at all.
 		var out bytes.Buffer
 		c2 := runToEnd(t, d, runtime.ContainerSpec{Image: img.ID, Cmd: []string{"env"}})
-		if err := d.Logs(ctx, c2.ID, runtime.LogOptions{}, &out, &out); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(out.String(), "TOKEN") || !strings.Contains(out.String(), "PUBLIC=1") {
-			t.Fatalf("squash=%v: env of a container of the image: %s", squash, out.String())
-		}
+		require.NoError(t, d.Logs(ctx, c2.ID, runtime.LogOptions{}, &out, &out))
+		require.False(t, strings.Contains(out.String(), "TOKEN") || !strings.Contains(out.String(), "PUBLIC=1"), "squash=%v: env of a container of the image: %s", squash, out.String())
 	}
 }
 
@@ -108,22 +99,15 @@ func TestCommitCancelledLeavesNoSecret(t *testing.T) {
 		if err == nil {
 			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
 		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled at %s: commit returned %v, want context.Canceled", point, err)
-		}
-		if point != "before" && !reached {
-			t.Errorf("the commit never reached the point %s", point)
-		}
+		assert.ErrorIs(t, err, context.Canceled, "cancelled at %s: commit returned", point)
+		assert.False(t, point != "before" && !reached, "the commit never reached the point %s", point)
 	}
 	d.Close() // waits for detached commits to delete their images
 	noImageHolds(t, raw, secretValue)
 	for _, ref := range refs {
-		if _, err := raw.ImageInspect(context.Background(), ref+"-unscrubbed"); !cerrdefs.IsNotFound(err) {
-			t.Errorf("the temporary reference %s-unscrubbed is left: %v", ref, err)
-		}
-		if _, err := raw.ImageInspect(context.Background(), ref); !cerrdefs.IsNotFound(err) {
-			t.Errorf("the cancelled commit left %s: %v", ref, err)
-		}
+		assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), ref+"-unscrubbed")), cerrdefs.ErrNotFound,
+			"the temporary reference %s-unscrubbed is left", ref)
+		assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), ref)), cerrdefs.ErrNotFound, "the cancelled commit left %s", ref)
 	}
 }
 
@@ -148,19 +132,13 @@ func TestCommitUnscrubbedReferenced(t *testing.T) {
 		testHookUnscrubbed = func(hctx context.Context, imageID string) error {
 			seen = imageID
 			res, err := raw.ImageInspect(hctx, imageID)
-			if err != nil {
-				t.Errorf("%s: inspect the intermediate image: %v", end, err)
-			} else if got := tags(res.RepoTags); !slices.Equal(got, []string{temp}) {
-				t.Errorf("%s: the intermediate image has references %q, want [%s]", end, got, temp)
+			if assert.NoError(t, err, "%s: inspect the intermediate image", end) {
+				assert.Equal(t, []string{temp}, tags(res.RepoTags), "%s: the intermediate image's references", end)
 			}
 			dangling, err := raw.ImageList(hctx, client.ImageListOptions{All: true, Filters: client.Filters{}.Add("dangling", "true")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			for _, img := range dangling.Items {
-				if img.ID == imageID {
-					t.Errorf("%s: the intermediate image %s has no reference", end, imageID)
-				}
+				assert.False(t, img.ID == imageID, "%s: the intermediate image %s has no reference", end, imageID)
 			}
 			switch end {
 			case "failure":
@@ -174,33 +152,19 @@ func TestCommitUnscrubbedReferenced(t *testing.T) {
 		cancel()
 		switch end {
 		case "success":
-			if err != nil {
-				t.Fatalf("%s: %v", end, err)
-			}
+			require.NoError(t, err, "%s", end)
 			t.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
-			if !slices.Equal(img.Refs, []string{ref}) {
-				t.Errorf("%s: the committed image has references %q, want [%s]", end, img.Refs, ref)
-			}
+			assert.Equal(t, []string{ref}, img.Refs, "%s: the committed image's references", end)
 		case "failure":
-			if !errors.Is(err, injected) {
-				t.Errorf("%s: commit returned %v, want the injected failure", end, err)
-			}
+			assert.ErrorIs(t, err, injected, "%s: commit returned", end)
 		case "cancel":
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("%s: commit returned %v, want context.Canceled", end, err)
-			}
+			assert.ErrorIs(t, err, context.Canceled, "%s: commit returned", end)
 		}
-		if seen == "" {
-			t.Fatalf("%s: the commit made no intermediate image", end)
-		}
-		if _, err := raw.ImageInspect(context.Background(), seen); !cerrdefs.IsNotFound(err) {
-			t.Errorf("%s: the intermediate image %s is left: %v", end, seen, err)
-		}
-		if _, err := raw.ImageInspect(context.Background(), temp); !cerrdefs.IsNotFound(err) {
-			t.Errorf("%s: the temporary reference %s is left: %v", end, temp, err)
-		}
-		if _, err := d.InspectImage(context.Background(), ref); end != "success" && !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("%s: the failed commit left %s: %v", end, ref, err)
+		require.False(t, seen == "", "%s: the commit made no intermediate image", end)
+		assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), seen)), cerrdefs.ErrNotFound, "%s: the intermediate image %s is left", end, seen)
+		assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), temp)), cerrdefs.ErrNotFound, "%s: the temporary reference %s is left", end, temp)
+		if end != "success" {
+			assert.ErrorIs(t, second(d.InspectImage(context.Background(), ref)), runtime.ErrNotFound, "%s: the failed commit left %s", end, ref)
 		}
 	}
 	noImageHolds(t, raw, secretValue)
@@ -211,17 +175,13 @@ func noImageHolds(t *testing.T, raw *client.Client, s string) {
 	t.Helper()
 	ctx := context.Background()
 	all, err := raw.ImageList(ctx, client.ImageListOptions{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, img := range all.Items {
 		var buf bytes.Buffer
 		if _, err := raw.ImageInspect(ctx, img.ID, client.ImageInspectWithRawResponse(&buf)); err != nil {
 			continue // removed meanwhile by a concurrent test
 		}
-		if strings.Contains(buf.String(), s) {
-			t.Fatalf("image %s %v holds %q", img.ID, img.RepoTags, s)
-		}
+		require.False(t, strings.Contains(buf.String(), s), "image %s %v holds %q", img.ID, img.RepoTags, s)
 	}
 }
 
@@ -231,9 +191,7 @@ func TestCommitManyFiles(t *testing.T) {
 	d := newDriver(t)
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", writeFiles}})
 	img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef()})
-	if got := output(t, d, img.ID, "ls /work/files | wc -l"); strings.TrimSpace(got) != "2000" {
-		t.Fatalf("files in the image: %q", got)
-	}
+	require.Equal(t, "2000", strings.TrimSpace(output(t, d, img.ID, "ls /work/files | wc -l")), "files in the image")
 }
 
 // writeFiles is a script that writes 2,000 small files.
@@ -242,21 +200,15 @@ const writeFiles = `mkdir -p /work/files && for i in $(seq 2000); do echo "$i" >
 func TestCommitLayersGrow(t *testing.T) {
 	d := newDriver(t)
 	base, err := d.InspectImage(context.Background(), baseImage(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	image, layers := base.ID, base.Layers
 	for g := 1; g <= 3; g++ {
 		c := runToEnd(t, d, runtime.ContainerSpec{Image: image, Cmd: []string{"sh", "-c", "echo " + string(rune('0'+g)) + " >> /work/gens"}})
 		img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef()})
-		if img.Layers != layers+1 || img.Size <= 0 || img.ID == "" {
-			t.Fatalf("generation %d: %+v, want %d layers", g, img, layers+1)
-		}
+		require.False(t, img.Layers != layers+1 || img.Size <= 0 || img.ID == "", "generation %d: %+v, want %d layers", g, img, layers+1)
 		image, layers = img.ID, img.Layers
 	}
-	if got := output(t, d, image, "cat /work/gens"); got != "1\n2\n3\n" {
-		t.Fatalf("gens: %q", got)
-	}
+	require.Equal(t, "1\n2\n3\n", output(t, d, image, "cat /work/gens"), "the generations' file")
 }
 
 func TestCommitChanges(t *testing.T) {
@@ -277,20 +229,12 @@ func TestCommitChanges(t *testing.T) {
 				WorkingDir: "/work/sub",
 			},
 		})
-		if squash && img.Layers != 1 {
-			t.Fatalf("squashed image has %d layers", img.Layers)
-		}
-		if img.Labels["io.berth.dt.commit"] != "yes" || img.Labels["io.berth.dt.from-container"] != "c" || img.Labels[testLabel] != testValue {
-			t.Fatalf("squash=%v: labels %v", squash, img.Labels)
-		}
-		if !slices.Contains(img.Refs, strings.TrimPrefix(img.Refs[0], "docker.io/")) {
-			t.Fatalf("refs %v", img.Refs)
-		}
+		require.False(t, squash && img.Layers != 1, "squashed image has %d layers", img.Layers)
+		require.False(t, img.Labels["io.berth.dt.commit"] != "yes" || img.Labels["io.berth.dt.from-container"] != "c" || img.Labels[testLabel] != testValue, "squash=%v: labels %v", squash, img.Labels)
+		require.True(t, slices.Contains(img.Refs, strings.TrimPrefix(img.Refs[0], "docker.io/")), "refs %v", img.Refs)
 		out := outputCmd(t, d, img.ID, nil)
 		want := "/work/sub\n13\nwith \"quotes\" and $dollar \\back\nhi\n"
-		if out != want {
-			t.Fatalf("squash=%v: output %q, want %q", squash, out, want)
-		}
+		require.Equal(t, want, out, "squash=%v: output %q, want %q", squash, out, want)
 	}
 }
 
@@ -304,9 +248,7 @@ func outputCmd(t *testing.T, d *Driver, image string, cmd []string) string {
 	t.Helper()
 	c := runToEnd(t, d, runtime.ContainerSpec{Image: image, Cmd: cmd})
 	var out bytes.Buffer
-	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, nil); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, nil))
 	return out.String()
 }
 
@@ -323,12 +265,9 @@ func TestCommitRemovesLeftoverUnscrubbed(t *testing.T) {
 	leftover := commit(t, d, first.ID, runtime.CommitOptions{Ref: ref + "-unscrubbed"})
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", "echo x > /f"}, SecretEnv: []string{"TOKEN=" + secretValue}})
 	commit(t, d, c.ID, runtime.CommitOptions{Ref: ref})
-	if _, err := raw.ImageInspect(context.Background(), leftover.ID); !cerrdefs.IsNotFound(err) {
-		t.Errorf("the leftover intermediate image %s is still there: %v", leftover.ID, err)
-	}
-	if _, err := raw.ImageInspect(context.Background(), ref+"-unscrubbed"); !cerrdefs.IsNotFound(err) {
-		t.Errorf("the temporary reference is left: %v", err)
-	}
+	assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), leftover.ID)), cerrdefs.ErrNotFound,
+		"the leftover intermediate image %s is still there", leftover.ID)
+	assert.ErrorIs(t, second(raw.ImageInspect(context.Background(), ref+"-unscrubbed")), cerrdefs.ErrNotFound, "the temporary reference is left")
 }
 
 func TestUnscrubbedRef(t *testing.T) {
@@ -340,14 +279,8 @@ func TestUnscrubbedRef(t *testing.T) {
 		{"berth/x:" + long, "berth/x:" + long[:maxTag-len("-unscrubbed")] + "-unscrubbed"},
 	} {
 		got, err := unscrubbedRef(tc.ref)
-		if err != nil || got != tc.want {
-			t.Errorf("unscrubbedRef(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
-		}
-		if err := checkRef(got); err != nil {
-			t.Errorf("unscrubbedRef(%q) = %q: %v", tc.ref, got, err)
-		}
+		assert.False(t, err != nil || got != tc.want, "unscrubbedRef(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
+		assert.NoError(t, checkRef(got), "unscrubbedRef(%q) = %q", tc.ref, got)
 	}
-	if _, err := unscrubbedRef("Bad Ref"); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("unscrubbedRef of a bad reference: %v", err)
-	}
+	assert.ErrorIs(t, second(unscrubbedRef("Bad Ref")), runtime.ErrInvalidArgument, "unscrubbedRef of a bad reference")
 }

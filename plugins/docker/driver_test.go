@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -23,30 +25,16 @@ func TestRunWaitLogs(t *testing.T) {
 	c := run(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
 	for range 3 { // Wait works any number of times after the exit
 		st, err := d.Wait(ctx, c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.ExitCode != 3 || st.OOMKilled {
-			t.Fatalf("status %+v, want exit 3", st)
-		}
+		require.NoError(t, err)
+		require.False(t, st.ExitCode != 3 || st.OOMKilled, "status %+v, want exit 3", st)
 	}
 	var out, errOut bytes.Buffer
-	if err := d.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "out\n" || errOut.String() != "err\n" {
-		t.Fatalf("stdout %q stderr %q", out.String(), errOut.String())
-	}
+	require.NoError(t, d.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errOut))
+	require.False(t, out.String() != "out\n" || errOut.String() != "err\n", "stdout %q stderr %q", out.String(), errOut.String())
 	got, err := d.InspectContainer(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.State != runtime.StateExited || got.Image != baseRef || got.Labels[testLabel] != testValue {
-		t.Fatalf("inspect: %+v", got)
-	}
-	if _, ok := got.Labels[secretLabel]; ok {
-		t.Fatalf("the driver's own label leaked: %v", got.Labels)
-	}
+	require.NoError(t, err)
+	require.False(t, got.State != runtime.StateExited || got.Image != baseRef || got.Labels[testLabel] != testValue, "inspect: %+v", got)
+	require.NotContains(t, got.Labels, secretLabel, "the driver's own label leaked")
 }
 
 func TestWaitFreshDriver(t *testing.T) {
@@ -57,9 +45,7 @@ func TestWaitFreshDriver(t *testing.T) {
 	other := newDriver(t)
 	for range 2 {
 		st, err := other.Wait(context.Background(), c.ID)
-		if err != nil || st.ExitCode != 5 {
-			t.Fatalf("wait from another driver: %+v, %v", st, err)
-		}
+		require.False(t, err != nil || st.ExitCode != 5, "wait from another driver: %+v, %v", st, err)
 	}
 }
 
@@ -68,13 +54,9 @@ func TestWaitCancel(t *testing.T) {
 	c := run(t, d, runtime.ContainerSpec{Cmd: []string{"sleep", "30"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := d.Wait(ctx, c.ID); !errors.Is(err, context.Canceled) {
-		t.Fatalf("wait with a cancelled context: %v", err)
-	}
+	require.ErrorIs(t, second(d.Wait(ctx, c.ID)), context.Canceled, "wait with a cancelled context")
 	got, err := d.InspectContainer(context.Background(), c.ID)
-	if err != nil || got.State != runtime.StateRunning {
-		t.Fatalf("the container was touched: %+v, %v", got, err)
-	}
+	require.False(t, err != nil || got.State != runtime.StateRunning, "the container was touched: %+v, %v", got, err)
 }
 
 func TestStop(t *testing.T) {
@@ -90,16 +72,10 @@ func TestStop(t *testing.T) {
 	} {
 		c := run(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", tc.script}})
 		waitOutput(t, d, c.ID, "ready") // sh has installed its trap
-		if err := d.Stop(ctx, c.ID, runtime.StopOptions{Grace: 500 * time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, d.Stop(ctx, c.ID, runtime.StopOptions{Grace: 500 * time.Millisecond}))
 		st, err := d.Wait(ctx, c.ID)
-		if err != nil || st.ExitCode != tc.want {
-			t.Fatalf("%q: %+v, %v; want exit %d", tc.script, st, err, tc.want)
-		}
-		if err := d.Stop(ctx, c.ID, runtime.StopOptions{}); err != nil {
-			t.Fatalf("stop of an exited container: %v", err)
-		}
+		require.False(t, err != nil || st.ExitCode != tc.want, "%q: %+v, %v; want exit %d", tc.script, st, err, tc.want)
+		require.NoError(t, d.Stop(ctx, c.ID, runtime.StopOptions{}), "stop of an exited container")
 	}
 }
 
@@ -108,13 +84,9 @@ func TestLimits(t *testing.T) {
 	raw := rawClient(t)
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"true"}, MemoryBytes: 64 << 20, NanoCPUs: 500_000_000})
 	res, err := raw.ContainerInspect(context.Background(), c.ID, client.ContainerInspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hc := res.Container.HostConfig
-	if hc.Memory != 64<<20 || hc.NanoCPUs != 500_000_000 || hc.AutoRemove {
-		t.Fatalf("host config: memory %d, nanocpus %d, autoremove %v", hc.Memory, hc.NanoCPUs, hc.AutoRemove)
-	}
+	require.False(t, hc.Memory != 64<<20 || hc.NanoCPUs != 500_000_000 || hc.AutoRemove, "host config: memory %d, nanocpus %d, autoremove %v", hc.Memory, hc.NanoCPUs, hc.AutoRemove)
 }
 
 func TestOOMKilled(t *testing.T) {
@@ -125,12 +97,8 @@ func TestOOMKilled(t *testing.T) {
 		MemoryBytes: 16 << 20,
 	})
 	st, err := d.Wait(context.Background(), c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !st.OOMKilled {
-		t.Fatalf("status %+v, want OOMKilled", st)
-	}
+	require.NoError(t, err)
+	require.True(t, st.OOMKilled, "status %+v, want OOMKilled", st)
 }
 
 func TestErrorClasses(t *testing.T) {
@@ -163,55 +131,35 @@ func TestErrorClasses(t *testing.T) {
 		{"run taken name", second(d.Run(ctx, runtime.ContainerSpec{Image: baseRef, Name: "berth-dockertest-taken"})), runtime.ErrAlreadyExists},
 		{"load garbage", second(d.LoadImage(ctx, strings.NewReader("not a tar"))), runtime.ErrInvalidArgument},
 	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
-		}
+		assert.ErrorIs(t, tc.err, tc.want, "%s", tc.name)
 	}
 	// Nothing was left behind by the failed runs.
 	cs, err := d.ListContainers(ctx, runtime.LabelFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, x := range cs {
-		if x.Image == "berth-dockertest/none:x" || (x.Image == baseRef && x.ID != c.ID && len(x.Labels) == 0) {
-			t.Errorf("a failed run left container %+v", x)
-		}
+		assert.False(t, x.Image == "berth-dockertest/none:x" || (x.Image == baseRef && x.ID != c.ID && len(x.Labels) == 0), "a failed run left container %+v", x)
 	}
 }
 
 func TestUnreachable(t *testing.T) {
 	d, err := New(WithAddress("unix:///nonexistent/docker.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
 	ctx := context.Background()
 	err = d.Ping(ctx)
-	if !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/docker.sock") {
-		t.Fatalf("ping: %v, want ErrUnavailable naming the address", err)
-	}
-	if _, err := d.Run(ctx, runtime.ContainerSpec{Image: "x"}); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("run: %v, want ErrUnavailable", err)
-	}
+	require.False(t, !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/docker.sock"), "ping: %v, want ErrUnavailable naming the address", err)
+	require.ErrorIs(t, second(d.Run(ctx, runtime.ContainerSpec{Image: "x"})), runtime.ErrUnavailable, "run")
 	info, err := d.Info(ctx)
-	if err != nil || info.EngineVersion != "" || !info.Has(runtime.CapCommit) {
-		t.Fatalf("info with the daemon down: %+v, %v", info, err)
-	}
+	require.False(t, err != nil || info.EngineVersion != "" || !info.Has(runtime.CapCommit), "info with the daemon down: %+v, %v", info, err)
 }
 
 func TestInfo(t *testing.T) {
 	d := newDriver(t)
 	info, err := d.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Name != "docker" || info.EngineVersion == "" || info.ProtocolVersion != runtime.ProtocolVersion {
-		t.Fatalf("info: %+v", info)
-	}
+	require.NoError(t, err)
+	require.False(t, info.Name != "docker" || info.EngineVersion == "" || info.ProtocolVersion != runtime.ProtocolVersion, "info: %+v", info)
 	for _, c := range []runtime.Capability{runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits} {
-		if !info.Has(c) {
-			t.Errorf("capability %s missing", c)
-		}
+		assert.True(t, info.Has(c), "capability %s missing", c)
 	}
 }
 
@@ -222,27 +170,19 @@ func TestRemoveImageRefs(t *testing.T) {
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"true"}})
 	img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef()})
 	second := newRef()
-	if _, err := raw.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: second}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := raw.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: second})
+	require.NoError(t, err)
 	// Removing one of two references only untags.
-	if err := d.RemoveImage(ctx, img.Refs[0]); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.RemoveImage(ctx, img.Refs[0]))
 	got, err := d.InspectImage(ctx, img.ID)
-	if err != nil || !slices.Equal(got.Refs, []string{second}) {
-		t.Fatalf("after untag: %+v, %v", got, err)
-	}
+	require.NoError(t, err, "inspect after untag")
+	require.Equal(t, []string{second}, got.Refs, "references after untag")
 	// A third reference, then removal by ID: the image goes.
-	if _, err := raw.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: newRef()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.RemoveImage(ctx, img.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.InspectImage(ctx, img.ID); !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("after removal by ID: %v", err)
-	}
+	_, err = raw.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: newRef()})
+	require.NoError(t, err)
+	require.NoError(t, d.RemoveImage(ctx, img.ID))
+	_, err = d.InspectImage(ctx, img.ID)
+	require.ErrorIs(t, err, runtime.ErrNotFound, "after removal by ID")
 }
 
 func TestListByLabel(t *testing.T) {
@@ -252,9 +192,7 @@ func TestListByLabel(t *testing.T) {
 	b := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"true"}, Labels: map[string]string{"io.berth.dt.list": "b"}})
 	ids := func(f runtime.LabelFilter) []string {
 		cs, err := d.ListContainers(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var out []string
 		for _, c := range cs {
 			out = append(out, c.ID)
@@ -264,22 +202,14 @@ func TestListByLabel(t *testing.T) {
 	}
 	both := []string{a.ID, b.ID}
 	slices.Sort(both)
-	if got := ids(runtime.LabelFilter{"io.berth.dt.list": ""}); !slices.Equal(got, both) {
-		t.Fatalf("key present: %v, want %v", got, both)
-	}
-	if got := ids(runtime.LabelFilter{"io.berth.dt.list": "b"}); !slices.Equal(got, []string{b.ID}) {
-		t.Fatalf("exact value: %v", got)
-	}
+	require.Equal(t, both, ids(runtime.LabelFilter{"io.berth.dt.list": ""}), "filter on the key's presence")
+	require.Equal(t, []string{b.ID}, ids(runtime.LabelFilter{"io.berth.dt.list": "b"}), "filter on the exact value")
 	img := commit(t, d, a.ID, runtime.CommitOptions{Ref: newRef(), Labels: map[string]string{"io.berth.dt.img": "x"}})
 	imgs, err := d.ListImages(ctx, runtime.LabelFilter{"io.berth.dt.img": "x"})
-	if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Layers != img.Layers {
-		t.Fatalf("list images: %+v, %v", imgs, err)
-	}
+	require.False(t, err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Layers != img.Layers, "list images: %+v, %v", imgs, err)
 }
 
 // second returns the error of a two-result call.
-func second[T any](_ T, err error) error { return err }
-
 // TestMemoryLimitCoversSwap checks, from inside the container, that
 // MemoryBytes caps memory and swap together at the value.
 func TestMemoryLimitCoversSwap(t *testing.T) {
@@ -287,9 +217,7 @@ func TestMemoryLimitCoversSwap(t *testing.T) {
 	const limit = 64 << 20
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"sh", "-c", drivertest.MemoryScript}, MemoryBytes: limit})
 	var out bytes.Buffer
-	if err := d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out))
 	drivertest.CheckMemoryLimits(t, out.String(), limit)
 }
 
@@ -309,41 +237,26 @@ func TestLongLabels(t *testing.T) {
 	value, other := longValue(5000), longValue(5000)
 	c := runToEnd(t, d, runtime.ContainerSpec{Cmd: []string{"true"}, Labels: map[string]string{key: value}})
 	got, err := d.InspectContainer(ctx, c.ID)
-	if err != nil || got.Labels[key] != value {
-		t.Fatalf("inspect container: label of %d characters, %v; want the %d given", len(got.Labels[key]), err, len(value))
-	}
+	require.False(t, err != nil || got.Labels[key] != value, "inspect container: label of %d characters, %v; want the %d given", len(got.Labels[key]), err, len(value))
 	containerIDs := func(f runtime.LabelFilter) []string {
 		cs, err := d.ListContainers(ctx, f)
-		if err != nil {
-			t.Fatalf("list containers: %v", err)
-		}
+		require.NoError(t, err, "list containers")
 		var ids []string
 		for _, c := range cs {
-			if c.Labels[key] != value {
-				t.Errorf("list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
-			}
+			assert.Equal(t, value, c.Labels[key], "list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
 			ids = append(ids, c.ID)
 		}
 		return ids
 	}
-	if ids := containerIDs(runtime.LabelFilter{key: value}); !slices.Equal(ids, []string{c.ID}) {
-		t.Errorf("list containers by the long value: %v, want [%s]", ids, c.ID)
-	}
-	if ids := containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}); len(ids) != 0 {
-		t.Errorf("list containers by another long value: %v, want none", ids)
-	}
+	assert.Equal(t, []string{c.ID}, containerIDs(runtime.LabelFilter{key: value}), "list containers by the long value")
+	assert.Empty(t, containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}), "list containers by another long value")
 	for _, squash := range []bool{false, true} {
 		img := commit(t, d, c.ID, runtime.CommitOptions{Ref: newRef(), Squash: squash, Labels: map[string]string{imgKey: other}})
-		if img.Labels[key] != value || img.Labels[imgKey] != other {
-			t.Errorf("squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
-		}
+		assert.False(t, img.Labels[key] != value || img.Labels[imgKey] != other, "squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
 		imgs, err := d.ListImages(ctx, runtime.LabelFilter{imgKey: other, key: value})
-		if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other {
-			t.Errorf("squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
-		}
-		if imgs, err := d.ListImages(ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"}); err != nil || len(imgs) != 0 {
-			t.Errorf("squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
-		}
+		assert.False(t, err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other, "squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
+		imgs, err = d.ListImages(ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"})
+		assert.False(t, err != nil || len(imgs) != 0, "squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
 		other = longValue(5000)
 	}
 }
@@ -355,9 +268,7 @@ func waitOutput(t *testing.T, d *Driver, id, want string) {
 	defer cancel()
 	w := &watchWriter{want: want, found: cancel}
 	err := d.Logs(ctx, id, runtime.LogOptions{Follow: true}, w, io.Discard)
-	if !w.seen() {
-		t.Fatalf("the output of %s never held %q (logs: %v): %q", id, want, err, w.buf.String())
-	}
+	require.True(t, w.seen(), "the output of %s never held %q (logs: %v): %q", id, want, err, w.buf.String())
 }
 
 // watchWriter collects what is written and calls found once it holds want.

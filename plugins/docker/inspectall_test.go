@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -32,21 +34,15 @@ func TestInspectAll(t *testing.T) {
 		return i, nil
 	}
 	got, err := inspectAll(context.Background(), ids, inspect)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var want []int
 	for i := range ids {
 		if i%7 != 3 {
 			want = append(want, i)
 		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	if p := peak.Load(); p > inspectWorkers {
-		t.Fatalf("%d inspects at once, want at most %d", p, inspectWorkers)
-	}
+	require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "got %v, want %v", got, want)
+	require.LessOrEqual(t, peak.Load(), int32(inspectWorkers), "inspects at once")
 
 	boom := errors.New("boom")
 	_, err = inspectAll(context.Background(), ids, func(_ context.Context, id string) (int, error) {
@@ -55,18 +51,15 @@ func TestInspectAll(t *testing.T) {
 		}
 		return 0, nil
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("got %v, want %v", err, boom)
-	}
+	require.ErrorIs(t, err, boom)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = inspectAll(ctx, ids, func(ctx context.Context, _ string) (int, error) { return 0, ctx.Err() })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled: got %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, err, context.Canceled, "cancelled: got")
 
-	if got, err := inspectAll(context.Background(), nil, inspect); err != nil || got == nil || len(got) != 0 {
-		t.Fatalf("no IDs: got %#v, %v; want an empty, non-nil slice", got, err)
-	}
+	got, err = inspectAll(context.Background(), nil, inspect)
+	require.NoError(t, err, "no IDs")
+	require.NotNil(t, got, "no IDs: want an empty, non-nil slice")
+	require.Empty(t, got, "no IDs")
 }

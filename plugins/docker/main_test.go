@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -59,9 +60,7 @@ func newDriver(tb testing.TB) *Driver {
 	tb.Helper()
 	engine.Need(tb)
 	d, err := New()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	tb.Cleanup(func() { d.Close() })
 	return d
 }
@@ -82,9 +81,7 @@ func rawClient(tb testing.TB) *client.Client {
 	tb.Helper()
 	engine.Need(tb)
 	c, err := client.New(client.WithHost(testAddress()))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
@@ -111,9 +108,7 @@ func baseImage(tb testing.TB) string {
 		defer d.Close()
 		_, baseOnce.err = d.LoadImage(context.Background(), bytes.NewReader(tar))
 	})
-	if baseOnce.err != nil {
-		tb.Fatalf("load base image: %v", baseOnce.err)
-	}
+	require.NoError(tb, baseOnce.err, "load base image")
 	return baseRef
 }
 
@@ -129,9 +124,7 @@ func run(tb testing.TB, d *Driver, spec runtime.ContainerSpec) runtime.Container
 	}
 	spec.Labels[testLabel] = testValue
 	c, err := d.Run(context.Background(), spec)
-	if err != nil {
-		tb.Fatalf("run %q: %v", spec.Cmd, err)
-	}
+	require.NoError(tb, err, "run %q", spec.Cmd)
 	tb.Cleanup(func() { d.Remove(context.Background(), c.ID) })
 	return c
 }
@@ -142,13 +135,11 @@ func runToEnd(tb testing.TB, d *Driver, spec runtime.ContainerSpec) runtime.Cont
 	tb.Helper()
 	c := run(tb, d, spec)
 	st, err := d.Wait(context.Background(), c.ID)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	if st.ExitCode != 0 {
 		var out bytes.Buffer
 		d.Logs(context.Background(), c.ID, runtime.LogOptions{}, &out, &out)
-		tb.Fatalf("%q exited %d: %s", spec.Cmd, st.ExitCode, out.String())
+		require.Zero(tb, st.ExitCode, "%q's exit code; output: %s", spec.Cmd, out.String())
 	}
 	return c
 }
@@ -157,9 +148,7 @@ func runToEnd(tb testing.TB, d *Driver, spec runtime.ContainerSpec) runtime.Cont
 func commit(tb testing.TB, d *Driver, id string, opts runtime.CommitOptions) runtime.Image {
 	tb.Helper()
 	img, err := d.Commit(context.Background(), id, opts)
-	if err != nil {
-		tb.Fatalf("commit %s: %v", id, err)
-	}
+	require.NoError(tb, err, "commit %s", id)
 	tb.Cleanup(func() { d.RemoveImage(context.Background(), img.ID) })
 	return img
 }
@@ -205,3 +194,6 @@ func sweep() {
 		}
 	}
 }
+
+// second returns the error of a call that returns a value and an error.
+func second[T any](_ T, err error) error { return err }

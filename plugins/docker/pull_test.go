@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -30,38 +31,24 @@ func TestPullImage(t *testing.T) {
 
 	ref := addr + "/berth-dockertest/pull:v1"
 	img, err := d.PullImage(ctx, ref)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { d.RemoveImage(context.Background(), ref) })
-	if !slices.Contains(img.Refs, ref) || img.Layers != 1 || img.Labels[testLabel] != testValue {
-		t.Fatalf("pulled image: %+v", img)
-	}
-	if out := output(t, d, ref, "echo pulled"); out != "pulled\n" {
-		t.Fatalf("a container of the pulled image printed %q", out)
-	}
+	require.False(t, !slices.Contains(img.Refs, ref) || img.Layers != 1 || img.Labels[testLabel] != testValue, "pulled image: %+v", img)
+	require.Equal(t, "pulled\n", output(t, d, ref, "echo pulled"), "what a container of the pulled image printed")
 
 	// Docker 20.10 answers a missing manifest with a 500 of no class, so
 	// only the failure, and that nothing is left, can be checked.
 	missing := addr + "/berth-dockertest/pull:missing"
-	if _, err := d.PullImage(ctx, missing); err == nil {
-		t.Fatal("pull of a missing tag succeeded")
-	}
-	if _, err := d.InspectImage(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("after a failed pull: %v, want ErrNotFound", err)
-	}
-	if _, err := d.PullImage(ctx, "Not A Ref"); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Fatalf("pull of a malformed reference: %v, want ErrInvalidArgument", err)
-	}
+	require.Error(t, second(d.PullImage(ctx, missing)), "pull of a missing tag")
+	require.ErrorIs(t, second(d.InspectImage(ctx, missing)), runtime.ErrNotFound, "inspect after a failed pull")
+	require.ErrorIs(t, second(d.PullImage(ctx, "Not A Ref")), runtime.ErrInvalidArgument, "pull of a malformed reference")
 }
 
 // serveRegistry serves the test image as repo:tag and returns host:port.
 func serveRegistry(t *testing.T, repo, tag string) string {
 	t.Helper()
 	save, err := testimage.Tar(testimage.Options{Ref: "x/y:z", Labels: map[string]string{testLabel: testValue}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	files := map[string][]byte{}
 	tr := tar.NewReader(bytes.NewReader(save))
 	for {
@@ -69,18 +56,14 @@ func serveRegistry(t *testing.T, repo, tag string) string {
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files[h.Name], _ = io.ReadAll(tr)
 	}
 	var saved []struct {
 		Config string
 		Layers []string
 	}
-	if err := json.Unmarshal(files["manifest.json"], &saved); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(files["manifest.json"], &saved))
 	blobs := map[string][]byte{}
 	add := func(b []byte) map[string]any {
 		sum := sha256.Sum256(b)
@@ -136,9 +119,7 @@ func serveRegistry(t *testing.T, repo, tag string) string {
 		w.WriteHeader(http.StatusNotFound)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
