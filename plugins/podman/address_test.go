@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/containers/podman/v5/pkg/errorhandling"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
+	"github.com/containers/podman/v5/pkg/errorhandling"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // socketLink returns the address of a symbolic link, in a fresh directory,
@@ -27,9 +29,7 @@ func socketLink(t *testing.T) string {
 		drivertest.Require(t, "the service on a unix socket", errors.New(addr+" is not one"))
 	}
 	link := filepath.Join(t.TempDir(), "podman.sock")
-	if err := os.Symlink(sock, link); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(sock, link))
 	return "unix://" + link
 }
 
@@ -38,12 +38,8 @@ func socketLink(t *testing.T) string {
 func pingAt(t *testing.T, want string, opts Options) {
 	t.Helper()
 	d := New(opts)
-	if d.Address() != want {
-		t.Errorf("address %q, want %q", d.Address(), want)
-	}
-	if err := d.Ping(context.Background()); err != nil {
-		t.Errorf("ping %s: %v", want, err)
-	}
+	assert.Equal(t, want, d.Address(), "address %q, want %q", d.Address(), want)
+	assert.NoError(t, d.Ping(context.Background()), "ping %s", want)
 }
 
 func TestAddressFromContainerHost(t *testing.T) {
@@ -54,14 +50,10 @@ func TestAddressFromContainerHost(t *testing.T) {
 	// The variable is what the driver uses: one naming no socket fails.
 	missing := "unix://" + filepath.Join(t.TempDir(), "missing.sock")
 	t.Setenv(EnvHost, missing)
-	if err := New(Options{}).Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("ping with %s=%s: %v, want ErrUnavailable", EnvHost, missing, err)
-	}
+	assert.ErrorIs(t, New(Options{}).Ping(context.Background()), runtime.ErrUnavailable, "ping with %s=%s", EnvHost, missing)
 
 	t.Setenv(EnvHost, "")
-	if got, want := New(Options{}).Address(), DefaultAddressFor(os.Geteuid(), os.Getenv); got != want {
-		t.Errorf("without %s: address %q, want %q", EnvHost, got, want)
-	}
+	assert.Equal(t, DefaultAddressFor(os.Geteuid(), os.Getenv), New(Options{}).Address(), "without %s", EnvHost)
 }
 
 func TestAddressOptionBeatsEnvironment(t *testing.T) {
@@ -69,9 +61,7 @@ func TestAddressOptionBeatsEnvironment(t *testing.T) {
 	t.Setenv(EnvHost, "unix:///nonexistent/podman.sock")
 	pingAt(t, link, Options{Address: link})
 	opts, err := OptionsFromMap(map[string]string{"address": link})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pingAt(t, link, opts)
 }
 
@@ -93,24 +83,17 @@ func TestDefaultAddressFor(t *testing.T) {
 			}
 			return ""
 		}
-		if got := DefaultAddressFor(tc.uid, getenv); got != tc.want {
-			t.Errorf("uid %d, XDG_RUNTIME_DIR=%q: %q, want %q", tc.uid, tc.xdg, got, tc.want)
-		}
+		got := DefaultAddressFor(tc.uid, getenv)
+		assert.Equal(t, tc.want, got, "uid %d, XDG_RUNTIME_DIR=%q: %q, want %q", tc.uid, tc.xdg, got, tc.want)
 	}
 }
 
 func TestOptionsFromMap(t *testing.T) {
 	opts, err := OptionsFromMap(map[string]string{"address": "unix:///x.sock", "init_path": "/sbin/init", "secret_grace": "90s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (Options{Address: "unix:///x.sock", InitPath: "/sbin/init", SecretGrace: 90e9}); opts != want {
-		t.Errorf("options %+v, want %+v", opts, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, Options{Address: "unix:///x.sock", InitPath: "/sbin/init", SecretGrace: 90 * time.Second}, opts)
 	for _, bad := range []string{"10", "-1m", "0s", "soon"} {
-		if _, err := OptionsFromMap(map[string]string{"secret_grace": bad}); !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("secret_grace %q: %v, want ErrInvalidArgument", bad, err)
-		}
+		assert.ErrorIs(t, second(OptionsFromMap(map[string]string{"secret_grace": bad})), runtime.ErrInvalidArgument, "secret_grace %q", bad)
 	}
 }
 
@@ -119,18 +102,10 @@ func TestOptionsFromMap(t *testing.T) {
 func TestEngineErrorKept(t *testing.T) {
 	d := newDriver(t)
 	_, err := d.InspectContainer(context.Background(), "berth-podmantest-missing-0123456789")
-	if !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("inspect a missing container: %v, want ErrNotFound", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrNotFound, "inspect a missing container")
 	var model *errorhandling.ErrorModel
-	if !errors.As(err, &model) {
-		t.Fatalf("inspect a missing container: %v: no *errorhandling.ErrorModel in the chain", err)
-	}
-	if model.Code() != http.StatusNotFound {
-		t.Errorf("the service's status %d, want %d", model.Code(), http.StatusNotFound)
-	}
+	require.True(t, errors.As(err, &model), "inspect a missing container: %v: no *errorhandling.ErrorModel in the chain", err)
+	assert.Equal(t, http.StatusNotFound, model.Code(), "the service's status %d, want %d", model.Code(), http.StatusNotFound)
 	var ee *runtime.EngineError
-	if !errors.As(err, &ee) || ee.Driver != Name || ee.Class != runtime.ErrNotFound {
-		t.Errorf("inspect a missing container: %#v, want a podman EngineError of class ErrNotFound", ee)
-	}
+	assert.False(t, !errors.As(err, &ee) || ee.Driver != Name || ee.Class != runtime.ErrNotFound, "inspect a missing container: %#v, want a podman EngineError of class ErrNotFound", ee)
 }

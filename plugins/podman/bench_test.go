@@ -7,6 +7,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/stretchr/testify/require"
 )
 
 // writeFiles is a job that writes 2,000 small files.
@@ -34,22 +35,14 @@ func BenchmarkCommit(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				c, st, _ := f.runToEnd(f.spec("sh", "-c", writeFiles))
-				if st.ExitCode != 0 {
-					b.Fatalf("job exit code %d", st.ExitCode)
-				}
+				require.Equal(b, 0, st.ExitCode, "job exit code %d", st.ExitCode)
 				repo := fmt.Sprintf("berth-test/podman-bench-%s-%s", tc.name, f.id)
 				tag := fmt.Sprint(i)
 				b.StartTimer()
-				if err := tc.commit(c.ID, repo, tag); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, tc.commit(c.ID, repo, tag))
 				b.StopTimer()
-				if err := f.d.Remove(f.ctx, c.ID); err != nil {
-					b.Fatal(err)
-				}
-				if err := f.d.RemoveImage(f.ctx, repo+":"+tag); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, f.d.Remove(f.ctx, c.ID))
+				require.NoError(b, f.d.RemoveImage(f.ctx, repo+":"+tag))
 				b.StartTimer()
 			}
 		})
@@ -64,15 +57,10 @@ func BenchmarkRunTrue(b *testing.B) {
 	cycle := func(b *testing.B, rt runtime.Runtime) {
 		for b.Loop() {
 			c, err := rt.Run(f.ctx, f.spec("true"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if st, err := rt.Wait(f.ctx, c.ID); err != nil || st.ExitCode != 0 {
-				b.Fatalf("Wait: %+v, %v", st, err)
-			}
-			if err := rt.Remove(f.ctx, c.ID); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
+			st, err := rt.Wait(f.ctx, c.ID)
+			require.False(b, err != nil || st.ExitCode != 0, "Wait: %+v, %v", st, err)
+			require.NoError(b, rt.Remove(f.ctx, c.ID))
 		}
 	}
 	b.Run("wire", func(b *testing.B) { cycle(b, openWire(b, nil)) })
@@ -83,19 +71,13 @@ func BenchmarkRunTrue(b *testing.B) {
 			s.Command = []string{"true"}
 			s.Labels = map[string]string{testLabel: f.id}
 			created, err := containers.CreateWithSpec(f.raw, s, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := containers.Start(f.raw, created.ID, nil); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
+			require.NoError(b, containers.Start(f.raw, created.ID, nil))
 			interval := waitInterval // as the driver waits
-			if _, err := containers.Wait(f.raw, created.ID, &containers.WaitOptions{Conditions: []string{"exited", "stopped"}, Interval: &interval}); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := containers.Remove(f.raw, created.ID, new(containers.RemoveOptions).WithForce(true)); err != nil {
-				b.Fatal(err)
-			}
+			_, err = containers.Wait(f.raw, created.ID, &containers.WaitOptions{Conditions: []string{"exited", "stopped"}, Interval: &interval})
+			require.NoError(b, err)
+			_, err = containers.Remove(f.raw, created.ID, new(containers.RemoveOptions).WithForce(true))
+			require.NoError(b, err)
 		}
 	})
 }

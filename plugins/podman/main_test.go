@@ -43,3 +43,6 @@ func openWire(t testing.TB, opts map[string]string) *wire.Driver {
 }
 
 var _ runtime.Runtime = (*wire.Driver)(nil)
+
+// second returns the error of a call that returns a value and an error.
+func second[T any](_ T, err error) error { return err }

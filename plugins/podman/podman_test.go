@@ -17,6 +17,8 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
 	"github.com/containers/podman/v5/pkg/bindings/system"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testLabel marks what these tests make, for their clean-up.
@@ -39,19 +41,13 @@ func newFixture(t testing.TB) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	raw, err := d.client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f := &fixture{t: t, d: d, ctx: ctx, raw: raw, id: randomHex(6)}
 	f.base = f.ref("base")
 	tarball, err := testimage.Tar(testimage.Options{Ref: f.base})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.cleanupImage(f.base)
-	if _, err := d.LoadImage(ctx, bytes.NewReader(tarball)); err != nil {
-		t.Fatalf("LoadImage: %v", err)
-	}
+	require.NoError(t, second(d.LoadImage(ctx, bytes.NewReader(tarball))), "LoadImage")
 	return f
 }
 
@@ -63,9 +59,8 @@ func (f *fixture) cleanupImage(ref string) {
 	f.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := f.d.RemoveImage(ctx, ref); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			f.t.Errorf("clean-up: RemoveImage(%s): %v", ref, err)
-		}
+		err := f.d.RemoveImage(ctx, ref)
+		assert.False(f.t, err != nil && !errors.Is(err, runtime.ErrNotFound), "clean-up: RemoveImage(%s): %v", ref, err)
 	})
 }
 
@@ -77,15 +72,12 @@ func (f *fixture) spec(cmd ...string) runtime.ContainerSpec {
 func (f *fixture) run(s runtime.ContainerSpec) runtime.Container {
 	f.t.Helper()
 	c, err := f.d.Run(f.ctx, s)
-	if err != nil {
-		f.t.Fatalf("Run(%v): %v", s.Cmd, err)
-	}
+	require.NoError(f.t, err, "Run(%v)", s.Cmd)
 	f.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := f.d.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			f.t.Errorf("clean-up: Remove(%s): %v", c.ID, err)
-		}
+		err := f.d.Remove(ctx, c.ID)
+		assert.False(f.t, err != nil && !errors.Is(err, runtime.ErrNotFound), "clean-up: Remove(%s): %v", c.ID, err)
 	})
 	return c
 }
@@ -95,13 +87,9 @@ func (f *fixture) runToEnd(s runtime.ContainerSpec) (runtime.Container, runtime.
 	f.t.Helper()
 	c := f.run(s)
 	st, err := f.d.Wait(f.ctx, c.ID)
-	if err != nil {
-		f.t.Fatalf("Wait: %v", err)
-	}
+	require.NoError(f.t, err, "Wait")
 	var out, errOut bytes.Buffer
-	if err := f.d.Logs(f.ctx, c.ID, runtime.LogOptions{}, &out, &errOut); err != nil {
-		f.t.Fatalf("Logs: %v", err)
-	}
+	require.NoError(f.t, f.d.Logs(f.ctx, c.ID, runtime.LogOptions{}, &out, &errOut), "Logs")
 	if errOut.Len() > 0 {
 		f.t.Logf("stderr of %v: %s", s.Cmd, errOut.String())
 	}
@@ -119,55 +107,35 @@ func TestCommitLeavesSecretOut(t *testing.T) {
 	s.Env = []string{"PLAIN=visible"}
 	s.SecretEnv = []string{"TOKEN=" + secret}
 	c, st, out := f.runToEnd(s)
-	if st.ExitCode != 0 || out != "seen\n" {
-		t.Fatalf("the job did not see the secret: exit %d, stdout %q", st.ExitCode, out)
-	}
+	require.False(t, st.ExitCode != 0 || out != "seen\n", "the job did not see the secret: exit %d, stdout %q", st.ExitCode, out)
 	ref := f.ref("secret")
 	f.cleanupImage(ref)
 	img, err := f.d.Commit(f.ctx, c.ID, runtime.CommitOptions{Ref: ref})
-	if err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	require.NoError(t, err, "Commit")
 
 	rep, err := images.GetImage(f.raw, img.ID, nil)
-	if err != nil {
-		t.Fatalf("bindings' GetImage: %v", err)
-	}
+	require.NoError(t, err, "bindings' GetImage")
 	t.Logf("Podman's inspect of the committed image: Config.Env = %q", rep.Config.Env)
-	if !slices.Contains(rep.Config.Env, "PLAIN=visible") {
-		t.Errorf("committed Env %q lacks PLAIN=visible", rep.Config.Env)
-	}
+	assert.True(t, slices.Contains(rep.Config.Env, "PLAIN=visible"), "committed Env %q lacks PLAIN=visible", rep.Config.Env)
 	for _, kv := range rep.Config.Env {
-		if strings.Contains(kv, secret) || strings.HasPrefix(kv, "TOKEN=") {
-			t.Errorf("committed image config carries the secret env: %q", kv)
-		}
+		assert.False(t, strings.Contains(kv, secret) || strings.HasPrefix(kv, "TOKEN="), "committed image config carries the secret env: %q", kv)
 	}
 	for k, v := range rep.Config.Labels {
-		if strings.Contains(k+v, secret) {
-			t.Errorf("committed image label carries the secret: %s=%s", k, v)
-		}
+		assert.False(t, strings.Contains(k+v, secret), "committed image label carries the secret: %s=%s", k, v)
 	}
 	for _, h := range rep.History {
-		if strings.Contains(h.CreatedBy+h.Comment, secret) {
-			t.Errorf("committed image history carries the secret: %+v", h)
-		}
+		assert.False(t, strings.Contains(h.CreatedBy+h.Comment, secret), "committed image history carries the secret: %+v", h)
 	}
 
 	// The container itself shows the value while it exists: Podman's
 	// inspect reads the OCI spec generated at start.
 	data, err := containers.Inspect(f.raw, c.ID, nil)
-	if err != nil {
-		t.Fatalf("bindings' container Inspect: %v", err)
-	}
+	require.NoError(t, err, "bindings' container Inspect")
 	t.Logf("Podman's inspect of the container: Config.Env = %q", data.Config.Env)
 	list, err := secrets.List(f.raw, nil)
-	if err != nil {
-		t.Fatalf("secrets.List: %v", err)
-	}
+	require.NoError(t, err, "secrets.List")
 	for _, s := range list {
-		if strings.HasPrefix(s.Spec.Name, "berth-env-") {
-			t.Errorf("secret %s left after the container started", s.Spec.Name)
-		}
+		assert.False(t, strings.HasPrefix(s.Spec.Name, "berth-env-"), "secret %s left after the container started", s.Spec.Name)
 	}
 }
 
@@ -177,9 +145,7 @@ func TestCommitLeavesSecretOut(t *testing.T) {
 func TestCommitConfig(t *testing.T) {
 	f := newFixture(t)
 	c, st, _ := f.runToEnd(f.spec("sh", "-c", "mkdir -p /work/x"))
-	if st.ExitCode != 0 {
-		t.Fatalf("exit code %d", st.ExitCode)
-	}
+	require.Equal(t, 0, st.ExitCode, "exit code %d", st.ExitCode)
 	ref := f.ref("config")
 	f.cleanupImage(ref)
 	img, err := f.d.Commit(f.ctx, c.ID, runtime.CommitOptions{
@@ -191,34 +157,18 @@ func TestCommitConfig(t *testing.T) {
 			WorkingDir: "/work/x",
 		},
 	})
-	if err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	require.NoError(t, err, "Commit")
 	rep, err := images.GetImage(f.raw, img.ID, nil)
-	if err != nil {
-		t.Fatalf("bindings' GetImage: %v", err)
-	}
+	require.NoError(t, err, "bindings' GetImage")
 	cfg := rep.Config
-	if len(cfg.Entrypoint) != 0 {
-		t.Errorf("committed Entrypoint = %q, want none (the init must not leak into the image)", cfg.Entrypoint)
-	}
-	if want := []string{"sh", "-c", `echo "it's"`}; !slices.Equal(cfg.Cmd, want) {
-		t.Errorf("committed Cmd = %q, want %q", cfg.Cmd, want)
-	}
-	if cfg.WorkingDir != "/work/x" {
-		t.Errorf("committed WorkingDir = %q", cfg.WorkingDir)
-	}
+	assert.Empty(t, cfg.Entrypoint, "committed Entrypoint (the init must not leak into the image)")
+	assert.Equal(t, []string{"sh", "-c", `echo "it's"`}, cfg.Cmd, "committed Cmd")
+	assert.Equal(t, "/work/x", cfg.WorkingDir, "committed WorkingDir = %q", cfg.WorkingDir)
 	for _, want := range []string{"WITH_SPACE= x y ", "EQ=a=b"} {
-		if !slices.Contains(cfg.Env, want) {
-			t.Errorf("committed Env %q lacks %q", cfg.Env, want)
-		}
+		assert.True(t, slices.Contains(cfg.Env, want), "committed Env %q lacks %q", cfg.Env, want)
 	}
-	if got := cfg.Labels["io.berth.test.spaced"]; got != `a b = "c"` {
-		t.Errorf("committed label = %q", got)
-	}
-	if got := cfg.Labels[testLabel]; got != f.id {
-		t.Errorf("committed image lacks the container's label: %v", cfg.Labels)
-	}
+	assert.Equal(t, `a b = "c"`, cfg.Labels["io.berth.test.spaced"], "committed label")
+	assert.Equal(t, f.id, cfg.Labels[testLabel], "committed image lacks the container's label: %v", cfg.Labels)
 }
 
 // TestCommitRunning checks that a running container is refused.
@@ -228,9 +178,7 @@ func TestCommitRunning(t *testing.T) {
 	ref := f.ref("running")
 	f.cleanupImage(ref)
 	_, err := f.d.Commit(f.ctx, c.ID, runtime.CommitOptions{Ref: ref})
-	if !errors.Is(err, runtime.ErrFailedPrecondition) {
-		t.Errorf("Commit of a running container: %v, want ErrFailedPrecondition", err)
-	}
+	assert.ErrorIs(t, err, runtime.ErrFailedPrecondition, "Commit of a running container")
 }
 
 // TestLimits checks that the limits reach the container's cgroup.
@@ -240,14 +188,10 @@ func TestLimits(t *testing.T) {
 	s.MemoryBytes = 64 << 20
 	s.NanoCPUs = 500_000_000
 	_, st, out := f.runToEnd(s)
-	if st.ExitCode != 0 {
-		t.Fatalf("exit code %d, stdout %q", st.ExitCode, out)
-	}
+	require.Equal(t, 0, st.ExitCode, "exit code %d, stdout %q", st.ExitCode, out)
 	v1 := fmt.Sprintf("%d\n50000\n100000\n", 64<<20)
 	v2 := fmt.Sprintf("%d\n50000 100000\n", 64<<20)
-	if out != v1 && out != v2 {
-		t.Errorf("cgroup limits seen by the job = %q, want %q (v1) or %q (v2)", out, v1, v2)
-	}
+	assert.False(t, out != v1 && out != v2, "cgroup limits seen by the job = %q, want %q (v1) or %q (v2)", out, v1, v2)
 }
 
 // TestRunMissingImage checks the class of a missing image and that
@@ -257,13 +201,9 @@ func TestRunMissingImage(t *testing.T) {
 	s := f.spec("true")
 	s.Image = "berth-test/podman-missing-" + f.id + ":none"
 	_, err := f.d.Run(f.ctx, s)
-	if !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("Run of a missing image: %v, want ErrNotFound", err)
-	}
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "Run of a missing image")
 	left, err := f.d.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id})
-	if err != nil || len(left) != 0 {
-		t.Errorf("containers left: %v (%v)", left, err)
-	}
+	assert.False(t, err != nil || len(left) != 0, "containers left: %v (%v)", left, err)
 }
 
 // TestWaitCancelled checks that Wait returns at once on cancellation and
@@ -278,29 +218,19 @@ func TestWaitCancelled(t *testing.T) {
 		errc <- err
 	}()
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Errorf("Wait after cancel: %v, want context.Canceled", err)
-	}
+	assert.ErrorIs(t, <-errc, context.Canceled, "Wait after cancel")
 	got, err := f.d.InspectContainer(f.ctx, c.ID)
-	if err != nil || got.State != runtime.StateRunning {
-		t.Errorf("container after a cancelled Wait: %+v, %v; want running", got, err)
-	}
+	assert.False(t, err != nil || got.State != runtime.StateRunning, "container after a cancelled Wait: %+v, %v; want running", got, err)
 }
 
 // TestInfo checks the engine version against the service's own answer.
 func TestInfo(t *testing.T) {
 	f := newFixture(t)
 	info, err := f.d.Info(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep, err := system.Version(f.raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.EngineVersion == "" || info.EngineVersion != rep.Server.Version {
-		t.Errorf("EngineVersion = %q, service says %q", info.EngineVersion, rep.Server.Version)
-	}
+	require.NoError(t, err)
+	assert.False(t, info.EngineVersion == "" || info.EngineVersion != rep.Server.Version, "EngineVersion = %q, service says %q", info.EngineVersion, rep.Server.Version)
 }
 
 // TestUnreachable checks a driver of a socket where no service listens:
@@ -316,17 +246,13 @@ func TestUnreachable(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			info, err := rt.Info(ctx)
-			if err != nil || info.Name != Name || info.EngineVersion != "" {
-				t.Errorf("Info = %+v, %v; want the driver's info without engine version", info, err)
-			}
+			assert.False(t, err != nil || info.Name != Name || info.EngineVersion != "", "Info = %+v, %v; want the driver's info without engine version", info, err)
 			_, runErr := rt.Run(ctx, runtime.ContainerSpec{Image: "x", Cmd: []string{"true"}})
 			_, inspectErr := rt.InspectImage(ctx, "x")
 			_, listErr := rt.ListContainers(ctx, nil)
 			for op, err := range map[string]error{"Ping": rt.Ping(ctx), "Run": runErr, "InspectImage": inspectErr, "ListContainers": listErr} {
-				if !errors.Is(err, runtime.ErrUnavailable) {
-					t.Errorf("%s: %v, want ErrUnavailable", op, err)
-				} else if !strings.Contains(err.Error(), "/nonexistent/berth-test/podman.sock") {
-					t.Errorf("%s: %q does not name the socket", op, err)
+				if assert.ErrorIs(t, err, runtime.ErrUnavailable, op) {
+					assert.Contains(t, err.Error(), "/nonexistent/berth-test/podman.sock", "%s: the error does not name the socket", op)
 				}
 			}
 		})
@@ -341,9 +267,7 @@ func TestMemoryLimitCoversSwap(t *testing.T) {
 	s := f.spec("sh", "-c", drivertest.MemoryScript)
 	s.MemoryBytes = limit
 	_, st, out := f.runToEnd(s)
-	if st.ExitCode != 0 {
-		t.Fatalf("exit code %d, stdout %q", st.ExitCode, out)
-	}
+	require.Equal(t, 0, st.ExitCode, "exit code %d, stdout %q", st.ExitCode, out)
 	drivertest.CheckMemoryLimits(t, out, limit)
 }
 
@@ -358,50 +282,31 @@ func TestLongLabels(t *testing.T) {
 	s := f.spec("true")
 	s.Labels[key] = value
 	c, st, _ := f.runToEnd(s)
-	if st.ExitCode != 0 {
-		t.Fatalf("exit code %d", st.ExitCode)
-	}
+	require.Equal(t, 0, st.ExitCode, "exit code %d", st.ExitCode)
 	got, err := f.d.InspectContainer(f.ctx, c.ID)
-	if err != nil || got.Labels[key] != value {
-		t.Fatalf("inspect container: label of %d characters, %v; want the %d given", len(got.Labels[key]), err, len(value))
-	}
+	require.False(t, err != nil || got.Labels[key] != value, "inspect container: label of %d characters, %v; want the %d given", len(got.Labels[key]), err, len(value))
 	containerIDs := func(filter runtime.LabelFilter) []string {
 		cs, err := f.d.ListContainers(f.ctx, filter)
-		if err != nil {
-			t.Fatalf("list containers: %v", err)
-		}
+		require.NoError(t, err, "list containers")
 		var ids []string
 		for _, c := range cs {
-			if c.Labels[key] != value {
-				t.Errorf("list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
-			}
+			assert.Equal(t, value, c.Labels[key], "list containers: label of %d characters, want the %d given", len(c.Labels[key]), len(value))
 			ids = append(ids, c.ID)
 		}
 		return ids
 	}
-	if ids := containerIDs(runtime.LabelFilter{key: value}); !slices.Equal(ids, []string{c.ID}) {
-		t.Errorf("list containers by the long value: %v, want [%s]", ids, c.ID)
-	}
-	if ids := containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}); len(ids) != 0 {
-		t.Errorf("list containers by another long value: %v, want none", ids)
-	}
+	assert.Equal(t, []string{c.ID}, containerIDs(runtime.LabelFilter{key: value}), "list containers by the long value")
+	assert.Empty(t, containerIDs(runtime.LabelFilter{key: value[:len(value)-1] + "x"}), "list containers by another long value")
 	for _, squash := range []bool{false, true} {
 		ref := f.ref("long")
 		f.cleanupImage(ref)
 		img, err := f.d.Commit(f.ctx, c.ID, runtime.CommitOptions{Ref: ref, Squash: squash, Labels: map[string]string{imgKey: other}})
-		if err != nil {
-			t.Fatalf("squash=%v: commit: %v", squash, err)
-		}
-		if img.Labels[key] != value || img.Labels[imgKey] != other {
-			t.Errorf("squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
-		}
+		require.NoError(t, err, "squash=%v: commit", squash)
+		assert.False(t, img.Labels[key] != value || img.Labels[imgKey] != other, "squash=%v: commit: labels of %d and %d characters, want 5000", squash, len(img.Labels[key]), len(img.Labels[imgKey]))
 		imgs, err := f.d.ListImages(f.ctx, runtime.LabelFilter{imgKey: other, key: value})
-		if err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other {
-			t.Errorf("squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
-		}
-		if imgs, err := f.d.ListImages(f.ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"}); err != nil || len(imgs) != 0 {
-			t.Errorf("squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
-		}
+		assert.False(t, err != nil || len(imgs) != 1 || imgs[0].ID != img.ID || imgs[0].Labels[imgKey] != other, "squash=%v: list images by the long values: %d images, %v; want %s", squash, len(imgs), err, img.ID)
+		imgs, err = f.d.ListImages(f.ctx, runtime.LabelFilter{imgKey: other[:len(other)-1] + "x"})
+		assert.False(t, err != nil || len(imgs) != 0, "squash=%v: list images by another long value: %d images, %v; want none", squash, len(imgs), err)
 		other = long()
 	}
 }

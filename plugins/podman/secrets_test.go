@@ -13,15 +13,15 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/secrets"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // secretNames returns the names of the secrets in the store.
 func secretNames(t testing.TB, raw context.Context) map[string]bool {
 	t.Helper()
 	list, err := secrets.List(raw, nil)
-	if err != nil {
-		t.Fatalf("secrets.List: %v", err)
-	}
+	require.NoError(t, err, "secrets.List")
 	out := map[string]bool{}
 	for _, s := range list {
 		out[s.Spec.Name] = true
@@ -34,9 +34,7 @@ func secretNames(t testing.TB, raw context.Context) map[string]bool {
 func secretsCreated(t testing.TB, raw context.Context) map[string]time.Time {
 	t.Helper()
 	list, err := secrets.List(raw, nil)
-	if err != nil {
-		t.Fatalf("secrets.List: %v", err)
-	}
+	require.NoError(t, err, "secrets.List")
 	out := map[string]time.Time{}
 	for _, s := range list {
 		out[s.Spec.Name] = s.CreatedAt
@@ -49,9 +47,7 @@ func containerNames(t testing.TB, raw context.Context) map[string]bool {
 	t.Helper()
 	all := true
 	list, err := containers.List(raw, &containers.ListOptions{All: &all})
-	if err != nil {
-		t.Fatalf("containers.List: %v", err)
-	}
+	require.NoError(t, err, "containers.List")
 	out := map[string]bool{}
 	for _, c := range list {
 		for _, n := range c.Names {
@@ -67,13 +63,9 @@ func (f *fixture) removeLabelled() {
 	f.t.Helper()
 	all := true
 	list, err := containers.List(f.raw, &containers.ListOptions{All: &all, Filters: map[string][]string{"label": {testLabel + "=" + f.id}}})
-	if err != nil {
-		f.t.Fatalf("containers.List: %v", err)
-	}
+	require.NoError(f.t, err, "containers.List")
 	for _, c := range list {
-		if _, err := containers.Remove(f.raw, c.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil {
-			f.t.Errorf("remove container %s: %v", c.ID, err)
-		}
+		assert.NoError(f.t, second(containers.Remove(f.raw, c.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))), "remove container %s", c.ID)
 	}
 }
 
@@ -110,19 +102,13 @@ func TestKilledDriverSecretsSwept(t *testing.T) {
 	// How long a Run takes, to aim the kills within it.
 	start := time.Now()
 	c, err := w.Run(f.ctx, spec(0))
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	require.NoError(t, err, "Run")
 	runTime := time.Since(start)
-	if err := w.Remove(f.ctx, c.ID); err != nil {
-		t.Fatalf("Remove: %v", err)
-	}
+	require.NoError(t, w.Remove(f.ctx, c.ID), "Remove")
 
 	runs := 0
 	for ; runs < 12; runs++ {
-		if err := w.Ping(f.ctx); err != nil { // a live process, launched anew after a kill
-			t.Fatalf("Ping: %v", err)
-		}
+		require.NoError(t, w.Ping(f.ctx), "Ping") // a live process, launched anew after a kill
 		pid := w.Pid()
 		done := make(chan error, 1)
 		go func() {
@@ -130,16 +116,12 @@ func TestKilledDriverSecretsSwept(t *testing.T) {
 			done <- err
 		}()
 		time.Sleep(rand.N(runTime + runTime/4))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill the driver process %d: %v", pid, err)
-		}
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL), "kill the driver process %d", pid)
 		<-done
 	}
 	left := newSecrets()
 	t.Logf("%d runs killed; they left %d secrets: %v", runs, len(left), left)
-	if len(left) == 0 {
-		t.Fatalf("no kill of %d left a secret behind: the test proves nothing", runs)
-	}
+	require.False(t, len(left) == 0, "no kill of %d left a secret behind: the test proves nothing", runs)
 	f.removeLabelled()
 
 	// The sweep, by a driver whose clock reads the moment the youngest of
@@ -154,19 +136,15 @@ func TestKilledDriverSecretsSwept(t *testing.T) {
 		}
 	}
 	sweeper.now = func() time.Time { return youngest.Add(grace) }
-	if _, err := sweeper.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
-		t.Fatalf("ListContainers: %v", err)
-	}
+	require.NoError(t, second(sweeper.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id})), "ListContainers")
 	now := secretNames(t, f.raw)
 	live := containerNames(t, f.raw)
 	for _, n := range left {
 		if !now[n] {
 			continue
 		}
-		if tie, _ := tieOf(n); live[tie] {
-			continue // another's, of a container that exists
-		}
-		t.Errorf("secret %s of a removed container is left after the sweep", n)
+		tie, _ := tieOf(n)
+		assert.True(t, live[tie], "secret %s of a removed container is left after the sweep", n)
 	}
 }
 
@@ -185,9 +163,7 @@ func TestStaleSecretsRemoved(t *testing.T) {
 	c := f.run(s)
 	create := func(secret string) string {
 		t.Helper()
-		if _, err := secrets.Create(f.raw, strings.NewReader("v"), new(secrets.CreateOptions).WithName(secret)); err != nil {
-			t.Fatalf("secrets.Create(%s): %v", secret, err)
-		}
+		require.NoError(t, second(secrets.Create(f.raw, strings.NewReader("v"), new(secrets.CreateOptions).WithName(secret))), "secrets.Create(%s)", secret)
 		t.Cleanup(func() { _ = secrets.Remove(f.raw, secret) })
 		return secret
 	}
@@ -207,32 +183,22 @@ func TestStaleSecretsRemoved(t *testing.T) {
 			before = created[n]
 		}
 	}
-	if !created[fresh].After(before) {
-		t.Fatalf("Podman says secret %s was made at %v, not after the others (%v)", fresh, created[fresh], before)
-	}
+	require.True(t, created[fresh].After(before), "Podman says secret %s was made at %v, not after the others (%v)", fresh, created[fresh], before)
 	d.now = func() time.Time { return before.Add(grace) }
 
 	check := func(when string, want map[string]bool) {
 		t.Helper()
 		have := secretNames(t, f.raw)
 		for secret, kept := range want {
-			if have[secret] != kept {
-				t.Errorf("%s: secret %s present: %v, want %v", when, secret, have[secret], kept)
-			}
+			assert.Equal(t, kept, have[secret], "%s: secret %s present: %v, want %v", when, secret, have[secret], kept)
 		}
 	}
-	if _, err := d.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id}); err != nil {
-		t.Fatalf("ListContainers: %v", err)
-	}
+	require.NoError(t, second(d.ListContainers(f.ctx, runtime.LabelFilter{testLabel: f.id})), "ListContainers")
 	check("after ListContainers", map[string]bool{held: true, gone: false, legacy: false, foreign: true, long: false, fresh: true})
-	if err := d.Remove(f.ctx, c.ID); err != nil {
-		t.Fatalf("Remove: %v", err)
-	}
+	require.NoError(t, d.Remove(f.ctx, c.ID), "Remove")
 	check("after Remove", map[string]bool{held: false, foreign: true, fresh: true})
 	d.now = func() time.Time { return created[fresh].Add(grace) }
-	if _, err := d.ListContainers(f.ctx, nil); err != nil {
-		t.Fatalf("ListContainers: %v", err)
-	}
+	require.NoError(t, second(d.ListContainers(f.ctx, nil)), "ListContainers")
 	check("after the grace", map[string]bool{foreign: true, fresh: false})
 }
 
@@ -246,19 +212,13 @@ func TestSecretNames(t *testing.T) {
 	for _, ctr := range []string{"berth-j0123456789abcdef0123", "a", "x-0123456789abcdef", "0123456789abcdef", "with.dots_and-dashes-7", strings.Repeat("n", 40), strings.Repeat("n", 41), strings.Repeat("n", 400)} {
 		name := secretName(ctr, nonce, maxSecretEnv-1)
 		tie, ok := tieOf(name)
-		if !ok || tie != secretTie(ctr) {
-			t.Errorf("tieOf(%q) = %q, %v; want %q", name, tie, ok, secretTie(ctr))
-		}
-		if len(name) > maxSecretName || !podmanSecretName.MatchString(name) {
-			t.Errorf("secret name %q (%d characters) is not one Podman accepts", name, len(name))
-		}
+		assert.False(t, !ok || tie != secretTie(ctr), "tieOf(%q) = %q, %v; want %q", name, tie, ok, secretTie(ctr))
+		assert.False(t, len(name) > maxSecretName || !podmanSecretName.MatchString(name), "secret name %q (%d characters) is not one Podman accepts", name, len(name))
 	}
-	if tie, ok := tieOf(secretPrefix + randomHex(8) + "-3"); !ok || tie != "" {
-		t.Errorf("an earlier driver's secret: tie %q, %v; want the empty tie", tie, ok)
-	}
+	tie, ok := tieOf(secretPrefix + randomHex(8) + "-3")
+	assert.False(t, !ok || tie != "", "an earlier driver's secret: tie %q, %v; want the empty tie", tie, ok)
 	for _, name := range []string{"other", secretPrefix, secretPrefix + "x", secretPrefix + "x-1", secretPrefix + "x-nothex-1", secretPrefix + "x-" + nonce + "-y"} {
-		if tie, ok := tieOf(name); ok {
-			t.Errorf("tieOf(%q) = %q, true; want not berth's", name, tie)
-		}
+		tie, ok := tieOf(name)
+		assert.False(t, ok, "tieOf(%q) = %q, true; want not berth's", name, tie)
 	}
 }
