@@ -3,6 +3,7 @@
 #   make build   the berth command and every driver binary, into bin/
 #   make test    engines up (scripts/engines.sh, as root), then every module's tests with -race, then make fuzz
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
+#   make cross   the command, the core, the wire and the docker and podman drivers build for macOS and Windows
 #   make demo    the README's first command: an engine, a build, one work item run twice
 #   make bench   the speed figures of the README's performance section
 #   make proto   regenerate the plugin wire's protobuf code
@@ -17,7 +18,7 @@ TESTFLAGS ?= -race -count=1 -timeout 60m
 # How long make fuzz fuzzes each target.
 FUZZTIME ?= 10s
 
-.PHONY: build test fuzz test-root test-plugins test-examples engines demo bench proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples engines demo bench proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -36,7 +37,7 @@ engines:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then bash scripts/engines.sh; \
 	else echo "make: not root on Debian: not starting engines (engine tests will skip; they fail when CI=true)"; fi
 
-test: engines test-root test-plugins test-examples fuzz
+test: engines cross test-root test-plugins test-examples fuzz
 
 test-root:
 	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" $(GO) test $(TESTFLAGS) ./...
@@ -48,6 +49,18 @@ test-plugins:
 
 test-examples:
 	cd examples/chrootdriver && $(GO) test $(TESTFLAGS) ./...
+
+# What builds for each of CROSS_OS (besides Linux): the command, the core,
+# the runtime packages, and the docker and podman drivers. The containerd
+# driver is left out: it is Linux-only (flock, the engine's own packages).
+CROSS_OS ?= darwin windows
+cross:
+	@for os in $(CROSS_OS); do \
+		echo "cross: GOOS=$$os"; \
+		GOOS=$$os $(GO) build ./cmd/... ./core/... ./runtime/... && \
+		(cd plugins/docker && GOOS=$$os $(GO) build ./...) && \
+		(cd plugins/podman && GOOS=$$os $(GO) build -tags "$(PODMAN_TAGS)" ./...) || exit 1; \
+	done
 
 # The seeds and corpus of every fuzz target already run as tests in test-root;
 # this searches for new failing inputs, for a bounded time.
