@@ -1,12 +1,12 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +22,7 @@ const unknownKey = "berth_fuzz_unknown_key"
 func FuzzParse(f *testing.F) {
 	example, err := os.ReadFile("example.yaml")
 	if err != nil {
-		f.Fatal(err)
+		require.NoError(f, err)
 	}
 	for _, seed := range []string{
 		string(example),
@@ -51,21 +51,13 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Parse(%q): error %v does not wrap ErrInvalid", data, err)
-			}
+			require.ErrorIs(t, err, ErrInvalid, "Parse(%q)", data)
 			return
 		}
-		if file == nil {
-			t.Fatalf("Parse(%q) returned neither a file nor an error", data)
-		}
-		if err := file.Validate(); err != nil {
-			t.Fatalf("Parse(%q) accepted a file that does not validate: %v", data, err)
-		}
+		require.NotNil(t, file, "Parse(%q) returned neither a file nor an error", data)
+		require.NoError(t, file.Validate(), "Parse(%q) accepted a file that does not validate", data)
 		var root yaml.Node
-		if err := yaml.Unmarshal(data, &root); err != nil {
-			t.Fatalf("Parse(%q) accepted a file yaml cannot read: %v", data, err)
-		}
+		require.NoError(t, yaml.Unmarshal(data, &root), "Parse(%q) accepted a file yaml cannot read", data)
 		if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 			return
 		}
@@ -86,9 +78,9 @@ func FuzzParse(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if _, err := Parse(out); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), unknownKey) {
-				t.Fatalf("Parse(%q) accepted an unknown key (error %v) in:\n%s", data, err, out)
-			}
+			_, err = Parse(out)
+			require.ErrorIs(t, err, ErrInvalid, "Parse(%q) accepted an unknown key in:\n%s", data, out)
+			require.ErrorContains(t, err, unknownKey, "Parse(%q): the error does not name the unknown key in:\n%s", data, out)
 		}
 	})
 }

@@ -1,13 +1,15 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseFull(t *testing.T) {
@@ -51,40 +53,35 @@ gc:
   interval: 1h
   orphan_grace: 30s
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.DefaultRuntime != "local" || f.Runtimes["local"].Options["api"] != "1.41" {
-		t.Errorf("runtimes: %+v", f.Runtimes)
-	}
-	if time.Duration(f.Job.Timeout) != 10*time.Minute || f.Job.Memory != 512<<20 || f.Job.CPUs != 1.5 ||
-		!slices.Equal(f.Job.SecretEnv, []string{"NPM_TOKEN", "GH_TOKEN"}) || !slices.Equal(f.Job.SecretEnvFiles, []string{"/run/secrets/job.env"}) {
-		t.Errorf("job: %+v", f.Job)
-	}
-	if env := f.Runtimes["local"].Env; !slices.Equal(env, []string{"DOCKER_API_VERSION"}) {
-		t.Errorf("runtimes.local.env: %v", env)
-	}
-	if f.Snapshots.MaxTotalSize != 10<<30 || f.Snapshots.LayerLimit != 40 || *f.Snapshots.Enabled != true {
-		t.Errorf("snapshots: %+v", f.Snapshots)
-	}
-	p := f.Projects["scratch"]
-	if p.Enabled == nil || *p.Enabled || p.TTL == nil || time.Duration(*p.TTL) != time.Hour {
-		t.Errorf("projects: %+v", p)
-	}
-	if time.Duration(f.GC.OrphanGrace) != 30*time.Second {
-		t.Errorf("gc: %+v", f.GC)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "local", f.DefaultRuntime, "default_runtime")
+	assert.Equal(t, map[string]string{"api": "1.41"}, f.Runtimes["local"].Options, "runtimes.local.options")
+	assert.Equal(t, Job{
+		Image:          "busybox:latest",
+		Timeout:        Duration(10 * time.Minute),
+		Memory:         512 << 20,
+		CPUs:           1.5,
+		StopGrace:      Duration(2 * time.Second),
+		SecretEnv:      []string{"NPM_TOKEN", "GH_TOKEN"},
+		SecretEnvFiles: []string{"/run/secrets/job.env"},
+	}, f.Job, "job")
+	assert.Equal(t, []string{"DOCKER_API_VERSION"}, f.Runtimes["local"].Env, "runtimes.local.env")
+	enabled := true
+	assert.Equal(t, Snapshots{Enabled: &enabled, TTL: Duration(168 * time.Hour), MaxCount: 50, MaxTotalSize: 10 << 30,
+		LayerLimit: 40, NeverCommitEnv: []string{"API_TOKEN"}}, f.Snapshots, "snapshots")
+	disabled, hour := false, Duration(time.Hour)
+	assert.Equal(t, Project{Enabled: &disabled, TTL: &hour}, f.Projects["scratch"], "projects.scratch")
+	assert.Equal(t, GC{Interval: Duration(time.Hour), OrphanGrace: Duration(30 * time.Second)}, f.GC, "gc")
 	rt, ok := f.Runtime("local")
-	if !ok || rt.Driver != "docker" || rt.Address != "unix:///run/other.sock" {
-		t.Errorf("Runtime(local) = %+v, %v", rt, ok)
-	}
+	require.True(t, ok, "Runtime(local) found")
+	assert.Equal(t, Runtime{Driver: "docker", Address: "unix:///run/other.sock", SHA256: strings.Repeat("ab", 32),
+		Options: map[string]string{"api": "1.41"}, Env: []string{"DOCKER_API_VERSION"}}, rt, "Runtime(local)")
 }
 
 func TestParseEmpty(t *testing.T) {
 	for _, doc := range []string{"", "# nothing\n", "{}"} {
-		if _, err := Parse([]byte(doc)); err != nil {
-			t.Errorf("Parse(%q): %v", doc, err)
-		}
+		_, err := Parse([]byte(doc))
+		assert.NoError(t, err, "Parse(%q)", doc)
 	}
 }
 
@@ -131,12 +128,8 @@ func TestParseInvalid(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.doc))
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Parse = %v, want ErrInvalid", err)
-			}
-			if msg := err.Error(); !strings.Contains(msg, c.key+":") || strings.Contains(msg, "\n") {
-				t.Errorf("error %q does not name %q on one line", msg, c.key)
-			}
+			require.ErrorIs(t, err, ErrInvalid)
+			assert.Regexp(t, `\A[^\n]*`+regexp.QuoteMeta(c.key+":")+`[^\n]*\z`, err.Error(), "the error names %q on one line", c.key)
 		})
 	}
 }
@@ -150,8 +143,8 @@ func TestParseErrorHoldsNoValue(t *testing.T) {
 		"runtimes:\n  d:\n    env: [\"TOKEN=s3cr3t\"]",
 	} {
 		_, err := Parse([]byte(doc))
-		if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "s3cr3t") {
-			t.Errorf("Parse(%q) = %v; want ErrInvalid without the value", doc, err)
+		if assert.ErrorIs(t, err, ErrInvalid, "Parse(%q)", doc) {
+			assert.NotContains(t, err.Error(), "s3cr3t", "Parse(%q): the error holds the value", doc)
 		}
 	}
 }
@@ -160,68 +153,52 @@ func TestParseErrorHoldsNoValue(t *testing.T) {
 func TestLoadSecretEnvFilesRelative(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "berth.yaml")
-	if err := os.WriteFile(p, []byte("job:\n  secret_env_files: [job.env, sub/x.env, /abs/y.env]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte("job:\n  secret_env_files: [job.env, sub/x.env, /abs/y.env]\n"), 0o644))
 	f, err := Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{filepath.Join(dir, "job.env"), filepath.Join(dir, "sub", "x.env"), "/abs/y.env"}
-	if !slices.Equal(f.Job.SecretEnvFiles, want) {
-		t.Errorf("secret_env_files = %v, want %v", f.Job.SecretEnvFiles, want)
-	}
+	assert.Equal(t, want, f.Job.SecretEnvFiles, "secret_env_files")
 }
 
 func TestParseSyntaxError(t *testing.T) {
 	_, err := Parse([]byte("job: [unclosed"))
-	if !errors.Is(err, ErrInvalid) {
-		t.Fatalf("Parse = %v, want ErrInvalid", err)
-	}
+	require.ErrorIs(t, err, ErrInvalid)
 }
 
 func TestLoadNamesFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "berth.yaml")
-	if err := os.WriteFile(p, []byte("gc: {interval: soon}"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte("gc: {interval: soon}"), 0o644))
 	_, err := Load(p)
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), p) {
-		t.Errorf("Load = %v, want ErrInvalid naming %s", err, p)
+	if assert.ErrorIs(t, err, ErrInvalid, "Load") {
+		assert.Contains(t, err.Error(), p, "Load's error names the file")
 	}
-	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Load(missing) = %v, want ErrNotExist", err)
-	}
+	_, err = Load(filepath.Join(t.TempDir(), "none.yaml"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "Load(missing)")
 }
 
 func TestBuiltinRuntimes(t *testing.T) {
 	var f File
 	for _, name := range Builtins {
 		rt, ok := f.Runtime(name)
-		if !ok || rt.Driver != name {
-			t.Errorf("Runtime(%s) = %+v, %v", name, rt, ok)
+		if assert.True(t, ok, "Runtime(%s) found", name) {
+			assert.Equal(t, name, rt.Driver, "Runtime(%s).Driver", name)
 		}
 	}
 	for _, name := range Probed {
-		if rt, _ := f.Runtime(name); rt.Address != "" || len(rt.Options) != 0 {
-			t.Errorf("Runtime(%s) = %+v, want no address nor options (the driver finds its engine)", name, rt)
-		}
+		rt, _ := f.Runtime(name)
+		assert.Equal(t, Runtime{Driver: name}, rt, "Runtime(%s): no address nor options (the driver finds its engine)", name)
 	}
-	if rt, _ := f.Runtime("fake"); rt.ExpandOptions("/state")["state_dir"] != "/state/fake" {
-		t.Errorf("Runtime(fake) options %v, want state_dir /state/fake", rt.ExpandOptions("/state"))
-	}
-	if _, ok := f.Runtime("nope"); ok {
-		t.Error("Runtime(nope) found")
-	}
+	rt, _ := f.Runtime("fake")
+	assert.Equal(t, map[string]string{"state_dir": "/state/fake"}, rt.ExpandOptions("/state"), "Runtime(fake)'s options")
+	_, ok := f.Runtime("nope")
+	assert.False(t, ok, "Runtime(nope) found")
 }
 
 // The documented example is a valid config.
 func TestExample(t *testing.T) {
 	f, err := Load("example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.DefaultRuntime != "docker" || len(f.Runtimes) != 4 || f.Projects["scratch"].Enabled == nil {
-		t.Errorf("example: %+v", f)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "docker", f.DefaultRuntime, "example's default_runtime")
+	assert.Len(t, f.Runtimes, 4, "example's runtimes")
+	assert.NotNil(t, f.Projects["scratch"].Enabled, "example's projects.scratch.enabled")
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // sizeGrammar is ParseSize's documented grammar, lowercased and trimmed: a
@@ -59,31 +61,23 @@ func checkSize(t *testing.T, s string, maxInt *big.Rat) {
 	got, err := ParseSize(s)
 	exact := exactSize(s)
 	if err != nil {
-		if got != 0 {
-			t.Fatalf("ParseSize(%q) = %d with error %v", s, got, err)
-		}
+		require.Zero(t, got, "ParseSize(%q) with error %v", s, err)
 		// A size in the grammar is refused only for being too large
 		// (float rounding may tip a value just under the limit over it).
-		if exact != nil && exact.Cmp(new(big.Rat).Mul(maxInt, big.NewRat(1<<52-1, 1<<52))) < 0 {
-			t.Fatalf("ParseSize(%q): %v; want %s", s, err, exact.FloatString(3))
+		if exact != nil {
+			require.GreaterOrEqual(t, exact.Cmp(new(big.Rat).Mul(maxInt, big.NewRat(1<<52-1, 1<<52))), 0,
+				"ParseSize(%q): %v; want %s", s, err, exact.FloatString(3))
 		}
-		if strings.HasPrefix(strings.TrimSpace(s), "-") && !strings.Contains(err.Error(), "negative") {
-			t.Fatalf("ParseSize(%q): %v; want it to say negative", s, err)
+		if strings.HasPrefix(strings.TrimSpace(s), "-") {
+			require.ErrorContains(t, err, "negative", "ParseSize(%q): want it to say negative", s)
 		}
 		return
 	}
-	if got < 0 {
-		t.Fatalf("ParseSize(%q) = %d: negative", s, got)
-	}
-	if exact == nil {
-		t.Fatalf("ParseSize(%q) = %d, want an error: not a size as documented", s, got)
-	}
-	if exact.Cmp(new(big.Rat).Mul(maxInt, big.NewRat(1<<52+1, 1<<52))) > 0 {
-		t.Fatalf("ParseSize(%q) = %d, want an error: %s is too large", s, got, exact.FloatString(0))
-	}
-	if !nearSize(got, exact, !strings.Contains(s, ".")) {
-		t.Fatalf("ParseSize(%q) = %d, want %s", s, got, exact.FloatString(3))
-	}
+	require.GreaterOrEqual(t, got, int64(0), "ParseSize(%q): negative", s)
+	require.NotNil(t, exact, "ParseSize(%q) = %d, want an error: not a size as documented", s, got)
+	require.LessOrEqual(t, exact.Cmp(new(big.Rat).Mul(maxInt, big.NewRat(1<<52+1, 1<<52))), 0,
+		"ParseSize(%q) = %d, want an error: %s is too large", s, got, exact.FloatString(0))
+	require.True(t, nearSize(got, exact, !strings.Contains(s, ".")), "ParseSize(%q) = %d, want %s", s, got, exact.FloatString(3))
 }
 
 // nearSize reports whether got is the size exact: to the byte for an
@@ -119,20 +113,14 @@ func checkSizeFormat(t *testing.T, n int64, form uint8) {
 	nearMax := exact.Cmp(new(big.Rat).Mul(new(big.Rat).SetInt64(math.MaxInt64), big.NewRat(1<<52-1, 1<<52))) >= 0
 	switch {
 	case n < 0:
-		if err == nil || !strings.Contains(err.Error(), "negative") {
-			t.Fatalf("ParseSize(%q) = %d, %v; want a negative size refused", s, got, err)
-		}
+		require.ErrorContains(t, err, "negative", "ParseSize(%q) = %d: want a negative size refused", s, got)
 	case unit == "" && suffix == "ib":
-		if err == nil {
-			t.Fatalf("ParseSize(%q) = %d; want an error (\"ib\" without a unit)", s, got)
-		}
+		require.Error(t, err, "ParseSize(%q) = %d: want an error (\"ib\" without a unit)", s, got)
 	case n > math.MaxInt64>>shift:
-		if err == nil {
-			t.Fatalf("ParseSize(%q) = %d; want too large", s, got)
-		}
-	case err != nil && !nearMax:
-		t.Fatalf("ParseSize(%q): %v; want %d", s, err, n<<shift)
-	case err == nil && !nearSize(got, exact, true):
-		t.Fatalf("ParseSize(%q) = %d; want %d", s, got, n<<shift)
+		require.Error(t, err, "ParseSize(%q) = %d: want too large", s, got)
+	case err != nil:
+		require.True(t, nearMax, "ParseSize(%q): %v; want %d", s, err, n<<shift)
+	default:
+		require.True(t, nearSize(got, exact, true), "ParseSize(%q) = %d; want %d", s, got, n<<shift)
 	}
 }

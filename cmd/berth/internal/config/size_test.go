@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
@@ -21,13 +25,12 @@ func TestParseSize(t *testing.T) {
 		".5k":     512,
 	} {
 		got, err := ParseSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if assert.NoError(t, err, "ParseSize(%q)", in) {
+			assert.Equal(t, want, got, "ParseSize(%q)", in)
 		}
 	}
 	for _, in := range []string{"", "m", "12q", "-1", "-1g", "1e9", "1.5", "ten", "1..5g", "99999999999t", "NaNg", "1  g", "1ib", "0x1p4g", "1gg"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
-		}
+		got, err := ParseSize(in)
+		assert.Error(t, err, "ParseSize(%q) = %d, want an error", in, got)
 	}
 }
