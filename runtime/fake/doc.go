@@ -50,12 +50,8 @@
 //
 // # Faults
 //
-// A Fault makes the Nth call of an operation (0: every call) return an
-// error of a runtime error class, hang until its context is done, or end
-// the process with CrashExitCode, as a driver plugin dying; After fires it
-// once the operation took effect. A Hang on OpExit makes a container run
-// until stopped. The driver option "faults" takes ParseFaults' syntax
-// ("commit:2:unavailable,wait:1:crash"). With a state dir the calls of the
-// operations a fault targets are counted across processes, so a restarted
+// Faults (see Fault) come from WithFaults and Inject, or, for the plugin,
+// from the driver option "faults" in ParseFaults' syntax. With a state dir
+// the calls a fault targets are counted across processes, so a restarted
 // driver does not crash again on its first call.
 package fake

@@ -88,13 +88,15 @@ func (s *shell) run(argv, env []string, dir string, stdout, stderr io.Writer) ru
 // sh runs sh -c SCRIPT [NAME ARGS...], sh FILE [ARGS...] or a command.
 func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var src []byte
+	var prog syntax.Node
 	name, params := "sh", []string(nil)
 	switch {
-	case path.Base(argv[0]) != "sh": // a command: its words, quoted
+	case path.Base(argv[0]) != "sh": // a command: its words, not parsed (faster)
+		call := &syntax.CallExpr{}
 		for _, a := range argv {
-			q, _ := syntax.Quote(a, syntax.LangBash)
-			src = append(append(src, q...), ' ')
+			call.Args = append(call.Args, &syntax.Word{Parts: []syntax.WordPart{&syntax.SglQuoted{Value: a}}})
 		}
+		prog = call
 	case len(argv) == 2 && argv[1] == "-c":
 		fmt.Fprintln(stderr, "sh: -c requires an argument")
 		return interp.ExitStatus(2)
@@ -111,13 +113,16 @@ func (s *shell) sh(ctx context.Context, argv, env []string, dir string, stdin io
 		}
 		name, params = argv[1], argv[2:]
 	}
-	prog, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
-	if err == nil {
-		err = busyboxLacks(prog)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "sh: syntax error: %v\n", err)
-		return interp.ExitStatus(2)
+	if prog == nil {
+		f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(src), name)
+		if err == nil {
+			err = busyboxLacks(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sh: syntax error: %v\n", err)
+			return interp.ExitStatus(2)
+		}
+		prog = f
 	}
 	r, err := interp.New(
 		func(r *interp.Runner) error { r.Dir = dir; return nil }, // not interp.Dir: it stats the host's file
