@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -51,47 +56,36 @@ func TestBadInputBeforeRuntime(t *testing.T) {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			code, stdout, stderr := berthCLI(t, c.args...)
 			if c.word == "" { // version ignores the global settings
-				if code != 0 {
-					t.Errorf("exit %d, stderr %q", code, stderr)
-				}
+				assert.Equal(t, 0, code, "exit code; stderr %q", stderr)
 				return
 			}
-			if code != exitFailed || stdout != "" {
-				t.Errorf("exit %d, stdout %q; want 125 and nothing", code, stdout)
-			}
-			if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.word) {
-				t.Errorf("stderr %q: want one line naming %q", stderr, c.word)
-			}
-			if _, err := os.Stat(os.Getenv("BERTH_STATE_DIR")); !os.IsNotExist(err) {
-				t.Errorf("state directory made: %v", err)
-			}
+			assert.Equal(t, exitFailed, code, "exit code; stdout %q", stdout)
+			assert.Empty(t, stdout, "stdout")
+			assert.Regexp(t, `\A[^\n]*`+regexp.QuoteMeta(c.word)+`[^\n]*\n\z`, stderr, "stderr: one line naming %q", c.word)
+			_, err := os.Stat(os.Getenv("BERTH_STATE_DIR"))
+			assert.ErrorIs(t, err, fs.ErrNotExist, "state directory made")
 		})
 	}
 }
 
 func TestConfigErrorNamesKey(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "berth.yaml")
-	if err := os.WriteFile(cfg, []byte("snapshots:\n  max_count: 3\n  tll: 1h\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfg, []byte("snapshots:\n  max_count: 3\n  tll: 1h\n"), 0o644))
 	code, _, stderr := berthCLI(t, "--config", cfg, "snapshots", "ls")
-	if code != exitFailed || !strings.Contains(stderr, "snapshots.tll") || strings.Count(stderr, "\n") != 1 {
-		t.Errorf("exit %d, stderr %q; want 125 and one line naming snapshots.tll", code, stderr)
-	}
+	assert.Equal(t, exitFailed, code, "exit code; stderr %q", stderr)
+	assert.Regexp(t, `\A[^\n]*snapshots\.tll[^\n]*\n\z`, stderr, "stderr: one line naming snapshots.tll")
 }
 
 func TestVersion(t *testing.T) {
-	code, stdout, _ := berthCLI(t, "version")
-	if code != 0 || !strings.HasPrefix(stdout, "berth ") {
-		t.Errorf("version: exit %d, %q", code, stdout)
-	}
+	code, stdout, stderr := berthCLI(t, "version")
+	assert.Equal(t, 0, code, "version's exit code; stderr %q", stderr)
+	assert.Regexp(t, `\Aberth `, stdout, "version's output")
 }
 
 func TestSnapshotsLsEmptyJSON(t *testing.T) {
 	code, stdout, stderr := berthCLI(t, "snapshots", "ls", "--json")
-	if code != 0 || strings.TrimSpace(stdout) != "[]" {
-		t.Errorf("snapshots ls --json on a fresh state: exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
+	assert.Equal(t, 0, code, "snapshots ls --json on a fresh state: exit code; stderr %q", stderr)
+	assert.JSONEq(t, "[]", stdout, "snapshots ls --json on a fresh state")
 }
 
 func TestPrintImageNamesTheRefAskedFor(t *testing.T) {
@@ -100,7 +94,5 @@ func TestPrintImageNamesTheRefAskedFor(t *testing.T) {
 	img := runtime.Image{ID: "sha256:1", Refs: []string{"a/other:1", "b/asked:2"}, Layers: 1}
 	printImage(a, img, "b/asked:2")
 	printImage(a, img, "")
-	if got := out.String(); !strings.HasPrefix(got, "loaded b/asked:2 (") || !strings.Contains(got, "\nloaded a/other:1 (") {
-		t.Fatalf("printed %q; want the ref asked for, then the first ref", got)
-	}
+	assert.Regexp(t, `\Aloaded b/asked:2 \(.*\nloaded a/other:1 \(`, out.String(), "printed: the ref asked for, then the first ref")
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/runtime"
@@ -25,21 +27,17 @@ func TestDetectOrder(t *testing.T) {
 			var pinged []string
 			ping := func(ctx context.Context, name string) error {
 				pinged = append(pinged, name)
-				if _, ok := ctx.Deadline(); !ok {
-					t.Errorf("ping %s without a deadline", name)
-				}
+				_, ok := ctx.Deadline()
+				assert.True(t, ok, "ping %s has a deadline", name)
 				if slices.Contains(c.healthy, name) {
 					return nil
 				}
 				return runtime.ErrUnavailable
 			}
 			got, err := detect(context.Background(), config.Probed, ping)
-			if err != nil || got != c.want {
-				t.Fatalf("detect = %q, %v; want %q", got, err, c.want)
-			}
-			if !slices.Equal(pinged, c.pinged) {
-				t.Errorf("pinged %v, want %v", pinged, c.pinged)
-			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got, "the engine detected")
+			assert.Equal(t, c.pinged, pinged, "the engines pinged, in order")
 		})
 	}
 }
@@ -51,12 +49,8 @@ func TestDetectNone(t *testing.T) {
 		return runtime.ErrUnavailable
 	}
 	_, err := detect(context.Background(), config.Probed, ping)
-	if !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("detect = %v, want ErrUnavailable", err)
-	}
-	if !slices.Equal(pinged, config.Probed) {
-		t.Errorf("pinged %v, want every engine in order %v", pinged, config.Probed)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable)
+	assert.Equal(t, config.Probed, pinged, "the engines pinged: every one, in order")
 }
 
 // A cancelled command stops looking at once, with its context's error.
@@ -69,13 +63,10 @@ func TestDetectCancelled(t *testing.T) {
 		return runtime.ErrUnavailable
 	}
 	_, err := detect(ctx, config.Probed, ping)
-	if !errors.Is(err, context.Canceled) || pinged != 1 {
-		t.Fatalf("detect = %v after %d pings, want context.Canceled after 1", err, pinged)
-	}
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, pinged, "pings before detect gave up")
 }
 
 func TestProbedOrder(t *testing.T) {
-	if !slices.Equal(config.Probed, []string{"docker", "podman", "containerd"}) {
-		t.Errorf("config.Probed = %v, want docker, podman, containerd (the documented order)", config.Probed)
-	}
+	assert.Equal(t, []string{"docker", "podman", "containerd"}, config.Probed, "config.Probed: the documented order")
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseDotenv(t *testing.T) {
@@ -33,9 +35,7 @@ func TestParseDotenv(t *testing.T) {
 		"LAST=later",
 	}, "\n")
 	got, err := parseDotenv("test.env", []byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{
 		"PLAIN=value",
 		"EMPTY=",
@@ -55,13 +55,10 @@ func TestParseDotenv(t *testing.T) {
 		"LAST=wins",
 		"LAST=later",
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("parseDotenv:\n got %q\nwant %q", got, want)
-	}
+	assert.Equal(t, want, got, "parseDotenv")
 	// Only a comment may follow a closing quote.
-	if _, err := parseDotenv("x.env", []byte(`SINGLE='it''s'`)); err == nil {
-		t.Error("text after a closing quote accepted")
-	}
+	_, err = parseDotenv("x.env", []byte(`SINGLE='it''s'`))
+	assert.Error(t, err, "text after a closing quote accepted")
 }
 
 // Every malformed file is refused with an error that names the file and
@@ -83,12 +80,10 @@ func TestParseDotenvErrorsHoldNoValue(t *testing.T) {
 		{"export " + secret, ":1:"},
 	} {
 		_, err := parseDotenv("s.env", []byte(c.doc))
-		if err == nil {
-			t.Errorf("parseDotenv(%q) accepted", c.doc)
+		if !assert.Error(t, err, "parseDotenv(%q) accepted", c.doc) {
 			continue
 		}
-		if msg := err.Error(); strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "s.env"+c.line) {
-			t.Errorf("parseDotenv(%q): %q; want the file and line %s, and no value", c.doc, msg, c.line)
-		}
+		assert.Contains(t, err.Error(), "s.env"+c.line, "parseDotenv(%q): the error names the file and line", c.doc)
+		assert.NotContains(t, err.Error(), "s3cr3t", "parseDotenv(%q): the error holds the value", c.doc)
 	}
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"errors"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
@@ -24,22 +25,17 @@ func TestDriverEnvironment(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix:///run/test.sock")
 	cmd, stderr := f.start("run", "--image", "base:latest", "--secret-env", "BERTH_TEST_TOKEN", "--", "sleep", "60")
 	env := drivertest.Environ(t, waitDriver(t, cmd.Process.Pid, stderr))
-	if env["BERTH_TEST_FOR_DRIVER"] != "for-the-driver" || env["DOCKER_HOST"] != "unix:///run/test.sock" || env["PATH"] == "" {
-		t.Errorf("the driver lacks variables it should get: %v", env)
-	}
+	assert.Subset(t, env, map[string]string{"BERTH_TEST_FOR_DRIVER": "for-the-driver", "DOCKER_HOST": "unix:///run/test.sock"},
+		"the driver lacks variables it should get")
+	assert.NotEmpty(t, env["PATH"], "the driver's PATH")
 	for k, v := range env {
-		if strings.Contains(v, "s3cr3t") {
-			t.Errorf("the driver received a secret in %s", k)
-		}
-		if k == "BERTH_TEST_TOKEN" || k == "BERTH_TEST_UNRELATED" || k == "BERTH_STATE_DIR" || k == "BERTH_CONFIG" {
-			t.Errorf("the driver received %s", k)
-		}
+		assert.NotContains(t, v, "s3cr3t", "the driver received a secret in %s", k)
+		assert.NotContains(t, []string{"BERTH_TEST_TOKEN", "BERTH_TEST_UNRELATED", "BERTH_STATE_DIR", "BERTH_CONFIG"}, k,
+			"the driver received %s", k)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	var ee *exec.ExitError
-	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != exitInterrupt {
-		t.Errorf("berth run after SIGTERM: %v, want exit 130; stderr: %s", err, stderr)
+	if assert.ErrorAs(t, cmd.Wait(), &ee, "berth run after SIGTERM; stderr: %s", stderr) {
+		assert.Equal(t, exitInterrupt, ee.ExitCode(), "berth run's exit code after SIGTERM; stderr: %s", stderr)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
 
@@ -53,9 +55,7 @@ func fakeDriverDir(t testing.TB) string {
 			fakeBuild.err = &buildError{err: err, out: out}
 		}
 	})
-	if fakeBuild.err != nil {
-		t.Fatal(fakeBuild.err)
-	}
+	require.NoError(t, fakeBuild.err)
 	return fakeBuild.dir
 }
 
@@ -93,22 +93,15 @@ func newFake(t *testing.T, config string) *fake {
 	}
 	if config != "" {
 		f.config = filepath.Join(f.dir, "berth.yaml")
-		if err := os.WriteFile(f.config, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(f.config, []byte(config), 0o600))
 		t.Setenv("BERTH_CONFIG", f.config)
 	}
 	tarball, err := testimage.Tar(testimage.Options{Ref: "base:latest", Busybox: []byte("the fake runs no binaries")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tar := filepath.Join(f.dir, "base.tar")
-	if err := os.WriteFile(tar, tarball, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, stderr := f.berth("images", "import", "--ref", "base:latest", tar); code != 0 {
-		t.Fatalf("images import: exit %d: %s", code, stderr)
-	}
+	require.NoError(t, os.WriteFile(tar, tarball, 0o644))
+	code, _, stderr := f.berth("images", "import", "--ref", "base:latest", tar)
+	require.Equal(t, 0, code, "images import's exit code; stderr: %s", stderr)
 	return f
 }
 
@@ -129,9 +122,7 @@ func (f *fake) start(args ...string) (*exec.Cmd, *syncBuffer) {
 	cmd.Env = append(os.Environ(), asBerthEnv+"=1")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		f.t.Fatal(err)
-	}
+	require.NoError(f.t, cmd.Start())
 	f.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -158,11 +149,10 @@ func (b *syncBuffer) String() string {
 }
 
 // children returns the process IDs whose parent is pid.
-func children(t *testing.T, pid int) []int {
-	t.Helper()
+func children(pid int) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var kids []int
 	for _, e := range entries {
@@ -184,25 +174,32 @@ func children(t *testing.T, pid int) []int {
 			kids = append(kids, p)
 		}
 	}
-	return kids
+	return kids, nil
 }
 
 // waitDriver waits until berth process pid runs a driver that serves (its
 // socket exists) and returns the driver's pid.
 func waitDriver(t *testing.T, pid int, stderr *syncBuffer) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, kid := range children(t, pid) {
+	var driver int
+	var procErr error // the condition runs on a goroutine of its own: no FailNow there
+	require.Eventually(t, func() bool {
+		kids, err := children(pid)
+		if err != nil {
+			procErr = err
+			return true
+		}
+		for _, kid := range kids {
 			if exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(kid), "exe")); err == nil &&
 				filepath.Base(exe) == "berth-driver-fake" && serving(kid) {
-				return kid
+				driver = kid
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("berth (pid %d) started no driver; its stderr: %s", pid, stderr)
-	return 0
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "berth (pid %d) started no driver; its stderr: %s", pid, stderr)
+	require.NoError(t, procErr, "read /proc")
+	return driver
 }
 
 // serving reports whether process pid listens on a unix socket.
@@ -222,14 +219,10 @@ func serving(pid int) bool {
 // gone waits until process pid no longer exists.
 func gone(t *testing.T, pid int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still exists", pid)
-		}
-	}
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+		return err != nil
+	}, 10*time.Second, 10*time.Millisecond, "process %d still exists", pid)
 }
 
 // shortTempDir is a temporary directory with a short path (unix socket
@@ -237,9 +230,7 @@ func gone(t *testing.T, pid int) {
 func shortTempDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }

@@ -1,44 +1,28 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestAddMetricsSums(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "berth.prom")
-	if err := addMetrics(path, map[string]float64{"jobs_total": 1, "snapshot_hits_total": 0}); err != nil {
-		t.Fatal(err)
-	}
-	if err := addMetrics(path, map[string]float64{"jobs_total": 2, "commits_total": 1}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, addMetrics(path, map[string]float64{"jobs_total": 1, "snapshot_hits_total": 0}))
+	require.NoError(t, addMetrics(path, map[string]float64{"jobs_total": 2, "commits_total": 1}))
 	got, err := readCounters(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]float64{"berth_jobs_total": 3, "berth_snapshot_hits_total": 0, "berth_commits_total": 1}
-	if len(got) != len(want) {
-		t.Errorf("counters = %v, want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k], v)
-		}
-	}
+	assert.Equal(t, want, got, "counters")
 }
 
 func TestAddMetricsRefusesGarbage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "berth.prom")
-	if err := os.WriteFile(path, []byte("this is { not prometheus\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := addMetrics(path, map[string]float64{"jobs_total": 1}); err == nil {
-		t.Error("addMetrics over a garbage file succeeded")
-	}
+	require.NoError(t, os.WriteFile(path, []byte("this is { not prometheus\n"), 0o644))
+	assert.Error(t, addMetrics(path, map[string]float64{"jobs_total": 1}), "addMetrics over a garbage file succeeded")
 }
 
 // TestMetricsWriteFailureIsAWarning: a metrics file that cannot be written
@@ -58,14 +42,9 @@ func TestMetricsWriteFailureIsAWarning(t *testing.T) {
 	} {
 		args := append([]string{"--metrics-file", metrics}, c.args...)
 		code, _, stderr := f.berth(args...)
-		if code != c.code {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", c.args, code, c.code, stderr)
-		}
-		if !strings.Contains(stderr, "berth: warning: --metrics-file") {
-			t.Errorf("%v: no warning about the metrics file on stderr: %q", c.args, stderr)
-		}
+		assert.Equal(t, c.code, code, "%v: exit code; stderr: %s", c.args, stderr)
+		assert.Contains(t, stderr, "berth: warning: --metrics-file", "%v: a warning about the metrics file on stderr", c.args)
 	}
-	if _, err := os.Stat(filepath.Dir(metrics)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("stat %s: %v", filepath.Dir(metrics), err)
-	}
+	_, err := os.Stat(filepath.Dir(metrics))
+	require.ErrorIs(t, err, os.ErrNotExist, "stat %s", filepath.Dir(metrics))
 }

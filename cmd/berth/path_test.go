@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestDriverNeverFromCurrentDir: with a driver planted in the current
@@ -18,14 +19,10 @@ func TestDriverNeverFromCurrentDir(t *testing.T) {
 	f := newFake(t, "")
 	cwd := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "planted-driver-ran")
-	if err := os.Mkdir(filepath.Join(cwd, "rel"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Join(cwd, "rel"), 0o755))
 	for _, dir := range []string{cwd, filepath.Join(cwd, "rel")} {
 		script := "#!/bin/sh\ntouch " + marker + "\nexit 1\n"
-		if err := os.WriteFile(filepath.Join(dir, "berth-driver-fake"), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "berth-driver-fake"), []byte(script), 0o755))
 	}
 	t.Chdir(cwd)
 	t.Setenv("BERTH_PLUGIN_DIR", t.TempDir()) // empty: PATH decides
@@ -34,28 +31,25 @@ func TestDriverNeverFromCurrentDir(t *testing.T) {
 		t.Setenv("GODEBUG", godebug)
 		for _, rel := range []string{"", ".", "rel"} {
 			t.Setenv("PATH", rel+string(os.PathListSeparator)+fakeDriverDir(t))
-			if code, _, stderr := f.berth("run", "--image", "base:latest", "--", "true"); code != 0 {
-				t.Errorf("GODEBUG=%s PATH=%s: run: exit %d: %s", godebug, os.Getenv("PATH"), code, stderr)
-			}
+			code, _, stderr := f.berth("run", "--image", "base:latest", "--", "true")
+			assert.Equal(t, 0, code, "GODEBUG=%s PATH=%s: run's exit code; stderr: %s", godebug, os.Getenv("PATH"), stderr)
 			code, stdout, stderr := f.berth("plugins", "ls", "--json")
+			require.Equal(t, 0, code, "plugins ls's exit code; stderr: %s", stderr)
 			var infos []pluginInfo
-			if err := json.Unmarshal([]byte(stdout), &infos); code != 0 || err != nil {
-				t.Fatalf("plugins ls: exit %d, %v: %s", code, err, stderr)
-			}
-			if len(infos) != 1 || infos[0].Path != real || !infos[0].Healthy {
-				t.Errorf("GODEBUG=%s PATH=%s: plugins ls: %+v, want only %s, healthy", godebug, os.Getenv("PATH"), infos, real)
+			require.NoError(t, json.Unmarshal([]byte(stdout), &infos), "plugins ls's output")
+			if assert.Len(t, infos, 1, "GODEBUG=%s PATH=%s: plugins ls: want only %s", godebug, os.Getenv("PATH"), real) {
+				assert.Equal(t, real, infos[0].Path, "GODEBUG=%s PATH=%s: plugins ls's driver", godebug, os.Getenv("PATH"))
+				assert.True(t, infos[0].Healthy, "GODEBUG=%s PATH=%s: plugins ls: %s healthy", godebug, os.Getenv("PATH"), real)
 			}
 
 			t.Setenv("PATH", rel)
-			if code, _, stderr := f.berth("run", "--image", "base:latest", "--", "true"); code != exitFailed {
-				t.Errorf("GODEBUG=%s PATH=%q: run: exit %d, want 125 (no driver): %s", godebug, rel, code, stderr)
-			}
-			if code, stdout, _ := f.berth("plugins", "ls", "--json"); code != 0 || strings.TrimSpace(stdout) != "[]" {
-				t.Errorf("GODEBUG=%s PATH=%q: plugins ls: exit %d, %s; want none", godebug, rel, code, stdout)
-			}
+			code, _, stderr = f.berth("run", "--image", "base:latest", "--", "true")
+			assert.Equal(t, exitFailed, code, "GODEBUG=%s PATH=%q: run's exit code (no driver); stderr: %s", godebug, rel, stderr)
+			code, stdout, _ = f.berth("plugins", "ls", "--json")
+			assert.Equal(t, 0, code, "GODEBUG=%s PATH=%q: plugins ls's exit code", godebug, rel)
+			assert.JSONEq(t, "[]", stdout, "GODEBUG=%s PATH=%q: plugins ls lists no driver", godebug, rel)
 		}
 	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a driver from the current directory ran (stat marker: %v)", err)
-	}
+	_, err := os.Stat(marker)
+	require.ErrorIs(t, err, os.ErrNotExist, "a driver from the current directory ran (stat marker)")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,9 +41,7 @@ runtimes:
   pinned:
     driver: /opt/berth/berth-driver-docker
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := newRuntimeSet(cfg, state, []string{"/plugins"}, nil)
 	for _, c := range []struct {
 		runtime    string
@@ -61,16 +58,11 @@ runtimes:
 		{"pinned", "", "/opt/berth/berth-driver-docker", map[string]string{}},
 	} {
 		wc, err := s.wireConfig(c.runtime)
-		if err != nil {
-			t.Errorf("%s: %v", c.runtime, err)
+		if !assert.NoError(t, err, c.runtime) {
 			continue
 		}
-		if wc.Name != c.name || wc.Path != c.path || !maps.Equal(wc.Options, c.opts) {
-			t.Errorf("%s: name %q, path %q, options %v; want %q, %q, %v", c.runtime, wc.Name, wc.Path, wc.Options, c.name, c.path, c.opts)
-		}
-		if len(wc.PluginDirs) != 1 || wc.PluginDirs[0] != "/plugins" {
-			t.Errorf("%s: plugin directories %v, want [/plugins]", c.runtime, wc.PluginDirs)
-		}
+		assert.Equal(t, [3]any{c.name, c.path, c.opts}, [3]any{wc.Name, wc.Path, wc.Options}, "%s: name, path and options", c.runtime)
+		assert.Equal(t, []string{"/plugins"}, wc.PluginDirs, "%s: plugin directories", c.runtime)
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSecretEnvWays: secret env reaches the job from berth's environment
@@ -16,9 +19,7 @@ import (
 func TestSecretEnvWays(t *testing.T) {
 	f := newFake(t, "job:\n  secret_env: [BERTH_T_CFG_ENV]\n  secret_env_files: [cfg.env]\n")
 	write := func(path, content string) {
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 	}
 	write(filepath.Join(f.dir, "cfg.env"), "CFG_FILE='from config file'\nOVERRIDDEN=config\nBY_FLAG_FILE=config\n")
 	flagFile := filepath.Join(t.TempDir(), "flag.env")
@@ -30,13 +31,9 @@ func TestSecretEnvWays(t *testing.T) {
 		"--secret-env", "BERTH_T_FLAG_ENV", "--secret-env-file", flagFile,
 		"--secret-env", "ON_LINE=from command line", "--secret-env", "OVERRIDDEN=flag",
 		"--", "sh", "-c", script)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
+	require.Equal(t, 0, code, "exit code; stderr: %s", stderr)
 	want := "from config env|from config file|from flag env|from flag file|from command line|flag|flag-file\n"
-	if stdout != want {
-		t.Fatalf("the job saw %q, want %q", stdout, want)
-	}
+	require.Equal(t, want, stdout, "what the job saw")
 }
 
 // TestSecretEnvNotSet: a variable named for secret env that berth's
@@ -53,22 +50,20 @@ func TestSecretEnvNotSet(t *testing.T) {
 		var args []string
 		if c.config != "" {
 			p := filepath.Join(t.TempDir(), "berth.yaml")
-			if err := os.WriteFile(p, []byte(c.config), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(p, []byte(c.config), 0o600))
 			args = []string{"--config", p}
 		}
 		t.Setenv("BERTH_T_UNSET", "")
 		os.Unsetenv("BERTH_T_UNSET")
 		args = append(append(append(args, "run", "--runtime", "fake", "--image", "base:latest"), c.args...), "--", "true")
 		code, stdout, stderr := berthCLI(t, args...)
-		if code != exitFailed || stdout != "" || len(lines(stderr)) != 1 || !strings.Contains(stderr, "BERTH_T_UNSET") {
-			t.Errorf("%v with config %q: exit %d, stdout %q, stderr %q; want 125 and one line naming BERTH_T_UNSET",
-				c.args, c.config, code, stdout, stderr)
+		assert.Equal(t, exitFailed, code, "%v with config %q: exit code; stderr %q", c.args, c.config, stderr)
+		assert.Empty(t, stdout, "%v with config %q: stdout", c.args, c.config)
+		if assert.Len(t, lines(stderr), 1, "%v with config %q: stderr's lines", c.args, c.config) {
+			assert.Contains(t, stderr, "BERTH_T_UNSET", "%v with config %q: stderr names the variable", c.args, c.config)
 		}
-		if _, err := os.Stat(os.Getenv("BERTH_STATE_DIR")); !os.IsNotExist(err) {
-			t.Errorf("state directory made: %v", err)
-		}
+		_, err := os.Stat(os.Getenv("BERTH_STATE_DIR"))
+		assert.ErrorIs(t, err, fs.ErrNotExist, "state directory made")
 	}
 }
 
@@ -76,9 +71,9 @@ func TestSecretEnvNotSet(t *testing.T) {
 // command line is visible to other users.
 func TestSecretEnvHelp(t *testing.T) {
 	code, stdout, _ := berthCLI(t, "run", "--help")
-	if code != 0 || !strings.Contains(stdout, "--secret-env-file") || !strings.Contains(stdout, "visible to other local users") {
-		t.Fatalf("berth run --help: exit %d:\n%s", code, stdout)
-	}
+	require.Equal(t, 0, code, "berth run --help's exit code")
+	assert.Contains(t, stdout, "--secret-env-file", "berth run --help")
+	assert.Contains(t, stdout, "visible to other local users", "berth run --help")
 }
 
 // TestErrorsHoldNoSecret: bad input that carries a secret value (a
@@ -91,9 +86,7 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 	dir := t.TempDir()
 	dotenv := func(name, content string) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 		return p
 	}
 	config := func(name, content string) string { return dotenv(name, content) }
@@ -127,12 +120,12 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 				args = append(args, c.args...)
 			}
 			code, stdout, stderr := berthCLI(t, append(args, "--", "true")...)
-			if code != exitFailed || stdout != "" || len(lines(stderr)) != 1 || !strings.Contains(stderr, c.word) {
-				t.Errorf("exit %d, stdout %q, stderr %q; want 125 and one line naming %s", code, stdout, stderr, c.word)
+			assert.Equal(t, exitFailed, code, "exit code; stderr %q", stderr)
+			assert.Empty(t, stdout, "stdout")
+			if assert.Len(t, lines(stderr), 1, "stderr's lines") {
+				assert.Contains(t, stderr, c.word, "stderr names %s", c.word)
 			}
-			if strings.Contains(stdout+stderr, "s3cr3t") {
-				t.Errorf("the secret is in the output: %q", stdout+stderr)
-			}
+			assert.NotContains(t, stdout+stderr, "s3cr3t", "the secret is in the output")
 		})
 	}
 }
@@ -146,9 +139,7 @@ func TestOutputsHoldNoSecret(t *testing.T) {
 	t.Setenv("BERTH_T_CFG_SECRET", "s3cr3t-from-config-env")
 	t.Setenv("BERTH_T_FLAG_SECRET", "s3cr3t-from-flag-env")
 	file := filepath.Join(t.TempDir(), "secrets.env")
-	if err := os.WriteFile(file, []byte("FILE_SECRET=\"s3cr3t-from-file\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, []byte("FILE_SECRET=\"s3cr3t-from-file\"\n"), 0o600))
 	metrics := filepath.Join(t.TempDir(), "berth.prom")
 	secretArgs := []string{"--secret-env", "BERTH_T_FLAG_SECRET", "--secret-env-file", file,
 		"--secret-env", "LINE_SECRET=s3cr3t-on-line", "--env", "NEVER=s3cr3t-never-commit"}
@@ -165,25 +156,20 @@ func TestOutputsHoldNoSecret(t *testing.T) {
 	} {
 		args := append([]string{"--log-level", "debug", "--metrics-file", metrics, "run", "--image", "base:latest"}, secretArgs...)
 		code, stdout, stderr := f.berth(append(args, c.args...)...)
-		if code != c.code {
-			t.Errorf("%v: exit %d, want %d: %s", c.args, code, c.code, stderr)
-		}
+		assert.Equal(t, c.code, code, "%v: exit code; stderr: %s", c.args, stderr)
 		all.WriteString(stdout + stderr)
 	}
 	for _, args := range [][]string{{"snapshots", "ls", "--json"}, {"gc", "--json", "--orphan-grace", "0s"}} {
 		code, stdout, stderr := f.berth(append([]string{"--log-level", "debug", "--metrics-file", metrics}, args...)...)
-		if code != 0 {
-			t.Errorf("%v: exit %d: %s", args, code, stderr)
-		}
+		assert.Equal(t, 0, code, "%v: exit code; stderr: %s", args, stderr)
 		all.WriteString(stdout + stderr)
 	}
-	if strings.Contains(all.String(), "s3cr3t") {
-		t.Errorf("berth's output holds a secret:\n%s", all.String())
+	assert.NotContains(t, all.String(), "s3cr3t", "berth's output holds a secret")
+	data, err := os.ReadFile(metrics)
+	if assert.NoError(t, err, "metrics file") {
+		assert.NotContains(t, string(data), "s3cr3t", "the metrics file holds a secret")
 	}
-	if data, err := os.ReadFile(metrics); err != nil || strings.Contains(string(data), "s3cr3t") {
-		t.Errorf("metrics file: %v, or it holds a secret:\n%s", err, data)
-	}
-	err := filepath.WalkDir(f.state, func(path string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(f.state, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
 			return err
 		}
@@ -191,12 +177,8 @@ func TestOutputsHoldNoSecret(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(string(data), "s3cr3t") {
-			t.Errorf("%s holds a secret", path)
-		}
+		assert.NotContains(t, string(data), "s3cr3t", "%s holds a secret", path)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "walk the state directory")
 }

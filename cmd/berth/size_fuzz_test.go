@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 )
 
@@ -20,14 +22,14 @@ func FuzzHumanBytes(f *testing.F) {
 			return
 		}
 		got, err := config.ParseSize(s)
-		if err != nil {
-			t.Fatalf("humanBytes(%d) = %q: ParseSize: %v", n, s, err)
-		}
+		require.NoError(t, err, "humanBytes(%d) = %q: ParseSize", n, s)
 		// Rounding to 4 significant digits moves the value by at most
 		// half a unit of the 4th digit: n/2000; plus truncation and
 		// float rounding.
-		if diff := got - n; diff > n/2000+1 || -diff > n/2000+1 || n < 1024 && diff != 0 {
-			t.Fatalf("humanBytes(%d) = %q, which parses back to %d", n, s, got)
+		tol := n/2000 + 1
+		if n < 1024 {
+			tol = 0
 		}
+		require.InDelta(t, n, got, float64(tol), "humanBytes(%d) = %q, which parses back to %d", n, s, got)
 	})
 }

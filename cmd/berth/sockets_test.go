@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
@@ -16,23 +18,13 @@ func TestKilledRunLeavesNoPluginDirs(t *testing.T) {
 	f := newFake(t, "")
 	cmd, stderr := f.start("run", "--image", "base:latest", "--", "sleep", "60")
 	driver := waitDriver(t, cmd.Process.Pid, stderr)
-	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
-		t.Fatalf("the driver has no socket directory under TMPDIR %s", tmp)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	require.NotEmpty(t, drivertest.PluginLeftovers(t, tmp), "the driver's socket directory under TMPDIR %s", tmp)
+	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	gone(t, driver)
-	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
-		t.Fatal("the killed berth left nothing behind: the test proves nothing")
-	}
+	require.NotEmpty(t, drivertest.PluginLeftovers(t, tmp), "what the killed berth left behind (nothing: the test proves nothing)")
 
 	next, stderr := f.start("run", "--image", "base:latest", "--", "true")
-	if err := next.Wait(); err != nil {
-		t.Fatalf("the next run: %v: %s", err, stderr)
-	}
-	if left := drivertest.PluginLeftovers(t, tmp); len(left) > 0 {
-		t.Fatalf("left in TMPDIR after the next command: %v", left)
-	}
+	require.NoError(t, next.Wait(), "the next run; stderr: %s", stderr)
+	require.Empty(t, drivertest.PluginLeftovers(t, tmp), "left in TMPDIR after the next command")
 }
