@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -75,9 +77,7 @@ func fakeDriver(b *testing.B) string {
 func benchPing(b *testing.B, rt runtime.Runtime) {
 	ctx := context.Background()
 	timed(b, func() {
-		if err := rt.Ping(ctx); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, rt.Ping(ctx))
 	})
 }
 
@@ -86,24 +86,18 @@ func benchPing(b *testing.B, rt runtime.Runtime) {
 func benchCycle(b *testing.B, rt runtime.Runtime) {
 	ctx := context.Background()
 	tar, err := testimage.Tar(testimage.Options{Busybox: []byte("the fake runs no binaries")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	if _, err := rt.LoadImage(ctx, bytes.NewReader(tar)); err != nil {
 		b.Fatal(err)
 	}
 	spec := runtime.ContainerSpec{Image: testimage.DefaultRef, Cmd: []string{"true"}}
 	timed(b, func() {
 		c, err := rt.Run(ctx, spec)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		if st, err := rt.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
 			b.Fatal(st, err)
 		}
-		if err := rt.Remove(ctx, c.ID); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, rt.Remove(ctx, c.ID))
 	})
 }
 

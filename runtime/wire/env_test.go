@@ -2,11 +2,12 @@ package wire_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -52,11 +53,10 @@ func TestDriverEnvironment(t *testing.T) {
 		"DOCKER_CERT_PATH", "DOCKER_API_VERSION", "CONTAINER_HOST", "CONTAINER_SSHKEY", "XDG_RUNTIME_DIR",
 		"CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "https_proxy",
 		"NO_PROXY", "LC_TIME", "TZ", "BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS"} {
-		if _, ok := env[k]; !ok {
-			t.Errorf("the driver's environment lacks %s", k)
-		}
-		if want := os.Getenv(k); want != "" && env[k] != want {
-			t.Errorf("%s=%q in the driver, %q in the host", k, env[k], want)
+		if assert.Contains(t, env, k, "the driver's environment") {
+			if want := os.Getenv(k); want != "" {
+				assert.Equal(t, want, env[k], "%s in the driver (as in the host)", k)
+			}
 		}
 	}
 	allowed := []string{
@@ -68,12 +68,9 @@ func TestDriverEnvironment(t *testing.T) {
 		"BERTH_TEST_NAMED", "BERTH_DRIVER_COOKIE", "BERTH_DRIVER_OPTIONS",
 	}
 	for k, v := range env {
-		if v == secret {
-			t.Errorf("the driver received the secret in %s", k)
-		}
-		if !slices.Contains(allowed, k) && !strings.HasPrefix(k, "LC_") && !strings.HasPrefix(k, "PLUGIN_") {
-			t.Errorf("the driver received %s, which is not for drivers", k)
-		}
+		assert.NotEqual(t, secret, v, "the driver received the secret in %s", k)
+		assert.True(t, slices.Contains(allowed, k) || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "PLUGIN_"),
+			"the driver received %s, which is not for drivers", k)
 	}
 }
 
@@ -81,8 +78,6 @@ func TestDriverEnvironment(t *testing.T) {
 func TestOpenBadEnvName(t *testing.T) {
 	for _, name := range []string{"", "A=B", "A B"} {
 		_, err := wire.Open(context.Background(), wire.Config{Path: driverBin, Env: []string{name}})
-		if !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("Open with Env [%q]: %v, want ErrInvalidArgument", name, err)
-		}
+		assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "Open with Env [%q]", name)
 	}
 }

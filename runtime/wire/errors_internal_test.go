@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -28,18 +30,14 @@ func TestStatusCodes(t *testing.T) {
 		errors.New("no class"):        codes.Unknown,
 	}
 	for _, class := range runtime.Classes {
-		if _, ok := want[class]; !ok {
-			t.Errorf("class %v has no expected code in this test", class)
-		}
+		assert.Contains(t, want, class, "class %v has no expected code in this test", class)
 	}
 	for class, code := range want {
 		err := toStatus(fmt.Errorf("op: %w", class))
-		if got := status.Code(err); got != code {
-			t.Errorf("%v: code %v, want %v", class, got, code)
-		}
+		assert.Equal(t, code, status.Code(err), "%v: code", class)
 		back := fromStatus(context.Background(), err)
-		if runtime.ClassOf(class) != nil && !errors.Is(back, class) {
-			t.Errorf("%v: back as %v", class, back)
+		if runtime.ClassOf(class) != nil {
+			assert.ErrorIs(t, back, class, "%v: back", class)
 		}
 	}
 }
@@ -49,12 +47,10 @@ func TestStatusCodes(t *testing.T) {
 func TestTransportStatus(t *testing.T) {
 	err := fromStatus(context.Background(), status.Error(codes.Unavailable, "connection refused"))
 	var te *transportError
-	if !errors.Is(err, runtime.ErrUnavailable) || !errors.As(err, &te) {
-		t.Fatalf("got %v, want a transport error", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable)
+	require.ErrorAs(t, err, &te, "a transport error")
 	// The driver's own ErrUnavailable is not a transport failure.
 	err = fromStatus(context.Background(), toStatus(fmt.Errorf("engine: %w", runtime.ErrUnavailable)))
-	if !errors.Is(err, runtime.ErrUnavailable) || errors.As(err, &te) {
-		t.Fatalf("got %v, want the driver's ErrUnavailable", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable)
+	require.NotErrorAs(t, err, &te, "the driver's ErrUnavailable is no transport error")
 }

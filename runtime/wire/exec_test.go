@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime/wire"
 )
@@ -19,13 +21,9 @@ import (
 func TestChecksummedBinaryIsTheOneRun(t *testing.T) {
 	dir := t.TempDir()
 	data, err := os.ReadFile(driverBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	bin := filepath.Join(dir, "berth-driver-mem")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
 	sum := sha256.Sum256(data)
 	marker := filepath.Join(dir, "impostor-ran")
 	impostor := writeScript(t, dir, "impostor", "touch "+marker+"\nexit 1")
@@ -33,34 +31,23 @@ func TestChecksummedBinaryIsTheOneRun(t *testing.T) {
 	defer wire.SetTestHookVerified(func(path string) {
 		if path == bin && !swapped {
 			swapped = true
-			if err := os.Rename(impostor, bin); err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, os.Rename(impostor, bin), "swap the impostor in")
 		}
 	})()
 
 	d := open(t, wire.Config{Path: bin, SHA256: hex.EncodeToString(sum[:]), Options: map[string]string{"version": "v3"}})
-	if !swapped {
-		t.Fatal("the hook did not run")
-	}
+	require.True(t, swapped, "the hook ran")
 	info, err := d.Info(context.Background())
-	if err != nil || info.Name != "memdriver" || info.Version != "v3" {
-		t.Fatalf("Info: %+v, %v; want the checked memdriver", info, err)
-	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the impostor ran (stat marker: %v)", err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, [2]string{"memdriver", "v3"}, [2]string{info.Name, info.Version}, "Info: the checked memdriver")
+	_, err = os.Stat(marker)
+	require.ErrorIs(t, err, os.ErrNotExist, "the impostor ran (stat marker)")
 
 	// The file at the path is now the impostor: a relaunch refuses it.
-	if err := syscall.Kill(d.Pid(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Ping(context.Background()); !errors.Is(err, wire.ErrChecksum) {
-		t.Fatalf("Ping after the swap and a crash: %v, want ErrChecksum", err)
-	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the impostor ran on relaunch (stat marker: %v)", err)
-	}
+	require.NoError(t, syscall.Kill(d.Pid(), syscall.SIGKILL))
+	require.ErrorIs(t, d.Ping(context.Background()), wire.ErrChecksum, "Ping after the swap and a crash")
+	_, err = os.Stat(marker)
+	require.ErrorIs(t, err, os.ErrNotExist, "the impostor ran on relaunch (stat marker)")
 }
 
 // TestUnpinnedScriptDriverRuns: a driver without a checksum that is a
@@ -71,10 +58,6 @@ func TestUnpinnedScriptDriverRuns(t *testing.T) {
 	marker := filepath.Join(dir, "ran")
 	script := writeScript(t, dir, "berth-driver-script", "touch "+marker+"\nexec "+driverBin)
 	d := open(t, wire.Config{Path: script})
-	if err := d.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(marker); err != nil {
-		t.Fatalf("the script did not run: %v", err)
-	}
+	require.NoError(t, d.Ping(context.Background()))
+	require.FileExists(t, marker, "the script ran")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/wire"
@@ -63,9 +65,7 @@ func open(t testing.TB, cfg wire.Config) *wire.Driver {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d, err := wire.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Close() })
 	return d
 }
@@ -78,40 +78,25 @@ func alive(pid int) bool {
 func TestOpenOptionsAndClose(t *testing.T) {
 	d := open(t, wire.Config{Options: map[string]string{"version": "v7"}})
 	info, err := d.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Name != "memdriver" || info.Version != "v7" || info.ProtocolVersion != runtime.ProtocolVersion {
-		t.Fatalf("Info: %+v", info)
-	}
+	require.NoError(t, err)
+	require.Equal(t, [3]any{"memdriver", "v7", runtime.ProtocolVersion}, [3]any{info.Name, info.Version, info.ProtocolVersion},
+		"Info's name, version and protocol version")
 	pid := d.Pid()
-	if pid <= 0 || !alive(pid) {
-		t.Fatalf("pid %d is not a live process", pid)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if alive(pid) {
-		t.Fatalf("driver process %d still exists after Close", pid)
-	}
-	if err := d.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Ping after Close: %v, want ErrUnavailable", err)
-	}
+	require.True(t, pid > 0 && alive(pid), "pid %d is a live process", pid)
+	require.NoError(t, d.Close())
+	require.False(t, alive(pid), "driver process %d still exists after Close", pid)
+	require.ErrorIs(t, d.Ping(context.Background()), runtime.ErrUnavailable, "Ping after Close")
 }
 
 func TestOpenByNameInPluginDir(t *testing.T) {
 	d := open(t, wire.Config{Name: "mem", PluginDirs: []string{t.TempDir(), driverDir}})
-	if d.Path() != driverBin {
-		t.Fatalf("Path %s, want %s", d.Path(), driverBin)
-	}
+	require.Equal(t, driverBin, d.Path(), "the driver's path")
 }
 
 func TestOpenByNameOnPath(t *testing.T) {
 	t.Setenv("PATH", driverDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	d := open(t, wire.Config{Name: "mem", PluginDirs: []string{t.TempDir()}})
-	if d.Path() != driverBin {
-		t.Fatalf("Path %s, want %s", d.Path(), driverBin)
-	}
+	require.Equal(t, driverBin, d.Path(), "the driver's path")
 }
 
 func TestOpenNotFound(t *testing.T) {
@@ -120,32 +105,25 @@ func TestOpenNotFound(t *testing.T) {
 		{Name: "nonesuch", PluginDirs: []string{t.TempDir()}},
 		{Path: filepath.Join(t.TempDir(), "berth-driver-gone")},
 	} {
-		if _, err := wire.Open(context.Background(), cfg); !errors.Is(err, wire.ErrDriverNotFound) {
-			t.Errorf("Open(%+v): %v, want ErrDriverNotFound", cfg, err)
-		}
+		_, err := wire.Open(context.Background(), cfg)
+		assert.ErrorIs(t, err, wire.ErrDriverNotFound, "Open(%+v)", cfg)
 	}
-	if _, err := wire.Open(context.Background(), wire.Config{Name: "../x"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("Open with a path as name: %v, want ErrInvalidArgument", err)
-	}
+	_, err := wire.Open(context.Background(), wire.Config{Name: "../x"})
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "Open with a path as name")
 }
 
 func TestOpenChecksum(t *testing.T) {
 	data, err := os.ReadFile(driverBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sum := sha256.Sum256(data)
 	good := hex.EncodeToString(sum[:])
 	open(t, wire.Config{SHA256: "sha256:" + good})
 
-	if _, err := wire.Open(context.Background(), wire.Config{Path: driverBin, SHA256: "abc"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Fatalf("Open with a malformed checksum: %v, want ErrInvalidArgument", err)
-	}
+	_, err = wire.Open(context.Background(), wire.Config{Path: driverBin, SHA256: "abc"})
+	require.ErrorIs(t, err, runtime.ErrInvalidArgument, "Open with a malformed checksum")
 	bad := hex.EncodeToString(make([]byte, 32))
 	_, err = wire.Open(context.Background(), wire.Config{Path: driverBin, SHA256: bad})
-	if !errors.Is(err, wire.ErrChecksum) {
-		t.Fatalf("Open with a wrong checksum: %v, want ErrChecksum", err)
-	}
+	require.ErrorIs(t, err, wire.ErrChecksum, "Open with a wrong checksum")
 }
 
 // TestChecksumBeforeLaunch: a binary refused for its checksum never runs
@@ -154,16 +132,11 @@ func TestChecksumBeforeLaunch(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
 	script := filepath.Join(dir, "berth-driver-touch")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755))
 	_, err := wire.Open(context.Background(), wire.Config{Path: script, SHA256: hex.EncodeToString(make([]byte, 32))})
-	if !errors.Is(err, wire.ErrChecksum) {
-		t.Fatalf("Open: %v, want ErrChecksum", err)
-	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the binary ran (stat marker: %v)", err)
-	}
+	require.ErrorIs(t, err, wire.ErrChecksum, "Open")
+	_, err = os.Stat(marker)
+	require.ErrorIs(t, err, os.ErrNotExist, "the binary ran (stat marker)")
 }
 
 // openRefused opens the test driver with ctx and opts, which must make Open
@@ -180,19 +153,13 @@ func openRefused(ctx context.Context, t *testing.T, opts map[string]string) erro
 	})
 	if err == nil {
 		_ = d.Close()
-		t.Fatalf("Open with options %v succeeded", opts)
 	}
+	require.Error(t, err, "Open with options %v", opts)
 	data, rerr := os.ReadFile(pidfile)
-	if rerr != nil {
-		t.Fatalf("the driver did not run: %v (Open: %v)", rerr, err)
-	}
+	require.NoError(t, rerr, "the driver did not run (Open: %v)", err)
 	pid, perr := strconv.Atoi(string(data))
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	if alive(pid) {
-		t.Fatalf("refused driver process %d still exists", pid)
-	}
+	require.NoError(t, perr, "the driver's pid file")
+	require.False(t, alive(pid), "refused driver process %d still exists", pid)
 	return err
 }
 
@@ -203,12 +170,9 @@ func TestOpenProtocolMismatch(t *testing.T) {
 	for _, theirs := range []int{runtime.ProtocolVersion + 1, runtime.ProtocolVersion - 1} {
 		err := openRefused(context.Background(), t, map[string]string{"protocol": strconv.Itoa(theirs)})
 		var ve *wire.VersionError
-		if !errors.Is(err, wire.ErrProtocol) || !errors.As(err, &ve) {
-			t.Fatalf("Open: %v, want a *VersionError wrapping ErrProtocol", err)
-		}
-		if ve.Driver != theirs || ve.Host != runtime.ProtocolVersion || ve.Path != driverBin {
-			t.Fatalf("VersionError %+v, want driver %d, host %d, path %s", *ve, theirs, runtime.ProtocolVersion, driverBin)
-		}
+		require.ErrorIs(t, err, wire.ErrProtocol)
+		require.ErrorAs(t, err, &ve, "Open's error: a *VersionError")
+		require.Equal(t, wire.VersionError{Driver: theirs, Host: runtime.ProtocolVersion, Path: driverBin}, *ve, "the VersionError")
 		t.Log(err)
 	}
 }
@@ -218,9 +182,8 @@ func TestOpenProtocolMismatch(t *testing.T) {
 func TestOpenNoHandshake(t *testing.T) {
 	err := openRefused(context.Background(), t, map[string]string{"protocol": "none"})
 	var ve *wire.VersionError
-	if !errors.Is(err, wire.ErrProtocol) || errors.As(err, &ve) {
-		t.Fatalf("Open: %v, want ErrProtocol and no version", err)
-	}
+	require.ErrorIs(t, err, wire.ErrProtocol)
+	require.NotErrorAs(t, err, &ve, "Open's error: no version")
 	t.Log(err)
 }
 
@@ -231,9 +194,9 @@ func TestOpenHandshakeUnanswered(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := openRefused(ctx, t, map[string]string{"protocol": "hang"})
-	if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, wire.ErrProtocol) {
-		t.Fatalf("Open: %v, want ErrUnavailable and DeadlineExceeded", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, wire.ErrProtocol)
 	t.Log(err)
 }
 
@@ -253,20 +216,14 @@ func TestNotAPlugin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			script := filepath.Join(t.TempDir(), "berth-driver-"+tc.name)
-			if err := os.WriteFile(script, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755))
 			_, err := wire.Open(context.Background(), wire.Config{Path: script, Logger: slog.New(slog.DiscardHandler)})
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("Open: %v, want %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want)
 			other := runtime.ErrUnavailable
 			if tc.want == runtime.ErrUnavailable {
 				other = wire.ErrProtocol
 			}
-			if errors.Is(err, other) {
-				t.Fatalf("Open: %v, is also %v", err, other)
-			}
+			require.NotErrorIs(t, err, other, "Open's error is of one class only")
 			t.Log(err)
 		})
 	}
@@ -276,13 +233,10 @@ func TestNotAPlugin(t *testing.T) {
 // the exec error in the chain.
 func TestNotExecutable(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "berth-driver-garbage")
-	if err := os.WriteFile(bin, []byte{0x7f, 'E', 'L', 'F', 0, 0, 0, 0}, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bin, []byte{0x7f, 'E', 'L', 'F', 0, 0, 0, 0}, 0o755))
 	_, err := wire.Open(context.Background(), wire.Config{Path: bin, Logger: slog.New(slog.DiscardHandler)})
-	if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, syscall.ENOEXEC) {
-		t.Fatalf("Open: %v, want ErrUnavailable and ENOEXEC", err)
-	}
+	require.ErrorIs(t, err, runtime.ErrUnavailable)
+	require.ErrorIs(t, err, syscall.ENOEXEC)
 }
 
 // TestRelaunch kills the driver process; the next call runs on a new one.
@@ -290,22 +244,14 @@ func TestRelaunch(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
 	pid := d.Pid()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Ping(ctx); err != nil {
-		t.Fatalf("Ping after the driver was killed: %v", err)
-	}
-	if got := d.Pid(); got == pid || got <= 0 {
-		t.Fatalf("pid after relaunch %d, before %d", got, pid)
-	}
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.NoError(t, d.Ping(ctx), "Ping after the driver was killed")
+	got := d.Pid()
+	require.True(t, got != pid && got > 0, "pid after relaunch %d, before %d", got, pid)
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Wait(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = d.Wait(ctx, c.ID)
+	require.NoError(t, err)
 }
 
 // TestDriverDiesDuringCall: a Logs call blocked in the driver when it dies
@@ -315,24 +261,16 @@ func TestDriverDiesDuringCall(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo hi; sleep 3600"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w := &signalWriter{wrote: make(chan struct{})}
 	res := make(chan error, 1)
 	go func() {
 		res <- d.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, w, io.Discard)
 	}()
 	<-w.wrote // Logs is now blocked in the driver, following
-	if err := syscall.Kill(d.Pid(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-res; !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Logs when the driver died: %v, want ErrUnavailable", err)
-	}
-	if err := d.Ping(ctx); err != nil {
-		t.Fatalf("Ping after: %v", err)
-	}
+	require.NoError(t, syscall.Kill(d.Pid(), syscall.SIGKILL))
+	require.ErrorIs(t, <-res, runtime.ErrUnavailable, "Logs when the driver died")
+	require.NoError(t, d.Ping(ctx), "Ping after")
 }
 
 // TestRetryAfterDeath: a Wait blocked in the driver when it dies is retried on
@@ -342,24 +280,16 @@ func TestRetryAfterDeath(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sleep", "3600"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pid := d.Pid()
 	res := make(chan error, 1)
 	go func() {
 		_, err := d.Wait(ctx, c.ID)
 		res <- err
 	}()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-res; !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("Wait: %v, want ErrNotFound from the new process", err)
-	}
-	if got := d.Pid(); got == pid {
-		t.Fatalf("still pid %d", pid)
-	}
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.ErrorIs(t, <-res, runtime.ErrNotFound, "Wait")
+	require.NotEqual(t, pid, d.Pid(), "the driver's pid after its death")
 }
 
 // TestCloseDuringCall: Close ends a call blocked in the driver with
@@ -368,9 +298,7 @@ func TestCloseDuringCall(t *testing.T) {
 	d := open(t, wire.Config{})
 	ctx := context.Background()
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo hi; sleep 3600"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w := &signalWriter{wrote: make(chan struct{})}
 	res := make(chan error, 1)
 	go func() {
@@ -378,15 +306,9 @@ func TestCloseDuringCall(t *testing.T) {
 	}()
 	<-w.wrote
 	pid := d.Pid()
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-res; !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Logs: %v, want ErrUnavailable", err)
-	}
-	if alive(pid) {
-		t.Fatalf("driver process %d still exists after Close", pid)
-	}
+	require.NoError(t, d.Close())
+	require.ErrorIs(t, <-res, runtime.ErrUnavailable, "Logs")
+	require.False(t, alive(pid), "driver process %d still exists after Close", pid)
 }
 
 // TestCancelOverProcess: cancelling the host's context ends a Wait blocked in
@@ -394,9 +316,7 @@ func TestCloseDuringCall(t *testing.T) {
 func TestCancelOverProcess(t *testing.T) {
 	d := open(t, wire.Config{})
 	c, err := d.Run(context.Background(), runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sleep", "3600"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pid := d.Pid()
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
@@ -405,19 +325,12 @@ func TestCancelOverProcess(t *testing.T) {
 		res <- err
 	}()
 	cancel()
-	if err := <-res; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait: %v, want context.Canceled", err)
-	}
-	if err := d.Stop(context.Background(), c.ID, runtime.StopOptions{Grace: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	require.ErrorIs(t, <-res, context.Canceled, "Wait")
+	require.NoError(t, d.Stop(context.Background(), c.ID, runtime.StopOptions{Grace: time.Minute}))
 	st, err := d.Wait(context.Background(), c.ID)
-	if err != nil || st.ExitCode != 143 {
-		t.Fatalf("Wait after Stop: %+v, %v", st, err)
-	}
-	if d.Pid() != pid {
-		t.Fatalf("the driver process changed: %d, was %d", d.Pid(), pid)
-	}
+	require.NoError(t, err, "Wait after Stop")
+	require.Equal(t, 143, st.ExitCode, "exit code after Stop")
+	require.Equal(t, pid, d.Pid(), "the driver process changed")
 }
 
 // signalWriter closes wrote on its first write.
@@ -452,12 +365,8 @@ func (r *recorder) WithGroup(string) slog.Handler      { return r }
 func TestDriverLogs(t *testing.T) {
 	rec := &recorder{}
 	d := open(t, wire.Config{Logger: slog.New(rec), Options: map[string]string{"version": "v9"}})
-	if err := d.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil { // waits for the log reader to finish
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Ping(context.Background()))
+	require.NoError(t, d.Close()) // waits for the log reader to finish
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, r := range rec.records {
@@ -471,12 +380,11 @@ func TestDriverLogs(t *testing.T) {
 			}
 			return true
 		})
-		if r.Level != slog.LevelInfo || version != "v9" {
-			t.Fatalf("record %v at %v with version %q, want info and v9", r.Message, r.Level, version)
-		}
+		require.Equal(t, slog.LevelInfo, r.Level, "the record's level")
+		require.Equal(t, "v9", version, "the record's version attribute")
 		return
 	}
-	t.Fatalf("the driver's log record did not arrive (%d records)", len(rec.records))
+	require.Fail(t, "the driver's log record did not arrive", "%d records", len(rec.records))
 }
 
 func TestDiscover(t *testing.T) {
@@ -491,17 +399,11 @@ func TestDiscover(t *testing.T) {
 		{other, "berth-driver-a", 0o755}, // shadowed by dir's
 		{other, "berth-driver-b", 0o755},
 	} {
-		if err := os.WriteFile(filepath.Join(f.dir, f.name), []byte("#!/bin/sh\n"), f.mode); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(f.dir, f.name), []byte("#!/bin/sh\n"), f.mode))
 	}
 	t.Setenv("PATH", other+string(os.PathListSeparator)+filepath.Join(other, "missing"))
 	got, err := wire.Discover([]string{filepath.Join(dir, "missing"), dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{filepath.Join(dir, "berth-driver-a"), filepath.Join(other, "berth-driver-b")}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("Discover: %v, want %v", got, want)
-	}
+	require.Equal(t, want, got, "Discover")
 }

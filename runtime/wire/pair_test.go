@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/berth-dev/berth/runtime/wire"
@@ -128,12 +130,8 @@ func TestCancelWait(t *testing.T) {
 	}()
 	<-entered
 	cancel()
-	if err := <-res; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait: got %v, want context.Canceled", err)
-	}
-	if err := <-driverSaw; !errors.Is(err, context.Canceled) {
-		t.Fatalf("driver's ctx: got %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, <-res, context.Canceled, "Wait: got")
+	require.ErrorIs(t, <-driverSaw, context.Canceled, "driver's ctx: got")
 }
 
 // TestDeadlinePropagates gives the driver's context the host's deadline (gRPC
@@ -189,9 +187,7 @@ func TestLogs(t *testing.T) {
 			io.MultiWriter(&stdout, &all), io.MultiWriter(&stderr, &all))
 	}()
 	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-done)
 	var wantOut, wantErr, wantAll strings.Builder
 	for i := range 100 {
 		fmt.Fprintf(&wantOut, "out %d\n", i)
@@ -227,12 +223,8 @@ func TestLogsCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &firstWrite{cancel: cancel}
 	err := rt.Logs(ctx, "c1", runtime.LogOptions{Follow: true}, w, io.Discard)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Logs: got %v, want context.Canceled", err)
-	}
-	if err := <-driverSaw; !errors.Is(err, context.Canceled) {
-		t.Fatalf("driver's ctx: got %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, err, context.Canceled, "Logs: got")
+	require.ErrorIs(t, <-driverSaw, context.Canceled, "driver's ctx: got")
 }
 
 // firstWrite cancels a context on its first write.
@@ -250,13 +242,9 @@ func TestLoadImageStream(t *testing.T) {
 	data := make([]byte, 1<<20+123)
 	_, _ = rand.Read(data)
 	tarball, err := testimage.Tar(testimage.Options{Ref: "big:1", Busybox: data, Files: map[string][]byte{"/big": data}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	imgs, err := rt.LoadImage(context.Background(), bytes.NewReader(tarball))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The fake checks the layer's digest against the config's.
 	want, _ := mem.LoadImage(context.Background(), bytes.NewReader(tarball))
 	if len(imgs) != 1 || imgs[0].ID != want[0].ID || imgs[0].Size != want[0].Size || imgs[0].Size < 2*int64(len(data)) {
@@ -270,9 +258,7 @@ func TestLoadImageReadError(t *testing.T) {
 	rt := pair(t, memdriver.New(""))
 	boom := errors.New("boom")
 	_, err := rt.LoadImage(context.Background(), io.MultiReader(strings.NewReader("abc"), &errReader{boom}))
-	if !errors.Is(err, boom) {
-		t.Fatalf("got %v, want boom", err)
-	}
+	require.ErrorIs(t, err, boom, "got")
 }
 
 type errReader struct{ err error }
@@ -297,9 +283,7 @@ func TestFieldsRoundTrip(t *testing.T) {
 		return ctr, nil
 	}})
 	c, err := rt.Run(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !reflect.DeepEqual(got, spec) {
 		t.Errorf("driver got spec %+v, want %+v", got, spec)
 	}
@@ -321,23 +305,17 @@ func TestMemdriverCycle(t *testing.T) {
 		t.Fatalf("Info: %+v, %v", info, err)
 	}
 	c, err := rt.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo oops >&2; exit 1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := rt.Wait(ctx, c.ID)
 	if err != nil || st.ExitCode != 1 {
 		t.Fatalf("Wait: %+v, %v", st, err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := rt.Logs(ctx, c.ID, runtime.LogOptions{}, &stdout, &stderr); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, rt.Logs(ctx, c.ID, runtime.LogOptions{}, &stdout, &stderr))
 	if stdout.String() != "" || stderr.String() != "oops\n" {
 		t.Fatalf("Logs: %q, %q", stdout.String(), stderr.String())
 	}
-	if err := rt.Remove(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, rt.Remove(ctx, c.ID))
 	if _, err := rt.InspectContainer(ctx, c.ID); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("InspectContainer after Remove: %v, want ErrNotFound", err)
 	}
@@ -350,7 +328,5 @@ func TestMemdriverCycle(t *testing.T) {
 func TestPairClosed(t *testing.T) {
 	rt, closePair := wire.Pair(memdriver.New(""))
 	closePair()
-	if err := rt.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Fatalf("Ping: %v, want ErrUnavailable", err)
-	}
+	require.ErrorIs(t, rt.Ping(context.Background()), runtime.ErrUnavailable, "Ping")
 }

@@ -2,13 +2,14 @@ package wire_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime/wire"
 )
@@ -18,9 +19,7 @@ import (
 func writeScript(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
 	return p
 }
 
@@ -37,24 +36,16 @@ func pathList(dirs ...string) string {
 // driver from them.
 func TestDiscoverSkipsRelativePath(t *testing.T) {
 	cwd, abs := t.TempDir(), t.TempDir()
-	if err := os.Mkdir(filepath.Join(cwd, "rel"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Join(cwd, "rel"), 0o755))
 	writeScript(t, cwd, "berth-driver-here", "exit 0")
 	writeScript(t, filepath.Join(cwd, "rel"), "berth-driver-rel", "exit 0")
 	want := writeScript(t, abs, "berth-driver-abs", "exit 0")
 	t.Chdir(cwd)
 	t.Setenv("PATH", pathList("", ".", "rel", abs))
 	got, err := wire.Discover(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, []string{want}) {
-		t.Fatalf("Discover: %v, want only %s", got, want)
-	}
-	if got := wire.SearchPath(); !slices.Equal(got, []string{abs}) {
-		t.Fatalf("SearchPath: %v, want [%s]", got, abs)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []string{want}, got, "Discover")
+	require.Equal(t, []string{abs}, wire.SearchPath(), "SearchPath")
 }
 
 // TestOpenNeverFromCurrentDir: a driver planted in the current directory,
@@ -64,9 +55,7 @@ func TestDiscoverSkipsRelativePath(t *testing.T) {
 func TestOpenNeverFromCurrentDir(t *testing.T) {
 	cwd := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "ran")
-	if err := os.Mkdir(filepath.Join(cwd, "rel"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Join(cwd, "rel"), 0o755))
 	writeScript(t, cwd, "berth-driver-mem", "touch "+marker)
 	writeScript(t, filepath.Join(cwd, "rel"), "berth-driver-mem", "touch "+marker)
 	t.Chdir(cwd)
@@ -75,24 +64,18 @@ func TestOpenNeverFromCurrentDir(t *testing.T) {
 		for _, rel := range []string{"", ".", "rel"} {
 			t.Setenv("PATH", pathList(rel, driverDir))
 			d, err := wire.Open(context.Background(), wire.Config{Name: "mem", Logger: quiet()})
-			if err != nil {
-				t.Fatalf("GODEBUG=%s PATH=%s: Open: %v, want the driver in %s", godebug, os.Getenv("PATH"), err, driverDir)
-			}
-			if d.Path() != driverBin {
-				t.Errorf("GODEBUG=%s PATH=%s: driver %s, want %s", godebug, os.Getenv("PATH"), d.Path(), driverBin)
-			}
+			require.NoError(t, err, "GODEBUG=%s PATH=%s: Open, want the driver in %s", godebug, os.Getenv("PATH"), driverDir)
+			assert.Equal(t, driverBin, d.Path(), "GODEBUG=%s PATH=%s: the driver", godebug, os.Getenv("PATH"))
 			_ = d.Close()
 
 			t.Setenv("PATH", rel)
-			if d, err := wire.Open(context.Background(), wire.Config{Name: "mem", Logger: quiet()}); !errors.Is(err, wire.ErrDriverNotFound) {
-				if err == nil {
-					_ = d.Close()
-				}
-				t.Errorf("GODEBUG=%s PATH=%q: Open: %v, want ErrDriverNotFound", godebug, rel, err)
+			d, err = wire.Open(context.Background(), wire.Config{Name: "mem", Logger: quiet()})
+			if err == nil {
+				_ = d.Close()
 			}
+			assert.ErrorIs(t, err, wire.ErrDriverNotFound, "GODEBUG=%s PATH=%q: Open", godebug, rel)
 		}
 	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a driver from the current directory ran (stat marker: %v)", err)
-	}
+	_, err := os.Stat(marker)
+	require.ErrorIs(t, err, os.ErrNotExist, "a driver from the current directory ran (stat marker)")
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/wire"
 )
@@ -23,9 +25,7 @@ func TestHelperHost(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	d, err := wire.Open(context.Background(), wire.Config{Path: driverBin, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fmt.Println(d.Pid())
 	select {}
 }
@@ -37,22 +37,16 @@ func TestHelperHost(t *testing.T) {
 func TestKilledHostLeavesNoSockets(t *testing.T) {
 	// Short: socket paths are limited to 108 bytes.
 	tmp, err := os.MkdirTemp("", "w")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	t.Setenv("TMPDIR", tmp)
 
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperHost$")
 	helper.Env = append(os.Environ(), helperDriverEnv+"="+driverBin)
 	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	helper.Stderr = os.Stderr
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, helper.Start())
 	var pid int
 	if _, err := fmt.Fscan(out, &pid); err != nil {
 		_ = helper.Process.Kill()
@@ -62,9 +56,7 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 	if left := drivertest.PluginLeftovers(t, tmp); len(left) == 0 {
 		t.Fatalf("the running driver has no socket directory under %s", tmp)
 	}
-	if err := helper.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, helper.Process.Kill())
 	_ = helper.Wait()
 	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -76,12 +68,8 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 	}
 
 	d := open(t, wire.Config{})
-	if err := d.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Ping(context.Background()))
+	require.NoError(t, d.Close())
 	if left := drivertest.PluginLeftovers(t, tmp); len(left) > 0 {
 		t.Fatalf("left in TMPDIR: %v", left)
 	}
@@ -92,9 +80,7 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 // sweeping.
 func TestRemoveStaleSocketsSparesLiveHosts(t *testing.T) {
 	tmp, err := os.MkdirTemp("", "w")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	t.Setenv("TMPDIR", tmp)
 	d := open(t, wire.Config{})
@@ -104,7 +90,5 @@ func TestRemoveStaleSocketsSparesLiveHosts(t *testing.T) {
 	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
 		t.Fatal("the live driver's socket directory is gone")
 	}
-	if err := d.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.Ping(context.Background()))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -300,9 +301,7 @@ func FuzzErrorClass(f *testing.F) {
 // send to an error of the class its code stands for, without panicking.
 func FuzzFromStatus(f *testing.F) {
 	detail, err := anypb.New(&pb.DriverError{Class: runtime.ErrNotFound.Error()})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	for _, st := range []*status.Status{
 		status.New(codes.NotFound, "no such image"),
 		status.New(codes.Unavailable, "connection refused"),
