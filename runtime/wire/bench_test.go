@@ -68,9 +68,7 @@ func fakeDriver(b *testing.B) string {
 			fakeBuild.err = fmt.Errorf("build berth-driver-fake: %v\n%s", err, out)
 		}
 	})
-	if fakeBuild.err != nil {
-		b.Fatal(fakeBuild.err)
-	}
+	require.NoError(b, fakeBuild.err)
 	return fakeBuild.path
 }
 
@@ -87,16 +85,15 @@ func benchCycle(b *testing.B, rt runtime.Runtime) {
 	ctx := context.Background()
 	tar, err := testimage.Tar(testimage.Options{Busybox: []byte("the fake runs no binaries")})
 	require.NoError(b, err)
-	if _, err := rt.LoadImage(ctx, bytes.NewReader(tar)); err != nil {
-		b.Fatal(err)
-	}
+	_, err = rt.LoadImage(ctx, bytes.NewReader(tar))
+	require.NoError(b, err)
 	spec := runtime.ContainerSpec{Image: testimage.DefaultRef, Cmd: []string{"true"}}
 	timed(b, func() {
 		c, err := rt.Run(ctx, spec)
 		require.NoError(b, err)
-		if st, err := rt.Wait(ctx, c.ID); err != nil || st.ExitCode != 0 {
-			b.Fatal(st, err)
-		}
+		st, err := rt.Wait(ctx, c.ID)
+		require.NoError(b, err)
+		require.Zero(b, st.ExitCode, "the job's exit code")
 		require.NoError(b, rt.Remove(ctx, c.ID))
 	})
 }

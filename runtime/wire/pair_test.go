@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
@@ -82,16 +82,14 @@ func TestErrorClasses(t *testing.T) {
 			}
 			for name, call := range calls {
 				err := call()
-				if !errors.Is(err, class) {
-					t.Errorf("%s: got %v, want an error of class %v", name, err, class)
-				}
+				assert.ErrorIs(t, err, class, name)
 				for _, other := range classes {
-					if other != class && errors.Is(err, other) {
-						t.Errorf("%s: %v is also of class %v", name, err, other)
+					if other != class {
+						assert.NotErrorIs(t, err, other, "%s: of another class too", name)
 					}
 				}
-				if err != nil && err.Error() != driverErr.Error() {
-					t.Errorf("%s: message %q, want %q", name, err.Error(), driverErr.Error())
+				if err != nil {
+					assert.EqualError(t, err, driverErr.Error(), "%s: the driver's message", name)
 				}
 			}
 		})
@@ -103,12 +101,8 @@ func TestErrorClasses(t *testing.T) {
 func TestUnclassifiedError(t *testing.T) {
 	rt := pair(t, &stub{err: errors.New("disk on fire")})
 	err := rt.Ping(context.Background())
-	if err == nil || err.Error() != "disk on fire" {
-		t.Fatalf("got %v, want disk on fire", err)
-	}
-	if c := runtime.ClassOf(err); c != nil {
-		t.Fatalf("got class %v, want none", c)
-	}
+	require.EqualError(t, err, "disk on fire")
+	require.Nil(t, runtime.ClassOf(err), "the error's class")
 }
 
 // TestCancelWait cancels the host's context while a Wait is blocked in the
@@ -148,9 +142,8 @@ func TestDeadlinePropagates(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	st, err := rt.Wait(ctx, "c1")
-	if err != nil || st.ExitCode != 3 {
-		t.Fatalf("Wait: %v, %v", st, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 3, st.ExitCode, "Wait's exit code")
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.
@@ -199,15 +192,9 @@ func TestLogs(t *testing.T) {
 	}
 	wantOut.WriteString("last\n")
 	wantAll.WriteString("last\n")
-	if got := stdout.buf.String(); got != wantOut.String() {
-		t.Errorf("stdout:\n%s\nwant:\n%s", got, wantOut.String())
-	}
-	if got := stderr.buf.String(); got != wantErr.String() {
-		t.Errorf("stderr:\n%s\nwant:\n%s", got, wantErr.String())
-	}
-	if got := all.buf.String(); got != wantAll.String() {
-		t.Errorf("interleaving:\n%s\nwant:\n%s", got, wantAll.String())
-	}
+	assert.Equal(t, wantOut.String(), stdout.buf.String(), "stdout")
+	assert.Equal(t, wantErr.String(), stderr.buf.String(), "stderr")
+	assert.Equal(t, wantAll.String(), all.buf.String(), "interleaving")
 }
 
 // TestLogsBlocked: Logs blocks while the driver's Logs does, and a cancelled
@@ -247,9 +234,9 @@ func TestLoadImageStream(t *testing.T) {
 	require.NoError(t, err)
 	// The fake checks the layer's digest against the config's.
 	want, _ := mem.LoadImage(context.Background(), bytes.NewReader(tarball))
-	if len(imgs) != 1 || imgs[0].ID != want[0].ID || imgs[0].Size != want[0].Size || imgs[0].Size < 2*int64(len(data)) {
-		t.Fatalf("LoadImage over the wire: %+v, in process: %+v", imgs, want)
-	}
+	require.Len(t, imgs, 1, "LoadImage over the wire: images")
+	require.Equal(t, [2]any{want[0].ID, want[0].Size}, [2]any{imgs[0].ID, imgs[0].Size}, "LoadImage over the wire: ID and size as in process")
+	require.GreaterOrEqual(t, imgs[0].Size, 2*int64(len(data)), "LoadImage over the wire: size")
 }
 
 // TestLoadImageReadError: the host's reader failing ends the call with its
@@ -284,16 +271,10 @@ func TestFieldsRoundTrip(t *testing.T) {
 	}})
 	c, err := rt.Run(context.Background(), spec)
 	require.NoError(t, err)
-	if !reflect.DeepEqual(got, spec) {
-		t.Errorf("driver got spec %+v, want %+v", got, spec)
-	}
-	if !c.Created.Equal(ctr.Created) {
-		t.Errorf("created %v, want %v", c.Created, ctr.Created)
-	}
+	assert.Equal(t, spec, got, "the spec the driver got")
+	assert.WithinDuration(t, ctr.Created, c.Created, 0, "created")
 	c.Created = ctr.Created
-	if !reflect.DeepEqual(c, ctr) {
-		t.Errorf("host got %+v, want %+v", c, ctr)
-	}
+	assert.Equal(t, ctr, c, "the container the host got")
 }
 
 // TestMemdriverCycle runs, waits for, reads and removes a container.
@@ -301,27 +282,23 @@ func TestMemdriverCycle(t *testing.T) {
 	ctx := context.Background()
 	rt := pair(t, memdriver.New("v1"))
 	info, err := rt.Info(ctx)
-	if err != nil || info.Name != "memdriver" || info.Version != "v1" || !info.Has(runtime.CapLoad) {
-		t.Fatalf("Info: %+v, %v", info, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, [2]string{"memdriver", "v1"}, [2]string{info.Name, info.Version}, "Info's name and version")
+	require.True(t, info.Has(runtime.CapLoad), "Info: has %s; capabilities %v", runtime.CapLoad, info.Capabilities)
 	c, err := rt.Run(ctx, runtime.ContainerSpec{Image: memdriver.BaseImage, Cmd: []string{"sh", "-c", "echo oops >&2; exit 1"}})
 	require.NoError(t, err)
 	st, err := rt.Wait(ctx, c.ID)
-	if err != nil || st.ExitCode != 1 {
-		t.Fatalf("Wait: %+v, %v", st, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, st.ExitCode, "Wait's exit code")
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, rt.Logs(ctx, c.ID, runtime.LogOptions{}, &stdout, &stderr))
-	if stdout.String() != "" || stderr.String() != "oops\n" {
-		t.Fatalf("Logs: %q, %q", stdout.String(), stderr.String())
-	}
+	require.Empty(t, stdout.String(), "Logs: stdout")
+	require.Equal(t, "oops\n", stderr.String(), "Logs: stderr")
 	require.NoError(t, rt.Remove(ctx, c.ID))
-	if _, err := rt.InspectContainer(ctx, c.ID); !errors.Is(err, runtime.ErrNotFound) {
-		t.Fatalf("InspectContainer after Remove: %v, want ErrNotFound", err)
-	}
-	if _, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x"}); !errors.Is(err, runtime.ErrNotImplemented) {
-		t.Fatalf("Commit: %v, want ErrNotImplemented", err)
-	}
+	_, err = rt.InspectContainer(ctx, c.ID)
+	require.ErrorIs(t, err, runtime.ErrNotFound, "InspectContainer after Remove")
+	_, err = rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x"})
+	require.ErrorIs(t, err, runtime.ErrNotImplemented, "Commit")
 }
 
 // TestPairClosed: a call on a closed connection is ErrUnavailable.

@@ -48,31 +48,23 @@ func TestKilledHostLeavesNoSockets(t *testing.T) {
 	helper.Stderr = os.Stderr
 	require.NoError(t, helper.Start())
 	var pid int
-	if _, err := fmt.Fscan(out, &pid); err != nil {
+	_, err = fmt.Fscan(out, &pid)
+	if err != nil {
 		_ = helper.Process.Kill()
 		_ = helper.Wait()
-		t.Fatalf("the helper host did not start its driver: %v", err)
 	}
-	if left := drivertest.PluginLeftovers(t, tmp); len(left) == 0 {
-		t.Fatalf("the running driver has no socket directory under %s", tmp)
-	}
+	require.NoError(t, err, "the helper host did not start its driver")
+	require.NotEmpty(t, drivertest.PluginLeftovers(t, tmp), "the running driver's socket directory under %s", tmp)
 	require.NoError(t, helper.Process.Kill())
 	_ = helper.Wait()
-	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("driver %d outlived its host", pid)
-		}
-	}
-	if left := drivertest.PluginLeftovers(t, tmp); len(left) == 0 {
-		t.Fatalf("the killed host left nothing: the test proves nothing")
-	}
+	require.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 10*time.Millisecond,
+		"driver %d outlived its host", pid)
+	require.NotEmpty(t, drivertest.PluginLeftovers(t, tmp), "what the killed host left (nothing: the test proves nothing)")
 
 	d := open(t, wire.Config{})
 	require.NoError(t, d.Ping(context.Background()))
 	require.NoError(t, d.Close())
-	if left := drivertest.PluginLeftovers(t, tmp); len(left) > 0 {
-		t.Fatalf("left in TMPDIR: %v", left)
-	}
+	require.Empty(t, drivertest.PluginLeftovers(t, tmp), "left in TMPDIR")
 }
 
 // TestRemoveStaleSocketsSparesLiveHosts: a host's socket directory is never
@@ -84,11 +76,9 @@ func TestRemoveStaleSocketsSparesLiveHosts(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	t.Setenv("TMPDIR", tmp)
 	d := open(t, wire.Config{})
-	if n, err := wire.RemoveStaleSockets(); err != nil || n != 0 {
-		t.Fatalf("RemoveStaleSockets = %d, %v; want 0 removed", n, err)
-	}
-	if len(drivertest.PluginLeftovers(t, tmp)) == 0 {
-		t.Fatal("the live driver's socket directory is gone")
-	}
+	n, err := wire.RemoveStaleSockets()
+	require.NoError(t, err)
+	require.Zero(t, n, "RemoveStaleSockets: directories removed")
+	require.NotEmpty(t, drivertest.PluginLeftovers(t, tmp), "the live driver's socket directory")
 	require.NoError(t, d.Ping(context.Background()))
 }

@@ -70,21 +70,15 @@ func again[V, M any](t *testing.T, v V, to func(V) M, from func(M) V) V {
 	t.Helper()
 	m := to(v)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(any(m).(proto.Message))
-	if err != nil {
-		t.Fatalf("marshal %T: %v", m, err)
-	}
+	require.NoError(t, err, "marshal %T", m)
 	back := reflect.New(reflect.TypeOf(m).Elem()).Interface().(proto.Message)
-	if err := proto.Unmarshal(b, back); err != nil {
-		t.Fatalf("unmarshal %T: %v", m, err)
-	}
+	require.NoError(t, proto.Unmarshal(b, back), "unmarshal %T", m)
 	return from(back.(M))
 }
 
 func same(t *testing.T, what string, got, want any) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s changed on the wire:\n got %#v\nwant %#v", what, got, want)
-	}
+	require.True(t, reflect.DeepEqual(got, want), "%s changed on the wire:\n got %#v\nwant %#v", what, got, want)
 }
 
 // wireSeeds are messages of every kind, as the host and driver write them.
@@ -203,9 +197,7 @@ func FuzzWire(f *testing.F) {
 		checkConvert(t, drv.d)
 		check := func(what string, got, want any, err error) {
 			t.Helper()
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
+			require.NoError(t, err, what)
 			same(t, what, got, want)
 		}
 		if d := drv.d; d.info != nil {
@@ -247,20 +239,18 @@ var errorClasses = append(append([]error{}, runtime.Classes...), context.Cancele
 // class, is of that class and only that one.
 func checkClass(t *testing.T, err, back, class error) {
 	t.Helper()
-	if back == nil {
-		t.Fatalf("%v came back as no error", err)
-	}
+	require.Error(t, back, "%v came back as no error", err)
 	_ = back.Error()
 	want := runtime.ClassOf(class)
 	if class == context.Canceled || class == context.DeadlineExceeded {
 		want = class
 	}
-	if want != nil && !errors.Is(back, want) {
-		t.Fatalf("%q (class %v) came back as %q, not of its class", err, class, back)
+	if want != nil {
+		require.ErrorIs(t, back, want, "%q (class %v) came back not of its class", err, class)
 	}
 	for _, c := range errorClasses[:len(errorClasses)-1] {
-		if c != want && errors.Is(back, c) {
-			t.Fatalf("%q (class %v) came back as %q, also of class %v", err, class, back, c)
+		if c != want {
+			require.NotErrorIs(t, back, c, "%q (class %v) came back also of another class", err, class)
 		}
 	}
 }
@@ -284,16 +274,12 @@ func FuzzErrorClass(f *testing.F) {
 
 		back := fromStatus(context.Background(), toStatus(err))
 		checkClass(t, err, back, class)
-		if back.Error() != want {
-			t.Fatalf("message %q came back as %q", err, back)
-		}
+		require.EqualError(t, back, want, "message %q came back changed", err)
 
 		drv.err = err
 		back = host.Ping(context.Background())
 		checkClass(t, err, back, class)
-		if back.Error() != want {
-			t.Fatalf("message %q came back over the wire as %q", err, back)
-		}
+		require.EqualError(t, back, want, "message %q came back over the wire changed", err)
 	})
 }
 
@@ -332,19 +318,13 @@ func FuzzFromStatus(f *testing.F) {
 		}
 		back := fromStatus(ctx, err)
 		if err == nil {
-			if back != nil {
-				t.Fatalf("no error came back as %v", back)
-			}
+			require.NoError(t, back, "no error came back as an error")
 			return
 		}
-		if back == nil {
-			t.Fatalf("status %v came back as no error", p)
-		}
+		require.Error(t, back, "status %v came back as no error", p)
 		_ = back.Error()
 		if done {
-			if !errors.Is(back, context.Canceled) {
-				t.Fatalf("status %v with the call cancelled came back as %v", p, back)
-			}
+			require.ErrorIs(t, back, context.Canceled, "status %v with the call cancelled", p)
 			return
 		}
 		code := codes.Code(p.GetCode())
@@ -356,12 +336,12 @@ func FuzzFromStatus(f *testing.F) {
 		if !fromDriver && (code == codes.Unavailable || code == codes.Canceled) {
 			want = runtime.ErrUnavailable
 		}
-		if want != nil && !errors.Is(back, want) {
-			t.Fatalf("status %v came back as %v, not of class %v", p, back, want)
+		if want != nil {
+			require.ErrorIs(t, back, want, "status %v came back not of its class", p)
 		}
 		for _, c := range errorClasses[:len(errorClasses)-1] {
-			if c != want && errors.Is(back, c) {
-				t.Fatalf("status %v came back as %v, also of class %v", p, back, c)
+			if c != want {
+				require.NotErrorIs(t, back, c, "status %v came back also of another class", p)
 			}
 		}
 	})
