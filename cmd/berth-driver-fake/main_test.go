@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
@@ -24,13 +26,13 @@ func TestMain(m *testing.M) {
 }
 
 func TestOptions(t *testing.T) {
-	if opts, err := options(map[string]string{"state_dir": "/tmp/x", "faults": "commit:1:unavailable"}); err != nil || len(opts) != 2 {
-		t.Errorf("options: %d, %v", len(opts), err)
+	opts, err := options(map[string]string{"state_dir": "/tmp/x", "faults": "commit:1:unavailable"})
+	if assert.NoError(t, err) {
+		assert.Len(t, opts, 2, "options of a state dir and faults")
 	}
 	for _, bad := range []map[string]string{{"nope": "1"}, {"faults": "commit:x:y"}} {
-		if _, err := options(bad); err == nil {
-			t.Errorf("options(%v): no error", bad)
-		}
+		_, err := options(bad)
+		assert.Error(t, err, "options(%v)", bad)
 	}
 }
 
@@ -43,12 +45,9 @@ func open(t *testing.T, opts map[string]string) *wire.Driver {
 func loadBase(t *testing.T, ctx context.Context, rt runtime.Runtime) {
 	t.Helper()
 	tarball, err := testimage.Tar(testimage.Options{Busybox: []byte("x")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.LoadImage(ctx, bytes.NewReader(tarball)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = rt.LoadImage(ctx, bytes.NewReader(tarball))
+	require.NoError(t, err)
 }
 
 // TestSharedStateDir runs two driver processes on one state dir: a
@@ -61,24 +60,17 @@ func TestSharedStateDir(t *testing.T) {
 	b := open(t, map[string]string{"state_dir": dir})
 	loadBase(t, ctx, a)
 	c, err := a.Run(ctx, runtime.ContainerSpec{Image: testimage.DefaultRef, Cmd: []string{"sh", "-c", "echo ready; sleep 30"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := b.InspectContainer(ctx, c.ID)
-	if err != nil || got.State != runtime.StateRunning {
-		t.Fatalf("seen from the other process: %+v, %v", got, err)
-	}
+	require.NoError(t, err, "inspect from the other process")
+	require.Equal(t, runtime.StateRunning, got.State, "state seen from the other process")
 	waited := make(chan error, 1)
 	go func() {
 		_, err := a.Wait(ctx, c.ID)
 		waited <- err
 	}()
-	if err := b.Remove(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-waited; !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("Wait in the running process after Remove in the other: %v, want ErrNotFound", err)
-	}
+	require.NoError(t, b.Remove(ctx, c.ID))
+	assert.ErrorIs(t, <-waited, runtime.ErrNotFound, "Wait in the running process after Remove in the other")
 }
 
 // TestFaultsOption injects faults from the host: an error class crosses
@@ -90,22 +82,17 @@ func TestFaultsOption(t *testing.T) {
 	d := open(t, map[string]string{"state_dir": t.TempDir(), "faults": "commit:1:unavailable,wait:1:crash"})
 	loadBase(t, ctx, d)
 	c, err := d.Run(ctx, runtime.ContainerSpec{Image: testimage.DefaultRef, Cmd: []string{"sh", "-c", "sleep 30"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x/y:1"}); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("Commit with a fault: %v, want ErrUnavailable", err)
-	}
+	require.NoError(t, err)
+	_, err = d.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x/y:1"})
+	assert.ErrorIs(t, err, runtime.ErrUnavailable, "Commit with a fault")
 	pid := d.Pid()
 	st, err := d.Wait(ctx, c.ID)
-	if d.Pid() == pid {
-		t.Errorf("the driver process %d survived a crash fault (Wait: %+v, %v)", pid, st, err)
-	}
+	assert.NotEqual(t, pid, d.Pid(), "the driver process survived a crash fault (Wait: %+v, %v)", st, err)
 	if err != nil {
 		// The call that crashed may not have been retried: wait again.
 		st, err = d.Wait(ctx, c.ID)
 	}
-	if err != nil || st.ExitCode != 137 {
-		t.Errorf("Wait for the container of the crashed driver: %+v, %v; want exit 137", st, err)
+	if assert.NoError(t, err, "Wait for the container of the crashed driver") {
+		assert.Equal(t, 137, st.ExitCode, "exit code of the container of the crashed driver")
 	}
 }
