@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -15,14 +17,10 @@ import (
 
 func TestRetag(t *testing.T) {
 	src, err := testimage.Tar(testimage.Options{Busybox: []byte("not busybox")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rc := retag(bytes.NewReader(src), "example/base")
 	out, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rc.Close()
 	var names []string
 	tr := tar.NewReader(bytes.NewReader(out))
@@ -31,32 +29,25 @@ func TestRetag(t *testing.T) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		names = append(names, h.Name)
 		if h.Name != "manifest.json" {
 			continue
 		}
 		var m []struct{ RepoTags []string }
-		if err := json.NewDecoder(tr).Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		if len(m) != 1 || !slices.Equal(m[0].RepoTags, []string{"example/base:latest"}) {
-			t.Errorf("manifest = %+v", m)
+		require.NoError(t, json.NewDecoder(tr).Decode(&m))
+		if assert.Len(t, m, 1, "images of the manifest") {
+			assert.Equal(t, []string{"example/base:latest"}, m[0].RepoTags)
 		}
 	}
-	if !slices.Contains(names, "manifest.json") {
-		t.Errorf("no manifest.json in %v", names)
-	}
+	assert.Contains(t, names, "manifest.json")
 }
 
 func TestRetagGarbage(t *testing.T) {
 	rc := retag(bytes.NewReader([]byte("not a tar file at all, certainly not")), "x:y")
 	defer rc.Close()
-	if _, err := io.ReadAll(rc); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("retag of garbage: %v, want ErrInvalidArgument", err)
-	}
+	_, err := io.ReadAll(rc)
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "retag of garbage")
 }
 
 func TestWithTag(t *testing.T) {
@@ -67,8 +58,6 @@ func TestWithTag(t *testing.T) {
 		"host:5000/a:t":       "host:5000/a:t",
 		"a@sha256:0123456789": "a@sha256:0123456789",
 	} {
-		if got := withTag(in); got != want {
-			t.Errorf("withTag(%q) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, withTag(in), "withTag(%q)", in)
 	}
 }
