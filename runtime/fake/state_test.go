@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
@@ -20,33 +23,23 @@ func TestRemoveFreesLayers(t *testing.T) {
 			ctx := context.Background()
 			rt := New(opts...)
 			tarball, err := testimage.Tar(testimage.Options{Ref: "base:1", Busybox: []byte("x")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := rt.LoadImage(ctx, bytes.NewReader(tarball)); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			_, err = rt.LoadImage(ctx, bytes.NewReader(tarball))
+			require.NoError(t, err)
 			job := func(image, ref string, refs ...string) {
 				c, err := rt.Run(ctx, runtime.ContainerSpec{Image: image, Cmd: []string{"sh", "-c", "echo " + ref + " > /f"}})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				rt.Wait(ctx, c.ID)
 				for _, ref := range append([]string{ref}, refs...) {
-					if _, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref}); err != nil {
-						t.Fatal(err)
-					}
+					_, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: ref})
+					require.NoError(t, err, "commit %s", ref)
 				}
-				if err := rt.Remove(ctx, c.ID); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, rt.Remove(ctx, c.ID))
 			}
 			job("base:1", "a:1", "b:1") // two images of one layer
 			job("a:1", "c:1")           // on top of it
 			for _, ref := range []string{"a:1", "c:1", "b:1"} {
-				if err := rt.RemoveImage(ctx, ref); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, rt.RemoveImage(ctx, ref), "remove %s", ref)
 			}
 			var layers int
 			rt.view(func(st *state) error {
@@ -58,9 +51,8 @@ func TestRemoveFreesLayers(t *testing.T) {
 				files, _ := os.ReadDir(filepath.Join(rt.dir, "blobs"))
 				blobs = len(files)
 			}
-			if layers != 1 || blobs != 1 {
-				t.Errorf("after every removal: %d layers, %d blobs; want the base image's 1 and 1", layers, blobs)
-			}
+			assert.Equal(t, 1, layers, "layers after every removal: the base image's")
+			assert.Equal(t, 1, blobs, "blobs after every removal: the base image's")
 		})
 	}
 }
