@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -33,13 +36,9 @@ func loadBase(t testing.TB, ctx context.Context, rt runtime.Runtime, opts testim
 		opts.Busybox = []byte("not really busybox")
 	}
 	tarball, err := testimage.Tar(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	imgs, err := rt.LoadImage(ctx, bytes.NewReader(tarball))
-	if err != nil {
-		t.Fatalf("LoadImage: %v", err)
-	}
+	require.NoError(t, err, "LoadImage")
 	return imgs
 }
 
@@ -60,17 +59,11 @@ type result struct {
 func runSpec(t testing.TB, ctx context.Context, rt runtime.Runtime, spec runtime.ContainerSpec) result {
 	t.Helper()
 	c, err := rt.Run(ctx, spec)
-	if err != nil {
-		t.Fatalf("Run(%q): %v", spec.Cmd, err)
-	}
+	require.NoError(t, err, "Run(%q)", spec.Cmd)
 	st, err := rt.Wait(ctx, c.ID)
-	if err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
+	require.NoError(t, err, "Wait")
 	var out, errb bytes.Buffer
-	if err := rt.Logs(ctx, c.ID, runtime.LogOptions{}, &out, &errb); err != nil {
-		t.Fatalf("Logs: %v", err)
-	}
+	require.NoError(t, rt.Logs(ctx, c.ID, runtime.LogOptions{}, &out, &errb), "Logs")
 	return result{c.ID, st, out.String(), errb.String()}
 }
 
@@ -80,23 +73,14 @@ func sh(t testing.TB, ctx context.Context, rt runtime.Runtime, image, script str
 	return runSpec(t, ctx, rt, runtime.ContainerSpec{Image: image, Cmd: []string{"sh", "-c", script}})
 }
 
-// waitOutput polls the container's stdout until it holds want.
+// waitOutput waits until the container's stdout holds want.
 func waitOutput(t testing.TB, ctx context.Context, rt runtime.Runtime, id, want string) {
 	t.Helper()
-	for {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var out bytes.Buffer
-		if err := rt.Logs(ctx, id, runtime.LogOptions{}, &out, nil); err != nil {
-			t.Fatalf("Logs: %v", err)
-		}
-		if strings.Contains(out.String(), want) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("container %s never printed %q (stdout %q)", id, want, out.String())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+		require.NoError(c, rt.Logs(ctx, id, runtime.LogOptions{}, &out, nil), "Logs")
+		assert.Contains(c, out.String(), want)
+	}, 30*time.Second, 5*time.Millisecond, "container %s printing %q", id, want)
 }
 
 func TestLoadTestImage(t *testing.T) {
