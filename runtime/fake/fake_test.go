@@ -3,8 +3,6 @@ package fake_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,36 +85,29 @@ func TestLoadTestImage(t *testing.T) {
 	ctx := context.Background()
 	rt := fake.New()
 	imgs := loadBase(t, ctx, rt, testimage.Options{Ref: "x/base:1", Labels: map[string]string{"k": "v"}})
-	if len(imgs) != 1 {
-		t.Fatalf("LoadImage returned %d images, want 1", len(imgs))
-	}
+	require.Len(t, imgs, 1, "images LoadImage returned")
 	img := imgs[0]
-	if !strings.HasPrefix(img.ID, "sha256:") || !slices.Equal(img.Refs, []string{"x/base:1"}) ||
-		img.Layers != 1 || img.Labels["k"] != "v" || img.Size == 0 || img.Created.IsZero() {
-		t.Errorf("loaded image = %+v", img)
-	}
+	assert.True(t, strings.HasPrefix(img.ID, "sha256:"), "image ID %q", img.ID)
+	assert.Equal(t, []string{"x/base:1"}, img.Refs)
+	assert.Equal(t, 1, img.Layers, "layers")
+	assert.Equal(t, "v", img.Labels["k"], "label k")
+	assert.NotZero(t, img.Size, "size")
+	assert.False(t, img.Created.IsZero(), "creation time")
 	again := loadBase(t, ctx, rt, testimage.Options{Ref: "x/base:1", Labels: map[string]string{"k": "v"}})
-	if again[0].ID != img.ID {
-		t.Errorf("same archive loaded twice: IDs %s and %s", img.ID, again[0].ID)
-	}
+	assert.Equal(t, img.ID, again[0].ID, "ID of the same archive loaded twice")
 	r := sh(t, ctx, rt, "x/base:1", `test -d /tmp && test -d /work && cat /etc/passwd && test -f /bin/sh && echo "$PATH"`)
-	if r.status.ExitCode != 0 || r.stdout != "root:x:0:0:root:/root:/bin/sh\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" {
-		t.Errorf("run on the loaded image: %+v", r)
-	}
+	assert.Equal(t, 0, r.status.ExitCode, "run on the loaded image: %+v", r)
+	assert.Equal(t, "root:x:0:0:root:/root:/bin/sh\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", r.stdout, "run on the loaded image")
 }
 
 func TestLoadBadArchive(t *testing.T) {
 	rt := fake.New()
 	for _, in := range [][]byte{[]byte("not a tar"), {}} {
 		_, err := rt.LoadImage(context.Background(), bytes.NewReader(in))
-		if !errors.Is(err, runtime.ErrInvalidArgument) {
-			t.Errorf("LoadImage(%q): %v, want ErrInvalidArgument", in, err)
-		}
+		assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "LoadImage(%q)", in)
 	}
 	imgs, _ := rt.ListImages(context.Background(), nil)
-	if len(imgs) != 0 {
-		t.Errorf("a failed load left images: %v", imgs)
-	}
+	assert.Empty(t, imgs, "images after a failed load")
 }
 
 func TestRunErrors(t *testing.T) {
@@ -133,23 +124,17 @@ func TestRunErrors(t *testing.T) {
 		{runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Name: "bad name"}, runtime.ErrInvalidArgument},
 		{runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, WorkingDir: "relative"}, runtime.ErrInvalidArgument},
 	} {
-		if _, err := rt.Run(ctx, tc.spec); !errors.Is(err, tc.want) {
-			t.Errorf("Run(%+v): %v, want %v", tc.spec, err, tc.want)
-		}
+		_, err := rt.Run(ctx, tc.spec)
+		assert.ErrorIs(t, err, tc.want, "Run(%+v)", tc.spec)
 	}
-	if _, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Name: "one"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Name: "one"}); !errors.Is(err, runtime.ErrAlreadyExists) {
-		t.Errorf("Run with a taken name: %v, want ErrAlreadyExists", err)
-	}
+	_, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Name: "one"})
+	require.NoError(t, err)
+	_, err = rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Name: "one"})
+	assert.ErrorIs(t, err, runtime.ErrAlreadyExists, "Run with a taken name")
 	cs, _ := rt.ListContainers(ctx, nil)
-	if len(cs) != 1 {
-		t.Errorf("refused runs left containers: %d, want 1", len(cs))
-	}
-	if _, err := rt.Wait(ctx, "one"); err != nil {
-		t.Errorf("Wait by name: %v", err)
-	}
+	assert.Len(t, cs, 1, "containers after refused runs")
+	_, err = rt.Wait(ctx, "one")
+	assert.NoError(t, err, "Wait by name")
 }
 
 func TestRunEnvironment(t *testing.T) {
@@ -158,17 +143,11 @@ func TestRunEnvironment(t *testing.T) {
 		Image: baseRef, Cmd: []string{"sh", "-c", `echo "$A $S $HOSTNAME"; pwd`},
 		Env: []string{"A=1"}, SecretEnv: []string{"S=secret"}, WorkingDir: "/new/dir",
 	})
-	if want := "1 secret " + r.id[:12] + "\n/new/dir\n"; r.stdout != want {
-		t.Errorf("stdout %q, want %q", r.stdout, want)
-	}
+	assert.Equal(t, "1 secret "+r.id[:12]+"\n/new/dir\n", r.stdout)
 	r = runSpec(t, ctx, rt, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"echo", "direct", "$A"}})
-	if r.stdout != "direct $A\n" {
-		t.Errorf("argv command: stdout %q", r.stdout)
-	}
+	assert.Equal(t, "direct $A\n", r.stdout, "argv command")
 	r = runSpec(t, ctx, rt, runtime.ContainerSpec{Image: baseRef})
-	if r.status.ExitCode != 0 {
-		t.Errorf("image command (sh with no input): %+v", r)
-	}
+	assert.Equal(t, 0, r.status.ExitCode, "image command (sh with no input): %+v", r)
 }
 
 func TestOOM(t *testing.T) {
@@ -177,14 +156,11 @@ func TestOOM(t *testing.T) {
 		Image: baseRef, Cmd: []string{"sh", "-c", "head -c 1000 /dev/zero > /tmp/a; echo small; head -c 2000 /dev/zero > /tmp/b; echo big"},
 		MemoryBytes: 1500,
 	})
-	if r.status.ExitCode != 137 || !r.status.OOMKilled || r.stdout != "small\n" {
-		t.Errorf("over the memory limit: %+v, want 137, OOMKilled, stdout %q", r, "small\n")
-	}
+	assert.Equal(t, runtime.ExitStatus{ExitCode: 137, OOMKilled: true}, r.status, "status over the memory limit")
+	assert.Equal(t, "small\n", r.stdout, "stdout over the memory limit")
 	rt2 := fake.New(fake.WithCapabilities(runtime.CapLoad, runtime.CapCommit))
 	_, err := rt2.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, MemoryBytes: 1 << 20})
-	if !errors.Is(err, runtime.ErrNotImplemented) {
-		t.Errorf("limits without CapLimits: %v, want ErrNotImplemented", err)
-	}
+	assert.ErrorIs(t, err, runtime.ErrNotImplemented, "limits without CapLimits")
 }
 
 func TestStop(t *testing.T) {
@@ -201,68 +177,51 @@ func TestStop(t *testing.T) {
 		{"echo ready; sleep 30", runtime.StopOptions{}, 137},
 	} {
 		c, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", tc.script}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		waitOutput(t, ctx, rt, c.ID, "ready")
-		if err := rt.Stop(ctx, c.ID, tc.opts); err != nil {
-			t.Fatalf("Stop: %v", err)
-		}
+		require.NoError(t, rt.Stop(ctx, c.ID, tc.opts), "Stop")
 		got, err := rt.InspectContainer(ctx, c.ID)
-		if err != nil || got.State != runtime.StateExited {
-			t.Errorf("%q: after Stop: %+v, %v", tc.script, got, err)
+		if assert.NoError(t, err, "%q: inspect after Stop", tc.script) {
+			assert.Equal(t, runtime.StateExited, got.State, "%q: state after Stop", tc.script)
 		}
-		if st, _ := rt.Wait(ctx, c.ID); st.ExitCode != tc.want {
-			t.Errorf("%q stopped with %+v: exit %d, want %d", tc.script, tc.opts, st.ExitCode, tc.want)
-		}
+		st, _ := rt.Wait(ctx, c.ID)
+		assert.Equal(t, tc.want, st.ExitCode, "%q stopped with %+v", tc.script, tc.opts)
 	}
 	c, _ := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}})
-	if err := rt.Stop(ctx, c.ID, runtime.StopOptions{Signal: "SIGNOPE"}); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("Stop with a bad signal: %v", err)
-	}
-	if err := rt.Stop(ctx, "nope", runtime.StopOptions{}); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("Stop of nothing: %v", err)
-	}
+	assert.ErrorIs(t, rt.Stop(ctx, c.ID, runtime.StopOptions{Signal: "SIGNOPE"}), runtime.ErrInvalidArgument, "Stop with a bad signal")
+	assert.ErrorIs(t, rt.Stop(ctx, "nope", runtime.StopOptions{}), runtime.ErrNotFound, "Stop of nothing")
 }
 
 func TestLogsFollow(t *testing.T) {
 	rt, ctx := newRuntime(t)
 	c, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", "echo a; sleep 0.1; echo b >&2; echo c"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out, errb bytes.Buffer
-	if err := rt.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "a\nc\n" || errb.String() != "b\n" {
-		t.Errorf("followed logs %q, %q", out.String(), errb.String())
-	}
-	if got, _ := rt.InspectContainer(ctx, c.ID); got.State != runtime.StateExited {
-		t.Errorf("state after followed logs: %s", got.State)
-	}
+	require.NoError(t, rt.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb))
+	assert.Equal(t, "a\nc\n", out.String(), "followed stdout")
+	assert.Equal(t, "b\n", errb.String(), "followed stderr")
+	got, _ := rt.InspectContainer(ctx, c.ID)
+	assert.Equal(t, runtime.StateExited, got.State, "state after followed logs")
 }
 
 func TestListByLabel(t *testing.T) {
 	rt, ctx := newRuntime(t)
 	for i, v := range []string{"a", "b", "a"} {
 		_, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}, Labels: map[string]string{"k": v, "i": strings.Repeat("x", i)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
 	for _, tc := range []struct {
 		filter runtime.LabelFilter
 		want   int
 	}{{nil, 3}, {runtime.LabelFilter{"k": "a"}, 2}, {runtime.LabelFilter{"k": ""}, 3}, {runtime.LabelFilter{"k": "c"}, 0}, {runtime.LabelFilter{"z": ""}, 0}} {
 		cs, err := rt.ListContainers(ctx, tc.filter)
-		if err != nil || len(cs) != tc.want {
-			t.Errorf("ListContainers(%v) = %d containers, %v; want %d", tc.filter, len(cs), err, tc.want)
+		if assert.NoError(t, err, "ListContainers(%v)", tc.filter) {
+			assert.Len(t, cs, tc.want, "ListContainers(%v)", tc.filter)
 		}
 	}
 	imgs, err := rt.ListImages(ctx, runtime.LabelFilter{"base": "yes"})
-	if err != nil || len(imgs) != 1 {
-		t.Errorf("ListImages by label: %v, %v", imgs, err)
+	if assert.NoError(t, err, "ListImages by label") {
+		assert.Len(t, imgs, 1, "ListImages by label")
 	}
 }
 
@@ -270,16 +229,12 @@ func TestClock(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	rt, ctx := newRuntime(t, fake.WithClock(func() time.Time { return at }))
 	c, err := rt.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Created.Equal(at) {
-		t.Errorf("Created = %v, want %v", c.Created, at)
-	}
+	require.NoError(t, err)
+	assert.True(t, c.Created.Equal(at), "Created = %v, want %v", c.Created, at)
 	rt.Wait(ctx, c.ID)
 	img, err := rt.Commit(ctx, c.ID, runtime.CommitOptions{Ref: "x/y:1"})
-	if err != nil || !img.Created.Equal(at) {
-		t.Errorf("Commit: %+v, %v; want Created %v", img, err, at)
+	if assert.NoError(t, err, "Commit") {
+		assert.True(t, img.Created.Equal(at), "image Created = %v, want %v", img.Created, at)
 	}
 }
 
@@ -288,55 +243,39 @@ func TestDeterministicIDs(t *testing.T) {
 		rt, ctx := newRuntime(t)
 		r := sh(t, ctx, rt, baseRef, "echo x > /f")
 		img, err := rt.Commit(ctx, r.id, runtime.CommitOptions{Ref: "x/y:1"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return []string{r.id, img.ID}
 	}
-	if a, b := ids(), ids(); !slices.Equal(a, b) {
-		t.Errorf("two identical runs made IDs %v and %v", a, b)
-	}
+	assert.Equal(t, ids(), ids(), "IDs of two identical runs")
 }
 
 func TestCapabilities(t *testing.T) {
 	rt := fake.New(fake.WithCapabilities(runtime.CapSquash, runtime.CapLoad))
 	info, err := rt.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(info.Capabilities, []runtime.Capability{runtime.CapLoad}) {
-		t.Errorf("capabilities %v: squash without commit must be dropped", info.Capabilities)
-	}
-	if _, err := rt.PullImage(context.Background(), "x:1"); !errors.Is(err, runtime.ErrNotImplemented) {
-		t.Errorf("PullImage without CapPull: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, []runtime.Capability{runtime.CapLoad}, info.Capabilities, "squash without commit must be dropped")
+	_, err = rt.PullImage(context.Background(), "x:1")
+	assert.ErrorIs(t, err, runtime.ErrNotImplemented, "PullImage without CapPull")
 	full, err := fake.New().Info(context.Background())
-	if err != nil || len(full.Capabilities) != 5 || full.Name != "fake" || full.ProtocolVersion != runtime.ProtocolVersion {
-		t.Errorf("Info = %+v, %v", full, err)
+	if assert.NoError(t, err) {
+		assert.Len(t, full.Capabilities, 5, "capabilities by default")
+		assert.Equal(t, "fake", full.Name)
+		assert.Equal(t, runtime.ProtocolVersion, full.ProtocolVersion)
 	}
 }
 
 func TestPull(t *testing.T) {
 	tarball, err := testimage.Tar(testimage.Options{Ref: "other/name:9", Busybox: []byte("x")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rt := fake.New(fake.WithRegistry(map[string][]byte{"registry.example/app": tarball}))
 	ctx := context.Background()
 	img, err := rt.PullImage(ctx, "registry.example/app:latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(img.Refs, []string{"registry.example/app:latest"}) {
-		t.Errorf("pulled image refs %v", img.Refs)
-	}
-	if _, err := rt.InspectImage(ctx, "registry.example/app"); err != nil {
-		t.Errorf("InspectImage without tag: %v", err)
-	}
-	if _, err := rt.PullImage(ctx, "registry.example/nope"); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("pull of an unknown ref: %v", err)
-	}
-	if _, err := rt.PullImage(ctx, "Bad Ref"); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Errorf("pull of a bad ref: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, []string{"registry.example/app:latest"}, img.Refs, "pulled image refs")
+	_, err = rt.InspectImage(ctx, "registry.example/app")
+	assert.NoError(t, err, "InspectImage without tag")
+	_, err = rt.PullImage(ctx, "registry.example/nope")
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "pull of an unknown ref")
+	_, err = rt.PullImage(ctx, "Bad Ref")
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "pull of a bad ref")
 }
