@@ -8,8 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
@@ -33,16 +35,11 @@ func makeTar(t *testing.T, entries ...entry) []byte {
 		case e.name[len(e.name)-1] == '/':
 			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
 		}
-		if err := w.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(e.body)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.WriteHeader(h))
+		_, err := w.Write([]byte(e.body))
+		require.NoError(t, err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Close())
 	return b.Bytes()
 }
 
@@ -50,9 +47,7 @@ func gzipped(t *testing.T, b []byte) []byte {
 	var out bytes.Buffer
 	w := gzip.NewWriter(&out)
 	w.Write(b)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Close())
 	return out.Bytes()
 }
 
@@ -63,9 +58,7 @@ func digest(b []byte) string {
 
 func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -100,14 +93,14 @@ func configFor(t *testing.T, layers [][]byte) []byte {
 // checkLoaded checks the image loaded from testLayers.
 func checkLoaded(t *testing.T, ctx context.Context, rt runtime.Runtime, imgs []runtime.Image, ref string) {
 	t.Helper()
-	if len(imgs) != 1 || len(imgs[0].Refs) != 1 || imgs[0].Refs[0] != ref || imgs[0].Layers != 2 ||
-		imgs[0].Labels["l"] != "v" || imgs[0].Env[1] != "A=1" {
-		t.Fatalf("loaded %+v", imgs)
-	}
+	require.Len(t, imgs, 1, "images loaded")
+	require.Equal(t, []string{ref}, imgs[0].Refs)
+	require.Equal(t, 2, imgs[0].Layers, "layers")
+	require.Equal(t, "v", imgs[0].Labels["l"], "label l")
+	require.Equal(t, []string{"PATH=/bin", "A=1"}, imgs[0].Env)
 	r := sh(t, ctx, rt, ref, "cat /etc/keep /data/new /work/made; test -e /etc/old || echo old-gone; test -e /data/a || test -e /data/sub || echo opaque; ls /data; /bin/echo linked")
-	if want := "keepnewmadeold-gone\nopaque\nnew\nlinked\n"; r.stdout != want || r.status.ExitCode != 0 {
-		t.Errorf("files of the loaded image: %q (stderr %q), want %q", r.stdout, r.stderr, want)
-	}
+	assert.Equal(t, "keepnewmadeold-gone\nopaque\nnew\nlinked\n", r.stdout, "files of the loaded image (stderr %q)", r.stderr)
+	assert.Equal(t, 0, r.status.ExitCode, "status of the job reading the loaded image's files")
 }
 
 func TestLoadDockerSaveLayers(t *testing.T) {
@@ -125,12 +118,8 @@ func TestLoadDockerSaveLayers(t *testing.T) {
 	rt := fake.New()
 	ctx := context.Background()
 	imgs, err := rt.LoadImage(ctx, bytes.NewReader(archive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if imgs[0].ID != digest(config) {
-		t.Errorf("image ID %s, want the config digest %s", imgs[0].ID, digest(config))
-	}
+	require.NoError(t, err)
+	assert.Equal(t, digest(config), imgs[0].ID, "an image's ID is its config's digest")
 	checkLoaded(t, ctx, rt, imgs, "test/layers:latest")
 }
 
@@ -164,9 +153,7 @@ func TestLoadOCILayout(t *testing.T) {
 	rt := fake.New()
 	ctx := context.Background()
 	imgs, err := rt.LoadImage(ctx, bytes.NewReader(archive))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkLoaded(t, ctx, rt, imgs, "test/oci:v1")
 }
 
@@ -183,12 +170,10 @@ func TestLoadCorruptLayer(t *testing.T) {
 	)
 	rt := fake.New()
 	ctx := context.Background()
-	if _, err := rt.LoadImage(ctx, bytes.NewReader(archive)); !errors.Is(err, runtime.ErrInvalidArgument) {
-		t.Fatalf("load of a layer with the wrong digest: %v", err)
-	}
-	if _, err := rt.InspectImage(ctx, "test/bad:1"); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("a failed load left a reference: %v", err)
-	}
+	_, err := rt.LoadImage(ctx, bytes.NewReader(archive))
+	require.ErrorIs(t, err, runtime.ErrInvalidArgument, "load of a layer with the wrong digest")
+	_, err = rt.InspectImage(ctx, "test/bad:1")
+	assert.ErrorIs(t, err, runtime.ErrNotFound, "reference after a failed load")
 }
 
 func TestLoadCancelled(t *testing.T) {
@@ -196,7 +181,5 @@ func TestLoadCancelled(t *testing.T) {
 	cancel()
 	tarball := testLayers(t)[0]
 	_, err := fake.New().LoadImage(ctx, bytes.NewReader(tarball))
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("LoadImage with a cancelled ctx: %v", err)
-	}
+	assert.ErrorIs(t, err, context.Canceled, "LoadImage with a cancelled ctx")
 }
