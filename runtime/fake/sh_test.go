@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
@@ -218,10 +221,9 @@ func TestShell(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestShell(0)
 			code := s.run("sh", "-c", tc.script).ExitCode
-			if code != tc.code || s.out.String() != tc.out || !strings.Contains(s.err.String(), tc.errHas) {
-				t.Errorf("sh -c %q:\n got status %d, stdout %q, stderr %q\nwant status %d, stdout %q, stderr with %q",
-					tc.script, code, s.out.String(), s.err.String(), tc.code, tc.out, tc.errHas)
-			}
+			assert.Equal(t, tc.code, code, "status of sh -c %q (stderr %q)", tc.script, s.err.String())
+			assert.Equal(t, tc.out, s.out.String(), "stdout of sh -c %q", tc.script)
+			assert.Contains(t, s.err.String(), tc.errHas, "stderr of sh -c %q", tc.script)
 		})
 	}
 }
@@ -244,28 +246,21 @@ func TestShellMatchesBusybox(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			code := 0
 			if err := cmd.Run(); err != nil {
-				ee, ok := err.(*exec.ExitError)
-				if !ok {
-					t.Fatal(err)
-				}
+				var ee *exec.ExitError
+				require.ErrorAs(t, err, &ee, "busybox sh ran")
 				code = ee.ExitCode()
 			}
-			if code != tc.code || out.String() != tc.out {
-				t.Errorf("busybox sh -c %q: status %d, stdout %q (stderr %q); the fake expects %d, %q",
-					tc.script, code, out.String(), errb.String(), tc.code, tc.out)
-			}
+			assert.Equal(t, tc.code, code, "busybox's status of sh -c %q (stderr %q), which the fake expects", tc.script, errb.String())
+			assert.Equal(t, tc.out, out.String(), "busybox's stdout of sh -c %q, which the fake expects", tc.script)
 		})
 	}
 }
 
 func TestShellSyntaxErrorRunsNothing(t *testing.T) {
 	s := newTestShell(0)
-	if code := s.run("sh", "-c", "touch made; echo 'open").ExitCode; code != 2 {
-		t.Fatalf("status %d, want 2", code)
-	}
-	if _, err := s.sh.fs.stat("/work/made", true); err == nil {
-		t.Error("a script with a syntax error ran its first command")
-	}
+	require.Equal(t, 2, s.run("sh", "-c", "touch made; echo 'open").ExitCode, "status of a script with a syntax error")
+	_, err := s.sh.fs.stat("/work/made", true)
+	assert.Error(t, err, "a script with a syntax error ran its first command")
 }
 
 // readyWriter reports the first write.
@@ -309,43 +304,33 @@ func TestShellSignals(t *testing.T) {
 			}
 			select {
 			case got := <-done:
-				if got != tc.want {
-					t.Errorf("status %d, want %d (stderr %q)", got, tc.want, s.err.String())
-				}
+				assert.Equal(t, tc.want, got, "status (stderr %q)", s.err.String())
 			case <-time.After(10 * time.Second):
 				s.sh.signal(sigKILL)
-				t.Fatalf("script did not end: %d", <-done)
+				require.FailNow(t, "script did not end", "status after the kill: %d", <-done)
 			}
 		})
 	}
 	t.Run("kill", func(t *testing.T) {
 		s := newTestShell(0)
 		s.sh.signal(sigKILL)
-		if got := s.run("sh", "-c", "trap '' TERM; sleep 30").ExitCode; got != 137 {
-			t.Errorf("status %d, want 137", got)
-		}
+		assert.Equal(t, 137, s.run("sh", "-c", "trap '' TERM; sleep 30").ExitCode, "status of a killed script")
 	})
 }
 
 func TestShellFileArgument(t *testing.T) {
 	s := newTestShell(0)
-	if code := s.run("sh", "-c", `echo 'echo "script $0 $1"; exit 7' > s.sh`).ExitCode; code != 0 {
-		t.Fatal(s.err.String())
-	}
-	if st := s.run("sh", "s.sh", "arg"); st.ExitCode != 7 || s.out.String() != "script s.sh arg\n" {
-		t.Errorf("sh FILE: status %d, stdout %q, stderr %q", st.ExitCode, s.out.String(), s.err.String())
-	}
+	require.Equal(t, 0, s.run("sh", "-c", `echo 'echo "script $0 $1"; exit 7' > s.sh`).ExitCode, s.err.String())
+	st := s.run("sh", "s.sh", "arg")
+	assert.Equal(t, 7, st.ExitCode, "status of sh FILE (stderr %q)", s.err.String())
+	assert.Equal(t, "script s.sh arg\n", s.out.String(), "stdout of sh FILE")
 }
 
 func TestShellOOM(t *testing.T) {
 	s := newTestShell(1 << 20)
 	st := s.run("sh", "-c", "head -c 1000 /dev/zero > small && head -c 2m /dev/zero > big; echo after")
-	if st.ExitCode != 137 || !st.OOMKilled {
-		t.Fatalf("status %+v; want an OOM kill", st)
-	}
-	if s.out.String() != "" {
-		t.Errorf("the script went on after the OOM kill: %q", s.out.String())
-	}
+	require.Equal(t, runtime.ExitStatus{ExitCode: 137, OOMKilled: true}, st, "an OOM kill")
+	assert.Empty(t, s.out.String(), "output after the OOM kill")
 }
 
 func TestShellDeterministicRandom(t *testing.T) {
@@ -355,9 +340,9 @@ func TestShellDeterministicRandom(t *testing.T) {
 		s.run("head", "-c", "16", "/dev/urandom")
 		outs[i] = s.out.String()
 	}
-	if outs[0] != outs[1] || len(outs[0]) != 16 || outs[0] == strings.Repeat("\x00", 16) {
-		t.Errorf("urandom outputs %q, %q: want the same 16 non-zero bytes", outs[0], outs[1])
-	}
+	assert.Equal(t, outs[0], outs[1], "urandom of two containers of one seed")
+	assert.Len(t, outs[0], 16, "bytes read from urandom")
+	assert.NotEqual(t, strings.Repeat("\x00", 16), outs[0], "urandom is not zeros")
 }
 
 // BenchmarkShell measures a typical job script.
