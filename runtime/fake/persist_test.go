@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
@@ -24,37 +26,36 @@ func TestPersistAcrossRuntimes(t *testing.T) {
 		Labels: map[string]string{"job": "1"},
 	})
 	img, err := a.Commit(ctx, r.id, runtime.CommitOptions{Ref: "snap/p:1", Labels: map[string]string{"gen": "1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	b := fake.New(fake.WithStateDir(dir))
 	defer b.Close()
 	got, err := b.InspectContainer(ctx, r.id)
-	if err != nil || got.State != runtime.StateExited || got.Labels["job"] != "1" {
-		t.Errorf("container seen from another Runtime: %+v, %v", got, err)
+	if assert.NoError(t, err, "container seen from another Runtime") {
+		assert.Equal(t, runtime.StateExited, got.State, "state seen from another Runtime")
+		assert.Equal(t, "1", got.Labels["job"], "label seen from another Runtime")
 	}
-	if st, err := b.Wait(ctx, r.id); err != nil || st.ExitCode != 3 {
-		t.Errorf("exit status seen from another Runtime: %+v, %v", st, err)
+	st, err := b.Wait(ctx, r.id)
+	if assert.NoError(t, err, "Wait from another Runtime") {
+		assert.Equal(t, 3, st.ExitCode, "exit status seen from another Runtime")
 	}
 	var out, errb bytes.Buffer
-	if err := b.Logs(ctx, r.id, runtime.LogOptions{Follow: true}, &out, &errb); err != nil || out.String() != "out\n" || errb.String() != "err\n" {
-		t.Errorf("logs seen from another Runtime: %q, %q, %v", out.String(), errb.String(), err)
+	if assert.NoError(t, b.Logs(ctx, r.id, runtime.LogOptions{Follow: true}, &out, &errb), "logs from another Runtime") {
+		assert.Equal(t, "out\n", out.String(), "stdout seen from another Runtime")
+		assert.Equal(t, "err\n", errb.String(), "stderr seen from another Runtime")
 	}
 	img2, err := b.InspectImage(ctx, "snap/p:1")
-	if err != nil || img2.ID != img.ID || img2.Layers != 2 || img2.Labels["gen"] != "1" {
-		t.Errorf("image seen from another Runtime: %+v, %v", img2, err)
+	if assert.NoError(t, err, "image seen from another Runtime") {
+		assert.Equal(t, img.ID, img2.ID, "image ID seen from another Runtime")
+		assert.Equal(t, 2, img2.Layers, "layers seen from another Runtime")
+		assert.Equal(t, "1", img2.Labels["gen"], "label of the image seen from another Runtime")
 	}
-	if r := sh(t, ctx, b, "snap/p:1", "cat /work/f"); r.stdout != "data\n" {
-		t.Errorf("committed file run from another Runtime: %q", r.stdout)
-	}
+	assert.Equal(t, "data\n", sh(t, ctx, b, "snap/p:1", "cat /work/f").stdout, "committed file run from another Runtime")
 	// b commits a's container too.
-	if _, err := b.Commit(ctx, r.id, runtime.CommitOptions{Ref: "snap/p:2", Squash: true}); err != nil {
-		t.Errorf("commit from another Runtime: %v", err)
-	}
-	if _, err := a.InspectImage(ctx, "snap/p:2"); err != nil {
-		t.Errorf("image made by b, seen by a: %v", err)
-	}
+	_, err = b.Commit(ctx, r.id, runtime.CommitOptions{Ref: "snap/p:2", Squash: true})
+	assert.NoError(t, err, "commit from another Runtime")
+	_, err = a.InspectImage(ctx, "snap/p:2")
+	assert.NoError(t, err, "image made by b, seen by a")
 }
 
 func TestPersistRemoveElsewhere(t *testing.T) {
@@ -63,29 +64,21 @@ func TestPersistRemoveElsewhere(t *testing.T) {
 	b := fake.New(fake.WithStateDir(dir))
 	defer b.Close()
 	c, err := a.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", "echo ready; sleep 30"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	waitOutput(t, ctx, b, c.ID, "ready")
-	if got, _ := b.InspectContainer(ctx, c.ID); got.State != runtime.StateRunning {
-		t.Fatalf("state seen by b: %s", got.State)
-	}
+	got, _ := b.InspectContainer(ctx, c.ID)
+	require.Equal(t, runtime.StateRunning, got.State, "state seen by b")
 	// a's Wait returns once b removed the container and a noticed.
 	waited := make(chan error, 1)
 	go func() {
 		_, err := a.Wait(ctx, c.ID)
 		waited <- err
 	}()
-	if err := b.Remove(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-waited; !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("a's Wait after b removed the container: %v, want ErrNotFound", err)
-	}
+	require.NoError(t, b.Remove(ctx, c.ID))
+	assert.ErrorIs(t, <-waited, runtime.ErrNotFound, "a's Wait after b removed the container")
 	for _, rt := range []*fake.Runtime{a, b} {
-		if _, err := rt.InspectContainer(ctx, c.ID); !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("InspectContainer after Remove: %v", err)
-		}
+		_, err := rt.InspectContainer(ctx, c.ID)
+		assert.ErrorIs(t, err, runtime.ErrNotFound, "InspectContainer after Remove")
 	}
 }
 
@@ -99,19 +92,13 @@ func TestPersistStopElsewhere(t *testing.T) {
 		want   int
 	}{{"echo ready; sleep 30", 143}, {"trap '' TERM; echo ready; sleep 30", 137}} {
 		c, err := a.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", tc.script}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		waitOutput(t, ctx, b, c.ID, "ready")
-		if err := b.Stop(ctx, c.ID, runtime.StopOptions{Grace: 200 * time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := b.InspectContainer(ctx, c.ID); got.State != runtime.StateExited {
-			t.Errorf("state after a Stop from b: %s", got.State)
-		}
-		if st, _ := a.Wait(ctx, c.ID); st.ExitCode != tc.want {
-			t.Errorf("%q stopped from b: exit %d, want %d", tc.script, st.ExitCode, tc.want)
-		}
+		require.NoError(t, b.Stop(ctx, c.ID, runtime.StopOptions{Grace: 200 * time.Millisecond}))
+		got, _ := b.InspectContainer(ctx, c.ID)
+		assert.Equal(t, runtime.StateExited, got.State, "state after a Stop from b")
+		st, _ := a.Wait(ctx, c.ID)
+		assert.Equal(t, tc.want, st.ExitCode, "%q stopped from b", tc.script)
 	}
 }
 
@@ -121,30 +108,22 @@ func TestPersistFollowElsewhere(t *testing.T) {
 	b := fake.New(fake.WithStateDir(dir))
 	defer b.Close()
 	c, err := a.Run(ctx, runtime.ContainerSpec{Image: baseRef, Cmd: []string{"sh", "-c", "echo a; sleep 0.1; echo b >&2; exit 2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out, errb bytes.Buffer
-	if err := b.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "a\n" || errb.String() != "b\n" {
-		t.Errorf("followed from b: %q, %q", out.String(), errb.String())
-	}
-	if st, err := b.Wait(ctx, c.ID); err != nil || st.ExitCode != 2 {
-		t.Errorf("Wait from b: %+v, %v", st, err)
+	require.NoError(t, b.Logs(ctx, c.ID, runtime.LogOptions{Follow: true}, &out, &errb))
+	assert.Equal(t, "a\n", out.String(), "stdout followed from b")
+	assert.Equal(t, "b\n", errb.String(), "stderr followed from b")
+	st, err := b.Wait(ctx, c.ID)
+	if assert.NoError(t, err, "Wait from b") {
+		assert.Equal(t, 2, st.ExitCode, "exit status from b")
 	}
 }
 
 func TestPersistBadDir(t *testing.T) {
 	f := t.TempDir() + "/file"
-	if err := os.WriteFile(f, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(f, nil, 0o644))
 	rt := fake.New(fake.WithStateDir(f))
-	if err := rt.Ping(context.Background()); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("Ping with an unusable state dir: %v", err)
-	}
+	assert.ErrorIs(t, rt.Ping(context.Background()), runtime.ErrUnavailable, "Ping with an unusable state dir")
 }
 
 // TestPersistProcessDied runs a container in a child process that then
@@ -156,42 +135,26 @@ func TestPersistProcessDied(t *testing.T) {
 	cmd.Env = append(os.Environ(), "BERTH_FAKE_HELPER="+dir)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("helper: %v", err)
-	}
+	require.NoError(t, err, "helper")
 	id := strings.TrimSpace(strings.TrimPrefix(line, "container "))
 	got, err := rt.InspectContainer(ctx, id)
-	if err != nil {
-		t.Fatalf("container of the helper: %v", err)
-	}
-	if got.State != runtime.StateRunning {
-		t.Errorf("state while the helper runs it: %s", got.State)
-	}
-	err = cmd.Wait()
+	require.NoError(t, err, "container of the helper")
+	assert.Equal(t, runtime.StateRunning, got.State, "state while the helper runs it")
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != fake.CrashExitCode {
-		t.Fatalf("helper ended with %v, want exit status %d", err, fake.CrashExitCode)
-	}
+	require.ErrorAs(t, cmd.Wait(), &ee, "the helper's end")
+	require.Equal(t, fake.CrashExitCode, ee.ExitCode(), "the helper's exit status")
 	st, err := rt.Wait(ctx, id)
-	if err != nil || st.ExitCode != 137 || st.Error == "" {
-		t.Errorf("Wait for a container whose process died: %+v, %v", st, err)
+	if assert.NoError(t, err, "Wait for a container whose process died") {
+		assert.Equal(t, 137, st.ExitCode, "exit code of a container whose process died")
+		assert.NotEmpty(t, st.Error, "error of a container whose process died")
 	}
-	if got, _ := rt.InspectContainer(ctx, id); got.State != runtime.StateExited {
-		t.Errorf("state after the helper died: %s", got.State)
-	}
-	if err := rt.Stop(ctx, id, runtime.StopOptions{Grace: time.Second}); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-	if err := rt.Remove(ctx, id); err != nil {
-		t.Errorf("Remove: %v", err)
-	}
+	got, _ = rt.InspectContainer(ctx, id)
+	assert.Equal(t, runtime.StateExited, got.State, "state after the helper died")
+	assert.NoError(t, rt.Stop(ctx, id, runtime.StopOptions{Grace: time.Second}), "Stop")
+	assert.NoError(t, rt.Remove(ctx, id), "Remove")
 }
 
 // TestHelperProcess is the child of TestPersistProcessDied: it starts a
@@ -222,12 +185,9 @@ func BenchmarkPersistedCycle(b *testing.B) {
 	for b.Loop() {
 		r := sh(b, ctx, rt, ref, fmt.Sprintf("echo %d >> /work/log; echo %d > /work/f%d", i, i, i))
 		next := fmt.Sprintf("snap/bench:%d", i)
-		if _, err := rt.Commit(ctx, r.id, runtime.CommitOptions{Ref: next}); err != nil {
-			b.Fatal(err)
-		}
-		if err := rt.Remove(ctx, r.id); err != nil {
-			b.Fatal(err)
-		}
+		_, err := rt.Commit(ctx, r.id, runtime.CommitOptions{Ref: next})
+		require.NoError(b, err)
+		require.NoError(b, rt.Remove(ctx, r.id))
 		ref = next
 		i++
 	}
@@ -243,19 +203,11 @@ func TestPersistedCycles(t *testing.T) {
 		r := sh(t, ctx, rt, ref, fmt.Sprintf("echo %d >> /work/log", i))
 		next := fmt.Sprintf("snap/cycle:%d", i)
 		img, err := rt.Commit(ctx, r.id, runtime.CommitOptions{Ref: next})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img.Layers != i+2 {
-			t.Fatalf("cycle %d: %d layers, want %d", i, img.Layers, i+2)
-		}
-		if err := rt.Remove(ctx, r.id); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.Equal(t, i+2, img.Layers, "layers at cycle %d", i)
+		require.NoError(t, rt.Remove(ctx, r.id))
 		ref = next
 	}
 	r := sh(t, ctx, rt, ref, "wc -l /work/log")
-	if r.stdout != fmt.Sprintf("%d /work/log\n", n) {
-		t.Errorf("after %d cycles: %q", n, r.stdout)
-	}
+	assert.Equal(t, fmt.Sprintf("%d /work/log\n", n), r.stdout, "lines after %d cycles", n)
 }
