@@ -1,17 +1,15 @@
 package docker
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/runtime/archive"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 	digest "github.com/opencontainers/go-digest"
@@ -72,36 +70,15 @@ func (d *Driver) scrub(ctx context.Context, id string, secrets []string, ref str
 	if err != nil {
 		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
 	}
-	sum := sha256.Sum256(config)
-	configName := hex.EncodeToString(sum[:]) + ".json"
-	layers := make([]string, len(diffIDs))
-	for i := range layers {
-		layers[i] = fmt.Sprintf("%d/layer.tar", i) // never read: the engine has the layer
-	}
-	manifest, err := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{ref}, "Layers": layers}})
+	var buf bytes.Buffer
+	newID, err := archive.WriteConfig(&buf, config, ref)
 	if err != nil {
 		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		body []byte
-	}{{configName, config}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
-			return "", err
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
 	}
 	if _, err := d.load(ctx, &buf); err != nil {
 		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
 	}
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return newID, nil
 }
 
 // history rebuilds the config's history from the engine's history view

@@ -375,6 +375,42 @@ func Write(w io.Writer, images []Image) error {
 	return tw.Close()
 }
 
+// WriteConfig writes a docker-save archive of one image that holds its
+// config and manifest but no layer file: for an engine that has every
+// layer of the image already (docker load reads a layer file only for a
+// layer it lacks). The manifest names the layers by the config's diff IDs.
+// It returns the image's ID, the digest of config.
+func WriteConfig(w io.Writer, config []byte, ref string) (string, error) {
+	var cfg Config
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return "", invalid("image config: %v", err)
+	}
+	id := Digest(config)
+	layers := make([]string, len(cfg.RootFS.DiffIDs))
+	for i, d := range cfg.RootFS.DiffIDs {
+		layers[i] = strings.TrimPrefix(d, "sha256:") + "/layer.tar"
+	}
+	configName := id[len("sha256:"):] + ".json"
+	manifest, err := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{ref}, "Layers": layers}})
+	if err != nil {
+		return "", err
+	}
+	tw := tar.NewWriter(w)
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{configName, config}, {"manifest.json", manifest}} {
+		h := &tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.body)), ModTime: epoch}
+		if err := tw.WriteHeader(h); err != nil {
+			return "", err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return "", err
+		}
+	}
+	return id, tw.Close()
+}
+
 // Retag copies the archive r (docker-save or OCI layout) to w, streaming,
 // with its only image named ref; the legacy "repositories" file is left
 // out (manifest.json is the authority). An archive that does not hold

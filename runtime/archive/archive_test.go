@@ -274,3 +274,38 @@ func TestReadLayer(t *testing.T) {
 	_, err = archive.ReadLayer([]byte("not a layer tar, not at all, no"))
 	assert.ErrorIs(t, err, runtime.ErrInvalidArgument)
 }
+
+func TestWriteConfig(t *testing.T) {
+	config := []byte(`{"rootfs":{"type":"layers","diff_ids":["sha256:aa","sha256:bb"]},"config":{"Env":["A=1"]}}`)
+	var buf bytes.Buffer
+	id, err := archive.WriteConfig(&buf, config, "snap:1")
+	require.NoError(t, err)
+	assert.Equal(t, archive.Digest(config), id, "the image ID is the config's digest")
+
+	files := map[string][]byte{}
+	for tr := tar.NewReader(&buf); ; {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		files[h.Name] = body
+	}
+	configName := id[len("sha256:"):] + ".json"
+	assert.Equal(t, map[string][]byte{configName: config, "manifest.json": files["manifest.json"]}, files,
+		"the archive holds the config and the manifest, no layer file")
+	var manifest []struct {
+		Config           string
+		RepoTags, Layers []string
+	}
+	require.NoError(t, json.Unmarshal(files["manifest.json"], &manifest))
+	assert.Equal(t, []struct {
+		Config           string
+		RepoTags, Layers []string
+	}{{configName, []string{"snap:1"}, []string{"aa/layer.tar", "bb/layer.tar"}}}, manifest)
+
+	_, err = archive.WriteConfig(io.Discard, []byte("{"), "snap:1")
+	assert.ErrorIs(t, err, runtime.ErrInvalidArgument, "a config that is not JSON")
+}
