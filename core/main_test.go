@@ -75,14 +75,7 @@ func runHelper(role string) int {
 // func) asks it to finish.
 func helperProcess(t *testing.T, role string, env ...string) (*exec.Cmd, func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	cmd, stdin, stdout := startHelper(t, role, env...)
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Process.Kill()
@@ -92,4 +85,19 @@ func helperProcess(t *testing.T, role string, env ...string) (*exec.Cmd, func())
 	require.NoError(t, err, "helper %s's output", role)
 	require.Equal(t, "ready\n", line, "helper %s's output", role)
 	return cmd, func() { stdin.Close(); cmd.Wait() }
+}
+
+// startHelper starts the test binary as another process in role, with
+// env added, and returns it with its stdin and stdout.
+func startHelper(t *testing.T, role string, env ...string) (*exec.Cmd, io.WriteCloser, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	return cmd, stdin, stdout
 }

@@ -40,14 +40,7 @@ type slotHelper struct {
 // max slots under dir; id is sent on admitted when it gets it.
 func startSlotHelper(t *testing.T, dir string, max, id int, admitted chan<- int) *slotHelper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=take-slot", "GORACE=atexit_sleep_ms=0", "BERTH_DIR="+dir, "BERTH_MAX="+strconv.Itoa(max))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	cmd, stdin, stdout := startHelper(t, "take-slot", "GORACE=atexit_sleep_ms=0", "BERTH_DIR="+dir, "BERTH_MAX="+strconv.Itoa(max))
 	h := &slotHelper{cmd: cmd, stdin: stdin}
 	read := make(chan struct{})
 	go func() {
