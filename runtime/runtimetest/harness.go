@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
@@ -46,13 +48,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	t.Cleanup(cancel)
 	h := &harness{t: t, ctx: ctx, id: randomID(), bb: cfg.Busybox}
 	h.rt = cfg.New(t)
-	if h.rt == nil {
-		t.Fatal("runtimetest: Config.New returned nil")
-	}
+	require.NotNil(t, h.rt, "runtimetest: Config.New returned nil")
 	info, err := h.rt.Info(ctx)
-	if err != nil {
-		t.Fatalf("Info: %v", err)
-	}
+	require.NoError(t, err, "Info")
 	h.info = info
 	h.base = cfg.BaseImage
 	if h.base == "" {
@@ -65,10 +63,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 // loadBase loads this case's own copy of the test image.
 func (h *harness) loadBase() string {
 	h.t.Helper()
-	if !h.info.Has(runtime.CapLoad) {
-		h.t.Fatalf("runtimetest: Config.BaseImage is empty and driver %q does not declare capability %q: "+
+	require.Contains(h.t, h.info.Capabilities, runtime.CapLoad,
+		"runtimetest: Config.BaseImage is empty and driver %q does not declare capability %q: "+
 			"set BaseImage to an existing image with busybox, or implement LoadImage", h.info.Name, runtime.CapLoad)
-	}
 	ref := h.ref("base")
 	h.load(testimage.Options{Ref: ref, Labels: map[string]string{BaseLabelKey: h.id}})
 	return ref
@@ -80,9 +77,7 @@ func (h *harness) load(opts testimage.Options) []runtime.Image {
 	tarball := h.tar(opts)
 	h.cleanupImage(opts.Ref)
 	imgs, err := h.rt.LoadImage(h.ctx, bytes.NewReader(tarball))
-	if err != nil {
-		h.t.Fatalf("LoadImage(%s): %v", opts.Ref, err)
-	}
+	require.NoError(h.t, err, "LoadImage(%s)", opts.Ref)
 	return imgs
 }
 
@@ -91,9 +86,7 @@ func (h *harness) tar(opts testimage.Options) []byte {
 	h.t.Helper()
 	opts.Busybox = h.bb
 	tarball, err := testimage.Tar(opts)
-	if err != nil {
-		h.t.Fatalf("testimage.Tar: %v", err)
-	}
+	require.NoError(h.t, err, "testimage.Tar(%s)", opts.Ref)
 	return tarball
 }
 
@@ -148,8 +141,8 @@ func (h *harness) tryRun(spec runtime.ContainerSpec) (runtime.Container, error) 
 	h.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if err := h.rt.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			h.t.Errorf("clean-up: Remove(%s): %v", c.ID, err)
+		if err := h.rt.Remove(ctx, c.ID); !errors.Is(err, runtime.ErrNotFound) {
+			assert.NoError(h.t, err, "clean-up: Remove(%s)", c.ID)
 		}
 	})
 	return c, nil
@@ -159,9 +152,7 @@ func (h *harness) tryRun(spec runtime.ContainerSpec) (runtime.Container, error) 
 func (h *harness) run(spec runtime.ContainerSpec) runtime.Container {
 	h.t.Helper()
 	c, err := h.tryRun(spec)
-	if err != nil {
-		h.t.Fatalf("Run(%v): %v", spec.Cmd, err)
-	}
+	require.NoError(h.t, err, "Run(%q)", spec.Cmd)
 	return c
 }
 
@@ -169,9 +160,7 @@ func (h *harness) run(spec runtime.ContainerSpec) runtime.Container {
 func (h *harness) wait(id string) runtime.ExitStatus {
 	h.t.Helper()
 	st, err := h.rt.Wait(h.ctx, id)
-	if err != nil {
-		h.t.Fatalf("Wait(%s): %v", id, err)
-	}
+	require.NoError(h.t, err, "Wait(%s)", id)
 	return st
 }
 
@@ -190,9 +179,7 @@ func (h *harness) mustSucceed(spec runtime.ContainerSpec) (runtime.Container, st
 	c := h.run(spec)
 	st := h.wait(c.ID)
 	stdout, stderr := h.logs(c.ID)
-	if st.ExitCode != 0 {
-		h.t.Fatalf("%v: exit code %d, want 0 (stdout %q, stderr %q)", spec.Cmd, st.ExitCode, stdout, stderr)
-	}
+	require.Equal(h.t, 0, st.ExitCode, "exit code of %q (stdout %q, stderr %q)", spec.Cmd, stdout, stderr)
 	return c, stdout
 }
 
@@ -200,9 +187,7 @@ func (h *harness) mustSucceed(spec runtime.ContainerSpec) (runtime.Container, st
 func (h *harness) logs(id string) (stdout, stderr string) {
 	h.t.Helper()
 	stdout, stderr, err := h.tryLogs(h.ctx, id, true)
-	if err != nil {
-		h.t.Fatalf("Logs(%s): %v", id, err)
-	}
+	require.NoError(h.t, err, "Logs(%s)", id)
 	return stdout, stderr
 }
 
@@ -214,32 +199,28 @@ func (h *harness) tryLogs(ctx context.Context, id string, follow bool) (stdout, 
 }
 
 // waitOutput polls Logs (without Follow) until stdout contains want, so a
-// case can act once a script has reached a point.
+// case can act once a script has reached a point. It waits until the case's
+// deadline; an error from Logs fails the case at once.
 func (h *harness) waitOutput(id, want string) {
 	h.t.Helper()
-	for {
+	deadline, _ := h.ctx.Deadline()
+	var logsErr error
+	require.EventuallyWithT(h.t, func(c *assert.CollectT) {
 		stdout, _, err := h.tryLogs(h.ctx, id, false)
 		if err != nil {
-			h.t.Fatalf("Logs(%s) while waiting for %q: %v", id, want, err)
-		}
-		if strings.Contains(stdout, want) {
+			logsErr = err // not worth waiting on: fails the case below
 			return
 		}
-		select {
-		case <-h.ctx.Done():
-			h.t.Fatalf("container %s never printed %q (stdout so far %q)", id, want, stdout)
-		case <-time.After(pollInterval):
-		}
-	}
+		assert.Contains(c, stdout, want, "stdout of container %s so far", id)
+	}, time.Until(deadline), pollInterval, "container %s printing %q", id, want)
+	require.NoError(h.t, logsErr, "Logs(%s) while waiting for %q", id, want)
 }
 
 // inspectImage inspects ref and fails the case on error.
 func (h *harness) inspectImage(ref string) runtime.Image {
 	h.t.Helper()
 	img, err := h.rt.InspectImage(h.ctx, ref)
-	if err != nil {
-		h.t.Fatalf("InspectImage(%s): %v", ref, err)
-	}
+	require.NoError(h.t, err, "InspectImage(%s)", ref)
 	return img
 }
 
@@ -247,9 +228,7 @@ func (h *harness) inspectImage(ref string) runtime.Image {
 func (h *harness) inspect(id string) runtime.Container {
 	h.t.Helper()
 	c, err := h.rt.InspectContainer(h.ctx, id)
-	if err != nil {
-		h.t.Fatalf("InspectContainer(%s): %v", id, err)
-	}
+	require.NoError(h.t, err, "InspectContainer(%s)", id)
 	return c
 }
 
@@ -258,8 +237,8 @@ func (h *harness) cleanupImage(ref string) {
 	h.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if err := h.rt.RemoveImage(ctx, ref); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			h.t.Errorf("clean-up: RemoveImage(%s): %v", ref, err)
+		if err := h.rt.RemoveImage(ctx, ref); !errors.Is(err, runtime.ErrNotFound) {
+			assert.NoError(h.t, err, "clean-up: RemoveImage(%s)", ref)
 		}
 	})
 }
@@ -273,9 +252,7 @@ func (h *harness) commit(id string, opts runtime.CommitOptions) runtime.Image {
 	opts.Labels = labels
 	h.cleanupImage(opts.Ref)
 	img, err := h.rt.Commit(h.ctx, id, opts)
-	if err != nil {
-		h.t.Fatalf("Commit(%s, %s): %v", id, opts.Ref, err)
-	}
+	require.NoError(h.t, err, "Commit(%s, %s)", id, opts.Ref)
 	return img
 }
 
@@ -292,9 +269,7 @@ func (h *harness) needs(c runtime.Capability) bool {
 // expect fails the case unless err belongs to class want.
 func (h *harness) expect(op string, err, want error) {
 	h.t.Helper()
-	if !errors.Is(err, want) {
-		h.t.Errorf("%s: got error %v (class %v), want class %v", op, err, runtime.ClassOf(err), want)
-	}
+	assert.ErrorIs(h.t, err, want, "%s: error of class %v, want class %v", op, runtime.ClassOf(err), want)
 }
 
 // ids returns the IDs of the containers, sorted as given.

@@ -3,6 +3,8 @@ package runtimetest
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -74,9 +76,7 @@ func groups() []group {
 // operation returns runtime.ErrNotImplemented.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
-	if cfg.New == nil {
-		t.Fatal("runtimetest: Config.New is nil")
-	}
+	require.NotNil(t, cfg.New, "runtimetest: Config.New is nil")
 	for _, g := range groups() {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
