@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"slices"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
@@ -21,34 +24,19 @@ var knownCapabilities = []runtime.Capability{
 
 func testInfoSane(h *harness) {
 	info, err := h.rt.Info(h.ctx)
-	if err != nil {
-		h.t.Fatalf("Info: %v", err)
-	}
-	if info.Name == "" {
-		h.t.Error("Info.Name is empty")
-	}
-	if info.ProtocolVersion != runtime.ProtocolVersion {
-		h.t.Errorf("Info.ProtocolVersion = %d, want %d", info.ProtocolVersion, runtime.ProtocolVersion)
-	}
-	seen := map[runtime.Capability]bool{}
-	for _, c := range info.Capabilities {
-		if !slices.Contains(knownCapabilities, c) {
-			h.t.Errorf("Info.Capabilities has unknown capability %q", c)
-		}
-		if seen[c] {
-			h.t.Errorf("Info.Capabilities lists %q twice", c)
-		}
-		seen[c] = true
-	}
-	if info.Has(runtime.CapSquash) && !info.Has(runtime.CapCommit) {
-		h.t.Errorf("Info.Capabilities has %q without %q", runtime.CapSquash, runtime.CapCommit)
+	require.NoError(h.t, err, "Info")
+	assert.NotEmpty(h.t, info.Name, "Info.Name")
+	assert.Equal(h.t, runtime.ProtocolVersion, info.ProtocolVersion, "Info.ProtocolVersion")
+	assert.Subset(h.t, knownCapabilities, info.Capabilities, "Info.Capabilities: only known capabilities")
+	sorted := slices.Sorted(slices.Values(info.Capabilities))
+	assert.Equal(h.t, slices.Compact(slices.Clone(sorted)), sorted, "Info.Capabilities, sorted: each listed once")
+	if info.Has(runtime.CapSquash) {
+		assert.Contains(h.t, info.Capabilities, runtime.CapCommit, "Info.Capabilities has %q, which needs %q", runtime.CapSquash, runtime.CapCommit)
 	}
 }
 
 func testPing(h *harness) {
-	if err := h.rt.Ping(h.ctx); err != nil {
-		h.t.Fatalf("Ping: %v", err)
-	}
+	require.NoError(h.t, h.rt.Ping(h.ctx), "Ping")
 }
 
 // testUndeclaredCapabilities checks that every optional operation the
@@ -76,12 +64,8 @@ func testUndeclaredCapabilities(h *harness) {
 		_, err = h.tryRun(spec)
 		h.expect("Run with NanoCPUs without "+string(runtime.CapLimits), err, runtime.ErrNotImplemented)
 		cs, err := h.rt.ListContainers(h.ctx, h.labels())
-		if err != nil {
-			h.t.Fatalf("ListContainers: %v", err)
-		}
-		if len(cs) != 0 {
-			h.t.Errorf("refused Run left containers behind: %v", ids(cs))
-		}
+		require.NoError(h.t, err, "ListContainers")
+		assert.Empty(h.t, ids(cs), "containers refused Runs left behind")
 	}
 	if !h.info.Has(runtime.CapCommit) || !h.info.Has(runtime.CapSquash) {
 		c, _ := h.mustSucceed(h.sh("echo x > /tmp/x"))
@@ -99,10 +83,6 @@ func testUndeclaredCapabilities(h *harness) {
 		h.expect("InspectImage after a refused squash commit", err, runtime.ErrNotFound)
 	}
 	imgs, err := h.rt.ListImages(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListImages: %v", err)
-	}
-	if len(imgs) != 0 {
-		h.t.Errorf("refused operations left images behind: %+v", imgs)
-	}
+	require.NoError(h.t, err, "ListImages")
+	assert.Empty(h.t, imgs, "images refused operations left behind")
 }

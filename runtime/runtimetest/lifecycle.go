@@ -2,8 +2,10 @@ package runtimetest
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -33,12 +35,8 @@ func testExitCodes(h *harness) {
 		{[]string{"sh", "-c", "no-such-command-berth"}, 127},
 	} {
 		st, stdout, stderr := h.runToEnd(h.spec(tc.cmd...))
-		if st.ExitCode != tc.want {
-			h.t.Errorf("%q: exit code %d, want %d (stdout %q, stderr %q)", tc.cmd, st.ExitCode, tc.want, stdout, stderr)
-		}
-		if st.OOMKilled {
-			h.t.Errorf("%q: OOMKilled set", tc.cmd)
-		}
+		assert.Equal(h.t, tc.want, st.ExitCode, "exit code of %q (stdout %q, stderr %q)", tc.cmd, stdout, stderr)
+		assert.False(h.t, st.OOMKilled, "%q: OOMKilled set", tc.cmd)
 	}
 }
 
@@ -48,19 +46,11 @@ func testWaitAfterExit(h *harness) {
 	c := h.run(h.sh("exit 7"))
 	first := h.wait(c.ID)
 	second := h.wait(c.ID)
-	if first.ExitCode != 7 || second.ExitCode != 7 {
-		h.t.Errorf("Wait twice: exit codes %d and %d, want 7 and 7", first.ExitCode, second.ExitCode)
-	}
-	if first != second {
-		h.t.Errorf("Wait twice: statuses differ: %+v then %+v", first, second)
-	}
-	if got := h.inspect(c.ID).State; got != runtime.StateExited {
-		h.t.Errorf("state after exit = %q, want %q", got, runtime.StateExited)
-	}
-	third := h.wait(c.ID)
-	if third != first {
-		h.t.Errorf("Wait after Inspect: %+v, want %+v", third, first)
-	}
+	assert.Equal(h.t, 7, first.ExitCode, "exit code from the first Wait")
+	assert.Equal(h.t, 7, second.ExitCode, "exit code from the second Wait")
+	assert.Equal(h.t, first, second, "status from the second Wait, against the first")
+	assert.Equal(h.t, runtime.StateExited, h.inspect(c.ID).State, "state after exit")
+	assert.Equal(h.t, first, h.wait(c.ID), "status from Wait after Inspect, against the first Wait")
 }
 
 // testWaitCancelled checks that cancelling Wait's ctx returns ctx's error
@@ -73,37 +63,23 @@ func testWaitCancelled(h *harness) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
 	_, err := h.rt.Wait(ctx, c.ID)
-	if !errors.Is(err, context.Canceled) {
-		h.t.Fatalf("Wait with cancelled ctx: got %v, want context.Canceled", err)
-	}
-	if d := time.Since(start); d > 20*time.Second {
-		h.t.Errorf("Wait took %v to notice the cancelled ctx", d)
-	}
+	require.ErrorIs(h.t, err, context.Canceled, "Wait with cancelled ctx")
+	assert.LessOrEqual(h.t, time.Since(start), 20*time.Second, "time Wait took to notice the cancelled ctx")
 
 	ctx, cancel = context.WithTimeout(h.ctx, 300*time.Millisecond)
 	defer cancel()
 	_, err = h.rt.Wait(ctx, c.ID)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		h.t.Fatalf("Wait with expired ctx: got %v, want context.DeadlineExceeded", err)
-	}
-	if got := h.inspect(c.ID).State; got != runtime.StateRunning {
-		h.t.Fatalf("state after cancelled Waits = %q, want %q", got, runtime.StateRunning)
-	}
+	require.ErrorIs(h.t, err, context.DeadlineExceeded, "Wait with expired ctx")
+	require.Equal(h.t, runtime.StateRunning, h.inspect(c.ID).State, "state after cancelled Waits")
 
 	done := make(chan runtime.ExitStatus, 1)
 	go func() {
 		st, err := h.rt.Wait(h.ctx, c.ID)
-		if err != nil {
-			h.t.Errorf("Wait again: %v", err)
-		}
+		assert.NoError(h.t, err, "Wait(%s) again", c.ID)
 		done <- st
 	}()
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL"}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if st := <-done; st.ExitCode != 137 {
-		h.t.Errorf("Wait again after kill: exit code %d, want 137", st.ExitCode)
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL"}), "Stop(%s)", c.ID)
+	assert.Equal(h.t, 137, (<-done).ExitCode, "exit code from Wait again after kill")
 }
 
 // testInspect checks what InspectContainer and Run report.
@@ -113,32 +89,17 @@ func testInspect(h *harness) {
 	spec.Labels = h.labels("io.berth.test.extra", "x")
 	before := time.Now().Add(-time.Minute)
 	c := h.run(spec)
-	if c.Name != spec.Name {
-		h.t.Errorf("Run: Name = %q, want %q", c.Name, spec.Name)
-	}
+	assert.Equal(h.t, spec.Name, c.Name, "Name Run returned")
 	h.waitOutput(c.ID, "ready")
 	got := h.inspect(c.ID)
-	if got.ID != c.ID || got.Name != spec.Name || got.Image != spec.Image {
-		h.t.Errorf("InspectContainer = {ID %q Name %q Image %q}, want {%q %q %q}",
-			got.ID, got.Name, got.Image, c.ID, spec.Name, spec.Image)
-	}
-	if got.State != runtime.StateRunning {
-		h.t.Errorf("state of a sleeping container = %q, want %q", got.State, runtime.StateRunning)
-	}
-	for k, v := range spec.Labels {
-		if got.Labels[k] != v {
-			h.t.Errorf("label %s = %q, want %q (labels %v)", k, got.Labels[k], v, got.Labels)
-		}
-	}
-	if got.Created.Before(before) || got.Created.After(time.Now().Add(time.Minute)) {
-		h.t.Errorf("Created = %v, want about now", got.Created)
-	}
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL"}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if got := h.inspect(c.ID).State; got != runtime.StateExited {
-		h.t.Errorf("state after Stop = %q, want %q", got, runtime.StateExited)
-	}
+	assert.Equal(h.t, c.ID, got.ID, "InspectContainer(%s).ID", c.ID)
+	assert.Equal(h.t, spec.Name, got.Name, "InspectContainer(%s).Name", c.ID)
+	assert.Equal(h.t, spec.Image, got.Image, "InspectContainer(%s).Image", c.ID)
+	assert.Equal(h.t, runtime.StateRunning, got.State, "state of a sleeping container")
+	assert.Subset(h.t, got.Labels, spec.Labels, "labels of the container")
+	assert.WithinRange(h.t, got.Created, before, time.Now().Add(time.Minute), "Created: about now")
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL"}), "Stop(%s)", c.ID)
+	assert.Equal(h.t, runtime.StateExited, h.inspect(c.ID).State, "state after Stop")
 }
 
 // testRemoveRunning checks that Remove kills a running container and
@@ -146,18 +107,14 @@ func testInspect(h *harness) {
 func testRemoveRunning(h *harness) {
 	c := h.run(h.sh("echo ready; sleep 30"))
 	h.waitOutput(c.ID, "ready")
-	if err := h.rt.Remove(h.ctx, c.ID); err != nil {
-		h.t.Fatalf("Remove of a running container: %v", err)
-	}
+	require.NoError(h.t, h.rt.Remove(h.ctx, c.ID), "Remove of a running container")
 	h.checkGone(c.ID)
 }
 
 // testRemoveExited checks that Remove forgets an exited container.
 func testRemoveExited(h *harness) {
 	c, _ := h.mustSucceed(h.spec("echo", "bye"))
-	if err := h.rt.Remove(h.ctx, c.ID); err != nil {
-		h.t.Fatalf("Remove of an exited container: %v", err)
-	}
+	require.NoError(h.t, h.rt.Remove(h.ctx, c.ID), "Remove of an exited container")
 	h.checkGone(c.ID)
 }
 
@@ -171,10 +128,6 @@ func (h *harness) checkGone(id string) {
 	err = h.rt.Remove(h.ctx, id)
 	h.expect("Remove after Remove", err, runtime.ErrNotFound)
 	cs, err := h.rt.ListContainers(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListContainers: %v", err)
-	}
-	if len(cs) != 0 {
-		h.t.Errorf("ListContainers after Remove: %v, want none", ids(cs))
-	}
+	require.NoError(h.t, err, "ListContainers")
+	assert.Empty(h.t, ids(cs), "IDs ListContainers returned after Remove")
 }

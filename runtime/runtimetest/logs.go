@@ -2,9 +2,11 @@ package runtimetest
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -21,25 +23,16 @@ var logsCases = []testCase{
 // testLogsSeparated checks that stdout and stderr reach their own writers.
 func testLogsSeparated(h *harness) {
 	st, stdout, stderr := h.runToEnd(h.sh("echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo -n last"))
-	if st.ExitCode != 0 {
-		h.t.Fatalf("exit code %d", st.ExitCode)
-	}
-	if want := "out1\nout2\nlast"; stdout != want {
-		h.t.Errorf("stdout = %q, want %q", stdout, want)
-	}
-	if want := "err1\nerr2\n"; stderr != want {
-		h.t.Errorf("stderr = %q, want %q", stderr, want)
-	}
+	require.Equal(h.t, 0, st.ExitCode, "exit code (stdout %q, stderr %q)", stdout, stderr)
+	assert.Equal(h.t, "out1\nout2\nlast", stdout, "stdout")
+	assert.Equal(h.t, "err1\nerr2\n", stderr, "stderr")
 	// Without Follow, an exited container's output is all there.
 	c := h.run(h.sh("echo a; echo b >&2"))
 	h.wait(c.ID)
 	stdout, stderr, err := h.tryLogs(h.ctx, c.ID, false)
-	if err != nil {
-		h.t.Fatalf("Logs: %v", err)
-	}
-	if stdout != "a\n" || stderr != "b\n" {
-		h.t.Errorf("Logs without Follow after exit = %q, %q, want %q, %q", stdout, stderr, "a\n", "b\n")
-	}
+	require.NoError(h.t, err, "Logs(%s) without Follow", c.ID)
+	assert.Equal(h.t, "a\n", stdout, "stdout from Logs without Follow after exit")
+	assert.Equal(h.t, "b\n", stderr, "stderr from Logs without Follow after exit")
 }
 
 // testLogsFollow follows a container from its start: Logs returns once it
@@ -47,18 +40,13 @@ func testLogsSeparated(h *harness) {
 func testLogsFollow(h *harness) {
 	c := h.run(h.sh("echo first; sleep 1; echo second >&2; sleep 1; echo third"))
 	stdout, stderr := h.logs(c.ID)
-	if stdout != "first\nthird\n" || stderr != "second\n" {
-		h.t.Errorf("followed logs = %q, %q, want %q, %q", stdout, stderr, "first\nthird\n", "second\n")
-	}
+	assert.Equal(h.t, "first\nthird\n", stdout, "stdout from followed Logs")
+	assert.Equal(h.t, "second\n", stderr, "stderr from followed Logs")
 	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 	defer cancel()
 	st, err := h.rt.Wait(ctx, c.ID)
-	if err != nil {
-		h.t.Fatalf("Wait after followed Logs returned: %v (Logs returned before the exit?)", err)
-	}
-	if st.ExitCode != 0 {
-		h.t.Errorf("exit code %d, want 0", st.ExitCode)
-	}
+	require.NoError(h.t, err, "Wait after followed Logs returned (Logs returned before the exit?)")
+	assert.Equal(h.t, 0, st.ExitCode, "exit code")
 }
 
 // testLogsFastExit checks that the output of a container that exits at
@@ -67,15 +55,13 @@ func testLogsFastExit(h *harness) {
 	for i := range 5 {
 		c := h.run(h.spec("echo", "fast"))
 		stdout, stderr := h.logs(c.ID)
-		if stdout != "fast\n" || stderr != "" {
-			h.t.Errorf("run %d: followed logs = %q, %q, want %q, %q", i, stdout, stderr, "fast\n", "")
-		}
+		assert.Equal(h.t, "fast\n", stdout, "run %d: stdout from followed Logs", i)
+		assert.Empty(h.t, stderr, "run %d: stderr from followed Logs", i)
 		c = h.run(h.sh("echo quick >&2"))
 		h.wait(c.ID)
 		stdout, stderr = h.logs(c.ID)
-		if stdout != "" || stderr != "quick\n" {
-			h.t.Errorf("run %d: logs after Wait = %q, %q, want %q, %q", i, stdout, stderr, "", "quick\n")
-		}
+		assert.Empty(h.t, stdout, "run %d: stdout from Logs after Wait", i)
+		assert.Equal(h.t, "quick\n", stderr, "run %d: stderr from Logs after Wait", i)
 	}
 }
 
@@ -83,15 +69,11 @@ func testLogsFastExit(h *harness) {
 func testLogsLarge(h *harness) {
 	const n = 100_000
 	st, stdout, stderr := h.runToEnd(h.sh("head -c 100000 /dev/zero; echo; echo done >&2"))
-	if st.ExitCode != 0 {
-		h.t.Fatalf("exit code %d (stderr %q)", st.ExitCode, stderr)
-	}
-	if len(stdout) != n+1 || strings.Trim(stdout, "\x00") != "\n" {
-		h.t.Errorf("stdout: %d bytes, want %d zero bytes and a newline", len(stdout), n)
-	}
-	if stderr != "done\n" {
-		h.t.Errorf("stderr = %q, want %q", stderr, "done\n")
-	}
+	require.Equal(h.t, 0, st.ExitCode, "exit code (stderr %q)", stderr)
+	// Not assert.Len or assert.Equal of stdout: a failure would print 100 kB.
+	assert.Equal(h.t, n+1, len(stdout), "bytes of stdout: %d zero bytes and a newline", n)
+	assert.Equal(h.t, "\n", strings.Trim(stdout, "\x00"), "stdout without its zero bytes")
+	assert.Equal(h.t, "done\n", stderr, "stderr")
 }
 
 // testLogsCancelled cancels a followed Logs: it returns ctx's error and
@@ -102,13 +84,7 @@ func testLogsCancelled(h *harness) {
 	ctx, cancel := context.WithTimeout(h.ctx, 300*time.Millisecond)
 	defer cancel()
 	stdout, _, err := h.tryLogs(ctx, c.ID, true)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		h.t.Errorf("followed Logs with expiring ctx: got %v, want context.DeadlineExceeded", err)
-	}
-	if stdout != "ready\n" {
-		h.t.Errorf("followed Logs copied %q before the ctx expired, want %q", stdout, "ready\n")
-	}
-	if got := h.inspect(c.ID).State; got != runtime.StateRunning {
-		h.t.Errorf("state after cancelled Logs = %q, want %q", got, runtime.StateRunning)
-	}
+	assert.ErrorIs(h.t, err, context.DeadlineExceeded, "followed Logs with expiring ctx")
+	assert.Equal(h.t, "ready\n", stdout, "stdout followed Logs copied before the ctx expired")
+	assert.Equal(h.t, runtime.StateRunning, h.inspect(c.ID).State, "state after cancelled Logs")
 }

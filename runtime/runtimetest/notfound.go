@@ -4,6 +4,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -56,7 +58,5 @@ func testRunMissingImage(h *harness) {
 	h.expect("Run of an unknown image", err, runtime.ErrNotFound)
 	h.expectNoContainers()
 	_, err = h.rt.InspectContainer(h.ctx, spec.Name)
-	if err == nil {
-		h.t.Errorf("a container named %s exists after the failed Run", spec.Name)
-	}
+	assert.Error(h.t, err, "InspectContainer(%s) after the failed Run: a container by that name exists", spec.Name)
 }

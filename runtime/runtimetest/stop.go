@@ -2,8 +2,10 @@ package runtimetest
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -24,21 +26,12 @@ func testStopIgnoresTERM(h *harness) {
 	c := h.run(h.sh("trap '' TERM; echo ready; sleep 30; echo survived"))
 	h.waitOutput(c.ID, "ready")
 	start := time.Now()
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: time.Second}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if d := time.Since(start); d > 25*time.Second {
-		h.t.Errorf("Stop with a 1s grace took %v", d)
-	}
-	if got := h.inspect(c.ID).State; got != runtime.StateExited {
-		h.t.Errorf("state after Stop returned = %q, want %q", got, runtime.StateExited)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 137 {
-		h.t.Errorf("exit code of a job ignoring TERM after Stop = %d, want 137 (killed)", st.ExitCode)
-	}
-	if stdout, _ := h.logs(c.ID); stdout != "ready\n" {
-		h.t.Errorf("stdout = %q, want %q", stdout, "ready\n")
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: time.Second}), "Stop(%s)", c.ID)
+	assert.LessOrEqual(h.t, time.Since(start), 25*time.Second, "time Stop with a 1s grace took")
+	assert.Equal(h.t, runtime.StateExited, h.inspect(c.ID).State, "state after Stop returned")
+	assert.Equal(h.t, 137, h.wait(c.ID).ExitCode, "exit code of a job ignoring TERM after Stop (137: killed)")
+	stdout, _ := h.logs(c.ID)
+	assert.Equal(h.t, "ready\n", stdout, "stdout")
 }
 
 // testStopHonoursTERM stops a job that lets SIGTERM end it: it must end by
@@ -49,27 +42,18 @@ func testStopIgnoresTERM(h *harness) {
 func testStopHonoursTERM(h *harness) {
 	c := h.run(h.sh("echo ready; sleep 30; echo survived"))
 	h.waitOutput(c.ID, "ready")
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: 20 * time.Second}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 143 {
-		h.t.Errorf("exit code of a job ended by SIGTERM = %d, want 143", st.ExitCode)
-	}
-	if stdout, _ := h.logs(c.ID); stdout != "ready\n" {
-		h.t.Errorf("stdout = %q, want %q", stdout, "ready\n")
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: 20 * time.Second}), "Stop(%s)", c.ID)
+	assert.Equal(h.t, 143, h.wait(c.ID).ExitCode, "exit code of a job ended by SIGTERM")
+	stdout, _ := h.logs(c.ID)
+	assert.Equal(h.t, "ready\n", stdout, "stdout")
 }
 
 // testStopKill stops with SIGKILL as the first signal.
 func testStopKill(h *harness) {
 	c := h.run(h.sh("trap '' TERM; echo ready; sleep 30"))
 	h.waitOutput(c.ID, "ready")
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL", Grace: 20 * time.Second}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 137 {
-		h.t.Errorf("exit code after Stop with SIGKILL = %d, want 137", st.ExitCode)
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Signal: "SIGKILL", Grace: 20 * time.Second}), "Stop(%s)", c.ID)
+	assert.Equal(h.t, 137, h.wait(c.ID).ExitCode, "exit code after Stop with SIGKILL")
 }
 
 // testStopExited checks that Stop of an exited container is a no-op that
@@ -77,12 +61,8 @@ func testStopKill(h *harness) {
 func testStopExited(h *harness) {
 	c := h.run(h.sh("exit 4"))
 	h.wait(c.ID)
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: time.Second}); err != nil {
-		h.t.Fatalf("Stop of an exited container: %v", err)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 4 {
-		h.t.Errorf("exit code after Stop of an exited container = %d, want 4", st.ExitCode)
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: time.Second}), "Stop of an exited container")
+	assert.Equal(h.t, 4, h.wait(c.ID).ExitCode, "exit code after Stop of an exited container")
 }
 
 // testStopCancelled cancels Stop during a long grace period. The contract:
@@ -98,16 +78,11 @@ func testStopCancelled(h *harness) {
 	defer cancel()
 	start := time.Now()
 	err := h.rt.Stop(ctx, c.ID, runtime.StopOptions{Grace: time.Minute})
-	if d := time.Since(start); d > 25*time.Second {
-		h.t.Errorf("Stop whose ctx ended after 500ms of a 1-minute grace returned after %v", d)
+	assert.LessOrEqual(h.t, time.Since(start), 25*time.Second, "time Stop whose ctx ended after 500ms of a 1-minute grace took")
+	if err != nil {
+		assert.ErrorIs(h.t, err, context.DeadlineExceeded, "Stop whose ctx ended: want nil or an error wrapping context.DeadlineExceeded")
 	}
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		h.t.Errorf("Stop whose ctx ended: %v, want nil or an error wrapping context.DeadlineExceeded", err)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 137 {
-		h.t.Errorf("exit code after a cancelled Stop = %d, want 137 (killed)", st.ExitCode)
-	}
-	if stdout, _ := h.logs(c.ID); stdout != "ready\n" {
-		h.t.Errorf("stdout after a cancelled Stop = %q, want %q", stdout, "ready\n")
-	}
+	assert.Equal(h.t, 137, h.wait(c.ID).ExitCode, "exit code after a cancelled Stop (137: killed)")
+	stdout, _ := h.logs(c.ID)
+	assert.Equal(h.t, "ready\n", stdout, "stdout after a cancelled Stop")
 }
