@@ -1,10 +1,11 @@
 package runtimetest
 
 import (
-	"errors"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -30,33 +31,21 @@ func testCommitFiles(h *harness) {
 	c, _ := h.mustSucceed(h.sh("mkdir -p /work && echo committed-content > /work/f"))
 	ref := h.ref("files")
 	img := h.commit(c.ID, runtime.CommitOptions{Ref: ref, Labels: map[string]string{"io.berth.test.kind": "files"}})
-	if img.ID == "" || img.Size <= 0 || img.Layers < 1 {
-		h.t.Errorf("Commit returned ID %q Size %d Layers %d; want all set", img.ID, img.Size, img.Layers)
-	}
+	assert.NotEmpty(h.t, img.ID, "ID Commit returned")
+	assert.Positive(h.t, img.Size, "Size Commit returned")
+	assert.GreaterOrEqual(h.t, img.Layers, 1, "Layers Commit returned")
 	got := h.inspectImage(ref)
-	if got.ID != img.ID || got.Layers != img.Layers {
-		h.t.Errorf("InspectImage = ID %q Layers %d, Commit returned ID %q Layers %d", got.ID, got.Layers, img.ID, img.Layers)
-	}
-	if !slices.Contains(got.Refs, ref) {
-		h.t.Errorf("committed image refs %v lack %s", got.Refs, ref)
-	}
-	for k, v := range h.labels("io.berth.test.kind", "files") {
-		if got.Labels[k] != v {
-			h.t.Errorf("committed image label %s = %q, want %q (labels %v)", k, got.Labels[k], v, got.Labels)
-		}
-	}
-	if got.Created.IsZero() {
-		h.t.Error("committed image has no Created time")
-	}
+	assert.Equal(h.t, img.ID, got.ID, "InspectImage(%s).ID, against the ID Commit returned", ref)
+	assert.Equal(h.t, img.Layers, got.Layers, "InspectImage(%s).Layers, against the Layers Commit returned", ref)
+	assert.Contains(h.t, got.Refs, ref, "refs of the committed image")
+	assert.Subset(h.t, got.Labels, h.labels("io.berth.test.kind", "files"), "labels of the committed image")
+	assert.False(h.t, got.Created.IsZero(), "committed image has no Created time")
 	spec := h.spec("cat", "/work/f")
 	spec.Image = ref
-	if _, stdout := h.mustSucceed(spec); stdout != "committed-content\n" {
-		h.t.Errorf("committed image: cat /work/f = %q, want %q", stdout, "committed-content\n")
-	}
+	_, stdout := h.mustSucceed(spec)
+	assert.Equal(h.t, "committed-content\n", stdout, "committed image: cat /work/f")
 	// The source container is unchanged by the commit.
-	if st := h.wait(c.ID); st.ExitCode != 0 {
-		h.t.Errorf("source container exit code after commit = %d", st.ExitCode)
-	}
+	assert.Equal(h.t, 0, h.wait(c.ID).ExitCode, "source container's exit code after commit")
 }
 
 // testCommitLayers checks that each commit adds one layer and that changes
@@ -78,19 +67,13 @@ func testCommitLayers(h *harness) {
 		from = h.ref("gen")
 		img := h.commit(c.ID, runtime.CommitOptions{Ref: from})
 		layers++
-		if img.Layers != layers {
-			h.t.Errorf("commit %d: Layers = %d, want %d", i+1, img.Layers, layers)
-		}
-		if got := h.inspectImage(from).Layers; got != layers {
-			h.t.Errorf("commit %d: InspectImage Layers = %d, want %d", i+1, got, layers)
-		}
+		assert.Equal(h.t, layers, img.Layers, "commit %d: Layers Commit returned", i+1)
+		assert.Equal(h.t, layers, h.inspectImage(from).Layers, "commit %d: InspectImage(%s).Layers", i+1, from)
 	}
 	spec := h.sh("cat /work/g1 /work/g2 /work/g3; test -e /work/doomed && echo doomed-back")
 	spec.Image = from
 	st, stdout, stderr := h.runToEnd(spec)
-	if want := "one\ntwo\nthree\n"; stdout != want {
-		h.t.Errorf("third generation sees %q (stderr %q, exit %d), want %q", stdout, stderr, st.ExitCode, want)
-	}
+	assert.Equal(h.t, "one\ntwo\nthree\n", stdout, "what the third generation sees (stderr %q, exit %d)", stderr, st.ExitCode)
 }
 
 // testCommitChanges checks ConfigChanges: Env replaced by key, Cmd and
@@ -109,19 +92,12 @@ func testCommitChanges(h *harness) {
 		WorkingDir: "/work/wd",
 	}})
 	img := h.inspectImage(ref)
-	for _, want := range []string{"KEEP=kept", "A=changed", "NEW=1"} {
-		if !slices.Contains(img.Env, want) {
-			h.t.Errorf("committed Env %q lacks %q", img.Env, want)
-		}
-	}
-	if slices.Contains(img.Env, "A=orig") {
-		h.t.Errorf("committed Env %q keeps A=orig after the change", img.Env)
-	}
+	assert.Subset(h.t, img.Env, []string{"KEEP=kept", "A=changed", "NEW=1"}, "committed Env")
+	assert.NotContains(h.t, img.Env, "A=orig", "committed Env keeps A=orig after the change")
 	run := h.spec() // no Cmd: the image's
 	run.Image = ref
-	if _, stdout := h.mustSucceed(run); stdout != "kept changed 1\n/work/wd\n" {
-		h.t.Errorf("committed Cmd printed %q, want %q", stdout, "kept changed 1\n/work/wd\n")
-	}
+	_, stdout := h.mustSucceed(run)
+	assert.Equal(h.t, "kept changed 1\n/work/wd\n", stdout, "what the committed Cmd printed")
 }
 
 // testCommitSecretEnv checks that SecretEnv reaches the process but no
@@ -135,34 +111,27 @@ func testCommitSecretEnv(h *harness) {
 	spec.Env = []string{"PLAIN=visible"}
 	spec.SecretEnv = []string{"BERTH_SECRET=" + secret}
 	c, stdout := h.mustSucceed(spec)
-	if stdout != "secret-seen\nvisible\n" {
-		h.t.Fatalf("container printed %q, want the secret seen and PLAIN", stdout)
-	}
+	require.Equal(h.t, "secret-seen\nvisible\n", stdout, "container's output: the secret seen, then PLAIN")
 	ref := h.ref("secret")
 	img := h.commit(c.ID, runtime.CommitOptions{Ref: ref, Labels: map[string]string{"io.berth.test.kind": "secret"}})
-	for _, got := range []runtime.Image{img, h.inspectImage(ref)} {
-		if !slices.Contains(got.Env, "PLAIN=visible") {
-			h.t.Errorf("committed Env %q lacks PLAIN=visible", got.Env)
+	for _, got := range []struct {
+		from string
+		img  runtime.Image
+	}{{"Commit", img}, {"InspectImage", h.inspectImage(ref)}} {
+		assert.Contains(h.t, got.img.Env, "PLAIN=visible", "committed Env (from %s)", got.from)
+		for _, kv := range got.img.Env {
+			assert.NotContains(h.t, kv, secret, "committed Env (from %s) carries the secret", got.from)
+			assert.False(h.t, strings.HasPrefix(kv, "BERTH_SECRET="), "committed Env (from %s) sets the secret's key: %q", got.from, kv)
 		}
-		for _, kv := range got.Env {
-			if strings.Contains(kv, secret) {
-				h.t.Errorf("committed Env carries the secret: %q", kv)
-			}
-			if strings.HasPrefix(kv, "BERTH_SECRET=") {
-				h.t.Errorf("committed Env sets the secret's key: %q", kv)
-			}
-		}
-		for k, v := range got.Labels {
-			if strings.Contains(k, secret) || strings.Contains(v, secret) {
-				h.t.Errorf("committed labels carry the secret: %s=%s", k, v)
-			}
+		for k, v := range got.img.Labels {
+			assert.NotContains(h.t, k, secret, "committed label key (from %s) carries the secret", got.from)
+			assert.NotContains(h.t, v, secret, "committed label %s (from %s) carries the secret", k, got.from)
 		}
 	}
 	run := h.sh(`echo "[$BERTH_SECRET] $PLAIN"`)
 	run.Image = ref
-	if _, stdout := h.mustSucceed(run); stdout != "[] visible\n" {
-		h.t.Errorf("container of the committed image printed %q, want %q", stdout, "[] visible\n")
-	}
+	_, stdout = h.mustSucceed(run)
+	assert.Equal(h.t, "[] visible\n", stdout, "what a container of the committed image printed")
 }
 
 // testCommitSquash checks that a squashed commit is one layer holding the
@@ -179,18 +148,14 @@ func testCommitSquash(h *harness) {
 	c, _ = h.mustSucceed(spec)
 	ref := h.ref("squash")
 	img := h.commit(c.ID, runtime.CommitOptions{Ref: ref, Squash: true, Labels: map[string]string{"io.berth.test.kind": "squash"}})
-	if img.Layers != 1 {
-		h.t.Errorf("squashed commit: Layers = %d, want 1", img.Layers)
-	}
+	assert.Equal(h.t, 1, img.Layers, "Layers of the squashed commit")
 	got := h.inspectImage(ref)
-	if got.Layers != 1 || got.Labels["io.berth.test.kind"] != "squash" {
-		h.t.Errorf("squashed image: Layers %d labels %v, want 1 layer and the labels", got.Layers, got.Labels)
-	}
+	assert.Equal(h.t, 1, got.Layers, "InspectImage(%s).Layers of the squashed image", ref)
+	assert.Equal(h.t, "squash", got.Labels["io.berth.test.kind"], "label io.berth.test.kind of the squashed image (labels %v)", got.Labels)
 	run := h.sh("cat /work/a /work/b && echo ok")
 	run.Image = ref
-	if _, stdout := h.mustSucceed(run); stdout != "a\nb\nok\n" {
-		h.t.Errorf("squashed image: %q, want %q", stdout, "a\nb\nok\n")
-	}
+	_, stdout := h.mustSucceed(run)
+	assert.Equal(h.t, "a\nb\nok\n", stdout, "squashed image: cat /work/a /work/b")
 }
 
 // testCommitEmptyRef checks that Commit requires a reference.
@@ -216,25 +181,15 @@ func testCommitRunning(h *harness) {
 	ref := h.ref("running")
 	h.cleanupImage(ref)
 	_, err := h.rt.Commit(h.ctx, c.ID, runtime.CommitOptions{Ref: ref, Labels: h.labels()})
-	switch {
-	case err == nil:
+	if err == nil {
 		spec := h.spec("cat", "/work/r")
 		spec.Image = ref
-		if _, stdout := h.mustSucceed(spec); stdout != "data\n" {
-			h.t.Errorf("image committed from a running container: cat /work/r = %q, want %q", stdout, "data\n")
-		}
-	case errors.Is(err, runtime.ErrFailedPrecondition):
+		_, stdout := h.mustSucceed(spec)
+		assert.Equal(h.t, "data\n", stdout, "image committed from a running container: cat /work/r")
+	} else if assert.ErrorIs(h.t, err, runtime.ErrFailedPrecondition, "Commit of a running container: want success or class %v", runtime.ErrFailedPrecondition) {
 		h.expectNoImages()
-	default:
-		h.t.Errorf("Commit of a running container: %v, want success or class %v", err, runtime.ErrFailedPrecondition)
 	}
-	if got := h.inspect(c.ID).State; got != runtime.StateRunning {
-		h.t.Errorf("state after Commit of a running container = %q, want %q", got, runtime.StateRunning)
-	}
-	if err := h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: 10 * time.Second}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
-	if st := h.wait(c.ID); st.ExitCode != 143 && st.ExitCode != 137 {
-		h.t.Errorf("exit code after Stop = %d, want 143 or 137", st.ExitCode)
-	}
+	assert.Equal(h.t, runtime.StateRunning, h.inspect(c.ID).State, "state after Commit of a running container")
+	require.NoError(h.t, h.rt.Stop(h.ctx, c.ID, runtime.StopOptions{Grace: 10 * time.Second}), "Stop(%s)", c.ID)
+	assert.Contains(h.t, []int{143, 137}, h.wait(c.ID).ExitCode, "exit code after Stop: 143 or 137")
 }

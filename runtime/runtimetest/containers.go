@@ -1,7 +1,8 @@
 package runtimetest
 
 import (
-	"slices"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -43,38 +44,21 @@ func testListContainers(h *harness) {
 		{runtime.LabelFilter{LabelKey: h.id + "-other"}, nil},
 	} {
 		cs, err := h.rt.ListContainers(h.ctx, tc.filter)
-		if err != nil {
-			h.t.Fatalf("ListContainers(%v): %v", tc.filter, err)
-		}
-		got := ids(cs)
-		if !sameSet(got, tc.want) {
-			h.t.Errorf("ListContainers(%v) = %v, want %v", tc.filter, got, tc.want)
-		}
+		require.NoError(h.t, err, "ListContainers(%v)", tc.filter)
+		assert.ElementsMatch(h.t, tc.want, ids(cs), "IDs ListContainers(%v) returned", tc.filter)
 		for _, c := range cs {
-			if !tc.filter.Match(c.Labels) {
-				h.t.Errorf("ListContainers(%v) returned %s with labels %v", tc.filter, c.ID, c.Labels)
-			}
+			assert.True(h.t, tc.filter.Match(c.Labels), "ListContainers(%v) returned %s with labels %v", tc.filter, c.ID, c.Labels)
 			wantState := runtime.StateExited
 			if c.ID == idB {
 				wantState = runtime.StateRunning
 			}
-			if c.State != wantState {
-				h.t.Errorf("ListContainers: %s state %q, want %q", c.ID, c.State, wantState)
-			}
-			if c.Image != h.base {
-				h.t.Errorf("ListContainers: %s image %q, want %q", c.ID, c.Image, h.base)
-			}
+			assert.Equal(h.t, wantState, c.State, "ListContainers(%v): state of %s", tc.filter, c.ID)
+			assert.Equal(h.t, h.base, c.Image, "ListContainers(%v): image of %s", tc.filter, c.ID)
 		}
 	}
 	all, err := h.rt.ListContainers(h.ctx, nil)
-	if err != nil {
-		h.t.Fatalf("ListContainers(nil): %v", err)
-	}
-	for _, id := range []string{idA, idB, idC} {
-		if !slices.Contains(ids(all), id) {
-			h.t.Errorf("ListContainers with an empty filter lacks %s", id)
-		}
-	}
+	require.NoError(h.t, err, "ListContainers(nil)")
+	assert.Subset(h.t, ids(all), []string{idA, idB, idC}, "IDs ListContainers with an empty filter returned")
 }
 
 // testRunEmptyImage checks that Run refuses a spec without image and
@@ -110,45 +94,23 @@ func testDuplicateName(h *harness) {
 	h.waitOutput(first.ID, "ready")
 	_, err := h.tryRun(spec)
 	h.expect("Run with the name of a running container", err, runtime.ErrAlreadyExists)
-	if err := h.rt.Stop(h.ctx, first.ID, runtime.StopOptions{Signal: "SIGKILL"}); err != nil {
-		h.t.Fatalf("Stop: %v", err)
-	}
+	require.NoError(h.t, h.rt.Stop(h.ctx, first.ID, runtime.StopOptions{Signal: "SIGKILL"}), "Stop(%s)", first.ID)
 	_, err = h.tryRun(spec)
 	h.expect("Run with the name of an exited container", err, runtime.ErrAlreadyExists)
 	cs, err := h.rt.ListContainers(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListContainers: %v", err)
-	}
-	if got := ids(cs); len(got) != 1 || got[0] != first.ID {
-		h.t.Errorf("ListContainers after refused duplicates = %v, want [%s]", got, first.ID)
-	}
-	if err := h.rt.Remove(h.ctx, first.ID); err != nil {
-		h.t.Fatalf("Remove: %v", err)
-	}
+	require.NoError(h.t, err, "ListContainers")
+	assert.Equal(h.t, []string{first.ID}, ids(cs), "IDs ListContainers returned after refused duplicates")
+	require.NoError(h.t, h.rt.Remove(h.ctx, first.ID), "Remove(%s)", first.ID)
 	spec = h.spec("true")
 	spec.Name = name
 	again := h.run(spec)
-	if again.Name != spec.Name {
-		h.t.Errorf("Run after the name was freed: Name %q, want %q", again.Name, spec.Name)
-	}
+	assert.Equal(h.t, spec.Name, again.Name, "Name of the container Run after the name was freed")
 }
 
 // expectNoContainers fails the case if it has any container left.
 func (h *harness) expectNoContainers() {
 	h.t.Helper()
 	cs, err := h.rt.ListContainers(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListContainers: %v", err)
-	}
-	if len(cs) != 0 {
-		h.t.Errorf("containers left behind: %v", ids(cs))
-	}
-}
-
-// sameSet reports whether a and b hold the same strings.
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+	require.NoError(h.t, err, "ListContainers")
+	assert.Empty(h.t, ids(cs), "containers left behind")
 }

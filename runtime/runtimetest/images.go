@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
@@ -49,30 +52,19 @@ func testLoad(h *harness) {
 		Labels: h.labels("io.berth.test.loaded", "yes"),
 		Files:  map[string][]byte{"/work/hello": []byte("from the tar\n")},
 	})
-	if len(imgs) != 1 {
-		h.t.Fatalf("LoadImage returned %d images, want 1: %+v", len(imgs), imgs)
-	}
-	if imgs[0].ID == "" || !slices.Contains(imgs[0].Refs, ref) {
-		h.t.Errorf("LoadImage returned ID %q refs %v, want an ID and ref %s", imgs[0].ID, imgs[0].Refs, ref)
-	}
+	require.Len(h.t, imgs, 1, "images LoadImage(%s) returned", ref)
+	assert.NotEmpty(h.t, imgs[0].ID, "ID LoadImage returned")
+	assert.Contains(h.t, imgs[0].Refs, ref, "refs LoadImage returned")
 	img := h.inspectImage(ref)
-	if img.ID != imgs[0].ID {
-		h.t.Errorf("InspectImage ID %q, LoadImage said %q", img.ID, imgs[0].ID)
-	}
-	if img.Layers < 1 || img.Size <= 0 {
-		h.t.Errorf("loaded image has Layers %d, Size %d; want at least 1 layer and a size", img.Layers, img.Size)
-	}
-	if img.Labels["io.berth.test.loaded"] != "yes" || img.Labels[LabelKey] != h.id {
-		h.t.Errorf("loaded image labels = %v, want the tar's labels", img.Labels)
-	}
-	if byID := h.inspectImage(img.ID); byID.ID != img.ID {
-		h.t.Errorf("InspectImage by ID %s returned ID %s", img.ID, byID.ID)
-	}
+	assert.Equal(h.t, imgs[0].ID, img.ID, "InspectImage(%s).ID, against the ID LoadImage returned", ref)
+	assert.GreaterOrEqual(h.t, img.Layers, 1, "Layers of the loaded image")
+	assert.Positive(h.t, img.Size, "Size of the loaded image")
+	assert.Subset(h.t, img.Labels, map[string]string{"io.berth.test.loaded": "yes", LabelKey: h.id}, "labels of the loaded image: the tar's")
+	assert.Equal(h.t, img.ID, h.inspectImage(img.ID).ID, "InspectImage by ID %s: its ID", img.ID)
 	spec := h.spec("cat", "/work/hello")
 	spec.Image = ref
-	if _, stdout := h.mustSucceed(spec); stdout != "from the tar\n" {
-		h.t.Errorf("loaded image: cat /work/hello = %q, want %q", stdout, "from the tar\n")
-	}
+	_, stdout := h.mustSucceed(spec)
+	assert.Equal(h.t, "from the tar\n", stdout, "loaded image: cat /work/hello")
 }
 
 // testLoadGarbage checks that LoadImage refuses a stream that is not an
@@ -82,19 +74,12 @@ func testLoadGarbage(h *harness) {
 		return
 	}
 	before, err := h.rt.ListImages(h.ctx, nil)
-	if err != nil {
-		h.t.Fatalf("ListImages: %v", err)
-	}
-	if _, err := h.rt.LoadImage(h.ctx, strings.NewReader("this is not a tar stream\n")); err == nil {
-		h.t.Error("LoadImage of garbage succeeded")
-	}
+	require.NoError(h.t, err, "ListImages before LoadImage of garbage")
+	_, err = h.rt.LoadImage(h.ctx, strings.NewReader("this is not a tar stream\n"))
+	assert.Error(h.t, err, "LoadImage of garbage")
 	after, err := h.rt.ListImages(h.ctx, nil)
-	if err != nil {
-		h.t.Fatalf("ListImages: %v", err)
-	}
-	if len(after) > len(before) {
-		h.t.Errorf("LoadImage of garbage left images: %d before, %d after", len(before), len(after))
-	}
+	require.NoError(h.t, err, "ListImages after LoadImage of garbage")
+	assert.LessOrEqual(h.t, len(after), len(before), "number of images after LoadImage of garbage, against before (%v, then %v)", imageIDs(before), imageIDs(after))
 }
 
 // testListImages checks ListImages' filter semantics.
@@ -113,38 +98,23 @@ func testListImages(h *harness) {
 		{h.labels("io.berth.test.absent", ""), nil},
 	} {
 		imgs, err := h.rt.ListImages(h.ctx, tc.filter)
-		if err != nil {
-			h.t.Fatalf("ListImages(%v): %v", tc.filter, err)
-		}
-		if got, want := imageIDs(imgs), imageIDs(tc.want); !sameSet(got, want) {
-			h.t.Errorf("ListImages(%v) = %v, want %v", tc.filter, got, want)
-		}
+		require.NoError(h.t, err, "ListImages(%v)", tc.filter)
+		assert.ElementsMatch(h.t, imageIDs(tc.want), imageIDs(imgs), "IDs ListImages(%v) returned", tc.filter)
 		for _, img := range imgs {
-			if !tc.filter.Match(img.Labels) {
-				h.t.Errorf("ListImages(%v) returned %s with labels %v", tc.filter, img.ID, img.Labels)
-			}
-			if !slices.ContainsFunc([]string{refA, refB, refC}, func(r string) bool { return slices.Contains(img.Refs, r) }) {
-				h.t.Errorf("ListImages: image %s has refs %v, want its ref", img.ID, img.Refs)
-			}
+			assert.True(h.t, tc.filter.Match(img.Labels), "ListImages(%v) returned %s with labels %v", tc.filter, img.ID, img.Labels)
+			assert.True(h.t, slices.ContainsFunc([]string{refA, refB, refC}, func(r string) bool { return slices.Contains(img.Refs, r) }),
+				"ListImages(%v): image %s has refs %v, want its ref (one of %s, %s, %s)", tc.filter, img.ID, img.Refs, refA, refB, refC)
 		}
 	}
 	all, err := h.rt.ListImages(h.ctx, nil)
-	if err != nil {
-		h.t.Fatalf("ListImages(nil): %v", err)
-	}
-	for _, id := range []string{a.ID, b.ID, c.ID, h.image.ID} {
-		if !slices.Contains(imageIDs(all), id) {
-			h.t.Errorf("ListImages with an empty filter lacks %s", id)
-		}
-	}
+	require.NoError(h.t, err, "ListImages(nil)")
+	assert.Subset(h.t, imageIDs(all), []string{a.ID, b.ID, c.ID, h.image.ID}, "IDs ListImages with an empty filter returned (the case's three and the base image)")
 }
 
 // testRemoveImage removes an image by reference.
 func testRemoveImage(h *harness) {
 	ref, _ := h.makeImage("remove")
-	if err := h.rt.RemoveImage(h.ctx, ref); err != nil {
-		h.t.Fatalf("RemoveImage(%s): %v", ref, err)
-	}
+	require.NoError(h.t, h.rt.RemoveImage(h.ctx, ref), "RemoveImage(%s)", ref)
 	_, err := h.rt.InspectImage(h.ctx, ref)
 	h.expect("InspectImage after RemoveImage", err, runtime.ErrNotFound)
 	h.expect("RemoveImage twice", h.rt.RemoveImage(h.ctx, ref), runtime.ErrNotFound)
@@ -155,12 +125,8 @@ func testRemoveImage(h *harness) {
 // testRemoveImageByID removes an image by ID.
 func testRemoveImageByID(h *harness) {
 	ref, img := h.makeImage("remove-id")
-	if img.ID == "" {
-		h.t.Fatal("image has no ID")
-	}
-	if err := h.rt.RemoveImage(h.ctx, img.ID); err != nil {
-		h.t.Fatalf("RemoveImage(%s): %v", img.ID, err)
-	}
+	require.NotEmpty(h.t, img.ID, "ID of the image %s", ref)
+	require.NoError(h.t, h.rt.RemoveImage(h.ctx, img.ID), "RemoveImage(%s)", img.ID)
 	_, err := h.rt.InspectImage(h.ctx, img.ID)
 	h.expect("InspectImage by ID after RemoveImage by ID", err, runtime.ErrNotFound)
 	_, err = h.rt.InspectImage(h.ctx, ref)
@@ -183,16 +149,10 @@ func testRemoveImageInUse(h *harness) {
 	for _, c := range []runtime.Container{running, exited} {
 		h.expect("RemoveImage of an image in use (ref)", h.rt.RemoveImage(h.ctx, ref), runtime.ErrConflict)
 		h.expect("RemoveImage of an image in use (ID)", h.rt.RemoveImage(h.ctx, img.ID), runtime.ErrConflict)
-		if got := h.inspectImage(ref); got.ID != img.ID {
-			h.t.Errorf("image after refused RemoveImage: ID %q, want %q", got.ID, img.ID)
-		}
-		if err := h.rt.Remove(h.ctx, c.ID); err != nil {
-			h.t.Fatalf("Remove(%s): %v", c.ID, err)
-		}
+		assert.Equal(h.t, img.ID, h.inspectImage(ref).ID, "InspectImage(%s).ID after refused RemoveImage", ref)
+		require.NoError(h.t, h.rt.Remove(h.ctx, c.ID), "Remove(%s)", c.ID)
 	}
-	if err := h.rt.RemoveImage(h.ctx, ref); err != nil {
-		h.t.Fatalf("RemoveImage once no container uses it: %v", err)
-	}
+	require.NoError(h.t, h.rt.RemoveImage(h.ctx, ref), "RemoveImage(%s) once no container uses it", ref)
 	_, err := h.rt.InspectImage(h.ctx, ref)
 	h.expect("InspectImage after RemoveImage", err, runtime.ErrNotFound)
 }
@@ -201,12 +161,8 @@ func testRemoveImageInUse(h *harness) {
 func (h *harness) expectNoImages() {
 	h.t.Helper()
 	imgs, err := h.rt.ListImages(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListImages: %v", err)
-	}
-	if len(imgs) != 0 {
-		h.t.Errorf("images left: %v", imageIDs(imgs))
-	}
+	require.NoError(h.t, err, "ListImages")
+	assert.Empty(h.t, imageIDs(imgs), "images left")
 }
 
 func imageIDs(imgs []runtime.Image) []string {

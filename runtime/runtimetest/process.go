@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -25,53 +28,34 @@ func testEnv(h *harness) {
 	spec.Env = []string{"FOO=bar", "WITH_SPACE=a b", "EMPTY="}
 	spec.SecretEnv = []string{"TOKEN=t0k3n"}
 	st, stdout, stderr := h.runToEnd(spec)
-	if st.ExitCode != 0 {
-		h.t.Fatalf("exit code %d (stderr %q)", st.ExitCode, stderr)
-	}
+	require.Equal(h.t, 0, st.ExitCode, "exit code (stderr %q)", stderr)
 	first, rest, _ := strings.Cut(stdout, "\n")
-	if want := "bar|a b||t0k3n|"; first != want {
-		h.t.Errorf("variables seen = %q, want %q", first, want)
-	}
+	assert.Equal(h.t, "bar|a b||t0k3n|", first, "variables seen")
 	env := strings.Split(rest, "\n")
-	for _, want := range []string{"FOO=bar", "WITH_SPACE=a b", "TOKEN=t0k3n"} {
-		if !slices.Contains(env, want) {
-			h.t.Errorf("env output lacks %q:\n%s", want, rest)
-		}
-	}
-	hasPath := false
-	for _, kv := range env {
-		hasPath = hasPath || strings.HasPrefix(kv, "PATH=")
-	}
-	if !hasPath {
-		h.t.Errorf("env output lacks the image's PATH:\n%s", rest)
-	}
+	assert.Subset(h.t, env, []string{"FOO=bar", "WITH_SPACE=a b", "TOKEN=t0k3n"}, "lines of the env output")
+	assert.True(h.t, slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }),
+		"env output lacks the image's PATH:\n%s", rest)
 }
 
 // testWorkingDir checks that WorkingDir sets the process's directory.
 func testWorkingDir(h *harness) {
 	spec := h.spec("pwd")
 	spec.WorkingDir = "/tmp"
-	if _, stdout := h.mustSucceed(spec); stdout != "/tmp\n" {
-		h.t.Errorf("pwd with WorkingDir /tmp = %q, want %q", stdout, "/tmp\n")
-	}
+	_, stdout := h.mustSucceed(spec)
+	assert.Equal(h.t, "/tmp\n", stdout, "pwd with WorkingDir /tmp")
 	spec = h.sh("touch here && ls /work")
 	spec.WorkingDir = "/work"
-	if _, stdout := h.mustSucceed(spec); stdout != "here\n" {
-		h.t.Errorf("ls of a file made in WorkingDir /work = %q, want %q", stdout, "here\n")
-	}
+	_, stdout = h.mustSucceed(spec)
+	assert.Equal(h.t, "here\n", stdout, "ls of a file made in WorkingDir /work")
 }
 
 // testFileSystem checks that containers of one image do not share files.
 func testFileSystem(h *harness) {
 	h.mustSucceed(h.sh("mkdir -p /work/d && echo one > /work/d/f && cat /work/d/f"))
-	spec := h.sh(`test -e /work/d/f && echo leaked || echo clean`)
-	if _, stdout := h.mustSucceed(spec); stdout != "clean\n" {
-		h.t.Errorf("second container of the image sees the first one's file: %q", stdout)
-	}
-	_, stdout := h.mustSucceed(h.sh("echo 12345 > /tmp/n; wc -c /tmp/n; rm /tmp/n; test -f /tmp/n || echo gone"))
-	if !strings.HasPrefix(stdout, "6") || !strings.HasSuffix(stdout, "gone\n") {
-		h.t.Errorf("file operations printed %q, want 6 bytes counted then gone", stdout)
-	}
+	_, stdout := h.mustSucceed(h.sh(`test -e /work/d/f && echo leaked || echo clean`))
+	assert.Equal(h.t, "clean\n", stdout, "second container of the image: does it see the first one's file?")
+	_, stdout = h.mustSucceed(h.sh("echo 12345 > /tmp/n; wc -c /tmp/n; rm /tmp/n; test -f /tmp/n || echo gone"))
+	assert.Regexp(h.t, `^6(?s:.*)gone\n$`, stdout, "file operations: 6 bytes counted, then gone")
 }
 
 // testLimits checks that a driver declaring CapLimits accepts limits and
@@ -85,9 +69,8 @@ func testLimits(h *harness) {
 	spec := h.spec("echo", "limited")
 	spec.MemoryBytes = 256 << 20
 	spec.NanoCPUs = 500_000_000
-	if _, stdout := h.mustSucceed(spec); stdout != "limited\n" {
-		h.t.Errorf("limited container printed %q, want %q", stdout, "limited\n")
-	}
+	_, stdout := h.mustSucceed(spec)
+	assert.Equal(h.t, "limited\n", stdout, "what the limited container printed")
 	for _, bad := range []runtime.ContainerSpec{
 		{Image: h.base, Cmd: []string{"true"}, Labels: h.labels(), MemoryBytes: -1},
 		{Image: h.base, Cmd: []string{"true"}, Labels: h.labels(), NanoCPUs: -1},
@@ -107,38 +90,30 @@ func testConcurrent(h *harness) {
 			spec := h.sh(`echo "job $N"; echo "err $N" >&2`)
 			spec.Env = []string{fmt.Sprintf("N=%d", i)}
 			spec.Labels = h.labels("io.berth.test.index", fmt.Sprint(i))
+			// On goroutines of their own, the jobs check with assert
+			// (require's FailNow must run on the case's goroutine).
 			c, err := h.tryRun(spec)
-			if err != nil {
-				h.t.Errorf("job %d: Run: %v", i, err)
+			if !assert.NoError(h.t, err, "job %d: Run", i) {
 				return
 			}
 			st, err := h.rt.Wait(h.ctx, c.ID)
-			if err != nil {
-				h.t.Errorf("job %d: Wait: %v", i, err)
+			if !assert.NoError(h.t, err, "job %d: Wait(%s)", i, c.ID) {
 				return
 			}
 			stdout, stderr, err := h.tryLogs(h.ctx, c.ID, true)
-			if err != nil {
-				h.t.Errorf("job %d: Logs: %v", i, err)
+			if !assert.NoError(h.t, err, "job %d: Logs(%s)", i, c.ID) {
 				return
 			}
-			want := fmt.Sprintf("job %d\n", i)
-			if st.ExitCode != 0 || stdout != want || stderr != fmt.Sprintf("err %d\n", i) {
-				h.t.Errorf("job %d: exit %d, stdout %q, stderr %q; want exit 0, stdout %q", i, st.ExitCode, stdout, stderr, want)
-			}
+			assert.Equal(h.t, 0, st.ExitCode, "job %d: exit code (stdout %q, stderr %q)", i, stdout, stderr)
+			assert.Equal(h.t, fmt.Sprintf("job %d\n", i), stdout, "job %d: stdout", i)
+			assert.Equal(h.t, fmt.Sprintf("err %d\n", i), stderr, "job %d: stderr", i)
 		})
 	}
 	wg.Wait()
 	cs, err := h.rt.ListContainers(h.ctx, h.labels())
-	if err != nil {
-		h.t.Fatalf("ListContainers: %v", err)
-	}
-	if len(cs) != n {
-		h.t.Errorf("ListContainers: %d containers, want %d", len(cs), n)
-	}
+	require.NoError(h.t, err, "ListContainers")
+	assert.Len(h.t, ids(cs), n, "IDs ListContainers returned")
 	for _, c := range cs {
-		if c.State != runtime.StateExited {
-			h.t.Errorf("container %s (%s) state %q, want %q", c.ID, c.Labels["io.berth.test.index"], c.State, runtime.StateExited)
-		}
+		assert.Equal(h.t, runtime.StateExited, c.State, "state of container %s (job %s)", c.ID, c.Labels["io.berth.test.index"])
 	}
 }
