@@ -36,6 +36,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/berth-dev/berth/runtime/wire"
 )
 
@@ -60,9 +63,7 @@ type Binary struct {
 func (b *Binary) Path(tb testing.TB) string {
 	tb.Helper()
 	b.once.Do(b.build)
-	if b.err != nil {
-		tb.Fatal(b.err)
-	}
+	require.NoError(tb, b.err, "building the driver %s", b.Pkg)
 	return b.path
 }
 
@@ -102,13 +103,9 @@ func Open(tb testing.TB, path string, opts map[string]string) *wire.Driver {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	d, err := wire.Open(ctx, wire.Config{Path: path, Options: opts})
-	if err != nil {
-		tb.Fatalf("wire.Open(%s): %v", path, err)
-	}
+	require.NoError(tb, err, "wire.Open(%s)", path)
 	tb.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			tb.Errorf("closing driver %s: %v", path, err)
-		}
+		assert.NoError(tb, d.Close(), "closing driver %s", path)
 	})
 	return d
 }
@@ -145,7 +142,7 @@ func Require(tb testing.TB, what string, err error) {
 	switch {
 	case err == nil:
 	case os.Getenv("CI") == "true":
-		tb.Fatalf("%s (in CI this fails the run): %v", what, err)
+		require.NoError(tb, err, "%s (in CI this fails the run)", what)
 	default:
 		tb.Skipf("%s: %v", what, err)
 	}
@@ -174,9 +171,7 @@ func CheckMemoryLimits(tb testing.TB, out string, limit int64) {
 		Require(tb, "the host has no swap accounting: the swap limit cannot be checked", fmt.Errorf("the container saw %q", got))
 	}
 	v1, v2 := fmt.Sprintf("v1 %d %d", limit, limit), fmt.Sprintf("v2 %d 0", limit)
-	if got != v1 && got != v2 {
-		tb.Errorf("the container's memory limits are %q, want %q (cgroup v1) or %q (cgroup v2)", got, v1, v2)
-	}
+	assert.Contains(tb, []string{v1, v2}, got, "the container's memory limits: want %q (cgroup v1) or %q (cgroup v2)", v1, v2)
 }
 
 // Environ returns the environment of process pid (Linux: /proc/PID/environ),
@@ -185,9 +180,7 @@ func CheckMemoryLimits(tb testing.TB, out string, limit int64) {
 func Environ(tb testing.TB, pid int) map[string]string {
 	tb.Helper()
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err, "the environment of process %d", pid)
 	env := map[string]string{}
 	for _, kv := range bytes.Split(data, []byte{0}) {
 		if k, v, ok := strings.Cut(string(kv), "="); ok {
@@ -212,8 +205,6 @@ func PluginLeftovers(tb testing.TB, root string) []string {
 		}
 		return nil
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err, "looking for plugin leftovers under %s", root)
 	return found
 }
