@@ -107,6 +107,18 @@ type Config struct {
 	Metrics Metrics
 	// Now is the clock (nil: time.Now). Tests set it.
 	Now func() time.Time
+	// OnEvent, when set, is told of every change of a submitted job and
+	// of every snapshot committed or evicted. It is called synchronously
+	// and must return quickly.
+	OnEvent func(Event)
+	// JobHistory caps the ended job records kept (with their logs) for
+	// GetJob, ListJobs and JobLogs; the oldest go first (0: 1000).
+	JobHistory int
+	// ReattachGrace is how long the container of a submitted job whose
+	// owner died is left for a restarted owner to take over (Recover)
+	// before a sweep may reap it as an orphan (0: 24h). Its deadline, when
+	// it has one, still ends it earlier.
+	ReattachGrace time.Duration
 }
 
 // Metrics receives the core's counters. Implementations must be safe for

@@ -26,6 +26,7 @@ const (
 	NoCommitExitCode     NoCommitReason = "exit-code"     // it exited non-zero
 	NoCommitNotSupported NoCommitReason = "not-supported" // the runtime cannot commit
 	NoCommitLayerLimit   NoCommitReason = "layer-limit"   // too deep, and no squash
+	NoCommitSuperseded   NoCommitReason = "superseded"    // taken over after a restart, when another job of the work item had committed
 )
 
 // commitBlocker returns why the container must not be committed, or "".
@@ -45,6 +46,8 @@ func (r *jobRun) commitBlocker(waitErr error) NoCommitReason {
 		return NoCommitOOM
 	case r.res.ExitCode != 0:
 		return NoCommitExitCode
+	case r.superseded:
+		return NoCommitSuperseded
 	case !r.sel.info.Has(runtime.CapCommit):
 		return NoCommitNotSupported
 	case r.sel.noRoom:

@@ -39,6 +39,7 @@ type Core struct {
 	locks    *itemLocks
 	owners   *owners
 	counters *counters
+	sub      *submitted
 
 	mu         sync.Mutex // guards closed, reconciled and infos
 	closed     bool
@@ -105,6 +106,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if c.slots, err = newSlots(filepath.Join(cfg.StateDir, "queue"), cfg.MaxConcurrent); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
+	if c.sub, err = newSubmitted(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
 	if c.st, err = store.Open(ctx, cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -127,8 +131,10 @@ func (c *Core) InstanceID() string { return c.instance }
 // names).
 func (c *Core) Counters() map[string]float64 { return c.counters.snapshot() }
 
-// Close waits for the jobs in flight, stops the timed sweeps and closes the
-// state. Later calls return nil; Run after Close returns ErrClosed.
+// Close waits for the jobs in flight (Run), leaves the submitted ones that
+// still run to the next Recover (Detach), stops the timed sweeps and
+// closes the state. Later calls return nil; Run after Close returns
+// ErrClosed.
 func (c *Core) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -141,7 +147,9 @@ func (c *Core) Close() error {
 		c.stopGC()
 		<-c.gcDone
 	}
+	c.Detach()
 	c.inflight.Wait()
+	c.sub.claim.release()
 	return c.st.Close()
 }
 
@@ -252,6 +260,9 @@ func (c *Core) count(rep *SweepReport) {
 		return
 	}
 	c.counters.add(MetricEvictions, float64(len(rep.Evicted)))
+	for i := range rep.Evicted {
+		c.emit(EventSnapshotEvicted, nil, &rep.Evicted[i])
+	}
 	c.counters.add(MetricOrphans, float64(len(rep.RemovedContainers)))
 	c.counters.add(MetricBytesReclaimed, float64(rep.BytesReclaimed))
 }

@@ -79,7 +79,12 @@ func (c *Core) reapOne(ctx context.Context, rt runtime.Runtime, j store.Job, ctr
 	defer func() { v.release(forget) }()
 	now := c.now()
 	overdue := !j.Deadline.IsZero() && now.After(j.Deadline.Add(c.stopGrace()))
-	if !j.Ended && !overdue && now.Sub(ctr.Created) < c.orphanGrace(opts) {
+	grace := c.orphanGrace(opts)
+	if j.Durable {
+		// A submitted job's restarted owner takes it over (Recover).
+		grace = max(grace, c.reattachGrace())
+	}
+	if !j.Ended && !overdue && now.Sub(ctr.Created) < grace {
 		return nil
 	}
 	if opts.DryRun {
@@ -116,6 +121,17 @@ func (c *Core) orphanGrace(opts SweepOptions) time.Duration {
 		return c.cfg.OrphanGrace
 	}
 	return DefaultOrphanGrace
+}
+
+// DefaultReattachGrace is how long a sweep leaves the container of a
+// submitted job whose owner died for a restarted owner to take over.
+const DefaultReattachGrace = 24 * time.Hour
+
+func (c *Core) reattachGrace() time.Duration {
+	if c.cfg.ReattachGrace > 0 {
+		return c.cfg.ReattachGrace
+	}
+	return DefaultReattachGrace
 }
 
 func (c *Core) stopGrace() time.Duration {

@@ -28,9 +28,19 @@ func newOwners(dir string) (*owners, error) {
 
 func (o *owners) path(jobID string) string { return filepath.Join(o.dir, jobID+".lock") }
 
-// hold creates and locks the file of job jobID; release unlinks it and
-// drops the lock. Release only once the job's row is gone or ended.
-func (o *owners) hold(jobID string) (release func(), err error) {
+// ownerLock is an owner's lock on a job's file.
+type ownerLock struct{ f *flock.Flock }
+
+// release unlinks the file and drops the lock: the job is over. Call it
+// only once the job's row is gone or ended.
+func (l ownerLock) release() { removeLocked(l.f) }
+
+// abandon drops the lock and leaves the file: the job's row stays, and a
+// restarted owner takes the job over (Recover).
+func (l ownerLock) abandon() { l.f.Close() }
+
+// hold creates and locks the file of job jobID.
+func (o *owners) hold(jobID string) (ownerLock, error) {
 	path := o.path(jobID)
 	f := flock.New(path, flock.SetFlag(os.O_RDWR|os.O_CREATE|os.O_EXCL), flock.SetPermissions(0o600))
 	ok, err := f.TryLock()
@@ -42,9 +52,9 @@ func (o *owners) hold(jobID string) (release func(), err error) {
 		if !errors.Is(err, fs.ErrExist) {
 			os.Remove(path)
 		}
-		return nil, fmt.Errorf("job lock %s: %w", path, err)
+		return ownerLock{}, fmt.Errorf("job lock %s: %w", path, err)
 	}
-	return func() { removeLocked(f) }, nil
+	return ownerLock{f}, nil
 }
 
 // verdict is what the reaper concludes about a job's owner.
@@ -53,6 +63,10 @@ type verdict struct {
 	// release ends the reaper's hold on a dead owner's lock file (and
 	// unlinks it when forget is true). Never nil.
 	release func(forget bool)
+	// lock is the dead owner's lock, now held by the caller (nil when
+	// there is no file to hold): a new owner keeps it instead of calling
+	// release.
+	lock *ownerLock
 }
 
 // judge decides whether the owner of job j is alive. What it cannot
@@ -82,7 +96,7 @@ func (o *owners) judge(j store.Job) verdict {
 		f.Close()
 		return verdict{alive: true, release: none}
 	}
-	return verdict{alive: false, release: func(forget bool) {
+	return verdict{alive: false, lock: &ownerLock{f}, release: func(forget bool) {
 		if forget {
 			removeLocked(f)
 		}

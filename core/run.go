@@ -27,38 +27,71 @@ import (
 // A job is admitted (its runtime, its work item's turn, a slot, its row),
 // then its image is selected, its container run, committed as the work
 // item's next snapshot when the job succeeded, and cleaned up.
-func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
+func (c *Core) Run(ctx context.Context, job Job) (Result, error) {
 	began := time.Now()
-	res = Result{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}
 	if err := c.enter(); err != nil {
-		return res, err
+		return Result{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}, err
 	}
 	defer c.inflight.Done()
-	job, err = c.normalize(job)
-	res.Runtime, res.Project = job.Runtime, job.Project
+	job, err := c.normalize(job)
 	if err != nil {
-		return res, err
+		return Result{Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem}, err
 	}
-	res.JobID = newJobID()
-	defer func() { res.Durations.Total = time.Since(began) }()
-	r := &jobRun{c: c, job: job, res: &res,
-		log: c.log.With("job", res.JobID, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)}
+	return c.newRun(job, newJobID(), began).run(ctx)
+}
 
-	leave, err := r.admit(ctx)
+// newRun makes the run of job (normalized) as job id.
+func (c *Core) newRun(job Job, id string, began time.Time) *jobRun {
+	return &jobRun{c: c, job: job, began: began,
+		res: &Result{JobID: id, Runtime: job.Runtime, Project: job.Project, WorkItem: job.WorkItem},
+		log: c.log.With("job", id, "runtime", job.Runtime, "project", job.Project, "work_item", job.WorkItem)}
+}
+
+// run runs the job from its admission to its end (see Run).
+func (r *jobRun) run(ctx context.Context) (res Result, err error) {
+	c := r.c
+	defer func() {
+		r.res.Durations.Total = time.Since(r.began)
+		res = *r.res
+	}()
+	actx := ctx
+	if r.detach != nil {
+		var cancel context.CancelCauseFunc
+		actx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer context.AfterFunc(r.detach, func() { cancel(errDetached) })()
+	}
+	leave, err := r.admit(actx)
 	if err != nil {
-		return c.fail(ctx, res, err)
+		if ctx.Err() == nil && errors.Is(context.Cause(actx), errDetached) {
+			err = fmt.Errorf("job %s: %w", r.res.JobID, ErrInterrupted)
+		}
+		return r.fail(ctx, err)
 	}
 	defer leave()
-	res.Durations.Queue = time.Since(began)
+	r.res.Durations.Queue = time.Since(r.began)
 
 	if err := r.selectImage(ctx, ""); err != nil {
-		return c.fail(ctx, res, err)
+		return r.fail(ctx, err)
 	}
 	c.counters.add(MetricJobs, 1)
 	if err := r.start(ctx); err != nil {
-		return res, err
+		return *r.res, err
 	}
+	return r.finish(ctx)
+}
+
+// finish waits for the started (or taken over) container's end, commits
+// it when the rules allow and cleans up. When the Core detaches, it leaves
+// the container running and returns errDetached.
+func (r *jobRun) finish(ctx context.Context) (Result, error) {
+	res := r.res
 	waitErr := r.wait(ctx)
+	if errors.Is(waitErr, errDetached) {
+		r.detached = true
+		r.log.Info("job left running for the next owner", "container", r.id)
+		return *res, waitErr
+	}
 	snap := r.commitIfSucceeded(ctx, waitErr)
 	r.cleanUp(ctx, snap)
 
@@ -66,17 +99,17 @@ func (c *Core) Run(ctx context.Context, job Job) (res Result, err error) {
 		"timed_out", res.TimedOut, "cancelled", res.Cancelled, "committed", res.Commit.Committed,
 		"commit_reason", res.Commit.Reason, "err", waitErr)
 	if res.Cancelled {
-		return res, fmt.Errorf("job %s cancelled: %w", res.JobID, ctx.Err())
+		return *res, fmt.Errorf("job %s cancelled: %w", res.JobID, ctx.Err())
 	}
-	return res, waitErr
+	return *res, waitErr
 }
 
 // fail ends a job that never started, marking it cancelled if ctx ended.
-func (c *Core) fail(ctx context.Context, res Result, err error) (Result, error) {
+func (r *jobRun) fail(ctx context.Context, err error) (Result, error) {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		res.Cancelled = true
+		r.res.Cancelled = true
 	}
-	return res, err
+	return *r.res, err
 }
 
 // countSelection counts a hit or a miss for jobs snapshots apply to.
@@ -107,9 +140,19 @@ type jobRun struct {
 	id  string          // the container
 	old *store.Snapshot // the generation a commit replaced
 
-	release  func() // drops the owner's lock on the job's file
-	finished bool   // the job's end is recorded
-	leftover bool   // a container of the job may be left: the row stays, ended, for the sweep
+	began    time.Time // when the job was made (Run called, or Submit)
+	timeout  time.Duration
+	lock     ownerLock // the owner's lock on the job's file
+	finished bool      // the job's end is recorded
+	leftover bool      // a container of the job may be left: the row stays, ended, for the sweep
+
+	// Submitted jobs only.
+	durable    bool            // the row is durable: a restarted owner takes the job over
+	detach     context.Context // done when the Core detaches: leave the job running
+	detached   bool            // left running (detach): the row and the owner's file stay
+	onStart    func()          // called once the container started and is recorded
+	deadline   time.Time       // recorded end of the job's timeout (zero: none)
+	superseded bool            // taken over after another job of the work item committed
 }
 
 // containerName is the name of the container of job jobID: with the job's
@@ -165,6 +208,24 @@ func (r *jobRun) admit(ctx context.Context) (leave func(), err error) {
 		return nil, err
 	}
 	c.reconcileOnce(ctx, r.job.Runtime, r.rt)
+	release, err := r.turn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.record(ctx); err != nil {
+		release()
+		return nil, err
+	}
+	return func() {
+		r.forget(ctx)
+		release()
+	}, nil
+}
+
+// turn waits for the job's work item's turn and a job slot; release gives
+// both back.
+func (r *jobRun) turn(ctx context.Context) (release func(), err error) {
+	c := r.c
 	unlock := func() {}
 	if r.job.WorkItem != "" {
 		if unlock, err = c.locks.lock(ctx, r.job.Project, r.job.WorkItem, c.cfg.WorkItemTimeout); err != nil {
@@ -176,13 +237,7 @@ func (r *jobRun) admit(ctx context.Context) (leave func(), err error) {
 		unlock()
 		return nil, err
 	}
-	if err := r.record(ctx); err != nil {
-		releaseSlot()
-		unlock()
-		return nil, err
-	}
 	return func() {
-		r.forget(ctx)
 		releaseSlot()
 		unlock()
 	}, nil
@@ -193,17 +248,18 @@ func (r *jobRun) admit(ctx context.Context) (leave func(), err error) {
 // row.
 func (r *jobRun) record(ctx context.Context) error {
 	c := r.c
-	release, err := c.owners.hold(r.res.JobID)
+	lock, err := c.owners.hold(r.res.JobID)
 	if err != nil {
 		return err
 	}
 	err = c.st.AddJob(ctx, store.Job{ID: r.res.JobID, Runtime: r.job.Runtime, Project: r.job.Project,
-		WorkItem: r.job.WorkItem, PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now(), OwnerLock: true})
+		WorkItem: r.job.WorkItem, PID: c.owner.pid, PIDStart: c.owner.start, Started: c.now(), OwnerLock: true,
+		Durable: r.durable})
 	if err != nil {
-		release()
+		lock.release()
 		return err
 	}
-	r.release = release
+	r.lock = lock
 	return nil
 }
 
@@ -211,7 +267,11 @@ func (r *jobRun) record(ctx context.Context) error {
 // ended, when a container of the job may be left), then drops the owner's
 // lock.
 func (r *jobRun) forget(ctx context.Context) {
-	defer r.release()
+	if r.detached {
+		r.lock.abandon()
+		return
+	}
+	defer r.lock.release()
 	if r.finished {
 		return
 	}
@@ -260,12 +320,15 @@ func (r *jobRun) start(ctx context.Context) error {
 	}
 	r.id = ctr.ID
 	r.log.Info("job started", "image", r.sel.image, "hit", r.sel.hit, "reason", r.sel.reason)
-	var deadline time.Time
+	r.timeout = r.job.Timeout
 	if r.job.Timeout > 0 {
-		deadline = r.c.now().Add(r.job.Timeout)
+		r.deadline = r.c.now().Add(r.job.Timeout)
 	}
-	if err := r.c.st.SetJobContainer(ctx, r.res.JobID, r.id, deadline); err != nil {
+	if err := r.c.st.SetJobContainer(ctx, r.res.JobID, r.id, r.deadline); err != nil {
 		r.log.Warn("record container", "err", err)
+	}
+	if r.onStart != nil {
+		r.onStart()
 	}
 	return nil
 }

@@ -242,6 +242,7 @@ func (c *Core) Invalidate(ctx context.Context, project, workItem string) ([]Snap
 			continue
 		}
 		out = append(out, publicSnapshot(s))
+		c.emit(EventSnapshotEvicted, nil, &out[len(out)-1])
 		if err := c.removeSnapshotImage(ctx, s, SweepOptions{}, &rep); err != nil {
 			c.log.Warn("remove invalidated image (left for the sweep)", "image", s.Image, "err", err)
 		}

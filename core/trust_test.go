@@ -97,7 +97,7 @@ func TestUserImagesAndContainersFromASnapshotAreKept(t *testing.T) {
 func TestOwnerProvesItIsAliveByItsLock(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	release, err := e.core.owners.hold("elsewhere")
+	lock, err := e.core.owners.hold("elsewhere")
 	require.NoError(t, err)
 	err = e.core.st.AddJob(ctx, store.Job{ID: "elsewhere", Runtime: "fake", Project: DefaultProject,
 		PID: deadPID(t), PIDStart: 1, Started: e.clk.Now(), OwnerLock: true})
@@ -110,7 +110,7 @@ func TestOwnerProvesItIsAliveByItsLock(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, jobs, 1, "jobs after the sweep: %+v", jobs)
 	require.Equal(t, "elsewhere", jobs[0].ID, "job kept after the sweep (the live owner's)")
-	release() // the owner dies
+	lock.abandon() // the owner dies: its file stays, its lock goes
 	rep = e.sweep(nil, SweepOptions{OrphanGrace: time.Nanosecond})
 	require.Equal(t, []string{ctr.ID}, rep.RemovedContainers, "containers removed after the owner died")
 	_, err = os.Stat(e.core.owners.path("elsewhere"))

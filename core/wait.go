@@ -2,11 +2,16 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 )
+
+// errDetached ends the wait of a job the Core left running (Detach).
+var errDetached = errors.New("left running for the next owner")
 
 // wait streams the output and waits for the container's end, stopping it
 // on timeout or when ctx ends. It fills in the exit status.
@@ -21,9 +26,16 @@ func (r *jobRun) wait(ctx context.Context) error {
 		logsDone <- r.rt.Logs(logCtx, r.id, runtime.LogOptions{Follow: true}, stdout, stderr)
 	}()
 
-	waitCtx, cancel := ctx, context.CancelFunc(func() {})
-	if r.job.Timeout > 0 {
-		waitCtx, cancel = context.WithTimeout(ctx, r.job.Timeout)
+	// waitCtx ends with the job's timeout, and with errDetached when the
+	// Core detaches (the job is left running).
+	detachCtx, detach := context.WithCancelCause(ctx)
+	defer detach(nil)
+	if r.detach != nil {
+		defer context.AfterFunc(r.detach, func() { detach(errDetached) })()
+	}
+	waitCtx, cancel := context.Context(detachCtx), context.CancelFunc(func() {})
+	if r.timeout != 0 {
+		waitCtx, cancel = context.WithTimeout(detachCtx, max(r.timeout, time.Nanosecond))
 	}
 	st, err := r.rt.Wait(waitCtx, r.id)
 	cancel()
@@ -33,6 +45,10 @@ func (r *jobRun) wait(ctx context.Context) error {
 	case ctx.Err() != nil:
 		r.res.Cancelled = true
 		st, err = r.stop(ctx)
+	case errors.Is(context.Cause(detachCtx), errDetached):
+		stopLogs()
+		<-logsDone
+		return errDetached
 	case waitCtx.Err() != nil:
 		r.res.TimedOut = true
 		st, err = r.stop(ctx)

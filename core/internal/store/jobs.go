@@ -27,9 +27,12 @@ type Job struct {
 	// Ended: the job's end is recorded; only its container's removal is
 	// left.
 	Ended bool
+	// Durable: a submitted job, which a restarted owner takes over (see
+	// the job's Record).
+	Durable bool
 }
 
-const jobCols = "id, runtime, project, work_item, container_id, pid, pid_start, started, owner_lock, deadline, ended"
+const jobCols = "id, runtime, project, work_item, container_id, pid, pid_start, started, owner_lock, deadline, ended, durable"
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {
@@ -47,9 +50,9 @@ func fromUnixNano(n int64) time.Time {
 
 // AddJob records a job in flight.
 func (s *Store) AddJob(ctx context.Context, j Job) error {
-	err := s.exec(ctx, nil, `INSERT INTO jobs (`+jobCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	err := s.exec(ctx, nil, `INSERT INTO jobs (`+jobCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
 		j.ID, j.Runtime, j.Project, j.WorkItem, j.ContainerID, j.PID, int64(j.PIDStart), j.Started.UnixNano(),
-		j.OwnerLock, unixNano(j.Deadline), j.Ended)
+		j.OwnerLock, unixNano(j.Deadline), j.Ended, j.Durable)
 	if err != nil {
 		return fmt.Errorf("store: add job: %w", err)
 	}
@@ -69,7 +72,7 @@ func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var start, started, deadline int64
 	err := sc.Scan(&j.ID, &j.Runtime, &j.Project, &j.WorkItem, &j.ContainerID, &j.PID, &start, &started,
-		&j.OwnerLock, &deadline, &j.Ended)
+		&j.OwnerLock, &deadline, &j.Ended, &j.Durable)
 	j.PIDStart, j.Started, j.Deadline = uint64(start), time.Unix(0, started), fromUnixNano(deadline)
 	return j, err
 }
@@ -90,6 +93,15 @@ func (s *Store) Jobs(ctx context.Context) ([]Job, error) {
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// SetJobOwner records that the process pid (started at start) owns job id
+// now: a restarted owner took it over.
+func (s *Store) SetJobOwner(ctx context.Context, id string, pid int, start uint64) error {
+	if err := s.exec(ctx, nil, "UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ?", pid, int64(start), id); err != nil {
+		return fmt.Errorf("store: set job owner: %w", err)
+	}
+	return nil
 }
 
 // DeleteJob forgets job id.

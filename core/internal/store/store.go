@@ -72,6 +72,24 @@ var migrations = []string{
 	`ALTER TABLE jobs ADD COLUMN owner_lock INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE jobs ADD COLUMN deadline INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE jobs ADD COLUMN ended INTEGER NOT NULL DEFAULT 0;`,
+	// Version 3: submitted jobs (berth serve) are durable: a restarted
+	// owner takes over their containers (durable 1), and their records
+	// outlive them.
+	`ALTER TABLE jobs ADD COLUMN durable INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE job_records (
+		id              TEXT PRIMARY KEY,
+		idempotency_key TEXT,
+		state           TEXT NOT NULL,
+		project         TEXT NOT NULL,
+		work_item       TEXT NOT NULL,
+		created         INTEGER NOT NULL,
+		ended           INTEGER NOT NULL,
+		record          BLOB NOT NULL,
+		resume          BLOB
+	);
+	CREATE UNIQUE INDEX job_records_key ON job_records (idempotency_key);
+	CREATE INDEX job_records_created ON job_records (created, id);
+	CREATE INDEX job_records_state ON job_records (state);`,
 }
 
 // schemaVersion is the schema version this package writes.

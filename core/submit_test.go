@@ -1,0 +1,471 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/core/internal/store"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// events collects what a Core reports to Config.OnEvent.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (ev *events) add(e Event) {
+	ev.mu.Lock()
+	ev.all = append(ev.all, e)
+	ev.mu.Unlock()
+}
+
+// of returns the types of the events about job id, in order.
+func (ev *events) of(id string) []EventType {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	var out []EventType
+	for _, e := range ev.all {
+		if e.Job != nil && e.Job.ID == id {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+func (ev *events) count(t EventType) int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	n := 0
+	for _, e := range ev.all {
+		if e.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+// newSubmitEnv is an env whose Core reports its events to ev.
+func newSubmitEnv(t *testing.T, mod func(*Config)) (*env, *events) {
+	ev := &events{}
+	e := newEnv(t, func(c *Config) {
+		c.OnEvent = ev.add
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return e, ev
+}
+
+// submit submits j to c and fails the test on error.
+func submit(t *testing.T, c *Core, j Job) JobRecord {
+	t.Helper()
+	rec, err := c.Submit(context.Background(), j, SubmitOptions{})
+	require.NoError(t, err, "Submit(%q)", j.Cmd)
+	require.Equal(t, JobQueued, rec.State, "state of a job just submitted")
+	return rec
+}
+
+// waitJob waits for job id's end on c.
+func waitJob(t *testing.T, c *Core, id string) JobRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec, err := c.WaitJob(ctx, id)
+	require.NoError(t, err, "WaitJob(%s)", id)
+	require.True(t, rec.State.Ended(), "WaitJob returned job %s in state %s", id, rec.State)
+	return rec
+}
+
+// logs reads job id's whole output from c, by stream.
+func logs(t *testing.T, c *Core, id string, follow bool) (stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := c.JobLogs(context.Background(), id, LogsOptions{Follow: follow}, func(ch LogChunk) error {
+		if ch.Stream == Stderr {
+			errb.Write(ch.Data)
+		} else {
+			out.Write(ch.Data)
+		}
+		return nil
+	})
+	require.NoError(t, err, "JobLogs(%s)", id)
+	return out.String(), errb.String()
+}
+
+// runningContainer waits until job id's container runs and its start is
+// recorded, and returns the container.
+func (e *env) runningContainer(id string) runtime.Container {
+	e.t.Helper()
+	waitFor(e.t, "job "+id+"'s start to be recorded", func() bool {
+		rec, err := e.core.GetJob(context.Background(), id)
+		return err == nil && rec.State == JobRunning
+	})
+	var ctr runtime.Container
+	waitFor(e.t, "job "+id+"'s container to run", func() bool {
+		ctrs, err := e.rt.ListContainers(context.Background(), runtime.LabelFilter{LabelJob: id})
+		if err != nil || len(ctrs) != 1 || ctrs[0].State != runtime.StateRunning {
+			return false
+		}
+		ctr = ctrs[0]
+		return true
+	})
+	return ctr
+}
+
+func TestSubmitRunsTheJobAndKeepsItsRecordAndOutput(t *testing.T) {
+	e, ev := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("w1", "echo out; echo err >&2; exit 0"))
+	assert.Equal(t, "w1", rec.Spec.WorkItem)
+	assert.Equal(t, DefaultProject, rec.Spec.Project, "the spec is recorded normalized")
+
+	done := waitJob(t, e.core, rec.ID)
+	require.Equal(t, JobExited, done.State)
+	require.NotNil(t, done.Result, "an ended job's result")
+	assert.Equal(t, rec.ID, done.Result.JobID)
+	assert.Equal(t, 0, done.Result.ExitCode)
+	assert.True(t, done.Result.Commit.Committed, "a successful job of a work item is committed: %+v", done.Result.Commit)
+	assert.False(t, done.Started.IsZero(), "start time recorded")
+	assert.False(t, done.Ended.IsZero(), "end time recorded")
+	assert.Empty(t, done.Error)
+
+	stdout, stderr := logs(t, e.core, rec.ID, false)
+	assert.Equal(t, "out\n", stdout)
+	assert.Equal(t, "err\n", stderr)
+	stdout, _ = logs(t, e.core, rec.ID, true)
+	assert.Equal(t, "out\n", stdout, "following an ended job's output reads it all and returns")
+
+	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobExited}, ev.of(rec.ID))
+	assert.Equal(t, 1, ev.count(EventSnapshotCommitted))
+	e.noContainers()
+
+	// The record outlives the Core.
+	require.NoError(t, e.core.Close())
+	c2 := e.open()
+	got, err := c2.GetJob(context.Background(), rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, done.State, got.State)
+	assert.Equal(t, done.Result.Commit, got.Result.Commit)
+	list, err := c2.ListJobs(context.Background(), JobFilter{WorkItem: "w1"})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, rec.ID, list[0].ID)
+	stdout, _ = logs(t, c2, rec.ID, true)
+	assert.Equal(t, "out\n", stdout, "output read by another Core")
+
+	// The next job of the work item starts from the snapshot.
+	rec2 := submit(t, c2, job("w1", "exit 0"))
+	done2 := waitJob(t, c2, rec2.ID)
+	assert.True(t, done2.Result.Hit, "the second job of the work item is warm")
+}
+
+func TestSubmitRefusesBadJobsAtOnce(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	_, err := e.core.Submit(context.Background(), Job{Cmd: []string{"true"}}, SubmitOptions{})
+	require.ErrorIs(t, err, ErrInvalidJob, "a job without an image")
+	_, err = e.core.Submit(context.Background(), Job{Runtime: "nope", Image: baseRef, Cmd: []string{"true"}}, SubmitOptions{})
+	require.ErrorIs(t, err, ErrUnknownRuntime)
+	assert.Equal(t, KindUnknownRuntime, KindOf(err))
+	list, err := e.core.ListJobs(context.Background(), JobFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, list, "a refused job leaves no record")
+	_, err = e.core.GetJob(context.Background(), "jnope")
+	require.ErrorIs(t, err, ErrJobNotFound)
+	err = e.core.JobLogs(context.Background(), "jnope", LogsOptions{}, func(LogChunk) error { return nil })
+	require.ErrorIs(t, err, ErrJobNotFound)
+}
+
+func TestSubmitWithTheSameIdempotencyKeyReturnsTheSameJob(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	opts := SubmitOptions{IdempotencyKey: "create-1"}
+	a, err := e.core.Submit(context.Background(), job("", "exit 0"), opts)
+	require.NoError(t, err)
+	b, err := e.core.Submit(context.Background(), job("", "exit 0"), opts)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, b.ID, "a retried create")
+	waitJob(t, e.core, a.ID)
+	c, err := e.core.Submit(context.Background(), job("", "exit 0"), opts)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, c.ID, "a retried create after the job ended")
+	assert.Equal(t, JobExited, c.State)
+	list, err := e.core.ListJobs(context.Background(), JobFilter{})
+	require.NoError(t, err)
+	assert.Len(t, list, 1, "jobs made by three creates with one key")
+}
+
+func TestCancelJobStopsARunningJobAndCommitsNothing(t *testing.T) {
+	e, ev := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("w1", "echo started; sleep 3600"))
+	e.runningContainer(rec.ID)
+	_, err := e.core.CancelJob(context.Background(), rec.ID)
+	require.NoError(t, err)
+	done := waitJob(t, e.core, rec.ID)
+	assert.Equal(t, JobCancelled, done.State)
+	assert.True(t, done.Result.Cancelled)
+	assert.Equal(t, NoCommitCancelled, done.Result.Commit.Reason)
+	assert.Equal(t, KindCancelled, done.ErrorKind)
+	assert.False(t, e.entry("w1").Found, "a cancelled job made a snapshot")
+	assert.Equal(t, 0, ev.count(EventSnapshotCommitted))
+	e.noContainers()
+	// Cancelling an ended job changes nothing.
+	again, err := e.core.CancelJob(context.Background(), rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, JobCancelled, again.State)
+}
+
+func TestCancelJobEndsAQueuedJob(t *testing.T) {
+	e, _ := newSubmitEnv(t, func(c *Config) { c.MaxConcurrent = 1 })
+	first := submit(t, e.core, job("", "sleep 3600"))
+	e.runningContainer(first.ID)
+	queued := submit(t, e.core, job("", "echo never"))
+	got, err := e.core.GetJob(context.Background(), queued.ID)
+	require.NoError(t, err)
+	assert.Equal(t, JobQueued, got.State, "a job behind the only slot")
+	_, err = e.core.CancelJob(context.Background(), queued.ID)
+	require.NoError(t, err)
+	done := waitJob(t, e.core, queued.ID)
+	assert.Equal(t, JobCancelled, done.State)
+	assert.True(t, done.Started.IsZero(), "a job cancelled in the queue never started")
+	_, err = e.core.CancelJob(context.Background(), first.ID)
+	require.NoError(t, err)
+	waitJob(t, e.core, first.ID)
+	e.noContainers()
+}
+
+func TestJobLogsFollowStreamsLiveAndExactBytes(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("", "echo one; sleep 3600"))
+	e.runningContainer(rec.ID)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 16)
+	followed := make(chan error, 1)
+	go func() {
+		followed <- e.core.JobLogs(ctx, rec.ID, LogsOptions{Follow: true}, func(ch LogChunk) error {
+			got <- string(ch.Data)
+			return nil
+		})
+	}()
+	select {
+	case s := <-got:
+		assert.Equal(t, "one\n", s, "output written before the follow began")
+	case <-time.After(time.Minute):
+		t.Fatal("no output followed within a minute")
+	}
+	_, err := e.core.CancelJob(context.Background(), rec.ID)
+	require.NoError(t, err)
+	select {
+	case err := <-followed:
+		require.NoError(t, err, "a follow returns once the job ended")
+	case <-time.After(time.Minute):
+		t.Fatal("follow did not return within a minute of the job's end")
+	}
+
+	// Bytes that are not text, across frames, come back exactly.
+	bin := submit(t, e.core, job("", "head -c 100000 /dev/urandom"))
+	waitJob(t, e.core, bin.ID)
+	stdout, _ := logs(t, e.core, bin.ID, true)
+	assert.Len(t, stdout, 100000, "bytes of output kept")
+}
+
+func TestASlowLogReaderDoesNotHoldTheJob(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("", "head -c 300000 /dev/urandom; echo done >&2"))
+	unblock := make(chan struct{})
+	read := make(chan error, 1)
+	go func() {
+		read <- e.core.JobLogs(context.Background(), rec.ID, LogsOptions{Follow: true}, func(LogChunk) error {
+			<-unblock
+			return nil
+		})
+	}()
+	done := waitJob(t, e.core, rec.ID) // ends while the reader is stuck on its first chunk
+	assert.Equal(t, 0, done.Result.ExitCode)
+	close(unblock)
+	require.NoError(t, <-read)
+}
+
+func TestJobHistoryEvictsTheOldestRecordsAndTheirOutput(t *testing.T) {
+	e, _ := newSubmitEnv(t, func(c *Config) { c.JobHistory = 2 })
+	var ids []string
+	for range 3 {
+		rec := submit(t, e.core, job("", "echo hi"))
+		waitJob(t, e.core, rec.ID)
+		ids = append(ids, rec.ID)
+		e.clk.Advance(time.Second)
+	}
+	_, err := e.core.GetJob(context.Background(), ids[0])
+	require.ErrorIs(t, err, ErrJobNotFound, "the oldest record beyond the cap")
+	_, err = os.Stat(logPath(e.core.sub.logs, ids[0]))
+	require.ErrorIs(t, err, os.ErrNotExist, "the evicted job's output file")
+	for _, id := range ids[1:] {
+		_, err := e.core.GetJob(context.Background(), id)
+		require.NoError(t, err, "a record within the cap")
+	}
+}
+
+// detachAndRecover leaves e.core's running jobs as a killed berth serve
+// would, and takes them over with a new Core.
+func (e *env) detachAndRecover() (*Core, RecoverReport) {
+	e.t.Helper()
+	e.core.Detach()
+	require.NoError(e.t, e.core.Close())
+	c := e.open()
+	e.core = c
+	rep, err := c.Recover(context.Background())
+	require.NoError(e.t, err, "Recover")
+	return c, rep
+}
+
+func TestRecoverTakesOverARunningJobAndCommitsIt(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("w1", "echo before; sleep 1; echo after; touch /made"))
+	ctr := e.runningContainer(rec.ID)
+	c2, rep := e.detachAndRecover()
+	assert.Equal(t, []string{rec.ID}, rep.Reattached)
+	done := waitJob(t, c2, rec.ID)
+	assert.Equal(t, JobExited, done.State)
+	assert.Equal(t, 1, done.Reattached)
+	assert.Equal(t, 0, done.Result.ExitCode)
+	require.True(t, done.Result.Commit.Committed, "the job taken over is committed: %+v", done.Result.Commit)
+	assert.Equal(t, 1, done.Result.Commit.Generation)
+	stdout, _ := logs(t, c2, rec.ID, true)
+	assert.Equal(t, "before\nafter\n", stdout, "the output from the job's start, once")
+	en := e.entry("w1")
+	require.True(t, en.Found)
+	assert.Equal(t, 1, en.LastGeneration, "committed once")
+	_, err := e.rt.InspectContainer(context.Background(), ctr.ID)
+	require.ErrorIs(t, err, runtime.ErrNotFound, "the container taken over is removed")
+	jobs, err := c2.st.Jobs(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, jobs, "job rows left")
+}
+
+func TestRecoverRecordsTheExitOfAJobThatEndedMeanwhile(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("w1", "sleep 3600"))
+	ctr := e.runningContainer(rec.ID)
+	e.core.Detach()
+	require.NoError(t, e.core.Close())
+	// It fails while no berth watches.
+	require.NoError(t, e.rt.Stop(context.Background(), ctr.ID, runtime.StopOptions{Grace: time.Millisecond}))
+	c2 := e.open()
+	e.core = c2
+	_, err := c2.Recover(context.Background())
+	require.NoError(t, err)
+	done := waitJob(t, c2, rec.ID)
+	assert.Equal(t, JobExited, done.State)
+	assert.NotEqual(t, 0, done.Result.ExitCode, "the exit recorded")
+	assert.Equal(t, NoCommitExitCode, done.Result.Commit.Reason)
+	assert.False(t, e.entry("w1").Found)
+	e.noContainers()
+}
+
+func TestRecoverKeepsTheRecordedDeadline(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	j := job("w1", "sleep 3600")
+	j.Timeout = time.Hour
+	rec := submit(t, e.core, j)
+	e.runningContainer(rec.ID)
+	e.clk.Advance(2 * time.Hour) // past its deadline while no berth watched
+	c2, _ := e.detachAndRecover()
+	done := waitJob(t, c2, rec.ID)
+	assert.True(t, done.Result.TimedOut, "a job past its recorded deadline is stopped as timed out")
+	assert.Equal(t, NoCommitTimeout, done.Result.Commit.Reason)
+	e.noContainers()
+}
+
+func TestRecoverDoesNotCommitOverANewerGeneration(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	rec := submit(t, e.core, job("w1", "sleep 1"))
+	e.runningContainer(rec.ID)
+	e.core.Detach()
+	require.NoError(t, e.core.Close())
+	// While no berth serve runs, another berth commits the work item.
+	other := e.open()
+	res, _ := e.run(other, job("w1", "exit 0"))
+	require.True(t, res.Commit.Committed)
+	c2 := e.open()
+	e.core = c2
+	_, err := c2.Recover(context.Background())
+	require.NoError(t, err)
+	done := waitJob(t, c2, rec.ID)
+	assert.Equal(t, NoCommitSuperseded, done.Result.Commit.Reason)
+	assert.Equal(t, 1, e.entry("w1").LastGeneration, "generations committed")
+}
+
+func TestDetachFailsQueuedJobsAndRecoverFailsJobsLeftUnstarted(t *testing.T) {
+	e, ev := newSubmitEnv(t, func(c *Config) { c.MaxConcurrent = 1 })
+	first := submit(t, e.core, job("", "sleep 3600"))
+	e.runningContainer(first.ID)
+	queued := submit(t, e.core, job("", "echo never"))
+	e.core.Detach()
+	got, err := e.core.GetJob(context.Background(), queued.ID)
+	require.NoError(t, err)
+	assert.Equal(t, JobFailed, got.State)
+	assert.Equal(t, KindInterrupted, got.ErrorKind)
+	assert.Contains(t, ev.of(queued.ID), EventJobExited)
+
+	// A record left queued by a berth that died before the job's row.
+	lost := JobRecord{ID: "jlost", State: JobQueued, Spec: specOf(job("", "true")), Created: e.clk.Now()}
+	require.NoError(t, e.core.Close())
+	c2 := e.open()
+	e.core = c2
+	addRecord(t, c2, lost)
+	rep, err := c2.Recover(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{first.ID}, rep.Reattached)
+	assert.Equal(t, []string{"jlost"}, rep.Failed)
+	got, err = c2.GetJob(context.Background(), "jlost")
+	require.NoError(t, err)
+	assert.Equal(t, JobFailed, got.State)
+	assert.Equal(t, KindInterrupted, got.ErrorKind)
+	_, err = c2.CancelJob(context.Background(), first.ID)
+	require.NoError(t, err)
+	assert.Equal(t, JobCancelled, waitJob(t, c2, first.ID).State)
+	e.noContainers()
+}
+
+func TestRecoverClaimsTheStateDirectory(t *testing.T) {
+	e, _ := newSubmitEnv(t, nil)
+	_, err := e.core.Recover(context.Background())
+	require.NoError(t, err)
+	other := e.open()
+	_, err = other.Recover(context.Background())
+	require.ErrorIs(t, err, ErrStateBusy)
+	require.NoError(t, e.core.Close())
+	_, err = other.Recover(context.Background())
+	require.NoError(t, err, "Recover once the owner closed")
+}
+
+func TestSweepLeavesASubmittedJobOfADeadOwnerForItsReattachGrace(t *testing.T) {
+	e, _ := newSubmitEnv(t, func(c *Config) { c.ReattachGrace = time.Hour })
+	rec := submit(t, e.core, job("w1", "sleep 3600"))
+	ctr := e.runningContainer(rec.ID)
+	e.core.Detach()
+	require.NoError(t, e.core.Close())
+	e.clk.Advance(10 * time.Minute) // past the orphan grace, within the reattach grace
+	e.core = e.open()
+	rep := e.sweep(nil, SweepOptions{})
+	assert.Empty(t, rep.RemovedContainers, "a sweep reaped a submitted job's container within its reattach grace")
+	e.clk.Advance(time.Hour)
+	rep = e.sweep(nil, SweepOptions{})
+	assert.Equal(t, []string{ctr.ID}, rep.RemovedContainers, "reaped once the reattach grace passed")
+}
+
+// addRecord stores rec as Submit would, behind the Core's back.
+func addRecord(t *testing.T, c *Core, rec JobRecord) {
+	t.Helper()
+	data, err := json.Marshal(rec)
+	require.NoError(t, err)
+	_, _, err = c.st.AddRecord(context.Background(), store.Record{ID: rec.ID, State: string(rec.State),
+		Project: rec.Spec.Project, WorkItem: rec.Spec.WorkItem, Created: rec.Created, Data: data})
+	require.NoError(t, err)
+}
