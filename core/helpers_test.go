@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,6 +194,9 @@ func envOf(out string) map[string]string {
 // stopped, says "ready" once its container runs, and waits (it is killed
 // by the test, or finishes when its stdin closes).
 func runCoreHelper(ctx context.Context, role string) int {
+	if role == "serve-job" {
+		return serveJobHelper(ctx)
+	}
 	if role != "run-job" {
 		return 2
 	}
@@ -223,6 +227,41 @@ func runCoreHelper(ctx context.Context, role string) int {
 	<-done
 	c.Close()
 	rt.Close()
+	return 0
+}
+
+// serveJobHelper is a berth serve in another process: it opens a Core on
+// BERTH_STATE with a fake runtime sharing BERTH_FAKE, recovers, submits a
+// job of work item BERTH_ITEM that prints "started" and runs until
+// stopped, prints the job's ID once its start is recorded, and waits to be
+// killed.
+func serveJobHelper(ctx context.Context) int {
+	rt := fake.New(fake.WithStateDir(os.Getenv("BERTH_FAKE")))
+	c, err := Open(ctx, Config{StateDir: os.Getenv("BERTH_STATE"), Runtimes: RuntimeList{{Name: "fake", Runtime: rt}},
+		Policy: Policy{Enabled: true}, StopGrace: time.Millisecond})
+	if err != nil {
+		println(err.Error())
+		return 1
+	}
+	if _, err := c.Recover(ctx); err != nil {
+		println(err.Error())
+		return 1
+	}
+	rec, err := c.Submit(ctx, Job{Image: baseRef, Cmd: []string{"sh", "-c", "echo started; sleep 3600"},
+		WorkItem: os.Getenv("BERTH_ITEM")}, SubmitOptions{})
+	if err != nil {
+		println(err.Error())
+		return 1
+	}
+	for {
+		got, err := c.GetJob(ctx, rec.ID)
+		if err == nil && got.State == JobRunning {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.Stdout.WriteString(rec.ID + "\n")
+	io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 

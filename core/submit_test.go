@@ -1,16 +1,19 @@
 package core
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/core/internal/store"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -468,4 +471,48 @@ func addRecord(t *testing.T, c *Core, rec JobRecord) {
 	_, _, err = c.st.AddRecord(context.Background(), store.Record{ID: rec.ID, State: string(rec.State),
 		Project: rec.Spec.Project, WorkItem: rec.Spec.WorkItem, Created: rec.Created, Data: data})
 	require.NoError(t, err)
+}
+
+// TestRecoverAfterAKilledOwner kills a serving process (kill -9) with a job
+// running: its record and row are left, its lock files unlocked. The fake
+// runs a container in the process that started it, so the container dies
+// with it (exit 137): the next owner records that exit and commits
+// nothing, removes the container and keeps the output written before.
+func TestRecoverAfterAKilledOwner(t *testing.T) {
+	fakeDir, stateDir := t.TempDir(), t.TempDir()
+	clk := &clock{t: time.Now()} // the other process's fake uses the real clock
+	rt := fake.New(fake.WithStateDir(fakeDir), fake.WithClock(clk.Now))
+	t.Cleanup(func() { rt.Close() })
+	e := &env{t: t, clk: clk, rt: rt}
+	e.loadBase(baseRef, nil)
+	e.cfg = Config{StateDir: stateDir, Runtimes: RuntimeList{{Name: "fake", Runtime: rt}}, Now: clk.Now,
+		Policy: Policy{Enabled: true}, StopGrace: 20 * time.Millisecond}
+
+	cmd, stdin, stdout := startHelper(t, "serve-job", "BERTH_FAKE="+fakeDir, "BERTH_STATE="+stateDir, "BERTH_ITEM=w")
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the serving helper's output")
+	id := strings.TrimSpace(line)
+	require.NoError(t, cmd.Process.Signal(os.Kill))
+	cmd.Wait()
+
+	e.core = e.open()
+	rep, err := e.core.Recover(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{id}, rep.Reattached)
+	done := waitJob(t, e.core, id)
+	assert.Equal(t, JobExited, done.State)
+	assert.Equal(t, 137, done.Result.ExitCode, "the exit of a container that died with its process")
+	assert.Equal(t, NoCommitExitCode, done.Result.Commit.Reason)
+	assert.Equal(t, 1, done.Reattached)
+	stdout2, _ := logs(t, e.core, id, true)
+	assert.Equal(t, "started\n", stdout2)
+	e.noContainers()
+	jobs, err := e.core.st.Jobs(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, jobs, "job rows left")
 }
