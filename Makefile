@@ -7,6 +7,7 @@
 #   make demo    the README's first command: an engine, a build, one work item run twice
 #   make bench   the speed figures of the README's performance section
 #   make proto   regenerate the plugin wire's protobuf code
+#   make api     regenerate the HTTP API's Go types from api/openapi.yaml
 
 SHELL := /bin/bash
 GO ?= go
@@ -79,6 +80,12 @@ bench: build
 
 proto:
 	bash runtime/wire/gen.sh
+
+# oapi-codegen, pinned in api/tools/go.mod; api's tests fail when the
+# generated code is stale.
+.PHONY: api
+api:
+	bash api/gen.sh
 
 vet:
 	$(GO) vet ./...
