@@ -24,6 +24,14 @@ type File struct {
 	StateDir string `yaml:"state_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// Host names the daemon (berth serve) the command talks to instead of
+	// running jobs in process: unix:///path, a socket path, tcp://host:port
+	// or an http(s):// URL (BERTH_HOST and --host win).
+	Host string `yaml:"host"`
+	// TokenFile holds the daemon's bearer token (needed on TCP); Load
+	// makes a relative path relative to the config file's directory
+	// (--token-file wins; without either, BERTH_TOKEN).
+	TokenFile string `yaml:"token_file"`
 	// Runtimes are the named runtimes, by name.
 	Runtimes map[string]Runtime `yaml:"runtimes"`
 	// Job holds the defaults of berth run.
@@ -125,6 +133,9 @@ func Load(path string) (*File, error) {
 		if !filepath.IsAbs(p) {
 			f.Job.SecretEnvFiles[i] = filepath.Join(filepath.Dir(path), p)
 		}
+	}
+	if f.TokenFile != "" && !filepath.IsAbs(f.TokenFile) {
+		f.TokenFile = filepath.Join(filepath.Dir(path), f.TokenFile)
 	}
 	return f, nil
 }

@@ -18,6 +18,8 @@ default_runtime: local
 plugin_dir: /opt/berth/plugins
 state_dir: /var/lib/berth
 log_level: info
+host: tcp://127.0.0.1:7400
+token_file: /etc/berth/token
 runtimes:
   local:
     driver: docker
@@ -55,6 +57,8 @@ gc:
 `))
 	require.NoError(t, err)
 	assert.Equal(t, "local", f.DefaultRuntime, "default_runtime")
+	assert.Equal(t, "tcp://127.0.0.1:7400", f.Host, "host")
+	assert.Equal(t, "/etc/berth/token", f.TokenFile, "token_file")
 	assert.Equal(t, map[string]string{"api": "1.41"}, f.Runtimes["local"].Options, "runtimes.local.options")
 	assert.Equal(t, Job{
 		Image:          "busybox:latest",
@@ -125,6 +129,12 @@ func TestParseInvalid(t *testing.T) {
 		{"secret env not a list", "job:\n  secret_env: TOKEN", "job.secret_env"},
 		{"empty secret env file", "job:\n  secret_env_files: [a.env, \"\"]", "job.secret_env_files[1]"},
 		{"secret env file not a string", "job:\n  secret_env_files: [{a: b}]", "job.secret_env_files[0]"},
+		{"host of an unknown scheme", "host: ssh://box", "host"},
+		{"empty host", "host: \" \"", "host"},
+		{"unix host without a path", "host: unix://", "host"},
+		{"tcp host without a port", "host: tcp://127.0.0.1", "host"},
+		{"https host without a host", "host: https:///x", "host"},
+		{"host not a string", "host: [a]", "host"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.doc))
@@ -158,6 +168,24 @@ func TestLoadSecretEnvFilesRelative(t *testing.T) {
 	require.NoError(t, err)
 	want := []string{filepath.Join(dir, "job.env"), filepath.Join(dir, "sub", "x.env"), "/abs/y.env"}
 	assert.Equal(t, want, f.Job.SecretEnvFiles, "secret_env_files")
+}
+
+// Load makes a relative token_file relative to the config file.
+func TestLoadTokenFileRelative(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "berth.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("host: tcp://127.0.0.1:7400\ntoken_file: sub/token\n"), 0o644))
+	f, err := Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "sub", "token"), f.TokenFile, "token_file")
+}
+
+// Every form of a daemon's address berth takes is a valid host.
+func TestHostForms(t *testing.T) {
+	for _, h := range []string{"unix:///run/berth.sock", "/run/berth.sock", "berth.sock", "tcp://127.0.0.1:7400",
+		"tcp://[::1]:7400", "http://localhost:7400", "https://berth.example:7400/"} {
+		assert.NoError(t, CheckHost(h), "CheckHost(%q)", h)
+	}
 }
 
 func TestParseSyntaxError(t *testing.T) {

@@ -53,6 +53,11 @@ func (f *File) Validate() error {
 	if f.LogLevel != "" && !contains(LogLevels, f.LogLevel) {
 		return bad("log_level", "want one of %s, got %q", strings.Join(LogLevels, ", "), f.LogLevel)
 	}
+	if f.Host != "" {
+		if err := CheckHost(f.Host); err != nil {
+			return bad("host", "%v", err)
+		}
+	}
 	nonNeg := []struct {
 		key string
 		v   int64
@@ -95,6 +100,31 @@ func (f *File) Validate() error {
 		if p.TTL != nil && *p.TTL < 0 {
 			return bad("projects."+id+".ttl", "must not be negative")
 		}
+	}
+	return nil
+}
+
+// HostSchemes are the schemes a daemon's address may have; an address
+// without "://" is a unix socket's path.
+var HostSchemes = []string{"unix", "tcp", "http", "https"}
+
+// CheckHost checks the form of a daemon's address: unix:///path or a
+// socket path, tcp://host:port, http:// or https:// and a host.
+func CheckHost(host string) error {
+	scheme, rest, ok := strings.Cut(host, "://")
+	switch {
+	case strings.TrimSpace(host) == "":
+		return fmt.Errorf("empty address")
+	case !ok:
+		return nil // a socket path
+	case !contains(HostSchemes, scheme):
+		return fmt.Errorf("%q: want unix:///path, a socket path, tcp://host:port or an http(s):// URL", host)
+	case scheme == "unix" && rest == "":
+		return fmt.Errorf("%q: no socket path after unix://", host)
+	case scheme != "unix" && (rest == "" || rest[0] == '/'):
+		return fmt.Errorf("%q: no host after %s://", host, scheme)
+	case scheme == "tcp" && !strings.Contains(rest, ":"):
+		return fmt.Errorf("%q: want tcp://host:port", host)
 	}
 	return nil
 }
