@@ -61,7 +61,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.flagMetrics, "metrics-file", "", "add the command's counters to this Prometheus textfile (env BERTH_METRICS_FILE)")
 
 	root.AddCommand(a.runCommand(), a.snapshotsCommand(), a.gcCommand(), a.imagesCommand(),
-		a.pluginsCommand(), a.versionCommand())
+		a.pluginsCommand(), a.versionCommand(), a.serveCommand())
 	return root
 }
 
