@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/core"
 )
@@ -24,6 +25,7 @@ type app struct {
 	// Global flags, as given.
 	flagConfig, flagStateDir, flagLogLevel  string
 	flagRuntime, flagPluginDir, flagMetrics string
+	flagHost, flagTokenFile                 string
 
 	// Resolved settings.
 	cfg         *config.File
@@ -31,9 +33,14 @@ type app struct {
 	pluginDirs  []string
 	metricsFile string
 	log         *slog.Logger
+	// host names the daemon the commands talk to ("" to run in process),
+	// hostFrom where it was named; tokenFile holds its bearer token.
+	host, hostFrom string
+	tokenFile      string
 
-	set  *runtimeSet
-	core *core.Core
+	set    *runtimeSet
+	core   *core.Core
+	client *client.Client // the daemon's, when one is named
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -59,6 +66,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.flagRuntime, "runtime", "", "runtime to use (env BERTH_RUNTIME; default: the config's, else the first engine that answers)")
 	pf.StringVar(&a.flagPluginDir, "plugin-dir", "", "directory searched first for driver binaries (env BERTH_PLUGIN_DIR)")
 	pf.StringVar(&a.flagMetrics, "metrics-file", "", "add the command's counters to this Prometheus textfile (env BERTH_METRICS_FILE)")
+	pf.StringVar(&a.flagHost, "host", "", `talk to this berth serve daemon instead of running in process: unix:///path, a socket path, tcp://HOST:PORT or https://HOST:PORT (env BERTH_HOST; default: the config's host, else none; "" runs in process)`)
+	pf.StringVar(&a.flagTokenFile, "token-file", "", "file holding the daemon's bearer token, needed on TCP (default: the config's token_file, else env BERTH_TOKEN)")
 
 	root.AddCommand(a.runCommand(), a.snapshotsCommand(), a.gcCommand(), a.imagesCommand(),
 		a.pluginsCommand(), a.versionCommand(), a.serveCommand())
@@ -68,13 +77,23 @@ func (a *app) rootCommand() *cobra.Command {
 // pick returns the flag's value if it was set, else the environment
 // variable's, else fallback.
 func pick(cmd *cobra.Command, flag, env, fallback string) string {
+	v, _ := pickFrom(cmd, flag, env, fallback, "")
+	return v
+}
+
+// pickFrom is pick that also says where the value came from: --flag, the
+// environment variable env, or what ("" when nothing set it).
+func pickFrom(cmd *cobra.Command, flag, env, fallback, what string) (value, from string) {
 	if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
-		return f.Value.String()
+		return f.Value.String(), "--" + flag
 	}
-	if v := os.Getenv(env); v != "" {
-		return v
+	if v := os.Getenv(env); env != "" && v != "" {
+		return v, env
 	}
-	return fallback
+	if fallback != "" {
+		return fallback, what
+	}
+	return "", ""
 }
 
 // settle loads the config file and resolves the global settings.
@@ -124,6 +143,8 @@ func (a *app) settle(cmd *cobra.Command) error {
 	}
 	a.pluginDirs = pluginDirs(pick(cmd, "plugin-dir", "BERTH_PLUGIN_DIR", a.cfg.PluginDir))
 	a.metricsFile = pick(cmd, "metrics-file", "BERTH_METRICS_FILE", "")
+	a.host, a.hostFrom = pickFrom(cmd, "host", "BERTH_HOST", a.cfg.Host, "config host")
+	a.tokenFile = pick(cmd, "token-file", "", a.cfg.TokenFile)
 	a.set = newRuntimeSet(a.cfg, a.stateDir, a.pluginDirs, a.log)
 	return nil
 }
@@ -196,6 +217,9 @@ func (a *app) close() {
 	}
 	if a.set != nil {
 		wg.Go(a.set.Close)
+	}
+	if a.client != nil {
+		a.client.Close()
 	}
 	wg.Wait()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,12 @@ With a work item, the job starts from the work item's latest snapshot if it
 has one, and a successful job (exit 0) is committed as the next snapshot.
 berth run exits with the job's exit code, 124 if the job timed out, 130 if
 interrupted, and 125 if berth itself failed.
+
+Through a daemon (--host, BERTH_HOST or the config's host) the job is made
+here, from the flags and this command's config (its job defaults, secret env
+files and variables), and runs in the daemon; its output, summary, --json
+result and exit code are the same as in process, and SIGINT or SIGTERM
+cancels it there (berth waits for its end, then exits 130).
 
 Secret env is given to the job and never committed to a snapshot. Its
 values get in three ways: --secret-env KEY takes KEY's value from berth's
@@ -111,10 +118,7 @@ func (a *app) job(cmd *cobra.Command, f runFlags, args []string) (core.Job, erro
 			return job, fmt.Errorf("--memory: %w", err)
 		}
 	}
-	cpus := d.CPUs
-	if cmd.Flags().Changed("cpus") {
-		cpus = f.cpus
-	}
+	cpus := jobCPUs(cmd, f, d)
 	if cpus < 0 {
 		return job, fmt.Errorf("--cpus %g: must not be negative", cpus)
 	}
@@ -133,11 +137,27 @@ func (a *app) job(cmd *cobra.Command, f runFlags, args []string) (core.Job, erro
 	return job, nil
 }
 
+// jobCPUs is the job's CPU limit: --cpus, else the config's job.cpus.
+func jobCPUs(cmd *cobra.Command, f runFlags, d config.Job) float64 {
+	if cmd.Flags().Changed("cpus") {
+		return f.cpus
+	}
+	return d.CPUs
+}
+
 func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 	ctx := cmd.Context()
 	job, err := a.job(cmd, f, args)
 	if err != nil {
 		return err
+	}
+	r, err := a.remote()
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		job.Runtime = a.runtimeName(cmd)
+		return a.runRemote(cmd, r, f, job, jobCPUs(cmd, f, a.cfg.Job))
 	}
 	// No driver receives a variable of berth's environment that holds
 	// one of the job's secrets.
@@ -164,23 +184,31 @@ func (a *app) run(cmd *cobra.Command, f runFlags, args []string) error {
 		defer pp.end()
 	}
 	res, err := c.Run(ctx, job)
+	return a.finish(f.json, job, res, began, res.Cancelled || (err != nil && ctx.Err() != nil), err)
+}
+
+// finish reports the end of job (res, or err when berth could not run it)
+// and returns berth run's outcome, in process and through a daemon alike:
+// 130 when the job was cancelled, berth's own error, 124 when the job timed
+// out, else the job's exit code.
+func (a *app) finish(asJSON bool, job core.Job, res core.Result, began time.Time, cancelled bool, err error) error {
 	if errors.Is(err, runtime.ErrUnavailable) {
-		err = fmt.Errorf("runtime %s: engine not answering: %w", name, err)
+		err = fmt.Errorf("runtime %s: engine not answering: %w", cmp.Or(job.Runtime, res.Runtime), err)
 	}
 	if res.Durations.Total == 0 {
 		res.Durations.Total = time.Since(began)
 	}
 	switch {
-	case res.Cancelled || (err != nil && ctx.Err() != nil):
-		a.report(f.json, res, "cancelled")
+	case cancelled:
+		a.report(asJSON, res, "cancelled")
 		return exitCode(exitInterrupt)
 	case err != nil:
 		return err
 	case res.TimedOut:
-		a.report(f.json, res, "timed out after "+job.Timeout.String())
+		a.report(asJSON, res, "timed out after "+job.Timeout.String())
 		return exitCode(exitTimeout)
 	}
-	a.report(f.json, res, fmt.Sprintf("exit %d", res.ExitCode))
+	a.report(asJSON, res, fmt.Sprintf("exit %d", res.ExitCode))
 	if res.ExitCode != 0 {
 		return exitCode(res.ExitCode)
 	}
