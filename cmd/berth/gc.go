@@ -19,7 +19,10 @@ func (a *app) gcCommand() *cobra.Command {
 		Long: `Sweep berth's state and the runtime: evict snapshots past their TTL or over
 the count and size caps, drop entries whose image is gone, and remove managed
 containers left by jobs that died (older than the orphan grace) and managed
-images no snapshot refers to.`,
+images no snapshot refers to.
+
+Through a daemon (--host, BERTH_HOST or the config's host) the daemon
+sweeps its own runtimes, with its config (and --orphan-grace if given).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := core.SweepOptions{DryRun: dryRun}
@@ -31,15 +34,7 @@ images no snapshot refers to.`,
 				// positive grace stands for none.
 				opts.OrphanGrace = max(grace, time.Nanosecond)
 			}
-			name, err := a.resolveRuntime(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.openCore(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			rep, err := c.Sweep(cmd.Context(), opts)
+			rep, err := a.sweep(cmd, opts)
 			if err != nil {
 				return err
 			}
@@ -57,6 +52,27 @@ images no snapshot refers to.`,
 	cmd.Flags().DurationVar(&grace, "orphan-grace", 0, "remove orphaned containers older than this (default: gc.orphan_grace of the config, else 1m)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// sweep sweeps as opts says, through the daemon if one is named.
+func (a *app) sweep(cmd *cobra.Command, opts core.SweepOptions) (core.SweepReport, error) {
+	r, err := a.remote()
+	if err != nil {
+		return core.SweepReport{}, err
+	}
+	if r != nil {
+		rep, err := r.c.GC(cmd.Context(), opts)
+		return rep, r.err(err)
+	}
+	name, err := a.resolveRuntime(cmd)
+	if err != nil {
+		return core.SweepReport{}, err
+	}
+	c, err := a.openCore(cmd.Context(), name)
+	if err != nil {
+		return core.SweepReport{}, err
+	}
+	return c.Sweep(cmd.Context(), opts)
 }
 
 func printSweep(a *app, r core.SweepReport) {

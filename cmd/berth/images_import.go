@@ -16,9 +16,19 @@ func (a *app) imagesImportCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import [--runtime NAME] [--ref REF] FILE",
 		Short: "Load a docker-save or OCI layout tar into the runtime's engine (no registry needed)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Load a docker-save or OCI layout tar into the runtime's engine (no registry
+needed).
+
+images import runs in process only: the daemon's API takes no image files.
+When --host, BERTH_HOST or the config's host names a daemon it refuses, with
+one line saying so; run it on the daemon's machine with --host '' (the
+daemon's jobs see the image if it uses the same engine).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if a.host != "" {
+				return a.inProcessOnly(cmd, "the daemon's API takes no image files")
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return fmt.Errorf("images import: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/cmd/berth/internal/config"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/wire"
@@ -32,15 +33,19 @@ func (a *app) pluginsLsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List every driver found, with its version, engine version, capabilities and health",
-		Args:  cobra.NoArgs,
+		Long: `List every driver found in the plugin directories and on PATH, with its
+version, engine version, capabilities and health (each driver is launched and
+asked).
+
+Through a daemon (--host, BERTH_HOST or the config's host) it lists the
+daemon's runtimes instead (GET /v1/runtimes: those jobs may name there, the
+default first), as the daemon sees them; PATH is then the runtime's driver as
+the daemon's config names it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			paths, err := wire.Discover(a.pluginDirs)
+			infos, err := a.plugins(cmd.Context())
 			if err != nil {
 				return err
-			}
-			infos := make([]pluginInfo, 0, len(paths))
-			for _, p := range paths {
-				infos = append(infos, a.probePlugin(cmd.Context(), p))
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
@@ -62,6 +67,55 @@ func (a *app) pluginsLsCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
+}
+
+// plugins probes the drivers found, or asks the daemon for its runtimes
+// if one is named.
+func (a *app) plugins(ctx context.Context) ([]pluginInfo, error) {
+	r, err := a.remote()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		rts, err := r.c.Runtimes(ctx)
+		if err != nil {
+			return nil, r.err(err)
+		}
+		infos := make([]pluginInfo, len(rts))
+		for i, rt := range rts {
+			infos[i] = pluginOfRuntime(rt)
+		}
+		return infos, nil
+	}
+	paths, err := wire.Discover(a.pluginDirs)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]pluginInfo, 0, len(paths))
+	for _, p := range paths {
+		infos = append(infos, a.probePlugin(ctx, p))
+	}
+	return infos, nil
+}
+
+// pluginOfRuntime is what plugins ls shows of a daemon's runtime.
+func pluginOfRuntime(rt api.Runtime) pluginInfo {
+	info := pluginInfo{Name: rt.Name, Path: deref(rt.Driver), Version: deref(rt.Version),
+		EngineVersion: deref(rt.EngineVersion), ProtocolVersion: deref(rt.ProtocolVersion),
+		Healthy: rt.Healthy, Health: rt.Health}
+	for _, c := range rt.Capabilities {
+		info.Capabilities = append(info.Capabilities, runtime.Capability(c))
+	}
+	return info
+}
+
+// deref is *p, or the zero value if p is nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // probePlugin launches the driver at path with the settings of the runtime

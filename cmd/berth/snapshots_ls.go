@@ -19,11 +19,7 @@ func (a *app) snapshotsLsCommand() *cobra.Command {
 		Short: "List snapshots",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.openCore(cmd.Context(), a.runtimeName(cmd))
-			if err != nil {
-				return err
-			}
-			snaps, err := c.Snapshots(cmd.Context(), project)
+			snaps, err := a.snapshots(cmd, project)
 			if err != nil {
 				return err
 			}
@@ -41,6 +37,24 @@ func (a *app) snapshotsLsCommand() *cobra.Command {
 	cmd.Flags().StringVar(&project, "project", "", "only this project's snapshots")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
+}
+
+// snapshots lists the snapshots of project ("" for all), from the daemon
+// if one is named.
+func (a *app) snapshots(cmd *cobra.Command, project string) ([]core.Snapshot, error) {
+	r, err := a.remote()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		snaps, err := r.c.Snapshots(cmd.Context(), project)
+		return snaps, r.err(err)
+	}
+	c, err := a.openCore(cmd.Context(), a.runtimeName(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return c.Snapshots(cmd.Context(), project)
 }
 
 func printSnapshots(a *app, snaps []core.Snapshot) error {
