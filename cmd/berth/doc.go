@@ -8,16 +8,35 @@
 //	          [--memory SIZE] [--cpus N] [--json] -- CMD [ARG...]
 //	berth snapshots ls [--project ID] [--json]
 //	berth snapshots rm --project ID --work-item ID
+//	berth snapshots fork --project ID --work-item ID [--to-project ID] --to-work-item ID
 //	berth gc [--dry-run] [--orphan-grace DURATION] [--json]
 //	berth images import [--runtime NAME] [--ref REF] FILE
 //	berth plugins ls [--json]
 //	berth version
+//	berth serve [--listen ADDR] [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--on-stop drain|leave]
 //
 // Global flags: --config FILE (env BERTH_CONFIG), --state-dir DIR (env
 // BERTH_STATE_DIR), --log-level LEVEL (env BERTH_LOG_LEVEL), --runtime NAME
 // (env BERTH_RUNTIME), --plugin-dir DIR (env BERTH_PLUGIN_DIR) and
-// --metrics-file FILE (env BERTH_METRICS_FILE). Flags win over environment
-// variables, which win over the config file.
+// --metrics-file FILE (env BERTH_METRICS_FILE), --host ADDR (env
+// BERTH_HOST) and --token-file FILE. Flags win over environment variables,
+// which win over the config file.
+//
+// With a daemon named (--host, BERTH_HOST or the config's host:
+// unix:///path or a socket path, tcp://HOST:PORT, https://HOST:PORT) the
+// commands are clients of berth serve's API: run, snapshots ls, rm and
+// fork, gc and plugins ls print what they print in process, with the same
+// --json and exit codes. berth run makes the job from its flags and this
+// command's config (job defaults, secret env) and sends it whole; it
+// follows the job's output, rides out a daemon restart, and on SIGINT or
+// SIGTERM cancels the job there, waits for its end and exits 130. plugins
+// ls lists the daemon's runtimes. images import runs in process only and
+// refuses when a daemon is named; --host "" runs any command in process. A
+// daemon named but not answering is an error (125, one line naming it),
+// never a fallback to running in process. On TCP berth sends the bearer
+// token of --token-file, else the config's token_file, else BERTH_TOKEN.
+// Through a daemon --metrics-file writes nothing (the daemon serves
+// /metrics) and no commit progress is drawn on a terminal.
 //
 // Exit codes: berth run exits with the job's exit code, 124 when the job
 // timed out, 130 when berth was interrupted (SIGINT or SIGTERM; the job is
