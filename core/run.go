@@ -69,6 +69,10 @@ func (r *jobRun) run(ctx context.Context) (res Result, err error) {
 		return r.fail(ctx, err)
 	}
 	defer leave()
+	if r.detach != nil && r.detach.Err() != nil {
+		// Admitted as the Core detached (a slot freed by a job it left).
+		return r.fail(ctx, fmt.Errorf("job %s: %w", r.res.JobID, ErrInterrupted))
+	}
 	r.res.Durations.Queue = time.Since(r.began)
 
 	if err := r.selectImage(ctx, ""); err != nil {

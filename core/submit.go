@@ -159,11 +159,16 @@ func (c *Core) started(lj *liveJob, r *jobRun) {
 		r.log.Error("record job start", "err", err)
 		return
 	}
+	// Stored before it is told: whoever sees the job running can count on
+	// a restarted owner taking it over.
 	c.sub.mu.Lock()
-	lj.rec.State, lj.rec.Started = JobRunning, c.now()
 	rec := lj.rec
 	c.sub.mu.Unlock()
+	rec.State, rec.Started = JobRunning, c.now()
 	c.saveRecord(rec, resume)
+	c.sub.mu.Lock()
+	lj.rec.State, lj.rec.Started = rec.State, rec.Started
+	c.sub.mu.Unlock()
 	c.emit(EventJobStarted, &rec, nil)
 }
 
@@ -185,11 +190,10 @@ func (c *Core) ended(lj *liveJob, res Result, err error) {
 		rec.Error, rec.ErrorKind = err.Error(), KindOf(err)
 	}
 	done := *rec
-	delete(c.sub.live, rec.ID)
 	c.sub.mu.Unlock()
+	// Live until stored: a reader finds the job in one place or the other.
 	c.saveRecord(done, nil)
 	c.pruneRecords()
-	close(lj.done)
 	if res.Commit.Committed {
 		c.emit(EventSnapshotCommitted, nil, &Snapshot{Runtime: res.Runtime, Project: res.Project,
 			WorkItem: res.WorkItem, Image: res.Commit.Image, ImageID: res.Commit.ImageID, BaseImage: done.Spec.Image,
@@ -197,6 +201,11 @@ func (c *Core) ended(lj *liveJob, res Result, err error) {
 			Created: done.Ended, LastUsed: done.Ended})
 	}
 	c.emit(EventJobExited, &done, nil)
+	// Told before waiters wake: a waiter has seen every event of the job.
+	c.sub.mu.Lock()
+	delete(c.sub.live, done.ID)
+	c.sub.mu.Unlock()
+	close(lj.done)
 }
 
 // saveRecord writes rec (and what taking it over needs, while it is live).

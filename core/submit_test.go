@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,7 +428,7 @@ func TestDetachFailsQueuedJobsAndRecoverFailsJobsLeftUnstarted(t *testing.T) {
 	rep, err := c2.Recover(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{first.ID}, rep.Reattached)
-	assert.Equal(t, []string{"jlost"}, rep.Failed)
+	assert.Equal(t, []string{"jlost"}, rep.Failed, "first %s, queued %s", first.ID, queued.ID)
 	got, err = c2.GetJob(context.Background(), "jlost")
 	require.NoError(t, err)
 	assert.Equal(t, JobFailed, got.State)
@@ -515,4 +518,54 @@ func TestRecoverAfterAKilledOwner(t *testing.T) {
 	jobs, err := e.core.st.Jobs(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, jobs, "job rows left")
+}
+
+// brokenLogs is the fake whose first follow of a container's output breaks
+// after some bytes, as when the driver process dies mid-job and is
+// relaunched.
+type brokenLogs struct {
+	*fake.Runtime
+	broke atomic.Bool
+	after int
+}
+
+func (b *brokenLogs) Logs(ctx context.Context, id string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
+	if b.broke.Swap(true) {
+		return b.Runtime.Logs(ctx, id, opts, stdout, stderr)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.Runtime.Logs(ctx, id, opts, &cutWriter{w: stdout, left: b.after, cut: cancel}, stderr)
+	return errors.New("driver process exited")
+}
+
+// cutWriter writes through its first left bytes, then cuts.
+type cutWriter struct {
+	w    io.Writer
+	left int
+	cut  func()
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) > c.left {
+		c.w.Write(p[:c.left])
+		c.left = 0
+		c.cut()
+		return 0, errors.New("cut")
+	}
+	c.left -= len(p)
+	return c.w.Write(p)
+}
+
+func TestABrokenOutputFollowResumesWithoutLossOrRepeat(t *testing.T) {
+	broken := &brokenLogs{after: 4}
+	e := newEnv(t, func(c *Config) {
+		broken.Runtime = c.Runtimes.(RuntimeList)[0].Runtime.(*fake.Runtime)
+		c.Runtimes = RuntimeList{{Name: "fake", Runtime: broken}}
+	})
+	res, out := e.run(nil, job("w1", "echo 0123456789; sleep 0.2; echo end"))
+	assert.True(t, broken.broke.Load(), "the first follow was broken")
+	assert.Equal(t, "0123456789\nend\n", out)
+	assert.Equal(t, 0, res.ExitCode)
+	assert.True(t, res.Commit.Committed)
 }

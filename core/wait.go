@@ -22,9 +22,7 @@ func (r *jobRun) wait(ctx context.Context) error {
 	defer stopLogs()
 	logsDone := make(chan error, 1)
 	stdout, stderr := orDiscard(r.job.Stdout), orDiscard(r.job.Stderr)
-	go func() {
-		logsDone <- r.rt.Logs(logCtx, r.id, runtime.LogOptions{Follow: true}, stdout, stderr)
-	}()
+	go func() { logsDone <- r.copyLogs(logCtx, stdout, stderr) }()
 
 	// waitCtx ends with the job's timeout, and with errDetached when the
 	// Core detaches (the job is left running).
@@ -96,4 +94,53 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+// maxLogFollows bounds the follows of a job's output: a driver relaunched
+// mid-job breaks the follow, which starts again.
+const maxLogFollows = 4
+
+// copyLogs copies the container's output for as long as it runs. When the
+// follow breaks (a driver process that died and was relaunched), it follows
+// again from the start, skipping what was copied: nothing is lost or
+// repeated.
+func (r *jobRun) copyLogs(ctx context.Context, stdout, stderr io.Writer) error {
+	out, errw := &resumeWriter{w: stdout}, &resumeWriter{w: stderr}
+	for follow := 1; ; follow++ {
+		err := r.rt.Logs(ctx, r.id, runtime.LogOptions{Follow: true}, out, errw)
+		if err == nil || ctx.Err() != nil || follow == maxLogFollows || errors.Is(err, runtime.ErrNotFound) {
+			return err
+		}
+		r.log.Info("output follow broke: following again from the start", "container", r.id, "err", err)
+		out.skip, errw.skip = out.n, errw.n
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(follow) * 50 * time.Millisecond):
+		}
+	}
+}
+
+// resumeWriter writes through to w what follows its first skip bytes, and
+// counts what it wrote through.
+type resumeWriter struct {
+	w    io.Writer
+	n    int64 // bytes written through
+	skip int64 // bytes still to drop
+}
+
+func (w *resumeWriter) Write(p []byte) (int, error) {
+	size := len(p)
+	if w.skip > 0 {
+		k := min(int64(len(p)), w.skip)
+		p, w.skip = p[k:], w.skip-k
+	}
+	if len(p) > 0 {
+		n, err := w.w.Write(p)
+		w.n += int64(n)
+		if err != nil {
+			return size - len(p) + n, err
+		}
+	}
+	return size, nil
 }
