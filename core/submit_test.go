@@ -263,7 +263,7 @@ func TestJobLogsFollowStreamsLiveAndExactBytes(t *testing.T) {
 	case s := <-got:
 		assert.Equal(t, "one\n", s, "output written before the follow began")
 	case <-time.After(time.Minute):
-		t.Fatal("no output followed within a minute")
+		require.FailNow(t, "no output followed within a minute")
 	}
 	_, err := e.core.CancelJob(context.Background(), rec.ID)
 	require.NoError(t, err)
@@ -271,7 +271,7 @@ func TestJobLogsFollowStreamsLiveAndExactBytes(t *testing.T) {
 	case err := <-followed:
 		require.NoError(t, err, "a follow returns once the job ended")
 	case <-time.After(time.Minute):
-		t.Fatal("follow did not return within a minute of the job's end")
+		require.FailNow(t, "follow did not return within a minute of the job's end")
 	}
 
 	// Bytes that are not text, across frames, come back exactly.
