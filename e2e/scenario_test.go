@@ -52,6 +52,8 @@ func scenario(t *testing.T, s *suite) {
 		{"stress one item", stressOneItem},
 		{"stress three items", stressThreeItems},
 		{"generations", generations},
+		{"daemon killed", daemonKilled},
+		{"daemon stops", daemonStops},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			step.fn(t, s.newEnv(t))
