@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +16,10 @@ import (
 
 func TestContainerRemovedAfterWaitOrStartError(t *testing.T) {
 	e := newEnv(t, nil)
-	e.rt.FailNth(fake.OpWait, e.rt.Calls(fake.OpWait)+1, runtime.ErrUnavailable)
+	errWait := errors.New("wait broke")
+	e.rt.FailNth(fake.OpWait, e.rt.Calls(fake.OpWait)+1, errWait)
 	res, err := e.core.Run(context.Background(), job("w", "true"))
-	require.ErrorIs(t, err, runtime.ErrUnavailable, "wait error")
+	require.ErrorIs(t, err, errWait, "wait error")
 	require.False(t, res.Commit.Committed, "committed after a wait error")
 	require.Equal(t, NoCommitWaitError, res.Commit.Reason, "commit reason after a wait error")
 	e.noContainers()
@@ -29,6 +31,21 @@ func TestContainerRemovedAfterWaitOrStartError(t *testing.T) {
 	e.noContainers()
 	jobs, _ := e.core.st.Jobs(context.Background())
 	assert.Empty(t, jobs, "job rows left")
+}
+
+// TestAWaitRidesOutAnEngineThatDoesNotAnswer: an engine restarted mid-job
+// (its wait fails unavailable, twice) does not fail a job that goes on.
+func TestAWaitRidesOutAnEngineThatDoesNotAnswer(t *testing.T) {
+	e := newEnv(t, nil)
+	n := e.rt.Calls(fake.OpWait)
+	e.rt.FailNth(fake.OpWait, n+1, runtime.ErrUnavailable)
+	e.rt.FailNth(fake.OpWait, n+2, runtime.ErrUnavailable)
+	res, out := e.run(nil, job("w", "echo done"))
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, "done\n", out)
+	assert.True(t, res.Commit.Committed, "a job whose engine came back is committed: %+v", res.Commit)
+	assert.Equal(t, n+3, e.rt.Calls(fake.OpWait), "waits: two failed, one answered")
+	e.noContainers()
 }
 
 // startBlocking runs a job that runs until cancelled, in the background,

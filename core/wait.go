@@ -35,7 +35,7 @@ func (r *jobRun) wait(ctx context.Context) error {
 	if r.timeout != 0 {
 		waitCtx, cancel = context.WithTimeout(detachCtx, max(r.timeout, time.Nanosecond))
 	}
-	st, err := r.rt.Wait(waitCtx, r.id)
+	st, err := r.waitEngine(waitCtx)
 	cancel()
 	var waitErr error
 	switch {
@@ -96,9 +96,41 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
+// engineWaitBudget is how long a job's wait rides out an engine that does
+// not answer (restarted mid-job) before the job fails.
+const engineWaitBudget = 2 * time.Minute
+
+// waitEngine waits for the container's end; while the engine does not
+// answer (runtime.ErrUnavailable) it tries again, backing off, for up to
+// engineWaitBudget. A container the engine stopped as it went down ends
+// with the exit the engine recorded.
+func (r *jobRun) waitEngine(ctx context.Context) (runtime.ExitStatus, error) {
+	var down time.Time
+	backoff := 100 * time.Millisecond
+	for {
+		st, err := r.rt.Wait(ctx, r.id)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, runtime.ErrUnavailable) {
+			return st, err
+		}
+		if down.IsZero() {
+			down = time.Now()
+			r.log.Warn("engine not answering: waiting for it", "container", r.id, "err", err)
+		}
+		if time.Since(down) > engineWaitBudget {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 // maxLogFollows bounds the follows of a job's output: a driver relaunched
-// mid-job breaks the follow, which starts again.
-const maxLogFollows = 4
+// or an engine restarted mid-job breaks the follow, which starts again.
+const maxLogFollows = 8
 
 // copyLogs copies the container's output for as long as it runs. When the
 // follow breaks (a driver process that died and was relaunched), it follows
@@ -116,7 +148,7 @@ func (r *jobRun) copyLogs(ctx context.Context, stdout, stderr io.Writer) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(follow) * 50 * time.Millisecond):
+		case <-time.After(min(time.Duration(follow)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
 }
