@@ -54,6 +54,7 @@ func scenario(t *testing.T, s *suite) {
 		{"generations", generations},
 		{"daemon killed", daemonKilled},
 		{"daemon stops", daemonStops},
+		{"driver killed", driverKilled},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			step.fn(t, s.newEnv(t))
