@@ -131,7 +131,36 @@ const (
 	CapSquash Capability = "squash"
 	// CapLimits: Run enforces MemoryBytes and NanoCPUs.
 	CapLimits Capability = "limits"
+	// CapCopy: the driver implements ImageCopier.
+	CapCopy Capability = "copy"
 )
+
+// ImageCopier is implemented by drivers that can make an image from another
+// one without running a container (CapCopy). It is separate from Runtime so
+// that drivers without it need no change; a host probes it with a type
+// assertion and the capability.
+type ImageCopier interface {
+	// CopyImage makes a new image from the image src (a reference or an
+	// image ID) with reference opts.Ref and opts.Labels added to src's
+	// labels (a label of opts.Labels replaces one of src of the same key).
+	// Everything else is src's: its file system (layers shared where the
+	// engine can), its config and its number of layers. src is left as it
+	// was, references and labels alike. It returns the new image with ID,
+	// Size and Layers set. It returns ErrNotFound if src does not exist,
+	// ErrInvalidArgument for a malformed opts.Ref and ErrAlreadyExists if
+	// opts.Ref already names an image (it never moves a reference).
+	// Cancelling ctx abandons the copy; an abandoned or failed copy leaves
+	// no reference opts.Ref behind.
+	CopyImage(ctx context.Context, src string, opts CopyOptions) (Image, error)
+}
+
+// CopyOptions says how to copy an image (ImageCopier.CopyImage).
+type CopyOptions struct {
+	// Ref is the new image's reference (name:tag). Required.
+	Ref string
+	// Labels are added to the source image's labels.
+	Labels map[string]string
+}
 
 // Info describes a driver.
 type Info struct {

@@ -26,6 +26,7 @@ const (
 	OpStop             = "stop"
 	OpLogs             = "logs"
 	OpCommit           = "commit"
+	OpCopyImage        = "copyimage"
 	OpRemove           = "remove"
 	OpInspectContainer = "inspectcontainer"
 	OpListContainers   = "listcontainers"
@@ -36,7 +37,7 @@ const (
 
 var ops = []string{
 	OpInfo, OpPing, OpInspectImage, OpPullImage, OpLoadImage, OpRemoveImage, OpListImages,
-	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpRemove, OpInspectContainer, OpListContainers, OpExit,
+	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpCopyImage, OpRemove, OpInspectContainer, OpListContainers, OpExit,
 }
 
 // CrashExitCode is the exit status of a process killed by a Crash fault.

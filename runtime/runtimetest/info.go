@@ -19,7 +19,7 @@ var infoCases = []testCase{
 }
 
 var knownCapabilities = []runtime.Capability{
-	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits,
+	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
 }
 
 func testInfoSane(h *harness) {
@@ -81,6 +81,12 @@ func testUndeclaredCapabilities(h *harness) {
 		h.expect("Commit with Squash without "+string(runtime.CapSquash), err, runtime.ErrNotImplemented)
 		_, err = h.rt.InspectImage(h.ctx, ref)
 		h.expect("InspectImage after a refused squash commit", err, runtime.ErrNotFound)
+	}
+	if cp, ok := h.rt.(runtime.ImageCopier); ok && !h.info.Has(runtime.CapCopy) {
+		ref := h.ref("copy")
+		h.cleanupImage(ref)
+		_, err := cp.CopyImage(h.ctx, h.base, runtime.CopyOptions{Ref: ref, Labels: h.labels()})
+		h.expect("CopyImage without "+string(runtime.CapCopy), err, runtime.ErrNotImplemented)
 	}
 	imgs, err := h.rt.ListImages(h.ctx, h.labels())
 	require.NoError(h.t, err, "ListImages")

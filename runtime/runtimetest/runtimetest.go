@@ -65,6 +65,7 @@ func groups() []group {
 		{"Containers", containerCases},
 		{"Images", imageCases},
 		{"Commit", commitCases},
+		{"Copy", copyCases},
 		{"NotFound", notFoundCases},
 	}
 }

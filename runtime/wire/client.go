@@ -22,7 +22,10 @@ type client struct {
 	rpc  pb.RuntimeClient
 }
 
-var _ runtime.Runtime = (*client)(nil)
+var (
+	_ runtime.Runtime     = (*client)(nil)
+	_ runtime.ImageCopier = (*client)(nil)
+)
 
 func newClient(conn grpc.ClientConnInterface) *client {
 	return &client{conn: conn, rpc: pb.NewRuntimeClient(conn)}
@@ -165,6 +168,14 @@ func (c *client) Commit(ctx context.Context, id string, opts runtime.CommitOptio
 		},
 		Squash: opts.Squash,
 	})
+	if err != nil {
+		return runtime.Image{}, fromStatus(ctx, err)
+	}
+	return fromImage(resp.GetImage()), nil
+}
+
+func (c *client) CopyImage(ctx context.Context, src string, opts runtime.CopyOptions) (runtime.Image, error) {
+	resp, err := c.rpc.CopyImage(ctx, &pb.CopyImageRequest{Src: src, Ref: opts.Ref, Labels: opts.Labels})
 	if err != nil {
 		return runtime.Image{}, fromStatus(ctx, err)
 	}

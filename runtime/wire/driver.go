@@ -140,6 +140,18 @@ func (d *Driver) Commit(ctx context.Context, id string, opts runtime.CommitOptio
 	return call(ctx, d, false, func(rt runtime.Runtime) (runtime.Image, error) { return rt.Commit(ctx, id, opts) })
 }
 
+// CopyImage implements runtime.ImageCopier; a driver that does not
+// implement it answers runtime.ErrNotImplemented.
+func (d *Driver) CopyImage(ctx context.Context, src string, opts runtime.CopyOptions) (runtime.Image, error) {
+	return call(ctx, d, false, func(rt runtime.Runtime) (runtime.Image, error) {
+		cp, ok := rt.(runtime.ImageCopier)
+		if !ok {
+			return runtime.Image{}, fmt.Errorf("copy image: %w", runtime.ErrNotImplemented)
+		}
+		return cp.CopyImage(ctx, src, opts)
+	})
+}
+
 // Remove implements runtime.Runtime.
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	return call0(ctx, d, false, func(rt runtime.Runtime) error { return rt.Remove(ctx, id) })

@@ -74,7 +74,10 @@ type Driver struct {
 	closed bool
 }
 
-var _ runtime.Runtime = (*Driver)(nil)
+var (
+	_ runtime.Runtime     = (*Driver)(nil)
+	_ runtime.ImageCopier = (*Driver)(nil)
+)
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and
 // checks that it speaks runtime.ProtocolVersion and answers. The process

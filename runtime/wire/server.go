@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -168,6 +169,20 @@ func (s *server) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.CommitR
 		return nil, toStatus(err)
 	}
 	return &pb.CommitResponse{Image: toImage(img)}, nil
+}
+
+// CopyImage serves a driver that implements runtime.ImageCopier, and
+// answers runtime.ErrNotImplemented for one that does not.
+func (s *server) CopyImage(ctx context.Context, req *pb.CopyImageRequest) (*pb.CopyImageResponse, error) {
+	cp, ok := s.impl.(runtime.ImageCopier)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("copy image: %w", runtime.ErrNotImplemented))
+	}
+	img, err := cp.CopyImage(ctx, req.GetSrc(), runtime.CopyOptions{Ref: req.GetRef(), Labels: req.GetLabels()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CopyImageResponse{Image: toImage(img)}, nil
 }
 
 func (s *server) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {

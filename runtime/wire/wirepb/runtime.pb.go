@@ -1815,6 +1815,110 @@ func (x *CommitResponse) GetImage() *Image {
 	return nil
 }
 
+type CopyImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           string                 `protobuf:"bytes,1,opt,name=src,proto3" json:"src,omitempty"`
+	Ref           string                 `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyImageRequest) Reset() {
+	*x = CopyImageRequest{}
+	mi := &file_runtime_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyImageRequest) ProtoMessage() {}
+
+func (x *CopyImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyImageRequest.ProtoReflect.Descriptor instead.
+func (*CopyImageRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CopyImageRequest) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *CopyImageRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *CopyImageRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type CopyImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyImageResponse) Reset() {
+	*x = CopyImageResponse{}
+	mi := &file_runtime_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyImageResponse) ProtoMessage() {}
+
+func (x *CopyImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyImageResponse.ProtoReflect.Descriptor instead.
+func (*CopyImageResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CopyImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
 type RemoveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1824,7 +1928,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1940,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1953,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{33}
+	return file_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -1867,7 +1971,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1983,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1996,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{34}
+	return file_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 type InspectContainerRequest struct {
@@ -1904,7 +2008,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2020,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2033,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -1948,7 +2052,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2064,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2077,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -1993,7 +2097,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2109,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2122,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListContainersRequest) GetFilter() map[string]string {
@@ -2037,7 +2141,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2153,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2166,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -2197,6 +2301,15 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
 	"\x0eCommitResponse\x12-\n" +
+	"\x05image\x18\x01 \x01(\v2\x17.berth.runtime.v1.ImageR\x05image\"\xb9\x01\n" +
+	"\x10CopyImageRequest\x12\x10\n" +
+	"\x03src\x18\x01 \x01(\tR\x03src\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12F\n" +
+	"\x06labels\x18\x03 \x03(\v2..berth.runtime.v1.CopyImageRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
+	"\x11CopyImageResponse\x12-\n" +
 	"\x05image\x18\x01 \x01(\v2\x17.berth.runtime.v1.ImageR\x05image\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
@@ -2213,7 +2326,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x16ListContainersResponse\x12;\n" +
 	"\n" +
 	"containers\x18\x01 \x03(\v2\x1b.berth.runtime.v1.ContainerR\n" +
-	"containers2\xd8\t\n" +
+	"containers2\xae\n" +
+	"\n" +
 	"\aRuntime\x12E\n" +
 	"\x04Info\x12\x1d.berth.runtime.v1.InfoRequest\x1a\x1e.berth.runtime.v1.InfoResponse\x12E\n" +
 	"\x04Ping\x12\x1d.berth.runtime.v1.PingRequest\x1a\x1e.berth.runtime.v1.PingResponse\x12]\n" +
@@ -2227,7 +2341,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04Wait\x12\x1d.berth.runtime.v1.WaitRequest\x1a\x1e.berth.runtime.v1.WaitResponse\x12E\n" +
 	"\x04Stop\x12\x1d.berth.runtime.v1.StopRequest\x1a\x1e.berth.runtime.v1.StopResponse\x12C\n" +
 	"\x04Logs\x12\x1d.berth.runtime.v1.LogsRequest\x1a\x1a.berth.runtime.v1.LogChunk0\x01\x12K\n" +
-	"\x06Commit\x12\x1f.berth.runtime.v1.CommitRequest\x1a .berth.runtime.v1.CommitResponse\x12K\n" +
+	"\x06Commit\x12\x1f.berth.runtime.v1.CommitRequest\x1a .berth.runtime.v1.CommitResponse\x12T\n" +
+	"\tCopyImage\x12\".berth.runtime.v1.CopyImageRequest\x1a#.berth.runtime.v1.CopyImageResponse\x12K\n" +
 	"\x06Remove\x12\x1f.berth.runtime.v1.RemoveRequest\x1a .berth.runtime.v1.RemoveResponse\x12i\n" +
 	"\x10InspectContainer\x12).berth.runtime.v1.InspectContainerRequest\x1a*.berth.runtime.v1.InspectContainerResponse\x12c\n" +
 	"\x0eListContainers\x12'.berth.runtime.v1.ListContainersRequest\x1a(.berth.runtime.v1.ListContainersResponse2a\n" +
@@ -2247,7 +2362,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_runtime_proto_goTypes = []any{
 	(LogChunk_Stream)(0),             // 0: berth.runtime.v1.LogChunk.Stream
 	(*HandshakeRequest)(nil),         // 1: berth.runtime.v1.HandshakeRequest
@@ -2283,81 +2398,88 @@ var file_runtime_proto_goTypes = []any{
 	(*LogChunk)(nil),                 // 31: berth.runtime.v1.LogChunk
 	(*CommitRequest)(nil),            // 32: berth.runtime.v1.CommitRequest
 	(*CommitResponse)(nil),           // 33: berth.runtime.v1.CommitResponse
-	(*RemoveRequest)(nil),            // 34: berth.runtime.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 35: berth.runtime.v1.RemoveResponse
-	(*InspectContainerRequest)(nil),  // 36: berth.runtime.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 37: berth.runtime.v1.InspectContainerResponse
-	(*ListContainersRequest)(nil),    // 38: berth.runtime.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 39: berth.runtime.v1.ListContainersResponse
-	nil,                              // 40: berth.runtime.v1.Image.LabelsEntry
-	nil,                              // 41: berth.runtime.v1.Container.LabelsEntry
-	nil,                              // 42: berth.runtime.v1.ContainerSpec.LabelsEntry
-	nil,                              // 43: berth.runtime.v1.ListImagesRequest.FilterEntry
-	nil,                              // 44: berth.runtime.v1.CommitRequest.LabelsEntry
-	nil,                              // 45: berth.runtime.v1.ListContainersRequest.FilterEntry
-	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 47: google.protobuf.Duration
+	(*CopyImageRequest)(nil),         // 34: berth.runtime.v1.CopyImageRequest
+	(*CopyImageResponse)(nil),        // 35: berth.runtime.v1.CopyImageResponse
+	(*RemoveRequest)(nil),            // 36: berth.runtime.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 37: berth.runtime.v1.RemoveResponse
+	(*InspectContainerRequest)(nil),  // 38: berth.runtime.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 39: berth.runtime.v1.InspectContainerResponse
+	(*ListContainersRequest)(nil),    // 40: berth.runtime.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 41: berth.runtime.v1.ListContainersResponse
+	nil,                              // 42: berth.runtime.v1.Image.LabelsEntry
+	nil,                              // 43: berth.runtime.v1.Container.LabelsEntry
+	nil,                              // 44: berth.runtime.v1.ContainerSpec.LabelsEntry
+	nil,                              // 45: berth.runtime.v1.ListImagesRequest.FilterEntry
+	nil,                              // 46: berth.runtime.v1.CommitRequest.LabelsEntry
+	nil,                              // 47: berth.runtime.v1.CopyImageRequest.LabelsEntry
+	nil,                              // 48: berth.runtime.v1.ListContainersRequest.FilterEntry
+	(*timestamppb.Timestamp)(nil),    // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 50: google.protobuf.Duration
 }
 var file_runtime_proto_depIdxs = []int32{
-	40, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
-	46, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
-	41, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
-	46, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
-	42, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
+	42, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
+	49, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
+	43, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
+	49, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
+	44, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
 	4,  // 5: berth.runtime.v1.InfoResponse.info:type_name -> berth.runtime.v1.Info
 	5,  // 6: berth.runtime.v1.InspectImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 7: berth.runtime.v1.PullImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 8: berth.runtime.v1.LoadImageResponse.images:type_name -> berth.runtime.v1.Image
-	43, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
+	45, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
 	5,  // 10: berth.runtime.v1.ListImagesResponse.images:type_name -> berth.runtime.v1.Image
 	7,  // 11: berth.runtime.v1.RunRequest.spec:type_name -> berth.runtime.v1.ContainerSpec
 	6,  // 12: berth.runtime.v1.RunResponse.container:type_name -> berth.runtime.v1.Container
 	8,  // 13: berth.runtime.v1.WaitResponse.status:type_name -> berth.runtime.v1.ExitStatus
-	47, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
+	50, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
 	0,  // 15: berth.runtime.v1.LogChunk.stream:type_name -> berth.runtime.v1.LogChunk.Stream
-	44, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
+	46, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
 	9,  // 17: berth.runtime.v1.CommitRequest.changes:type_name -> berth.runtime.v1.ConfigChanges
 	5,  // 18: berth.runtime.v1.CommitResponse.image:type_name -> berth.runtime.v1.Image
-	6,  // 19: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
-	45, // 20: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
-	6,  // 21: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
-	10, // 22: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
-	12, // 23: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
-	14, // 24: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
-	16, // 25: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
-	18, // 26: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
-	20, // 27: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
-	22, // 28: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
-	24, // 29: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
-	26, // 30: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
-	28, // 31: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
-	30, // 32: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
-	32, // 33: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
-	34, // 34: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
-	36, // 35: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
-	38, // 36: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
-	1,  // 37: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
-	11, // 38: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
-	13, // 39: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
-	15, // 40: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
-	17, // 41: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
-	19, // 42: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
-	21, // 43: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
-	23, // 44: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
-	25, // 45: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
-	27, // 46: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
-	29, // 47: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
-	31, // 48: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
-	33, // 49: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
-	35, // 50: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
-	37, // 51: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
-	39, // 52: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
-	2,  // 53: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	47, // 19: berth.runtime.v1.CopyImageRequest.labels:type_name -> berth.runtime.v1.CopyImageRequest.LabelsEntry
+	5,  // 20: berth.runtime.v1.CopyImageResponse.image:type_name -> berth.runtime.v1.Image
+	6,  // 21: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
+	48, // 22: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
+	6,  // 23: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
+	10, // 24: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
+	12, // 25: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
+	14, // 26: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
+	16, // 27: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
+	18, // 28: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
+	20, // 29: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
+	22, // 30: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
+	24, // 31: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
+	26, // 32: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
+	28, // 33: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
+	30, // 34: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
+	32, // 35: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
+	34, // 36: berth.runtime.v1.Runtime.CopyImage:input_type -> berth.runtime.v1.CopyImageRequest
+	36, // 37: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
+	38, // 38: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
+	40, // 39: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
+	1,  // 40: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
+	11, // 41: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
+	13, // 42: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
+	15, // 43: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
+	17, // 44: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
+	19, // 45: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
+	21, // 46: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
+	23, // 47: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
+	25, // 48: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
+	27, // 49: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
+	29, // 50: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
+	31, // 51: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
+	33, // 52: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
+	35, // 53: berth.runtime.v1.Runtime.CopyImage:output_type -> berth.runtime.v1.CopyImageResponse
+	37, // 54: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
+	39, // 55: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
+	41, // 56: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
+	2,  // 57: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
+	41, // [41:58] is the sub-list for method output_type
+	24, // [24:41] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -2371,7 +2493,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -56,6 +56,7 @@ const (
 	Runtime_Stop_FullMethodName             = "/berth.runtime.v1.Runtime/Stop"
 	Runtime_Logs_FullMethodName             = "/berth.runtime.v1.Runtime/Logs"
 	Runtime_Commit_FullMethodName           = "/berth.runtime.v1.Runtime/Commit"
+	Runtime_CopyImage_FullMethodName        = "/berth.runtime.v1.Runtime/CopyImage"
 	Runtime_Remove_FullMethodName           = "/berth.runtime.v1.Runtime/Remove"
 	Runtime_InspectContainer_FullMethodName = "/berth.runtime.v1.Runtime/InspectContainer"
 	Runtime_ListContainers_FullMethodName   = "/berth.runtime.v1.Runtime/ListContainers"
@@ -94,6 +95,9 @@ type RuntimeClient interface {
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 	// Commit makes an image from a container (optional: "commit").
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
+	// CopyImage makes an image from another with a new reference and labels
+	// (optional: "copy"; a driver without it answers UNIMPLEMENTED).
+	CopyImage(ctx context.Context, in *CopyImageRequest, opts ...grpc.CallOption) (*CopyImageResponse, error)
 	// Remove removes a container.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -242,6 +246,16 @@ func (c *runtimeClient) Commit(ctx context.Context, in *CommitRequest, opts ...g
 	return out, nil
 }
 
+func (c *runtimeClient) CopyImage(ctx context.Context, in *CopyImageRequest, opts ...grpc.CallOption) (*CopyImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CopyImageResponse)
+	err := c.cc.Invoke(ctx, Runtime_CopyImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *runtimeClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveResponse)
@@ -305,6 +319,9 @@ type RuntimeServer interface {
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
 	// Commit makes an image from a container (optional: "commit").
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
+	// CopyImage makes an image from another with a new reference and labels
+	// (optional: "copy"; a driver without it answers UNIMPLEMENTED).
+	CopyImage(context.Context, *CopyImageRequest) (*CopyImageResponse, error)
 	// Remove removes a container.
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -356,6 +373,9 @@ func (UnimplementedRuntimeServer) Logs(*LogsRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedRuntimeServer) Commit(context.Context, *CommitRequest) (*CommitResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Commit not implemented")
+}
+func (UnimplementedRuntimeServer) CopyImage(context.Context, *CopyImageRequest) (*CopyImageResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CopyImage not implemented")
 }
 func (UnimplementedRuntimeServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
@@ -585,6 +605,24 @@ func _Runtime_Commit_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_CopyImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CopyImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).CopyImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_CopyImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).CopyImage(ctx, req.(*CopyImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Runtime_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RemoveRequest)
 	if err := dec(in); err != nil {
@@ -685,6 +723,10 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Commit",
 			Handler:    _Runtime_Commit_Handler,
+		},
+		{
+			MethodName: "CopyImage",
+			Handler:    _Runtime_CopyImage_Handler,
 		},
 		{
 			MethodName: "Remove",
