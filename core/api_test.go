@@ -178,3 +178,12 @@ func TestMissingBaseImageWithoutSnapshots(t *testing.T) {
 	jobs, _ := e.core.st.Jobs(context.Background())
 	assert.Empty(t, jobs, "job rows left")
 }
+
+// TestDurationsCoverTheRun: the run's duration is the container's wait,
+// at least as long as the job sleeps, and within the total.
+func TestDurationsCoverTheRun(t *testing.T) {
+	e := newEnv(t, nil)
+	res, _ := e.run(nil, job("w", "sleep 0.1"))
+	assert.GreaterOrEqual(t, res.Durations.Run, 100*time.Millisecond, "run duration of a job that sleeps 0.1s: %+v", res.Durations)
+	assert.GreaterOrEqual(t, res.Durations.Total, res.Durations.Run+res.Durations.Commit, "total below run and commit: %+v", res.Durations)
+}

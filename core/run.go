@@ -90,7 +90,9 @@ func (r *jobRun) run(ctx context.Context) (res Result, err error) {
 // the container running and returns errDetached.
 func (r *jobRun) finish(ctx context.Context) (Result, error) {
 	res := r.res
+	t := time.Now()
 	waitErr := r.wait(ctx)
+	res.Durations.Run += time.Since(t)
 	if errors.Is(waitErr, errDetached) {
 		r.detached = true
 		r.log.Info("job left running for the next owner", "container", r.id)
