@@ -5,6 +5,7 @@
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
 #   make cross   the command, the core, the wire and the docker and podman drivers build for macOS and Windows
 #   make demo    the README's first command: an engine, a build, one work item run twice
+#   make demo-daemon  the same through berth serve
 #   make bench   the speed figures of the README's performance section
 #   make proto   regenerate the plugin wire's protobuf code
 #   make api     regenerate the HTTP API's Go types from api/openapi.yaml
@@ -19,7 +20,7 @@ TESTFLAGS ?= -race -count=1 -timeout 60m
 # How long make fuzz fuzzes each target.
 FUZZTIME ?= 10s
 
-.PHONY: build test cross fuzz test-root test-plugins test-examples engines demo bench proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples engines demo demo-daemon bench proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -74,6 +75,9 @@ fuzz:
 
 demo:
 	bash scripts/demo.sh
+
+demo-daemon:
+	BERTH_DEMO_DAEMON=1 bash scripts/demo.sh
 
 bench: build
 	bash scripts/bench.sh

@@ -5,6 +5,7 @@
 #
 #   make demo                       # Docker
 #   BERTH_RUNTIME=podman make demo  # or podman, containerd, fake
+#   make demo-daemon                # the same through berth serve (BERTH_DEMO_DAEMON=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -32,6 +33,15 @@ mkdir -p "$state"
 command -v busybox >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq busybox-static >/dev/null; }
 go run ./tools/mkimage -o "$state/base.tar" -ref berth-demo/base:latest
 berth images import --runtime "$runtime" --ref berth-demo/base:latest "$state/base.tar"
+
+if [ "${BERTH_DEMO_DAEMON:-}" = 1 ]; then
+	echo "== 3b berth serve (the runs below are its clients)"
+	"$PWD/bin/berth" --state-dir "$state" --runtime "$runtime" serve &
+	daemon=$!
+	trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT
+	export BERTH_HOST="unix://$state/berth.sock"
+	for _ in $(seq 200); do [ -S "$state/berth.sock" ] && break; sleep 0.05; done
+fi
 
 echo "== 4/4 one work item, run twice"
 item="ticket-$(date +%s)"
