@@ -44,6 +44,7 @@ func (d *Driver) relaunch(ctx context.Context, old runtime.Runtime, cause error)
 func (d *Driver) relaunchLocked(ctx context.Context, why string) error {
 	d.logger.Warn("relaunching driver", "path", d.path, "reason", why)
 	if d.pc != nil {
+		d.quiet.Store(true)
 		d.pc.Kill()
 		d.pc, d.run, d.rt = nil, nil, nil
 	}

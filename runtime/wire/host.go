@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,6 +72,7 @@ type Driver struct {
 	pc     *plugin.Client  // nil after a failed relaunch
 	run    *procRunner     // pc's runner
 	rt     runtime.Runtime // the client of pc
+	quiet  *atomic.Bool    // pc's: its exit is on purpose (see slogAdapter)
 	closed bool
 }
 
@@ -193,6 +195,7 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	if d.pc != nil {
+		d.quiet.Store(true)
 		d.pc.Kill()
 		d.pc, d.run, d.rt = nil, nil, nil
 	}
@@ -220,6 +223,10 @@ func (d *Driver) launch(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	deadline, _ := sctx.Deadline()
+	// A launch given up (ctx ended) kills the process on purpose.
+	quiet := &atomic.Bool{}
+	stopQuiet := context.AfterFunc(ctx, func() { quiet.Store(true) })
+	defer stopQuiet()
 	var run *procRunner
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: handshake,
@@ -239,7 +246,7 @@ func (d *Driver) launch(ctx context.Context) error {
 		SkipHostEnv:      true,
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: d.sockets},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           newSlogAdapter(d.logger),
+		Logger:           newSlogAdapter(d.logger, quiet),
 		SyncStdout:       outputWriter{l: d.logger, stream: "stdout"},
 		SyncStderr:       outputWriter{l: d.logger, stream: "stderr"},
 		StartTimeout:     time.Until(deadline),
@@ -268,7 +275,7 @@ func (d *Driver) launch(ctx context.Context) error {
 		pc.Kill()
 		return fmt.Errorf("start driver %s: %w: %w", d.path, runtime.ErrUnavailable, sctx.Err())
 	}
-	d.pc, d.run, d.rt = pc, run, c
+	d.pc, d.run, d.rt, d.quiet = pc, run, c, quiet
 	return nil
 }
 

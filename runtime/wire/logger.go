@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -19,11 +20,17 @@ type slogAdapter struct {
 	l    *slog.Logger
 	name string
 	args []any
+	// quiet, once set, logs go-plugin's warnings and errors at debug
+	// level: the host is stopping the process on purpose (Close, or a
+	// launch given up), and its exit is no news.
+	quiet *atomic.Bool
 }
 
 var _ hclog.Logger = (*slogAdapter)(nil)
 
-func newSlogAdapter(l *slog.Logger) *slogAdapter { return &slogAdapter{l: l} }
+func newSlogAdapter(l *slog.Logger, quiet *atomic.Bool) *slogAdapter {
+	return &slogAdapter{l: l, quiet: quiet}
+}
 
 func toSlogLevel(level hclog.Level) slog.Level {
 	switch level {
@@ -47,7 +54,11 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if a.name != "" {
 		args = append([]any{"logger", a.name}, args...)
 	}
-	a.l.Log(context.Background(), toSlogLevel(level), msg, args...)
+	lv := toSlogLevel(level)
+	if a.quiet != nil && a.quiet.Load() && lv > slog.LevelDebug {
+		lv = slog.LevelDebug
+	}
+	a.l.Log(context.Background(), lv, msg, args...)
 }
 
 func (a *slogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
@@ -69,7 +80,7 @@ func (a *slogAdapter) IsError() bool { return a.enabled(hclog.Error) }
 func (a *slogAdapter) ImpliedArgs() []any { return a.args }
 
 func (a *slogAdapter) With(args ...any) hclog.Logger {
-	return &slogAdapter{l: a.l.With(args...), name: a.name, args: append(a.args[:len(a.args):len(a.args)], args...)}
+	return &slogAdapter{l: a.l.With(args...), name: a.name, args: append(a.args[:len(a.args):len(a.args)], args...), quiet: a.quiet}
 }
 
 func (a *slogAdapter) Name() string { return a.name }
@@ -82,7 +93,7 @@ func (a *slogAdapter) Named(name string) hclog.Logger {
 }
 
 func (a *slogAdapter) ResetNamed(name string) hclog.Logger {
-	return &slogAdapter{l: a.l, name: name, args: a.args}
+	return &slogAdapter{l: a.l, name: name, args: a.args, quiet: a.quiet}
 }
 
 // SetLevel does nothing: the slog handler decides.
