@@ -46,12 +46,9 @@ func (c *Client) DeleteSnapshots(ctx context.Context, project, workItem string) 
 }
 
 // WorkItem names a work item of a project ("" project: the default one).
-type WorkItem struct {
-	Project  string
-	WorkItem string
-}
+type WorkItem = core.WorkItem
 
-func (w WorkItem) ref() api.WorkItemRef {
+func ref(w WorkItem) api.WorkItemRef {
 	ref := api.WorkItemRef{WorkItem: w.WorkItem}
 	if w.Project != "" {
 		ref.Project = &w.Project
@@ -60,12 +57,14 @@ func (w WorkItem) ref() api.WorkItemRef {
 }
 
 // Fork gives work item to the newest snapshot of work item from, so that
-// its next job starts from it. The daemon does not support it yet: the
-// error wraps errors.ErrUnsupported.
+// its next job starts from it, as core.Fork does, and returns to's new
+// snapshot. Its errors match core.Fork's: runtime.ErrNotFound when from has
+// no snapshot, core.ErrInvalidJob when to is from, errors.ErrUnsupported when
+// the snapshot's runtime cannot copy images.
 func (c *Client) Fork(ctx context.Context, from, to WorkItem) (core.Snapshot, error) {
 	var sn core.Snapshot
 	err := c.call(ctx, request{method: "POST", path: "/v1/snapshots/fork",
-		body: api.ForkRequest{From: from.ref(), To: to.ref()}}, &sn)
+		body: api.ForkRequest{From: ref(from), To: ref(to)}}, &sn)
 	return sn, err
 }
 

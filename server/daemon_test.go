@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,19 +93,66 @@ func TestSnapshotOfAWorkItemInUseIsBusy(t *testing.T) {
 	e.wait(j.Id)
 }
 
-func TestForkIsNotSupportedYet(t *testing.T) {
+func TestFork(t *testing.T) {
 	e := newEnv(t, setup{})
+	ctx := context.Background()
+	e.commit("p", "a")
+	sn, err := e.c.Fork(ctx, client.WorkItem{Project: "p", WorkItem: "a"}, client.WorkItem{Project: "q", WorkItem: "b"})
+	require.NoError(t, err, "Fork")
+	assert.Equal(t, "q", sn.Project, "the fork's project")
+	assert.Equal(t, "b", sn.WorkItem, "the fork's work item")
+	assert.Equal(t, 1, sn.Generation, "the fork's generation")
+	all, err := e.c.Snapshots(ctx, "q")
+	require.NoError(t, err)
+	require.Len(t, all, 1, "snapshots of q")
+	assert.Equal(t, sn.Image, all[0].Image, "q's snapshot")
+
+	project := "q"
+	req := sh("b", "cat /f")
+	req.Project = &project
+	res, _ := e.wait(e.create(req).Id).Result()
+	assert.True(t, res.Hit, "b's job after the fork: a miss (%s)", res.Reason)
+	assert.Equal(t, sn.Image, res.Image, "image b's job ran")
+
+	// The answer as the document has it: 201 with the snapshot.
+	resp, err := e.check.Client(t, nil).Post(e.ts.URL+"/v1/snapshots/fork", "application/json",
+		strings.NewReader(`{"from": {"project": "p", "work_item": "a"}, "to": {"work_item": "c"}}`))
+	require.NoError(t, err)
+	var got api.Snapshot
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	resp.Body.Close()
+	assert.Equal(t, http.StatusCreated, resp.StatusCode, "a fork's status")
+	assert.Equal(t, core.DefaultProject, got.Project, "project of a fork without one")
+	assert.Equal(t, "c", got.WorkItem, "work item of the fork")
+
+	_, err = e.c.Fork(ctx, client.WorkItem{Project: "p", WorkItem: "none"}, client.WorkItem{WorkItem: "d"})
+	require.ErrorIs(t, err, runtime.ErrNotFound, "a fork of a work item without snapshot")
+	assert.Equal(t, http.StatusNotFound, problemOf(t, err).Status)
+	_, err = e.c.Fork(ctx, client.WorkItem{Project: "p", WorkItem: "a"}, client.WorkItem{Project: "p", WorkItem: "a"})
+	require.ErrorIs(t, err, core.ErrInvalidJob, "a fork onto itself")
+	assert.Equal(t, http.StatusBadRequest, problemOf(t, err).Status)
+
+	resp, err = e.check.Client(t, nil).Post(e.ts.URL+"/v1/snapshots/fork", "application/json",
+		strings.NewReader(`{"from": {"work_item": "a"}}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a fork without its target")
+}
+
+// noForkCore is a server.Core on a runtime that cannot copy images.
+type noForkCore struct{ server.Core }
+
+func (noForkCore) Fork(context.Context, core.WorkItem, core.WorkItem) (core.Snapshot, error) {
+	return core.Snapshot{}, fmt.Errorf("fork: runtime %q cannot copy images: %w", "fake", errors.ErrUnsupported)
+}
+
+func TestForkNotSupported(t *testing.T) {
+	e := newEnv(t, setup{wrap: func(sc server.Core) server.Core { return noForkCore{sc} }})
 	_, err := e.c.Fork(context.Background(), client.WorkItem{WorkItem: "a"}, client.WorkItem{Project: "p", WorkItem: "b"})
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 	pe := problemOf(t, err)
 	assert.Equal(t, http.StatusNotImplemented, pe.Status)
 	assert.Equal(t, api.KindNotSupported, pe.Kind)
-
-	resp, err := e.check.Client(t, nil).Post(e.ts.URL+"/v1/snapshots/fork", "application/json",
-		strings.NewReader(`{"from": {"work_item": "a"}}`))
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a fork without its target")
 }
 
 func TestGC(t *testing.T) {

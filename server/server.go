@@ -24,6 +24,7 @@ type Core interface {
 	JobLogs(ctx context.Context, id string, opts core.LogsOptions, fn func(core.LogChunk) error) error
 	Snapshots(ctx context.Context, project string) ([]core.Snapshot, error)
 	Invalidate(ctx context.Context, project, workItem string) ([]core.Snapshot, error)
+	Fork(ctx context.Context, from, to core.WorkItem) (core.Snapshot, error)
 	Sweep(ctx context.Context, opts core.SweepOptions) (core.SweepReport, error)
 	Counters() map[string]float64
 }

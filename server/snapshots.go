@@ -62,8 +62,9 @@ func (s *Server) deleteProjectSnapshots(w http.ResponseWriter, r *http.Request) 
 	ok(w, api.RemovedSnapshots{Removed: apiSnapshots(removed)})
 }
 
-// forkSnapshot checks its request and answers 501: the core cannot fork
-// yet.
+// forkSnapshot gives work item to the newest snapshot of work item from
+// (core.Fork) and answers 201 with to's new snapshot; 501 when the
+// snapshot's runtime cannot copy images.
 func (s *Server) forkSnapshot(w http.ResponseWriter, r *http.Request) {
 	var req api.ForkRequest
 	if !s.decode(w, r, &req, api.KindInvalidRequest, false) {
@@ -73,7 +74,20 @@ func (s *Server) forkSnapshot(w http.ResponseWriter, r *http.Request) {
 		s.invalid(w, r, api.KindInvalidRequest, "from.work_item and to.work_item are required")
 		return
 	}
-	s.problem(w, r, http.StatusNotImplemented, api.KindNotSupported, "forking a snapshot is not supported yet")
+	sn, err := s.core.Fork(r.Context(), workItem(req.From), workItem(req.To))
+	if errors.Is(err, errors.ErrUnsupported) {
+		s.problem(w, r, http.StatusNotImplemented, api.KindNotSupported, err.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, "application/json", apiSnapshot(sn))
+}
+
+func workItem(ref api.WorkItemRef) core.WorkItem {
+	return core.WorkItem{Project: deref(ref.Project), WorkItem: ref.WorkItem}
 }
 
 func (s *Server) gc(w http.ResponseWriter, r *http.Request) {

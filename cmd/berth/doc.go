@@ -8,7 +8,7 @@
 //	          [--memory SIZE] [--cpus N] [--json] -- CMD [ARG...]
 //	berth snapshots ls [--project ID] [--json]
 //	berth snapshots rm --project ID --work-item ID
-//	berth snapshots fork --project ID --work-item ID [--to-project ID] --to-work-item ID
+//	berth snapshots fork --project ID --work-item ID [--to-project ID] --to-work-item ID [--json]
 //	berth gc [--dry-run] [--orphan-grace DURATION] [--json]
 //	berth images import [--runtime NAME] [--ref REF] FILE
 //	berth plugins ls [--json]
