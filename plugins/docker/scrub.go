@@ -29,23 +29,33 @@ import (
 // whatever the image's size. The caller then deletes the committed image,
 // which deletes its config from the engine.
 func (d *Driver) scrub(ctx context.Context, id string, secrets []string, ref string) (string, error) {
+	return d.rewrite(ctx, "scrub", id, ref, func(cfg *dockerspec.DockerOCIImageConfig) {
+		cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool {
+			k, _, _ := strings.Cut(e, "=")
+			return slices.Contains(secrets, k)
+		})
+	})
+}
+
+// rewrite loads the image id again under ref, with its config (without the
+// container config, and without the label that names a container's
+// secrets) as edit leaves it; its layers are the engine's already. It
+// returns the new image's ID. op names the operation in errors.
+func (d *Driver) rewrite(ctx context.Context, op, id, ref string, edit func(*dockerspec.DockerOCIImageConfig)) (string, error) {
 	insp, err := d.cli.ImageInspect(ctx, id)
 	if err != nil {
-		return "", d.fail(err, "scrub image %s: inspect", id)
+		return "", d.fail(err, "%s image %s: inspect", op, id)
 	}
 	hist, err := d.cli.ImageHistory(ctx, id)
 	if err != nil {
-		return "", d.fail(err, "scrub image %s: history", id)
+		return "", d.fail(err, "%s image %s: history", op, id)
 	}
 	var cfg dockerspec.DockerOCIImageConfig
 	if insp.Config != nil {
 		cfg = *insp.Config
 	}
-	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool {
-		k, _, _ := strings.Cut(e, "=")
-		return slices.Contains(secrets, k)
-	})
 	cfg.Labels = visibleLabels(cfg.Labels)
+	edit(&cfg)
 	diffIDs := make([]digest.Digest, len(insp.RootFS.Layers))
 	for i, l := range insp.RootFS.Layers {
 		diffIDs[i] = digest.Digest(l)
@@ -68,15 +78,15 @@ func (d *Driver) scrub(ctx context.Context, id string, secrets []string, ref str
 	}
 	config, err := json.Marshal(img)
 	if err != nil {
-		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+		return "", fmt.Errorf("docker: %s image %s: %w", op, id, err)
 	}
 	var buf bytes.Buffer
 	newID, err := archive.WriteConfig(&buf, config, ref)
 	if err != nil {
-		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+		return "", fmt.Errorf("docker: %s image %s: %w", op, id, err)
 	}
 	if _, err := d.load(ctx, &buf); err != nil {
-		return "", fmt.Errorf("docker: scrub image %s: %w", id, err)
+		return "", fmt.Errorf("docker: %s image %s: %w", op, id, err)
 	}
 	return newID, nil
 }
