@@ -144,8 +144,9 @@ type ImageCopier interface {
 	// image ID) with reference opts.Ref and opts.Labels added to src's
 	// labels (a label of opts.Labels replaces one of src of the same key).
 	// Everything else is src's: its file system (layers shared where the
-	// engine can), its config and its number of layers. src is left as it
-	// was, references and labels alike. It returns the new image with ID,
+	// engine can) and its config. The copy has src's layers, plus at most
+	// one empty layer where the engine's only way adds one (Podman's
+	// build). src is left as it was, references and labels alike. It returns the new image with ID,
 	// Size and Layers set. It returns ErrNotFound if src does not exist,
 	// ErrInvalidArgument for a malformed opts.Ref and ErrAlreadyExists if
 	// opts.Ref already names an image (it never moves a reference).

@@ -41,8 +41,8 @@ func (h *harness) copySource() (ref, content string) {
 }
 
 // testCopyNewRefAndLabels copies an image under a new reference with
-// changed labels: the copy has the source's files, labels and layers with
-// the new labels over them; the source keeps its own; the copy outlives the
+// changed labels: the copy has the source's files, labels and layers (one
+// empty layer more at most) with the new labels over them; the source keeps its own; the copy outlives the
 // source's reference.
 func testCopyNewRefAndLabels(h *harness) {
 	cp, ok := h.copier()
@@ -57,10 +57,10 @@ func testCopyNewRefAndLabels(h *harness) {
 	require.NoError(h.t, err, "CopyImage(%s, %s)", src, ref)
 	assert.NotEmpty(h.t, img.ID, "ID CopyImage returned")
 	assert.Positive(h.t, img.Size, "Size CopyImage returned")
-	assert.Equal(h.t, before.Layers, img.Layers, "Layers CopyImage returned, against the source's")
+	assert.Contains(h.t, []int{before.Layers, before.Layers + 1}, img.Layers, "Layers CopyImage returned, against the source's %d (one empty layer more at most)", before.Layers)
 	got := h.inspectImage(ref)
 	assert.Equal(h.t, img.ID, got.ID, "InspectImage(%s).ID, against the ID CopyImage returned", ref)
-	assert.Equal(h.t, before.Layers, got.Layers, "InspectImage(%s).Layers, against the source's", ref)
+	assert.Equal(h.t, img.Layers, got.Layers, "InspectImage(%s).Layers, against the Layers CopyImage returned", ref)
 	assert.Contains(h.t, got.Refs, ref, "refs of the copy")
 	want := maps.Clone(before.Labels)
 	maps.Copy(want, h.labels("io.berth.test.kind", "copy"))
