@@ -40,6 +40,7 @@ func scenario(t *testing.T, s *suite) {
 		{"timeout", timedOut},
 		{"interrupt", interrupted},
 		{"snapshots rm", snapshotsRm},
+		{"fork", fork},
 		{"gc", gc},
 		{"gc after kill", gcAfterKill},
 		{"bad input", badInput},
