@@ -90,9 +90,11 @@ func (r *jobRun) run(ctx context.Context) (res Result, err error) {
 // the container running and returns errDetached.
 func (r *jobRun) finish(ctx context.Context) (Result, error) {
 	res := r.res
-	t := time.Now()
+	if r.running.IsZero() {
+		r.running = time.Now() // taken over: from now on
+	}
 	waitErr := r.wait(ctx)
-	res.Durations.Run += time.Since(t)
+	res.Durations.Run += time.Since(r.running)
 	if errors.Is(waitErr, errDetached) {
 		r.detached = true
 		r.log.Info("job left running for the next owner", "container", r.id)
@@ -147,6 +149,7 @@ type jobRun struct {
 	old *store.Snapshot // the generation a commit replaced
 
 	began    time.Time // when the job was made (Run called, or Submit)
+	running  time.Time // when its container was seen started
 	timeout  time.Duration
 	lock     ownerLock // the owner's lock on the job's file
 	finished bool      // the job's end is recorded
@@ -324,7 +327,7 @@ func (r *jobRun) start(ctx context.Context) error {
 	if err != nil {
 		return r.failedStart(ctx, err)
 	}
-	r.id = ctr.ID
+	r.id, r.running = ctr.ID, time.Now()
 	r.log.Info("job started", "image", r.sel.image, "hit", r.sel.hit, "reason", r.sel.reason)
 	r.timeout = r.job.Timeout
 	if r.job.Timeout > 0 {
