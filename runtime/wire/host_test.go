@@ -387,6 +387,27 @@ func TestDriverLogs(t *testing.T) {
 	require.Fail(t, "the driver's log record did not arrive", "%d records", len(rec.records))
 }
 
+// TestCloseIsNoNews: the driver process's exit after Close is logged at
+// debug level, never as a warning or an error (the host stopped it on
+// purpose).
+func TestCloseIsNoNews(t *testing.T) {
+	rec := &recorder{}
+	d := open(t, wire.Config{Logger: slog.New(rec)})
+	require.NoError(t, d.Ping(context.Background()))
+	require.NoError(t, d.Close())
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	exited := false
+	for _, r := range rec.records {
+		assert.Less(t, r.Level, slog.LevelWarn, "record %q", r.Message)
+		if r.Message == "plugin process exited" {
+			exited = true
+			assert.Equal(t, slog.LevelDebug, r.Level, "the exit's level")
+		}
+	}
+	assert.True(t, exited, "go-plugin logged the process's exit before Close returned (%d records)", len(rec.records))
+}
+
 func TestDiscover(t *testing.T) {
 	dir, other := t.TempDir(), t.TempDir()
 	for _, f := range []struct {

@@ -20,9 +20,11 @@ type slogAdapter struct {
 	l    *slog.Logger
 	name string
 	args []any
-	// quiet, once set, logs go-plugin's warnings and errors at debug
+	// quiet, once set, logs go-plugin's own warnings and errors at debug
 	// level: the host is stopping the process on purpose (Close, or a
-	// launch given up), and its exit is no news.
+	// launch given up), and its exit is no news. The driver's records
+	// (go-plugin logs them through a named logger, and may forward
+	// them after quiet is set) keep their level.
 	quiet *atomic.Bool
 }
 
@@ -55,7 +57,7 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		args = append([]any{"logger", a.name}, args...)
 	}
 	lv := toSlogLevel(level)
-	if a.quiet != nil && a.quiet.Load() && lv > slog.LevelDebug {
+	if a.name == "" && a.quiet != nil && a.quiet.Load() && lv > slog.LevelDebug {
 		lv = slog.LevelDebug
 	}
 	a.l.Log(context.Background(), lv, msg, args...)
