@@ -101,8 +101,9 @@ type Store struct {
 	db   *sql.DB
 	path string
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // prepared once: parsing costs more than running
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared once: parsing costs more than running
+	wanted map[string]bool      // met in a transaction, not cached yet
 }
 
 // Open opens (creating if needed) the state database in dir and migrates
@@ -128,7 +129,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db, path: path, stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, path: path, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -147,29 +148,74 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// stmt returns query prepared, from the cache.
-func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// stmt returns query prepared, to run in tx when it is not nil.
+//
+// The cache's lock is never held while waiting for the database, and a
+// transaction never waits for a second pooled connection: it holds the
+// write lock, and the connections it would wait for may be waiting for that
+// lock (until busy_timeout fails them with SQLITE_BUSY). So a statement
+// missing from the cache is prepared outside the lock, and in a
+// transaction on the transaction's own connection (closed with it); the
+// transaction leaves it to be cached once it is over (see tx).
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.stmts[query]; st != nil {
-		return st, nil
+	st := s.stmts[query]
+	if st == nil && tx != nil {
+		s.wanted[query] = true
 	}
-	st, err := s.db.PrepareContext(ctx, query)
+	s.mu.Unlock()
+	switch {
+	case st != nil && tx != nil:
+		return tx.StmtContext(ctx, st), nil
+	case st != nil:
+		return st, nil
+	case tx != nil:
+		return tx.PrepareContext(ctx, query)
+	}
+	return s.cache(ctx, query)
+}
+
+// cache prepares query on the database and caches it, unless another
+// caller did meanwhile.
+func (s *Store) cache(ctx context.Context, query string) (*sql.Stmt, error) {
+	p, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[query] = st
-	return st, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stmts[query]; st != nil {
+		p.Close()
+		return st, nil
+	}
+	s.stmts[query] = p
+	delete(s.wanted, query)
+	return p, nil
+}
+
+// cacheWanted caches the statements transactions prepared for themselves.
+// Errors are left to the next use of the statement.
+func (s *Store) cacheWanted(ctx context.Context) {
+	s.mu.Lock()
+	queries := make([]string, 0, len(s.wanted))
+	for q := range s.wanted {
+		queries = append(queries, q)
+	}
+	s.mu.Unlock()
+	for _, q := range queries {
+		if _, err := s.cache(ctx, q); err != nil {
+			s.mu.Lock()
+			delete(s.wanted, q)
+			s.mu.Unlock()
+		}
+	}
 }
 
 // exec runs a write statement, in tx when it is not nil.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	st, err := s.stmt(ctx, query)
+	st, err := s.stmt(ctx, tx, query)
 	if err != nil {
 		return err
-	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
 	}
 	_, err = st.ExecContext(ctx, args...)
 	return err
@@ -177,7 +223,7 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 
 // queryRow runs a query of one row, in tx when it is not nil.
 func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	st, err := s.stmt(ctx, query)
+	st, err := s.stmt(ctx, tx, query)
 	if err != nil {
 		// Let Scan report it: run the query unprepared.
 		if tx != nil {
@@ -185,15 +231,12 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 		}
 		return s.db.QueryRowContext(ctx, query, args...)
 	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-	}
 	return st.QueryRowContext(ctx, args...)
 }
 
 // query runs a query of many rows.
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.stmt(ctx, query)
+	st, err := s.stmt(ctx, nil, query)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +403,10 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		s.cacheWanted(ctx)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.cacheWanted(ctx)
+	return err
 }

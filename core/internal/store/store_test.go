@@ -212,3 +212,32 @@ func TestConcurrentWritersFromSeveralStores(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT count(*) FROM snapshots").Scan(&n))
 	assert.Equal(t, 100, n, "rows")
 }
+
+// TestATransactionNeedsNoOtherConnection: a statement a transaction has not
+// met before is prepared on the transaction's own connection. Waiting for
+// another pooled connection there could wait, until busy_timeout, on
+// connections that wait for the transaction's write lock (seen as
+// SQLITE_BUSY under 200 jobs at once on a fresh daemon). Then it is cached.
+func TestATransactionNeedsNoOtherConnection(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	const query = "SELECT count(*) FROM snapshots"
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Every other pooled connection is taken.
+		for range 3 {
+			c, err := s.db.Conn(ctx)
+			require.NoError(t, err, "take a pooled connection")
+			defer c.Close()
+		}
+		// Bounds the wait of a store that would wait for a connection.
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var n int
+		return s.queryRow(cctx, tx, query).Scan(&n)
+	})
+	require.NoError(t, err, "a new statement in a transaction while the pool is taken")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.NotNil(t, s.stmts[query], "the statement is cached once the transaction is over")
+	assert.Empty(t, s.wanted, "nothing left to cache")
+}
