@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // fileName is the database's file name inside the state directory.
@@ -117,7 +119,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	path := filepath.Join(dir, fileName)
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
@@ -130,7 +132,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, path: path, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.openRetry(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -241,6 +243,29 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
+
+// openRetry migrates the schema. Several processes opening a new database
+// at once may meet SQLITE_BUSY at once, without busy_timeout's wait (the
+// first connection's switch to WAL mode); that is tried again for as long
+// as busy_timeout would have waited.
+func (s *Store) openRetry(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := s.migrate(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Store) migrate(ctx context.Context) error {
