@@ -92,6 +92,9 @@ var migrations = []string{
 	CREATE UNIQUE INDEX job_records_key ON job_records (idempotency_key);
 	CREATE INDEX job_records_created ON job_records (created, id);
 	CREATE INDEX job_records_state ON job_records (state);`,
+	// Version 4: the pruning of the oldest ended records walks an index
+	// instead of sorting the whole history at every job's end.
+	`CREATE INDEX job_records_ended ON job_records (ended, id);`,
 }
 
 // schemaVersion is the schema version this package writes.
