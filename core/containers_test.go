@@ -48,6 +48,34 @@ func TestAWaitRidesOutAnEngineThatDoesNotAnswer(t *testing.T) {
 	e.noContainers()
 }
 
+// TestAContainerTheEngineKilledAsItWentDownFailsTheJob: the engine went
+// down mid-job (its wait failed unavailable) and the container ended by a
+// signal (dockerd stops its containers as it stops): the job fails as
+// engine-unavailable, naming the exit, and is not committed. The same exit
+// without the engine going down is the job's own.
+func TestAContainerTheEngineKilledAsItWentDownFailsTheJob(t *testing.T) {
+	e := newEnv(t, nil)
+	e.rt.FailNth(fake.OpWait, e.rt.Calls(fake.OpWait)+1, runtime.ErrUnavailable)
+	res, err := e.core.Run(context.Background(), job("w", "exit 143"))
+	require.ErrorIs(t, err, runtime.ErrUnavailable, "a job the engine's stop ended")
+	assert.Contains(t, err.Error(), "the engine stopped while the job ran", "the error says what happened")
+	assert.Equal(t, 143, res.ExitCode, "the container's exit is kept")
+	assert.False(t, res.Commit.Committed, "committed: %+v", res.Commit)
+	e.noContainers()
+
+	res, err = e.core.Run(context.Background(), job("w", "exit 143"))
+	require.NoError(t, err, "a job that ended itself with 143")
+	assert.Equal(t, 143, res.ExitCode)
+
+	// The engine stopping answers the wait it serves but no new call
+	// (dockerd): a ping right after the exit tells.
+	e.rt.FailNth(fake.OpPing, e.rt.Calls(fake.OpPing)+1, runtime.ErrUnavailable)
+	res, err = e.core.Run(context.Background(), job("w", "exit 143"))
+	require.ErrorIs(t, err, runtime.ErrUnavailable, "a job whose engine was stopping when it ended")
+	assert.Equal(t, 143, res.ExitCode)
+	e.noContainers()
+}
+
 // startBlocking runs a job that runs until cancelled, in the background,
 // and waits until its container runs. The returned func cancels it and
 // waits for Run to return.

@@ -35,10 +35,19 @@ func (r *jobRun) wait(ctx context.Context) error {
 	if r.timeout != 0 {
 		waitCtx, cancel = context.WithTimeout(detachCtx, max(r.timeout, time.Nanosecond))
 	}
-	st, err := r.waitEngine(waitCtx)
+	st, down, err := r.waitEngine(waitCtx)
 	cancel()
+	if err == nil && !down && st.ExitCode > 128 && !st.OOMKilled {
+		down = r.engineStopping(ctx)
+	}
 	var waitErr error
 	switch {
+	case err == nil && down && st.ExitCode > 128 && !st.OOMKilled:
+		// The engine went down mid-job and killed the container on its way
+		// (dockerd stops its containers as it stops): the end is the
+		// engine's doing, not the job's.
+		waitErr = fmt.Errorf("%w: the engine stopped while the job ran, and its container ended with %d",
+			runtime.ErrUnavailable, st.ExitCode)
 	case err == nil:
 	case ctx.Err() != nil:
 		r.res.Cancelled = true
@@ -103,29 +112,44 @@ const engineWaitBudget = 2 * time.Minute
 // waitEngine waits for the container's end; while the engine does not
 // answer (runtime.ErrUnavailable) it tries again, backing off, for up to
 // engineWaitBudget. A container the engine stopped as it went down ends
-// with the exit the engine recorded.
-func (r *jobRun) waitEngine(ctx context.Context) (runtime.ExitStatus, error) {
+// with the exit the engine recorded; wasDown tells that the engine did not
+// answer for a while.
+func (r *jobRun) waitEngine(ctx context.Context) (st runtime.ExitStatus, wasDown bool, err error) {
 	var down time.Time
 	backoff := 100 * time.Millisecond
 	for {
 		st, err := r.rt.Wait(ctx, r.id)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, runtime.ErrUnavailable) {
-			return st, err
+			return st, !down.IsZero(), err
 		}
 		if down.IsZero() {
 			down = time.Now()
 			r.log.Warn("engine not answering: waiting for it", "container", r.id, "err", err)
 		}
 		if time.Since(down) > engineWaitBudget {
-			return st, err
+			return st, true, err
 		}
 		select {
 		case <-ctx.Done():
-			return st, err
+			return st, true, err
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// engineStopping reports whether the engine does not answer a ping right
+// after a container ended by a signal berth did not send. dockerd stops its
+// containers as it stops, after it stopped taking new connections, and
+// answers the wait it was already serving: the end is the engine's doing.
+func (r *jobRun) engineStopping(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	err := r.rt.Ping(ctx)
+	if err != nil {
+		r.log.Warn("engine not answering after its container ended by a signal", "container", r.id, "err", err)
+	}
+	return err != nil
 }
 
 // maxLogFollows bounds the follows of a job's output: a driver relaunched

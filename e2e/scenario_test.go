@@ -56,6 +56,7 @@ func scenario(t *testing.T, s *suite) {
 		{"daemon killed", daemonKilled},
 		{"daemon stops", daemonStops},
 		{"driver killed", driverKilled},
+		{"engine restarted", engineRestarted},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			step.fn(t, s.newEnv(t))
