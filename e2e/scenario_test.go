@@ -57,6 +57,7 @@ func scenario(t *testing.T, s *suite) {
 		{"daemon stops", daemonStops},
 		{"driver killed", driverKilled},
 		{"engine restarted", engineRestarted},
+		{"crash injected", crashInjected},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			step.fn(t, s.newEnv(t))

@@ -146,3 +146,38 @@ func engineRestarted(t *testing.T, e *env) {
 	require.Equal(t, 0, gcOut.code, "gc: %v", gcOut)
 	e.noContainers()
 }
+
+// crashInjected: the fake's crash injection under berth serve. The fake
+// driver crashes in its first Wait (faults "wait:1:crash"), with a job's
+// container in it: the daemon relaunches the driver, the job ends killed
+// (137) and is not committed, the next job of the work item runs and is
+// committed, and nothing is left. Engines: see driverKilled and
+// engineRestarted.
+func crashInjected(t *testing.T, e *env) {
+	if e.s.tg.module != "" {
+		t.Logf("%s: crash injection is the fake's", e.s.tg.name)
+		return
+	}
+	e.writeConfig(runtimeConfig(e.s.tg.name, e.s.tg.name, "", map[string]string{
+		"state_dir": filepath.Join(e.stateDir, "fake"),
+		"faults":    "wait:1:crash",
+	}))
+	d := e.serve()
+	drivers := children(t, d.cmd.Process.Pid, "berth-driver")
+	j := d.create("w", "echo a; sleep 1; echo b")
+	got, res := d.wait(j.Id)
+	assert.Equal(t, api.JobStateExited, got.State, "the job's state after its driver crashed: %+v", got.Error)
+	assert.Equal(t, 137, res.ExitCode, "the fake's container died with its driver")
+	assert.False(t, res.Commit.Committed, "a killed job is not committed: %+v", res.Commit)
+	relaunched := children(t, d.cmd.Process.Pid, "berth-driver")
+	require.Len(t, relaunched, 1, "berth serve's driver processes after the crash")
+	assert.NotEqual(t, drivers, relaunched, "the driver was relaunched")
+
+	next := d.create("w", "echo next")
+	_, res = d.wait(next.Id)
+	assert.Equal(t, 0, res.ExitCode, "a job after the crash")
+	assert.True(t, res.Commit.Committed, "the job after the crash is committed: %+v", res.Commit)
+	assert.Equal(t, "next\n", d.logs(next.Id))
+	assert.Equal(t, 0, d.stop(syscall.SIGTERM), "berth serve's exit code (output %q)", d.output())
+	e.noContainers()
+}
