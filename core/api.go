@@ -107,9 +107,9 @@ type Config struct {
 	Metrics Metrics
 	// Now is the clock (nil: time.Now). Tests set it.
 	Now func() time.Time
-	// OnEvent, when set, is told of every change of a submitted job and
-	// of every snapshot committed or evicted. It is called synchronously
-	// and must return quickly.
+	// OnEvent, when set, is told of every change of a submitted job, of
+	// every snapshot committed or evicted, and of every sweep that ended
+	// (EventGCDone). It is called synchronously and must return quickly.
 	OnEvent func(Event)
 	// JobHistory caps the ended job records kept (with their logs) for
 	// GetJob, ListJobs and JobLogs; the oldest go first (0: 1000).
@@ -242,6 +242,10 @@ type Snapshot struct {
 	Generation int       `json:"generation"`
 	Created    time.Time `json:"created"`
 	LastUsed   time.Time `json:"last_used"`
+	// Expires is when the snapshot's TTL (its project's, else the global
+	// one) ends: it is not reused after, and the next sweep evicts it.
+	// Zero when the TTL is 0 (forever).
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // SweepOptions tune a sweep.

@@ -176,7 +176,7 @@ func (c *Core) startGC(every time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := c.sweep(ctx, SweepOptions{}); err != nil && ctx.Err() == nil {
+				if _, err := c.sweep(ctx, SweepOptions{}, SweepOnTimer); err != nil && ctx.Err() == nil {
 					c.log.Warn("timed sweep failed", "err", err)
 				}
 			}

@@ -82,7 +82,7 @@ func (c *Core) Fork(ctx context.Context, from, to WorkItem) (Snapshot, error) {
 	if e.Found && e.Snapshot.ImageID != img.ID {
 		c.removeForkRef(rt, e.Snapshot.Image, "remove the replaced generation")
 	}
-	out := publicSnapshot(snap)
+	out := c.publicSnapshot(snap)
 	c.log.Info("forked snapshot", "runtime", src.Runtime, "from_project", from.Project, "from_work_item", from.WorkItem,
 		"project", to.Project, "work_item", to.WorkItem, "image", ref, "source", src.Image)
 	c.emit(EventSnapshotCommitted, nil, &out)

@@ -110,6 +110,16 @@ func (c *Core) ttl(project string) time.Duration {
 	return c.cfg.Policy.TTL
 }
 
+// expires returns when a snapshot of project made at created expires
+// (zero: never).
+func (c *Core) expires(project string, created time.Time) time.Time {
+	ttl := c.ttl(project)
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return created.Add(ttl)
+}
+
 func (c *Core) layerLimit() int {
 	if c.cfg.Policy.LayerLimit > 0 {
 		return c.cfg.Policy.LayerLimit

@@ -114,7 +114,7 @@ func (c *Core) dropIfGone(ctx context.Context, name string, rt runtime.Runtime, 
 		}
 		c.log.Info("dropped entry whose image is gone", "runtime", name, "image", s.Image)
 	}
-	rep.DroppedEntries = append(rep.DroppedEntries, publicSnapshot(s))
+	rep.DroppedEntries = append(rep.DroppedEntries, c.publicSnapshot(s))
 	return nil
 }
 
@@ -247,8 +247,9 @@ func imageLabel(img runtime.Image) string {
 	return img.ID
 }
 
-func publicSnapshot(s store.Snapshot) Snapshot {
+func (c *Core) publicSnapshot(s store.Snapshot) Snapshot {
 	return Snapshot{Runtime: s.Runtime, Project: s.Project, WorkItem: s.WorkItem, Image: s.Image,
 		ImageID: s.ImageID, BaseImage: s.BaseImage, Size: s.Size, Layers: s.Layers,
-		Generation: s.Generation, Created: s.Created, LastUsed: s.LastUsed}
+		Generation: s.Generation, Created: s.Created, LastUsed: s.LastUsed,
+		Expires: c.expires(s.Project, s.Created)}
 }

@@ -208,14 +208,36 @@ const (
 	EventJobExited         EventType = "job.exited" // ended: exited, failed or cancelled (see the record's state)
 	EventSnapshotCommitted EventType = "snapshot.committed"
 	EventSnapshotEvicted   EventType = "snapshot.evicted"
+	EventGCDone            EventType = "gc.done" // a sweep ended (Event.GC)
 )
 
-// Event is a change of a job or a snapshot.
+// Event is a change of a job or a snapshot, or a sweep that ended.
 type Event struct {
 	Type     EventType  `json:"type"`
 	Time     time.Time  `json:"time"`
 	Job      *JobRecord `json:"job,omitempty"`
 	Snapshot *Snapshot  `json:"snapshot,omitempty"`
+	GC       *SweepRun  `json:"gc,omitempty"`
+}
+
+// SweepTrigger says what started a sweep.
+type SweepTrigger string
+
+// The triggers of a sweep.
+const (
+	SweepOnTimer   SweepTrigger = "timer"   // every Config.GCInterval
+	SweepOnRequest SweepTrigger = "request" // a call of Sweep (berth gc, POST /v1/gc)
+)
+
+// SweepRun is a sweep that ended, as EventGCDone reports it.
+type SweepRun struct {
+	Started time.Time    `json:"started"`
+	Ended   time.Time    `json:"ended"`
+	Trigger SweepTrigger `json:"trigger"`
+	Report  SweepReport  `json:"report"`
+	// Error is why part of the sweep failed (a runtime that could not be
+	// reached, say); what the report lists was done all the same.
+	Error string `json:"error,omitempty"`
 }
 
 // RecoverReport says what Recover found.

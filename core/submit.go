@@ -198,7 +198,7 @@ func (c *Core) ended(lj *liveJob, res Result, err error) {
 		c.emit(EventSnapshotCommitted, nil, &Snapshot{Runtime: res.Runtime, Project: res.Project,
 			WorkItem: res.WorkItem, Image: res.Commit.Image, ImageID: res.Commit.ImageID, BaseImage: done.Spec.Image,
 			Size: res.Commit.Size, Layers: res.Commit.Layers, Generation: res.Commit.Generation,
-			Created: done.Ended, LastUsed: done.Ended})
+			Created: done.Ended, LastUsed: done.Ended, Expires: c.expires(res.Project, done.Ended)})
 	}
 	c.emit(EventJobExited, &done, nil)
 	// Told before waiters wake: a waiter has seen every event of the job.

@@ -23,10 +23,24 @@ func (c *Core) Sweep(ctx context.Context, opts SweepOptions) (SweepReport, error
 		return SweepReport{}, err
 	}
 	defer c.inflight.Done()
-	return c.sweep(ctx, opts)
+	return c.sweep(ctx, opts, SweepOnRequest)
 }
 
-func (c *Core) sweep(ctx context.Context, opts SweepOptions) (SweepReport, error) {
+// sweep sweeps, then reports the run (EventGCDone).
+func (c *Core) sweep(ctx context.Context, opts SweepOptions, trigger SweepTrigger) (SweepReport, error) {
+	started := c.now()
+	rep, err := c.sweepAll(ctx, opts)
+	if c.cfg.OnEvent != nil {
+		run := SweepRun{Started: started, Ended: c.now(), Trigger: trigger, Report: rep}
+		if err != nil {
+			run.Error = err.Error()
+		}
+		c.cfg.OnEvent(Event{Type: EventGCDone, Time: run.Ended, GC: &run})
+	}
+	return rep, err
+}
+
+func (c *Core) sweepAll(ctx context.Context, opts SweepOptions) (SweepReport, error) {
 	rep := SweepReport{DryRun: opts.DryRun}
 	var errs []error
 	for _, name := range c.cfg.Runtimes.Names() {
@@ -157,7 +171,7 @@ func (c *Core) evictOne(ctx context.Context, s store.Snapshot, opts SweepOptions
 			return false, err
 		}
 	}
-	rep.Evicted = append(rep.Evicted, publicSnapshot(s))
+	rep.Evicted = append(rep.Evicted, c.publicSnapshot(s))
 	c.log.Info("evicted snapshot", "runtime", s.Runtime, "project", s.Project, "work_item", s.WorkItem,
 		"image", s.Image, "dry_run", opts.DryRun)
 	return true, c.removeSnapshotImage(ctx, s, opts, rep)
@@ -206,7 +220,7 @@ func (c *Core) Snapshots(ctx context.Context, project string) ([]Snapshot, error
 	}
 	out := make([]Snapshot, len(all))
 	for i, s := range all {
-		out[i] = publicSnapshot(s)
+		out[i] = c.publicSnapshot(s)
 	}
 	return out, nil
 }
@@ -241,7 +255,7 @@ func (c *Core) Invalidate(ctx context.Context, project, workItem string) ([]Snap
 		} else if !found {
 			continue
 		}
-		out = append(out, publicSnapshot(s))
+		out = append(out, c.publicSnapshot(s))
 		c.emit(EventSnapshotEvicted, nil, &out[len(out)-1])
 		if err := c.removeSnapshotImage(ctx, s, SweepOptions{}, &rep); err != nil {
 			c.log.Warn("remove invalidated image (left for the sweep)", "image", s.Image, "err", err)

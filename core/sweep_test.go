@@ -144,3 +144,105 @@ func TestTimedSweep(t *testing.T) {
 		return errors.Is(err, runtime.ErrNotFound)
 	})
 }
+
+// A snapshot expires when its project's TTL ends (the global TTL
+// otherwise), as listed, reported and told in events; never with a TTL of
+// 0.
+func TestSnapshotExpires(t *testing.T) {
+	short, forever := time.Hour, time.Duration(0)
+	ev := &events{}
+	e := newEnv(t, func(c *Config) {
+		c.Policy.TTL = 10 * time.Hour
+		c.Projects = map[string]ProjectPolicy{"short": {TTL: &short}, "forever": {TTL: &forever}}
+		c.OnEvent = ev.add
+	})
+	for _, p := range []string{"short", "forever", "default"} {
+		j := job("w", "true")
+		j.Project = p
+		waitJob(t, e.core, submit(t, e.core, j).ID)
+	}
+	want := map[string]time.Duration{"short": time.Hour, "default": 10 * time.Hour}
+	snaps, err := e.core.Snapshots(context.Background(), "")
+	require.NoError(t, err)
+	require.Len(t, snaps, 3)
+	for _, sn := range snaps {
+		if ttl, ok := want[sn.Project]; ok {
+			assert.Equal(t, sn.Created.Add(ttl), sn.Expires, "expiry of project %s's snapshot", sn.Project)
+		} else {
+			assert.True(t, sn.Expires.IsZero(), "project %s keeps snapshots forever, yet they expire at %s", sn.Project, sn.Expires)
+		}
+	}
+	ev.mu.Lock()
+	var committed []Snapshot
+	for _, e := range ev.all {
+		if e.Type == EventSnapshotCommitted {
+			committed = append(committed, *e.Snapshot)
+		}
+	}
+	ev.mu.Unlock()
+	require.Len(t, committed, 3, "snapshot.committed events")
+	for _, sn := range committed {
+		if ttl, ok := want[sn.Project]; ok {
+			assert.Equal(t, sn.Created.Add(ttl), sn.Expires, "expiry told of project %s's commit", sn.Project)
+		} else {
+			assert.True(t, sn.Expires.IsZero(), "expiry told of project %s's commit", sn.Project)
+		}
+	}
+}
+
+// Every sweep that ends is told as EventGCDone: when it ran, what started
+// it and its report.
+func TestSweepIsTold(t *testing.T) {
+	ev := &events{}
+	e := newEnv(t, func(c *Config) {
+		c.Policy.TTL = time.Hour
+		c.OnEvent = ev.add
+	})
+	res, _ := e.run(nil, job("w", "true"))
+	e.clk.Advance(2 * time.Hour)
+	before := e.clk.Now()
+	dry := e.sweep(nil, SweepOptions{DryRun: true})
+	rep := e.sweep(nil, SweepOptions{})
+	require.Len(t, rep.Evicted, 1)
+
+	var runs []SweepRun
+	var evicted int
+	ev.mu.Lock()
+	for _, e := range ev.all {
+		switch e.Type {
+		case EventGCDone:
+			require.NotNil(t, e.GC, "gc.done without its run")
+			assert.Equal(t, e.GC.Ended, e.Time, "the event's time is the sweep's end")
+			runs = append(runs, *e.GC)
+		case EventSnapshotEvicted:
+			assert.Len(t, runs, 1, "a snapshot.evicted told before the dry run's gc.done or after the sweep's")
+			evicted++
+		}
+	}
+	ev.mu.Unlock()
+	require.Len(t, runs, 2, "gc.done events of a dry run and a sweep")
+	assert.Equal(t, 1, evicted, "snapshot.evicted events")
+	for i, want := range []SweepReport{dry, rep} {
+		assert.Equal(t, SweepOnRequest, runs[i].Trigger)
+		assert.Equal(t, want, runs[i].Report)
+		assert.Empty(t, runs[i].Error)
+		assert.False(t, runs[i].Started.Before(before), "run %d started at %s, before the sweep", i, runs[i].Started)
+		assert.False(t, runs[i].Ended.Before(runs[i].Started), "run %d ended before it started", i)
+	}
+	assert.True(t, runs[0].Report.DryRun)
+	assert.Equal(t, res.Commit.Image, runs[1].Report.Evicted[0].Image)
+
+	// A timed sweep is told as one.
+	e.cfg.GCInterval = time.Millisecond
+	e.open()
+	waitFor(t, "a timed sweep's gc.done", func() bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		for _, e := range ev.all {
+			if e.Type == EventGCDone && e.GC.Trigger == SweepOnTimer {
+				return true
+			}
+		}
+		return false
+	})
+}
