@@ -9,6 +9,7 @@ import (
 
 // Defines values for EventType.
 const (
+	EventTypeGcDone            EventType = "gc.done"
 	EventTypeJobExited         EventType = "job.exited"
 	EventTypeJobQueued         EventType = "job.queued"
 	EventTypeJobStarted        EventType = "job.started"
@@ -19,6 +20,8 @@ const (
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
+	case EventTypeGcDone:
+		return true
 	case EventTypeJobExited:
 		return true
 	case EventTypeJobQueued:
@@ -28,6 +31,24 @@ func (e EventType) Valid() bool {
 	case EventTypeSnapshotCommitted:
 		return true
 	case EventTypeSnapshotEvicted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GCRunTrigger.
+const (
+	GCRunTriggerRequest GCRunTrigger = "request"
+	GCRunTriggerTimer   GCRunTrigger = "timer"
+)
+
+// Valid indicates whether the value is a known member of the GCRunTrigger enum.
+func (e GCRunTrigger) Valid() bool {
+	switch e {
+	case GCRunTriggerRequest:
+		return true
+	case GCRunTriggerTimer:
 		return true
 	default:
 		return false
@@ -141,6 +162,22 @@ type CreateJobRequest struct {
 	WorkItem *string `json:"work_item,omitempty"`
 }
 
+// DiskSample defines model for DiskSample.
+type DiskSample struct {
+	// Projects The projects with snapshots then, by name.
+	Projects []ProjectUsage `json:"projects"`
+
+	// SizeBytes The total size of every snapshot.
+	SizeBytes int64     `json:"size_bytes"`
+	Snapshots int       `json:"snapshots"`
+	Time      time.Time `json:"time"`
+}
+
+// DiskUsage defines model for DiskUsage.
+type DiskUsage struct {
+	Samples []DiskSample `json:"samples"`
+}
+
 // Durations Each phase of the job, in nanoseconds.
 type Durations struct {
 	Cleanup int64 `json:"cleanup"`
@@ -154,6 +191,9 @@ type Durations struct {
 
 // Event The data of a Server-Sent Event of GET /v1/events.
 type Event struct {
+	// Gc A gc run (a sweep) that ended.
+	Gc *GCRun `json:"gc,omitempty"`
+
 	// Job A job: `id`, `state`, what was asked (`spec`) and when. Once the job
 	// ended, every field of `berth run --json` (`job_id` to `durations`) is
 	// there too, at the top level; `error` says why berth could not run it.
@@ -178,6 +218,27 @@ type GCRequest struct {
 
 	// OrphanGrace A Go duration; remove orphaned containers older than this (default the config's gc.orphan_grace).
 	OrphanGrace *string `json:"orphan_grace,omitempty"`
+}
+
+// GCRun A gc run (a sweep) that ended.
+type GCRun struct {
+	Ended time.Time `json:"ended"`
+
+	// Error Why part of the run failed (a runtime that could not be reached); the report lists what was done all the same.
+	Error   *string     `json:"error,omitempty"`
+	Report  SweepReport `json:"report"`
+	Started time.Time   `json:"started"`
+
+	// Trigger `timer`: the daemon's gc.interval; `request`: POST /v1/gc.
+	Trigger GCRunTrigger `json:"trigger"`
+}
+
+// GCRunTrigger `timer`: the daemon's gc.interval; `request`: POST /v1/gc.
+type GCRunTrigger string
+
+// GCRunList defines model for GCRunList.
+type GCRunList struct {
+	Runs []GCRun `json:"runs"`
 }
 
 // Health defines model for Health.
@@ -290,6 +351,15 @@ type Problem struct {
 	Type     string  `json:"type"`
 }
 
+// ProjectUsage defines model for ProjectUsage.
+type ProjectUsage struct {
+	Project string `json:"project"`
+
+	// SizeBytes The total size of the project's snapshots.
+	SizeBytes int64 `json:"size_bytes"`
+	Snapshots int   `json:"snapshots"`
+}
+
 // RemovedSnapshots defines model for RemovedSnapshots.
 type RemovedSnapshots struct {
 	Removed []Snapshot `json:"removed"`
@@ -319,17 +389,20 @@ type RuntimeList struct {
 
 // Snapshot defines model for Snapshot.
 type Snapshot struct {
-	BaseImage  string    `json:"base_image"`
-	Created    time.Time `json:"created"`
-	Generation int       `json:"generation"`
-	Image      string    `json:"image"`
-	ImageId    string    `json:"image_id"`
-	LastUsed   time.Time `json:"last_used"`
-	Layers     int       `json:"layers"`
-	Project    string    `json:"project"`
-	Runtime    string    `json:"runtime"`
-	SizeBytes  int64     `json:"size_bytes"`
-	WorkItem   string    `json:"work_item"`
+	BaseImage string    `json:"base_image"`
+	Created   time.Time `json:"created"`
+
+	// Expires When the TTL of the snapshot's project ends (created + TTL) - it is not reused after, and the next gc evicts it. Absent when the TTL is 0 (forever).
+	Expires    *time.Time `json:"expires,omitempty"`
+	Generation int        `json:"generation"`
+	Image      string     `json:"image"`
+	ImageId    string     `json:"image_id"`
+	LastUsed   time.Time  `json:"last_used"`
+	Layers     int        `json:"layers"`
+	Project    string     `json:"project"`
+	Runtime    string     `json:"runtime"`
+	SizeBytes  int64      `json:"size_bytes"`
+	WorkItem   string     `json:"work_item"`
 }
 
 // SnapshotList defines model for SnapshotList.

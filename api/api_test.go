@@ -95,6 +95,7 @@ func TestDocumentNamesAreTheCores(t *testing.T) {
 		"SweepReport":  reflect.TypeFor[core.SweepReport](),
 		"CommitResult": reflect.TypeFor[core.CommitResult](),
 		"Durations":    reflect.TypeFor[core.Durations](),
+		"GCRun":        reflect.TypeFor[core.SweepRun](),
 	} {
 		assert.Equal(t, jsonFields(typ), properties(t, schema), "schema %s and %s", schema, typ)
 	}
@@ -113,7 +114,12 @@ func TestDocumentNamesAreTheCores(t *testing.T) {
 		types = append(types, v.(string))
 	}
 	assert.ElementsMatch(t, []string{string(core.EventJobQueued), string(core.EventJobStarted), string(core.EventJobExited),
-		string(core.EventSnapshotCommitted), string(core.EventSnapshotEvicted)}, types, "the event types")
+		string(core.EventSnapshotCommitted), string(core.EventSnapshotEvicted), string(core.EventGCDone)}, types, "the event types")
+	var triggers []string
+	for _, v := range apitest.New(t).Doc.Components.Schemas["GCRun"].Value.Properties["trigger"].Value.Enum {
+		triggers = append(triggers, v.(string))
+	}
+	assert.ElementsMatch(t, []string{string(core.SweepOnTimer), string(core.SweepOnRequest)}, triggers, "the gc triggers")
 }
 
 func TestProblemKind(t *testing.T) {

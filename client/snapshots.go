@@ -81,6 +81,30 @@ func (c *Client) GC(ctx context.Context, opts core.SweepOptions) (core.SweepRepo
 	return rep, err
 }
 
+// GCRuns returns the last gc runs of the daemon (its timed sweeps and
+// those asked of it, dry runs included), newest first. The daemon keeps
+// them in memory: they start again with it.
+func (c *Client) GCRuns(ctx context.Context) ([]core.SweepRun, error) {
+	var list struct {
+		Runs []core.SweepRun `json:"runs"`
+	}
+	if err := c.call(ctx, request{method: "GET", path: "/v1/gc/runs"}, &list); err != nil {
+		return nil, err
+	}
+	return list.Runs, nil
+}
+
+// DiskUsage returns the daemon's samples of the disk its snapshots use,
+// per project, oldest first. The daemon keeps them in memory: they start
+// again with it.
+func (c *Client) DiskUsage(ctx context.Context) ([]api.DiskSample, error) {
+	var usage api.DiskUsage
+	if err := c.call(ctx, request{method: "GET", path: "/v1/disk"}, &usage); err != nil {
+		return nil, err
+	}
+	return usage.Samples, nil
+}
+
 // Runtimes lists the daemon's runtimes, default first, with their
 // engines' health.
 func (c *Client) Runtimes(ctx context.Context) ([]api.Runtime, error) {

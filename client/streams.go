@@ -89,6 +89,7 @@ type Event struct {
 	Time     time.Time
 	Job      *Job           // job events
 	Snapshot *core.Snapshot // snapshot events
+	GC       *core.SweepRun // gc.done
 }
 
 // Events calls fn with each event of the daemon, from the one after
@@ -188,6 +189,7 @@ func decodeEvent(id, typ string, data []byte) (Event, error) {
 		Time     time.Time      `json:"time"`
 		Job      *Job           `json:"job"`
 		Snapshot *core.Snapshot `json:"snapshot"`
+		GC       *core.SweepRun `json:"gc"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
 		return Event{}, err
@@ -195,5 +197,5 @@ func decodeEvent(id, typ string, data []byte) (Event, error) {
 	if d.Type == "" {
 		d.Type = core.EventType(typ)
 	}
-	return Event{ID: id, Type: d.Type, Time: d.Time, Job: d.Job, Snapshot: d.Snapshot}, nil
+	return Event{ID: id, Type: d.Type, Time: d.Time, Job: d.Job, Snapshot: d.Snapshot, GC: d.GC}, nil
 }

@@ -83,6 +83,10 @@ func (h *Hub) Publish(e core.Event) {
 		sn := apiSnapshot(*e.Snapshot)
 		ev.Snapshot = &sn
 	}
+	if e.GC != nil {
+		run := apiGCRun(*e.GC)
+		ev.Gc = &run
+	}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		panic("server: marshal event: " + err.Error()) // every api.Event marshals

@@ -87,6 +87,10 @@ type Options struct {
 	// ParseSize reads a job's memory ("512m"); nil: bytes or a number with
 	// a unit k, m, g, t, p (docker/go-units).
 	ParseSize func(string) (int64, error)
+	// DiskSampleInterval is how often the disk used by the snapshots is
+	// sampled for GET /v1/disk, besides after the commits, evictions and
+	// gc runs the server sees (0: DefaultDiskSampleInterval).
+	DiskSampleInterval time.Duration
 }
 
 // Server is the API's http.Handler. Its methods are safe for concurrent
@@ -99,6 +103,8 @@ type Server struct {
 	mux     *http.ServeMux
 	streams chan struct{} // a slot per open stream
 	metrics *metrics
+	gcRuns  gcRuns
+	disk    *diskHistory
 
 	closed context.Context // done once Close is called
 	close  context.CancelFunc
@@ -131,6 +137,9 @@ func New(opts Options) *Server {
 	if opts.ParseSize == nil {
 		opts.ParseSize = parseSize
 	}
+	if opts.DiskSampleInterval <= 0 {
+		opts.DiskSampleInterval = DefaultDiskSampleInterval
+	}
 	s := &Server{
 		opts:     opts,
 		core:     opts.Core,
@@ -145,6 +154,12 @@ func New(opts Options) *Server {
 	}
 	s.closed, s.close = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
+	s.disk = newDiskHistory(s.closed, func(ctx context.Context) ([]core.Snapshot, error) { return s.core.Snapshots(ctx, "") },
+		opts.DiskSampleInterval, func(err error) { s.log.Warn("sample the disk used", "err", err) })
+	if s.core != nil {
+		s.disk.kick() // the first sample
+	}
+	s.events.observe(s.observe)
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
 	}
@@ -174,6 +189,8 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/snapshots/{project}", s.deleteProjectSnapshots},
 		{"DELETE", "/v1/snapshots/{project}/{work_item}", s.deleteSnapshots},
 		{"POST", "/v1/gc", s.gc},
+		{"GET", "/v1/gc/runs", s.listGCRuns},
+		{"GET", "/v1/disk", s.diskUsage},
 		{"GET", "/v1/runtimes", s.listRuntimes},
 		{"GET", "/v1/openapi.json", s.openAPI},
 		{"GET", "/healthz", s.health},
@@ -235,9 +252,13 @@ func (s *Server) readiness() error {
 }
 
 // Close ends the open streams and the waits in progress (a wait answers the
-// job as it is); call it before http.Server.Shutdown, which does not end
-// them. The handler keeps serving other requests.
-func (s *Server) Close() { s.close() }
+// job as it is) and the sampling of the disk used; call it before
+// http.Server.Shutdown, which does not end them. The handler keeps serving
+// other requests.
+func (s *Server) Close() {
+	s.close()
+	s.disk.stop()
+}
 
 // context returns r's context, also cancelled by Close.
 func (s *Server) context(r *http.Request) (context.Context, context.CancelFunc) {

@@ -119,7 +119,11 @@ func (s *Server) gc(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ok(w, api.SweepReport{
+	ok(w, apiSweepReport(rep))
+}
+
+func apiSweepReport(rep core.SweepReport) api.SweepReport {
+	return api.SweepReport{
 		DryRun:            rep.DryRun,
 		Evicted:           apiSnapshots(rep.Evicted),
 		DroppedEntries:    apiSnapshots(rep.DroppedEntries),
@@ -128,7 +132,7 @@ func (s *Server) gc(w http.ResponseWriter, r *http.Request) {
 		RemovedContainers: nonNil(rep.RemovedContainers),
 		Skipped:           nonNil(rep.Skipped),
 		BytesReclaimed:    rep.BytesReclaimed,
-	})
+	}
 }
 
 func apiSnapshots(snaps []core.Snapshot) []api.Snapshot {
@@ -152,7 +156,15 @@ func apiSnapshot(sn core.Snapshot) api.Snapshot {
 		Generation: sn.Generation,
 		Created:    sn.Created,
 		LastUsed:   sn.LastUsed,
+		Expires:    timeOrNil(sn.Expires),
 	}
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func nonNil[T any](s []T) []T {
