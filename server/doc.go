@@ -1,7 +1,8 @@
 // Package server is the HTTP API of berth serve (package api describes it):
 // it translates between HTTP and a core.Core and holds no policy of its own.
 //
-// New returns the handler; a Hub, made before the core and given to it as
+// New returns the handler (the API, and the dashboard of package
+// dashboard at /); a Hub, made before the core and given to it as
 // core.Config.OnEvent, keeps the recent events for GET /v1/events; Listen
 // opens the listeners the daemon accepts (a unix socket, or TCP with a
 // bearer token and, off the loopback interface, TLS).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/server/dashboard"
 )
 
 // Core is what the server asks of the core; *core.Core implements it.
@@ -163,6 +164,11 @@ func New(opts Options) *Server {
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
 	}
+	dash := dashboard.New(dashboard.Options{TokenRequired: opts.Token != "", NotFound: func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusNotFound, string(core.KindNotFound), "no such path: "+r.URL.Path)
+	}})
+	s.mux.Handle("GET /{$}", dash)
+	s.mux.Handle("GET "+dashboard.Prefix, dash)
 	s.mux.HandleFunc("/", s.noRoute)
 	return s
 }
@@ -199,10 +205,12 @@ func (s *Server) routes() []route {
 	}
 }
 
-// ServeHTTP checks the bearer token, if one is set, and serves the API.
+// ServeHTTP checks the bearer token, if one is set, and serves the API
+// and the dashboard. The dashboard's page and files need no token: they
+// hold no data, and the page sends the token with its API requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
-	if s.opts.Token != "" && !s.authorized(r) {
+	if s.opts.Token != "" && !dashboard.Public(r) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
 		s.problem(sw, r, http.StatusUnauthorized, api.KindUnauthorized, "a bearer token is required (Authorization: Bearer <token>)")
 	} else {
