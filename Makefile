@@ -1,7 +1,8 @@
 # berth: build, test, benchmark and demo.
 #
 #   make build   the berth command and every driver binary, into bin/
-#   make test    engines up (scripts/engines.sh, as root), then every module's tests with -race, then make fuzz
+#   make test    engines up (scripts/engines.sh, as root), Chromium (scripts/chromium.sh), then every
+#                module's tests with -race (the dashboard's screenshots into .ci/artifacts/), then make fuzz
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
 #   make cross   the command, the core, the wire and the docker and podman drivers build for macOS and Windows
 #   make demo    the README's first command: an engine, a build, one work item run twice
@@ -19,8 +20,11 @@ E2E_RUNTIMES ?= fake docker podman containerd
 TESTFLAGS ?= -race -count=1 -timeout 60m
 # How long make fuzz fuzzes each target.
 FUZZTIME ?= 10s
+# Where tests write what they leave for people to look at (the dashboard's
+# screenshots); CI keeps it.
+ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: build test cross fuzz test-root test-plugins test-examples engines demo demo-daemon bench proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples engines chromium demo demo-daemon bench proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -39,10 +43,15 @@ engines:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then bash scripts/engines.sh; \
 	else echo "make: not root on Debian: not starting engines (engine tests will skip; they fail when CI=true)"; fi
 
-test: engines cross test-root test-plugins test-examples fuzz
+# Debian's Chromium for the dashboard's browser test; elsewhere it skips
+# with a message, and in CI (CI=true) it fails.
+chromium:
+	@bash scripts/chromium.sh
+
+test: engines chromium cross test-root test-plugins test-examples fuzz
 
 test-root:
-	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" $(GO) test $(TESTFLAGS) ./...
+	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" BERTH_ARTIFACTS="$(ARTIFACTS)" $(GO) test $(TESTFLAGS) ./...
 
 test-plugins:
 	cd plugins/docker && $(GO) test $(TESTFLAGS) ./...
