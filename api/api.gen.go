@@ -124,7 +124,7 @@ type CommitResult struct {
 	ImageId    *string `json:"image_id,omitempty"`
 	Layers     *int    `json:"layers,omitempty"`
 
-	// Reason Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded).
+	// Reason Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded, unchanged).
 	Reason   *string `json:"reason,omitempty"`
 	Size     *int64  `json:"size,omitempty"`
 	Squashed *bool   `json:"squashed,omitempty"`
