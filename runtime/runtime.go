@@ -133,7 +133,25 @@ const (
 	CapLimits Capability = "limits"
 	// CapCopy: the driver implements ImageCopier.
 	CapCopy Capability = "copy"
+	// CapDiff: the driver implements ChangeChecker.
+	CapDiff Capability = "diff"
 )
+
+// ChangeChecker is implemented by drivers that can tell whether a
+// container changed its file system (CapDiff), so that a host need not
+// commit a container that changed nothing. Like ImageCopier it is separate
+// from Runtime; a host probes it with a type assertion and the capability.
+type ChangeChecker interface {
+	// Changed reports whether the file system of the container id differs
+	// from its image's: a file, directory or link added, changed (content,
+	// mode or owner) or removed. What the engine itself makes in every
+	// container (the mount points of /etc/hosts, /etc/hostname,
+	// /etc/resolv.conf, of the volumes and of the working directory) does
+	// not count. The container must have exited (ErrFailedPrecondition
+	// while it runs); ErrNotFound if there is no such container. When in
+	// doubt it reports true: a false "unchanged" loses work.
+	Changed(ctx context.Context, id string) (bool, error)
+}
 
 // ImageCopier is implemented by drivers that can make an image from another
 // one without running a container (CapCopy). It is separate from Runtime so

@@ -258,7 +258,8 @@ func TestCapabilities(t *testing.T) {
 	assert.ErrorIs(t, err, runtime.ErrNotImplemented, "PullImage without CapPull")
 	full, err := fake.New().Info(context.Background())
 	if assert.NoError(t, err) {
-		assert.Len(t, full.Capabilities, 6, "capabilities by default")
+		assert.Equal(t, fake.AllCapabilities, full.Capabilities, "capabilities by default")
+		assert.Len(t, full.Capabilities, 7, "capabilities by default")
 		assert.Equal(t, "fake", full.Name)
 		assert.Equal(t, runtime.ProtocolVersion, full.ProtocolVersion)
 	}

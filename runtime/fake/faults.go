@@ -27,6 +27,7 @@ const (
 	OpLogs             = "logs"
 	OpCommit           = "commit"
 	OpCopyImage        = "copyimage"
+	OpChanged          = "changed"
 	OpRemove           = "remove"
 	OpInspectContainer = "inspectcontainer"
 	OpListContainers   = "listcontainers"
@@ -37,7 +38,7 @@ const (
 
 var ops = []string{
 	OpInfo, OpPing, OpInspectImage, OpPullImage, OpLoadImage, OpRemoveImage, OpListImages,
-	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpCopyImage, OpRemove, OpInspectContainer, OpListContainers, OpExit,
+	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpCopyImage, OpChanged, OpRemove, OpInspectContainer, OpListContainers, OpExit,
 }
 
 // CrashExitCode is the exit status of a process killed by a Crash fault.

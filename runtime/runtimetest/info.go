@@ -20,6 +20,7 @@ var infoCases = []testCase{
 
 var knownCapabilities = []runtime.Capability{
 	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
+	runtime.CapDiff,
 }
 
 func testInfoSane(h *harness) {
@@ -87,6 +88,11 @@ func testUndeclaredCapabilities(h *harness) {
 		h.cleanupImage(ref)
 		_, err := cp.CopyImage(h.ctx, h.base, runtime.CopyOptions{Ref: ref, Labels: h.labels()})
 		h.expect("CopyImage without "+string(runtime.CapCopy), err, runtime.ErrNotImplemented)
+	}
+	if cc, ok := h.rt.(runtime.ChangeChecker); ok && !h.info.Has(runtime.CapDiff) {
+		c, _ := h.mustSucceed(h.sh("true"))
+		_, err := cc.Changed(h.ctx, c.ID)
+		h.expect("Changed without "+string(runtime.CapDiff), err, runtime.ErrNotImplemented)
 	}
 	imgs, err := h.rt.ListImages(h.ctx, h.labels())
 	require.NoError(h.t, err, "ListImages")

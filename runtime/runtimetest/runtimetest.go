@@ -66,6 +66,7 @@ func groups() []group {
 		{"Images", imageCases},
 		{"Commit", commitCases},
 		{"Copy", copyCases},
+		{"Diff", diffCases},
 		{"NotFound", notFoundCases},
 	}
 }

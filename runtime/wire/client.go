@@ -23,8 +23,9 @@ type client struct {
 }
 
 var (
-	_ runtime.Runtime     = (*client)(nil)
-	_ runtime.ImageCopier = (*client)(nil)
+	_ runtime.Runtime       = (*client)(nil)
+	_ runtime.ImageCopier   = (*client)(nil)
+	_ runtime.ChangeChecker = (*client)(nil)
 )
 
 func newClient(conn grpc.ClientConnInterface) *client {
@@ -180,6 +181,14 @@ func (c *client) CopyImage(ctx context.Context, src string, opts runtime.CopyOpt
 		return runtime.Image{}, fromStatus(ctx, err)
 	}
 	return fromImage(resp.GetImage()), nil
+}
+
+func (c *client) Changed(ctx context.Context, id string) (bool, error) {
+	resp, err := c.rpc.Changed(ctx, &pb.ChangedRequest{Id: id})
+	if err != nil {
+		return false, fromStatus(ctx, err)
+	}
+	return resp.GetChanged(), nil
 }
 
 func (c *client) Remove(ctx context.Context, id string) error {

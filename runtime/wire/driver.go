@@ -153,6 +153,18 @@ func (d *Driver) CopyImage(ctx context.Context, src string, opts runtime.CopyOpt
 	})
 }
 
+// Changed implements runtime.ChangeChecker; a driver that does not
+// implement it answers runtime.ErrNotImplemented.
+func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
+	return call(ctx, d, true, func(rt runtime.Runtime) (bool, error) {
+		cc, ok := rt.(runtime.ChangeChecker)
+		if !ok {
+			return false, fmt.Errorf("changed: %w", runtime.ErrNotImplemented)
+		}
+		return cc.Changed(ctx, id)
+	})
+}
+
 // Remove implements runtime.Runtime.
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	return call0(ctx, d, false, func(rt runtime.Runtime) error { return rt.Remove(ctx, id) })

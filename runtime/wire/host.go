@@ -77,8 +77,9 @@ type Driver struct {
 }
 
 var (
-	_ runtime.Runtime     = (*Driver)(nil)
-	_ runtime.ImageCopier = (*Driver)(nil)
+	_ runtime.Runtime       = (*Driver)(nil)
+	_ runtime.ImageCopier   = (*Driver)(nil)
+	_ runtime.ChangeChecker = (*Driver)(nil)
 )
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and

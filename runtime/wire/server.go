@@ -185,6 +185,20 @@ func (s *server) CopyImage(ctx context.Context, req *pb.CopyImageRequest) (*pb.C
 	return &pb.CopyImageResponse{Image: toImage(img)}, nil
 }
 
+// Changed serves a driver that implements runtime.ChangeChecker, and
+// answers runtime.ErrNotImplemented for one that does not.
+func (s *server) Changed(ctx context.Context, req *pb.ChangedRequest) (*pb.ChangedResponse, error) {
+	cc, ok := s.impl.(runtime.ChangeChecker)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("changed: %w", runtime.ErrNotImplemented))
+	}
+	changed, err := cc.Changed(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ChangedResponse{Changed: changed}, nil
+}
+
 func (s *server) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	if err := s.impl.Remove(ctx, req.GetId()); err != nil {
 		return nil, toStatus(err)

@@ -1919,6 +1919,94 @@ func (x *CopyImageResponse) GetImage() *Image {
 	return nil
 }
 
+type ChangedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedRequest) Reset() {
+	*x = ChangedRequest{}
+	mi := &file_runtime_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedRequest) ProtoMessage() {}
+
+func (x *ChangedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedRequest.ProtoReflect.Descriptor instead.
+func (*ChangedRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ChangedRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ChangedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changed       bool                   `protobuf:"varint,1,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedResponse) Reset() {
+	*x = ChangedResponse{}
+	mi := &file_runtime_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedResponse) ProtoMessage() {}
+
+func (x *ChangedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedResponse.ProtoReflect.Descriptor instead.
+func (*ChangedResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ChangedResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 type RemoveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1928,7 +2016,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2028,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2041,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -1971,7 +2059,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2071,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2084,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 type InspectContainerRequest struct {
@@ -2008,7 +2096,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2108,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2121,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -2052,7 +2140,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2152,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2165,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -2097,7 +2185,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2197,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2210,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{39}
+	return file_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListContainersRequest) GetFilter() map[string]string {
@@ -2141,7 +2229,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2241,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2254,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{40}
+	return file_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -2310,7 +2398,11 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"\x11CopyImageResponse\x12-\n" +
-	"\x05image\x18\x01 \x01(\v2\x17.berth.runtime.v1.ImageR\x05image\"\x1f\n" +
+	"\x05image\x18\x01 \x01(\v2\x17.berth.runtime.v1.ImageR\x05image\" \n" +
+	"\x0eChangedRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"+\n" +
+	"\x0fChangedResponse\x12\x18\n" +
+	"\achanged\x18\x01 \x01(\bR\achanged\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
 	"\x0eRemoveResponse\")\n" +
@@ -2326,7 +2418,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x16ListContainersResponse\x12;\n" +
 	"\n" +
 	"containers\x18\x01 \x03(\v2\x1b.berth.runtime.v1.ContainerR\n" +
-	"containers2\xae\n" +
+	"containers2\xfe\n" +
 	"\n" +
 	"\aRuntime\x12E\n" +
 	"\x04Info\x12\x1d.berth.runtime.v1.InfoRequest\x1a\x1e.berth.runtime.v1.InfoResponse\x12E\n" +
@@ -2342,7 +2434,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04Stop\x12\x1d.berth.runtime.v1.StopRequest\x1a\x1e.berth.runtime.v1.StopResponse\x12C\n" +
 	"\x04Logs\x12\x1d.berth.runtime.v1.LogsRequest\x1a\x1a.berth.runtime.v1.LogChunk0\x01\x12K\n" +
 	"\x06Commit\x12\x1f.berth.runtime.v1.CommitRequest\x1a .berth.runtime.v1.CommitResponse\x12T\n" +
-	"\tCopyImage\x12\".berth.runtime.v1.CopyImageRequest\x1a#.berth.runtime.v1.CopyImageResponse\x12K\n" +
+	"\tCopyImage\x12\".berth.runtime.v1.CopyImageRequest\x1a#.berth.runtime.v1.CopyImageResponse\x12N\n" +
+	"\aChanged\x12 .berth.runtime.v1.ChangedRequest\x1a!.berth.runtime.v1.ChangedResponse\x12K\n" +
 	"\x06Remove\x12\x1f.berth.runtime.v1.RemoveRequest\x1a .berth.runtime.v1.RemoveResponse\x12i\n" +
 	"\x10InspectContainer\x12).berth.runtime.v1.InspectContainerRequest\x1a*.berth.runtime.v1.InspectContainerResponse\x12c\n" +
 	"\x0eListContainers\x12'.berth.runtime.v1.ListContainersRequest\x1a(.berth.runtime.v1.ListContainersResponse2a\n" +
@@ -2362,7 +2455,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_runtime_proto_goTypes = []any{
 	(LogChunk_Stream)(0),             // 0: berth.runtime.v1.LogChunk.Stream
 	(*HandshakeRequest)(nil),         // 1: berth.runtime.v1.HandshakeRequest
@@ -2400,46 +2493,48 @@ var file_runtime_proto_goTypes = []any{
 	(*CommitResponse)(nil),           // 33: berth.runtime.v1.CommitResponse
 	(*CopyImageRequest)(nil),         // 34: berth.runtime.v1.CopyImageRequest
 	(*CopyImageResponse)(nil),        // 35: berth.runtime.v1.CopyImageResponse
-	(*RemoveRequest)(nil),            // 36: berth.runtime.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 37: berth.runtime.v1.RemoveResponse
-	(*InspectContainerRequest)(nil),  // 38: berth.runtime.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 39: berth.runtime.v1.InspectContainerResponse
-	(*ListContainersRequest)(nil),    // 40: berth.runtime.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 41: berth.runtime.v1.ListContainersResponse
-	nil,                              // 42: berth.runtime.v1.Image.LabelsEntry
-	nil,                              // 43: berth.runtime.v1.Container.LabelsEntry
-	nil,                              // 44: berth.runtime.v1.ContainerSpec.LabelsEntry
-	nil,                              // 45: berth.runtime.v1.ListImagesRequest.FilterEntry
-	nil,                              // 46: berth.runtime.v1.CommitRequest.LabelsEntry
-	nil,                              // 47: berth.runtime.v1.CopyImageRequest.LabelsEntry
-	nil,                              // 48: berth.runtime.v1.ListContainersRequest.FilterEntry
-	(*timestamppb.Timestamp)(nil),    // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 50: google.protobuf.Duration
+	(*ChangedRequest)(nil),           // 36: berth.runtime.v1.ChangedRequest
+	(*ChangedResponse)(nil),          // 37: berth.runtime.v1.ChangedResponse
+	(*RemoveRequest)(nil),            // 38: berth.runtime.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 39: berth.runtime.v1.RemoveResponse
+	(*InspectContainerRequest)(nil),  // 40: berth.runtime.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 41: berth.runtime.v1.InspectContainerResponse
+	(*ListContainersRequest)(nil),    // 42: berth.runtime.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 43: berth.runtime.v1.ListContainersResponse
+	nil,                              // 44: berth.runtime.v1.Image.LabelsEntry
+	nil,                              // 45: berth.runtime.v1.Container.LabelsEntry
+	nil,                              // 46: berth.runtime.v1.ContainerSpec.LabelsEntry
+	nil,                              // 47: berth.runtime.v1.ListImagesRequest.FilterEntry
+	nil,                              // 48: berth.runtime.v1.CommitRequest.LabelsEntry
+	nil,                              // 49: berth.runtime.v1.CopyImageRequest.LabelsEntry
+	nil,                              // 50: berth.runtime.v1.ListContainersRequest.FilterEntry
+	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 52: google.protobuf.Duration
 }
 var file_runtime_proto_depIdxs = []int32{
-	42, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
-	49, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
-	43, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
-	49, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
-	44, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
+	44, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
+	51, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
+	45, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
+	51, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
+	46, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
 	4,  // 5: berth.runtime.v1.InfoResponse.info:type_name -> berth.runtime.v1.Info
 	5,  // 6: berth.runtime.v1.InspectImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 7: berth.runtime.v1.PullImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 8: berth.runtime.v1.LoadImageResponse.images:type_name -> berth.runtime.v1.Image
-	45, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
+	47, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
 	5,  // 10: berth.runtime.v1.ListImagesResponse.images:type_name -> berth.runtime.v1.Image
 	7,  // 11: berth.runtime.v1.RunRequest.spec:type_name -> berth.runtime.v1.ContainerSpec
 	6,  // 12: berth.runtime.v1.RunResponse.container:type_name -> berth.runtime.v1.Container
 	8,  // 13: berth.runtime.v1.WaitResponse.status:type_name -> berth.runtime.v1.ExitStatus
-	50, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
+	52, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
 	0,  // 15: berth.runtime.v1.LogChunk.stream:type_name -> berth.runtime.v1.LogChunk.Stream
-	46, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
+	48, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
 	9,  // 17: berth.runtime.v1.CommitRequest.changes:type_name -> berth.runtime.v1.ConfigChanges
 	5,  // 18: berth.runtime.v1.CommitResponse.image:type_name -> berth.runtime.v1.Image
-	47, // 19: berth.runtime.v1.CopyImageRequest.labels:type_name -> berth.runtime.v1.CopyImageRequest.LabelsEntry
+	49, // 19: berth.runtime.v1.CopyImageRequest.labels:type_name -> berth.runtime.v1.CopyImageRequest.LabelsEntry
 	5,  // 20: berth.runtime.v1.CopyImageResponse.image:type_name -> berth.runtime.v1.Image
 	6,  // 21: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
-	48, // 22: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
+	50, // 22: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
 	6,  // 23: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
 	10, // 24: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
 	12, // 25: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
@@ -2454,29 +2549,31 @@ var file_runtime_proto_depIdxs = []int32{
 	30, // 34: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
 	32, // 35: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
 	34, // 36: berth.runtime.v1.Runtime.CopyImage:input_type -> berth.runtime.v1.CopyImageRequest
-	36, // 37: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
-	38, // 38: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
-	40, // 39: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
-	1,  // 40: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
-	11, // 41: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
-	13, // 42: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
-	15, // 43: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
-	17, // 44: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
-	19, // 45: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
-	21, // 46: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
-	23, // 47: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
-	25, // 48: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
-	27, // 49: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
-	29, // 50: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
-	31, // 51: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
-	33, // 52: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
-	35, // 53: berth.runtime.v1.Runtime.CopyImage:output_type -> berth.runtime.v1.CopyImageResponse
-	37, // 54: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
-	39, // 55: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
-	41, // 56: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
-	2,  // 57: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
-	41, // [41:58] is the sub-list for method output_type
-	24, // [24:41] is the sub-list for method input_type
+	36, // 37: berth.runtime.v1.Runtime.Changed:input_type -> berth.runtime.v1.ChangedRequest
+	38, // 38: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
+	40, // 39: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
+	42, // 40: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
+	1,  // 41: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
+	11, // 42: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
+	13, // 43: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
+	15, // 44: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
+	17, // 45: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
+	19, // 46: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
+	21, // 47: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
+	23, // 48: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
+	25, // 49: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
+	27, // 50: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
+	29, // 51: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
+	31, // 52: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
+	33, // 53: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
+	35, // 54: berth.runtime.v1.Runtime.CopyImage:output_type -> berth.runtime.v1.CopyImageResponse
+	37, // 55: berth.runtime.v1.Runtime.Changed:output_type -> berth.runtime.v1.ChangedResponse
+	39, // 56: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
+	41, // 57: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
+	43, // 58: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
+	2,  // 59: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
+	42, // [42:60] is the sub-list for method output_type
+	24, // [24:42] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -2493,7 +2590,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

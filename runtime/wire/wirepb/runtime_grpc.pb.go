@@ -57,6 +57,7 @@ const (
 	Runtime_Logs_FullMethodName             = "/berth.runtime.v1.Runtime/Logs"
 	Runtime_Commit_FullMethodName           = "/berth.runtime.v1.Runtime/Commit"
 	Runtime_CopyImage_FullMethodName        = "/berth.runtime.v1.Runtime/CopyImage"
+	Runtime_Changed_FullMethodName          = "/berth.runtime.v1.Runtime/Changed"
 	Runtime_Remove_FullMethodName           = "/berth.runtime.v1.Runtime/Remove"
 	Runtime_InspectContainer_FullMethodName = "/berth.runtime.v1.Runtime/InspectContainer"
 	Runtime_ListContainers_FullMethodName   = "/berth.runtime.v1.Runtime/ListContainers"
@@ -98,6 +99,9 @@ type RuntimeClient interface {
 	// CopyImage makes an image from another with a new reference and labels
 	// (optional: "copy"; a driver without it answers UNIMPLEMENTED).
 	CopyImage(ctx context.Context, in *CopyImageRequest, opts ...grpc.CallOption) (*CopyImageResponse, error)
+	// Changed reports whether a container changed its file system
+	// (optional: "diff"; a driver without it answers UNIMPLEMENTED).
+	Changed(ctx context.Context, in *ChangedRequest, opts ...grpc.CallOption) (*ChangedResponse, error)
 	// Remove removes a container.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -256,6 +260,16 @@ func (c *runtimeClient) CopyImage(ctx context.Context, in *CopyImageRequest, opt
 	return out, nil
 }
 
+func (c *runtimeClient) Changed(ctx context.Context, in *ChangedRequest, opts ...grpc.CallOption) (*ChangedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangedResponse)
+	err := c.cc.Invoke(ctx, Runtime_Changed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *runtimeClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveResponse)
@@ -322,6 +336,9 @@ type RuntimeServer interface {
 	// CopyImage makes an image from another with a new reference and labels
 	// (optional: "copy"; a driver without it answers UNIMPLEMENTED).
 	CopyImage(context.Context, *CopyImageRequest) (*CopyImageResponse, error)
+	// Changed reports whether a container changed its file system
+	// (optional: "diff"; a driver without it answers UNIMPLEMENTED).
+	Changed(context.Context, *ChangedRequest) (*ChangedResponse, error)
 	// Remove removes a container.
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -376,6 +393,9 @@ func (UnimplementedRuntimeServer) Commit(context.Context, *CommitRequest) (*Comm
 }
 func (UnimplementedRuntimeServer) CopyImage(context.Context, *CopyImageRequest) (*CopyImageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CopyImage not implemented")
+}
+func (UnimplementedRuntimeServer) Changed(context.Context, *ChangedRequest) (*ChangedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Changed not implemented")
 }
 func (UnimplementedRuntimeServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
@@ -623,6 +643,24 @@ func _Runtime_CopyImage_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_Changed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Changed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Changed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Changed(ctx, req.(*ChangedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Runtime_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RemoveRequest)
 	if err := dec(in); err != nil {
@@ -727,6 +765,10 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CopyImage",
 			Handler:    _Runtime_CopyImage_Handler,
+		},
+		{
+			MethodName: "Changed",
+			Handler:    _Runtime_Changed_Handler,
 		},
 		{
 			MethodName: "Remove",
