@@ -191,7 +191,7 @@ func (d *Driver) Info(ctx context.Context) (runtime.Info, error) {
 		Version:         Version,
 		ProtocolVersion: runtime.ProtocolVersion,
 		Capabilities: []runtime.Capability{
-			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
+			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy, runtime.CapDiff,
 		},
 	}
 	if v, err := d.c.Version(ctx); err == nil {

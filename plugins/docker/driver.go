@@ -122,7 +122,7 @@ func (d *Driver) Info(ctx context.Context) (runtime.Info, error) {
 		Version:         Version,
 		ProtocolVersion: runtime.ProtocolVersion,
 		Capabilities: []runtime.Capability{
-			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
+			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy, runtime.CapDiff,
 		},
 	}
 	if v, err := d.cli.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
