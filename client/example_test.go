@@ -29,7 +29,7 @@ func Example() {
 	defer c.Close()
 	image, workItem := "base:1", "TICKET-42"
 	job, err := c.CreateJob(ctx, api.CreateJobRequest{
-		Image: &image, WorkItem: &workItem, Cmd: []string{"sh", "-c", "echo hello"},
+		Image: &image, WorkItem: &workItem, Cmd: []string{"sh", "-c", "echo hello; echo built > /work/out"},
 	}, "TICKET-42-attempt-1")
 	if err != nil {
 		panic(err)

@@ -27,6 +27,7 @@ const (
 	NoCommitNotSupported NoCommitReason = "not-supported" // the runtime cannot commit
 	NoCommitLayerLimit   NoCommitReason = "layer-limit"   // too deep, and no squash
 	NoCommitSuperseded   NoCommitReason = "superseded"    // taken over after a restart, when another job of the work item had committed
+	NoCommitUnchanged    NoCommitReason = "unchanged"     // its file system is its image's: the snapshot it ran from (if any) stays, noted as used
 )
 
 // commitBlocker returns why the container must not be committed, or "".
@@ -54,6 +55,22 @@ func (r *jobRun) commitBlocker(waitErr error) NoCommitReason {
 		return NoCommitLayerLimit
 	}
 	return ""
+}
+
+// unchanged reports whether the job's container changed nothing on its
+// file system, so that committing it would only add an empty generation.
+// A runtime that cannot tell (no CapDiff), or fails to, counts as changed.
+func (r *jobRun) unchanged(ctx context.Context) bool {
+	cc, ok := r.rt.(runtime.ChangeChecker)
+	if !ok || !r.sel.info.Has(runtime.CapDiff) {
+		return false
+	}
+	changed, err := cc.Changed(ctx, r.id)
+	if err != nil {
+		r.log.Warn("cannot tell whether the container changed: committing it", "container", r.id, "err", err)
+		return false
+	}
+	return !changed
 }
 
 // maxGenerationSkips bounds the search for a free generation tag.

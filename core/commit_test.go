@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
@@ -272,4 +273,56 @@ func TestOnPhaseBracketsTheCommit(t *testing.T) {
 	j.OnPhase = func(p string) { phases = append(phases, p) }
 	e.run(nil, j)
 	assert.Empty(t, phases, "phases of a job that commits nothing")
+}
+
+// TestAnUnchangedContainerMakesNoGeneration: on a runtime that can tell
+// (CapDiff), a job whose container changed nothing on its file system is
+// not committed ("unchanged"): a cold one leaves no snapshot, a warm one
+// leaves its snapshot as it was, noted as used, and no image is made. A
+// job that changes something after it commits the next generation.
+func TestAnUnchangedContainerMakesNoGeneration(t *testing.T) {
+	e := newEnv(t, nil, fake.WithCapabilities(fake.AllCapabilities...))
+	ctx := context.Background()
+	commits := e.rt.Calls(fake.OpCommit)
+
+	res, _ := e.run(nil, job("w", "true"))
+	assert.False(t, res.Commit.Committed, "a cold job that changed nothing: %+v", res.Commit)
+	assert.Equal(t, NoCommitUnchanged, res.Commit.Reason)
+	assert.False(t, e.entry("w").Found, "no snapshot for a cold job that changed nothing")
+
+	res, _ = e.run(nil, job("w", "echo one > /work/f"))
+	require.True(t, res.Commit.Committed, "a job that wrote a file: %+v", res.Commit)
+	first := e.entry("w").Snapshot
+	images, err := e.rt.ListImages(ctx, runtime.LabelFilter{LabelManagedBy: ManagedBy})
+	require.NoError(t, err)
+
+	e.clk.Advance(time.Hour)
+	res, out := e.run(nil, job("w", "cat /work/f"))
+	assert.True(t, res.Hit, "the next job runs from the snapshot")
+	assert.Equal(t, "one\n", out)
+	assert.False(t, res.Commit.Committed, "a warm job that only read: %+v", res.Commit)
+	assert.Equal(t, NoCommitUnchanged, res.Commit.Reason)
+	now := e.entry("w").Snapshot
+	assert.Equal(t, first.Generation, now.Generation, "the generation stays")
+	assert.Equal(t, first.ImageID, now.ImageID, "the image stays")
+	assert.True(t, now.LastUsed.After(first.LastUsed), "the snapshot is noted as used: %v, then %v", first.LastUsed, now.LastUsed)
+	again, err := e.rt.ListImages(ctx, runtime.LabelFilter{LabelManagedBy: ManagedBy})
+	require.NoError(t, err)
+	assert.Len(t, again, len(images), "no image made for an unchanged job")
+	assert.Equal(t, commits+1, e.rt.Calls(fake.OpCommit), "one commit, of the job that wrote")
+
+	res, _ = e.run(nil, job("w", "echo two >> /work/f"))
+	assert.True(t, res.Commit.Committed, "a warm job that wrote: %+v", res.Commit)
+	assert.Equal(t, first.Generation+1, res.Commit.Generation)
+	e.noContainers()
+}
+
+// TestAChangeCheckThatFailsCommits: when the runtime cannot say whether
+// the container changed, the job is committed (a false "unchanged" would
+// lose work).
+func TestAChangeCheckThatFailsCommits(t *testing.T) {
+	e := newEnv(t, nil, fake.WithCapabilities(fake.AllCapabilities...))
+	e.rt.FailNth(fake.OpChanged, e.rt.Calls(fake.OpChanged)+1, runtime.ErrUnavailable)
+	res, _ := e.run(nil, job("w", "true"))
+	assert.True(t, res.Commit.Committed, "committed when the check failed: %+v", res.Commit)
 }

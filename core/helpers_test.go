@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,10 +57,16 @@ type env struct {
 }
 
 // newEnv makes an env; mod edits the Config before Open.
+// commitsAll are the fake's capabilities but CapDiff: a runtime that
+// cannot tell an unchanged container, so that every job that succeeds
+// commits, as the tests of the commit rules expect. The tests of unchanged
+// containers give the fake CapDiff (fake.AllCapabilities).
+var commitsAll = slices.DeleteFunc(slices.Clone(fake.AllCapabilities), func(c runtime.Capability) bool { return c == runtime.CapDiff })
+
 func newEnv(t *testing.T, mod func(*Config), opts ...fake.Option) *env {
 	t.Helper()
 	clk := newClock()
-	rt := fake.New(append([]fake.Option{fake.WithClock(clk.Now)}, opts...)...)
+	rt := fake.New(append([]fake.Option{fake.WithClock(clk.Now), fake.WithCapabilities(commitsAll...)}, opts...)...)
 	t.Cleanup(func() { rt.Close() })
 	e := &env{t: t, clk: clk, rt: rt}
 	e.loadBase(baseRef, nil)
@@ -233,8 +240,8 @@ func runCoreHelper(ctx context.Context, role string) int {
 // serveJobHelper is a berth serve in another process: it opens a Core on
 // BERTH_STATE with a fake runtime sharing BERTH_FAKE, recovers, submits a
 // job of work item BERTH_ITEM that prints "started" and runs until
-// stopped, prints the job's ID once its start is recorded, and waits to be
-// killed.
+// stopped, prints the job's ID once its start is recorded and its output
+// written, and waits to be killed.
 func serveJobHelper(ctx context.Context) int {
 	rt := fake.New(fake.WithStateDir(os.Getenv("BERTH_FAKE")))
 	c, err := Open(ctx, Config{StateDir: os.Getenv("BERTH_STATE"), Runtimes: RuntimeList{{Name: "fake", Runtime: rt}},
@@ -253,9 +260,13 @@ func serveJobHelper(ctx context.Context) int {
 		println(err.Error())
 		return 1
 	}
-	for {
+	for { // running, and its output written
 		got, err := c.GetJob(ctx, rec.ID)
+		var out bytes.Buffer
 		if err == nil && got.State == JobRunning {
+			c.JobLogs(ctx, rec.ID, LogsOptions{}, func(ch LogChunk) error { out.Write(ch.Data); return nil })
+		}
+		if out.String() == "started\n" {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

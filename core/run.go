@@ -370,6 +370,10 @@ func (r *jobRun) commitIfSucceeded(ctx context.Context, waitErr error) *store.Sn
 	defer r.phase(PhaseCleanup)
 	t := time.Now()
 	defer func() { r.res.Durations.Commit = time.Since(t) }()
+	if r.unchanged(ctx) {
+		r.res.Commit.Reason = NoCommitUnchanged
+		return nil
+	}
 	return r.commit(ctx)
 }
 

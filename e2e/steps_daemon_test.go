@@ -164,7 +164,7 @@ func daemonKilled(t *testing.T, e *env) {
 // and the next one takes the job over.
 func daemonStops(t *testing.T, e *env) {
 	d := e.serve("--drain-timeout", "2m")
-	j := d.create("w", "sleep 1; echo drained")
+	j := d.create("w", "sleep 1; echo drained; echo drained > /work/drained")
 	d.running(j.Id)
 	assert.Equal(t, 0, d.stop(syscall.SIGTERM), "berth serve's exit code (output %q)", d.output())
 
@@ -176,7 +176,7 @@ func daemonStops(t *testing.T, e *env) {
 	assert.Equal(t, 0, res.ExitCode)
 	assert.True(t, res.Commit.Committed, "the drained job was committed: %+v", res.Commit)
 
-	left := d.create("w", "sleep 3; echo left")
+	left := d.create("w", "sleep 3; echo left; echo left > /work/left")
 	d.running(left.Id)
 	assert.Equal(t, 0, d.stop(syscall.SIGTERM), "berth serve's exit code (output %q)", d.output())
 	d = e.serve()

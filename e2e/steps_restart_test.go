@@ -59,7 +59,7 @@ func children(t *testing.T, pid int, prefix string) []int {
 // the container ran in the killed driver and ends killed (137).
 func driverKilled(t *testing.T, e *env) {
 	d := e.serve()
-	j := d.create("w", "echo a; sleep 3; echo b")
+	j := d.create("w", "echo a; sleep 3; echo b; echo b > /work/b")
 	d.running(j.Id)
 	drivers := children(t, d.cmd.Process.Pid, "berth-driver")
 	require.Len(t, drivers, 1, "berth serve's driver processes")
@@ -78,7 +78,7 @@ func driverKilled(t *testing.T, e *env) {
 	relaunched := children(t, d.cmd.Process.Pid, "berth-driver")
 	require.Len(t, relaunched, 1, "berth serve's driver processes after the job")
 	assert.NotEqual(t, drivers[0], relaunched[0], "the driver was relaunched")
-	next := d.create("w", "echo next")
+	next := d.create("w", "echo next; echo next > /work/next")
 	_, res = d.wait(next.Id)
 	assert.Equal(t, 0, res.ExitCode, "a job after the relaunch")
 	assert.Equal(t, 0, d.stop(syscall.SIGTERM), "berth serve's exit code (output %q)", d.output())
@@ -105,7 +105,7 @@ func engineRestarted(t *testing.T, e *env) {
 		return
 	}
 	d := e.serve()
-	j := d.create("w", "echo a; sleep 5; echo b")
+	j := d.create("w", "echo a; sleep 5; echo b; echo b > /work/b")
 	d.running(j.Id)
 
 	out, err := exec.Command("pgrep", "-f", "-o", "^"+proc.match).Output()
@@ -135,7 +135,7 @@ func engineRestarted(t *testing.T, e *env) {
 		assert.Contains(t, got.Error.Detail, "the engine stopped while the job ran", "a failed job says why")
 		assert.False(t, res.Commit.Committed, "a job the restart ended is not committed")
 	}
-	next := d.create("w", "echo next")
+	next := d.create("w", "echo next; echo next > /work/next")
 	_, res = d.wait(next.Id)
 	assert.Equal(t, 0, res.ExitCode, "a job after the engine's restart: %+v", res)
 	assert.True(t, res.Commit.Committed, "the job after the restart is committed")
@@ -173,7 +173,7 @@ func crashInjected(t *testing.T, e *env) {
 	require.Len(t, relaunched, 1, "berth serve's driver processes after the crash")
 	assert.NotEqual(t, drivers, relaunched, "the driver was relaunched")
 
-	next := d.create("w", "echo next")
+	next := d.create("w", "echo next; echo next > /work/next")
 	_, res = d.wait(next.Id)
 	assert.Equal(t, 0, res.ExitCode, "a job after the crash")
 	assert.True(t, res.Commit.Committed, "the job after the crash is committed: %+v", res.Commit)

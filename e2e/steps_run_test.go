@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/core"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,20 +28,27 @@ func coldAndWarm(t *testing.T, e *env) {
 	// Without --json: the job's output on stdout as it is, one summary line
 	// on stderr.
 	out = e.berth("run", "--image", e.s.base, "--project", e.project, "--work-item", w, "--",
-		"sh", "-c", `cat /work/seen; echo "snapshot=$BERTH_SNAPSHOT"; echo to-stderr >&2`)
+		"sh", "-c", `cat /work/seen; echo "snapshot=$BERTH_SNAPSHOT"; echo to-stderr >&2; echo 2 > /work/runs`)
 	require.Equal(t, output{code: 0, stdout: "cold\nsnapshot=1\n"}, output{code: out.code, stdout: out.stdout},
 		"warm run: exit code and stdout (stderr %q)", out.stderr)
 	job, summary, _ := strings.Cut(out.stderr, "\n")
 	assert.Equal(t, "to-stderr", job, "warm run: the job's stderr first on stderr: %q", out.stderr)
 	oneLine(t, output{stderr: summary}, "hit", "committed")
 
-	warm := e.mustRun(w, `cat /work/seen`)
+	warm := e.mustRun(w, `cat /work/seen; echo 3 > /work/runs`)
 	type commit struct {
 		Hit, Committed bool
 		Generation     int
 	}
 	assert.Equal(t, commit{true, true, cold.Commit.Generation + 2}, commit{warm.Hit, warm.Commit.Committed, warm.Commit.Generation},
 		"warm run: want a hit committed as generation %d; reason %s, commit %+v", cold.Commit.Generation+2, warm.Reason, warm.Commit)
+
+	// A job that changes nothing makes no generation: the snapshot stays,
+	// noted as used.
+	same := e.mustRun(w, `cat /work/seen /work/runs`)
+	assert.Equal(t, commit{true, false, 0}, commit{same.Hit, same.Commit.Committed, same.Commit.Generation},
+		"a run that only read: want a hit not committed, got reason %s, commit %+v", same.Reason, same.Commit)
+	assert.Equal(t, core.NoCommitUnchanged, same.Commit.Reason, "why a run that only read was not committed")
 
 	snaps := e.snapshots()
 	require.Len(t, snaps, 1, "snapshots ls")

@@ -164,8 +164,8 @@ func secretsNeverShown(t *testing.T, e *env) {
 		script string
 		want   int
 	}{
-		{"success", true, nil, secretCheck, 0},
-		{"success from the snapshot", false, nil, secretCheck, 0},
+		{"success", true, nil, secretCheck + "; echo 1 > /work/ok", 0},
+		{"success from the snapshot", false, nil, secretCheck + "; echo 2 > /work/ok", 0},
 		{"failure", true, nil, secretCheck + "; exit 3", 3},
 		{"timeout", true, []string{"--timeout", "1s"}, secretCheck + "; sleep 30", 124},
 	} {

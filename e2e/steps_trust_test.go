@@ -122,7 +122,7 @@ func otherPIDNamespace(t *testing.T, e *env) {
 	const w = "item-pidns"
 	// Long enough for a gc to be judged while the job runs; the step
 	// fails if the job ended first.
-	const script = `echo started; sleep 12; echo done`
+	const script = `echo started; sleep 12; echo done; echo done > /work/done`
 	args := []string{"--pid", "--fork", "--mount-proc", "--kill-child", filepath.Join(binDir, "berth"),
 		"run", "--image", e.s.base, "--project", e.project, "--work-item", w, "--", "sh", "-c", script}
 	cmd := exec.CommandContext(t.Context(), "unshare", args...)

@@ -40,7 +40,7 @@ func TestEventsOfAJobAndItsSnapshot(t *testing.T) {
 	// An ID this daemon never gave: every event it keeps, so none of this
 	// test's is missed however late the stream opens.
 	col := e.follow("unknown")
-	j := e.wait(e.create(sh("w1", "true")).Id)
+	j := e.wait(e.create(sh("w1", "echo made > /work/f")).Id)
 	require.Eventually(t, func() bool { return len(col.of(j.Id)) == 3 }, time.Minute, 10*time.Millisecond,
 		"the job's three events")
 	assert.Equal(t, jobEvents, col.of(j.Id))

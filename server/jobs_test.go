@@ -60,7 +60,7 @@ func TestCreateWaitGetList(t *testing.T) {
 // prints the same --json in process and through the daemon.
 func TestJobResultIsTheCoresResult(t *testing.T) {
 	e := newEnv(t, setup{})
-	j := e.wait(e.create(sh("w1", "echo hi")).Id)
+	j := e.wait(e.create(sh("w1", "echo hi; echo made > /work/f")).Id)
 	res, ok := j.Result()
 	require.True(t, ok)
 	rec, err := e.core.GetJob(context.Background(), j.Id)

@@ -86,7 +86,7 @@ func TestServeRunsJobsAndDrainsOnSIGTERM(t *testing.T) {
 	f := newFake(t, "")
 	d := f.serve()
 	ctx := context.Background()
-	req := sh("echo hi")
+	req := sh("echo hi; echo made > /work/f")
 	wi := "w1"
 	req.WorkItem = &wi
 	j, err := d.c.CreateJob(ctx, req, "")
