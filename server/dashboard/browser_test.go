@@ -214,6 +214,8 @@ func within(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	require.NoError(t, err, "evaluate %s", expr)
 	return v
@@ -312,7 +314,9 @@ func TestDashboardInABrowser(t *testing.T) {
 		if w == 390 {
 			assert.LessOrEqual(t, eval[int64](t, ctx, `document.documentElement.scrollWidth`), w, "the page is no wider than the screen")
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		shot, cancel := context.WithTimeout(ctx, time.Minute)
+		png, err := chromedp.Run(shot, chromedp.FullScreenshot(100))
+		cancel()
 		require.NoError(t, err)
 		file := filepath.Join(dir, "dashboard-"+itoa(w)+".png")
 		require.NoError(t, os.WriteFile(file, png, 0o644))
@@ -351,6 +355,18 @@ func TestDashboardInABrowser(t *testing.T) {
 	require.Len(t, snaps, 1, "web's snapshots after the delete")
 	assert.Equal(t, "TICKET-7", snaps[0].WorkItem)
 	assert.Contains(t, eval[string](t, ctx, `document.querySelector("#notice").textContent`), "Deleted 1 snapshot of web / TICKET-42")
+
+	// A token in the address's fragment connects a new tab at once, and
+	// leaves the address.
+	tab, cancelTab := chromedp.NewContext(ctx)
+	defer cancelTab()
+	require.NoError(t, chromedp.Do(tab), "open a tab") // it lives as long as the context of its first call
+	within(t, tab, "a new tab with #token=",
+		chromedp.Navigate(d.url+"/#token="+token),
+		chromedp.WaitVisible(css(`#status[data-state="live"]`)),
+		chromedp.WaitVisible(css(`#snapshots tr[data-snapshot="api/main"]`)),
+	)
+	assert.Empty(t, eval[string](t, tab, `location.hash`), "the token left the address")
 
 	assert.Empty(t, con.errors(), "console errors")
 }
