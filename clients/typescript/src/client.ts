@@ -10,9 +10,11 @@ import {
   type BerthEvent,
   type CallOptions,
   type CreateJobRequest,
+  type DiskSample,
   type EndedJob,
   type ForkRequest,
   type GCRequest,
+  type GCRun,
   type Health,
   type Job,
   type ListJobsQuery,
@@ -226,7 +228,8 @@ export class BerthClient {
 
   /**
    * The daemon's events (job.queued, job.started, job.exited,
-   * snapshot.committed, snapshot.evicted) as they come, each with its id.
+   * snapshot.committed, snapshot.evicted, gc.done: eventTypes) as they
+   * come, each with its id; types the client does not know are skipped.
    * A dropped connection resumes after the last event yielded
    * (Last-Event-ID). It ends when the loop breaks; the signal's abort
    * throws its reason.
@@ -243,6 +246,26 @@ export class BerthClient {
   gc(opts: GCOptions = {}): Promise<SweepReport> {
     const { dry_run, orphan_grace } = opts;
     return this.t.json<SweepReport>({ method: "POST", path: "/v1/gc", body: { dry_run, orphan_grace }, signal: opts.signal });
+  }
+
+  /**
+   * The gc runs this daemon made since it started (on its timer or
+   * asked, dry runs included), newest first, with their reports: the
+   * last 100.
+   */
+  async gcRuns(opts: CallOptions = {}): Promise<GCRun[]> {
+    const out = await this.t.json<{ runs: GCRun[] }>({ method: "GET", path: "/v1/gc/runs", signal: opts.signal });
+    return out.runs;
+  }
+
+  /**
+   * The disk the snapshots used over time, in all and per project, oldest
+   * sample first (a minute apart or more but for the newest; the daemon
+   * keeps a day or more, since it started).
+   */
+  async diskUsage(opts: CallOptions = {}): Promise<DiskSample[]> {
+    const out = await this.t.json<{ samples: DiskSample[] }>({ method: "GET", path: "/v1/disk", signal: opts.signal });
+    return out.samples;
   }
 
   /** The daemon's runtimes, default first, with their engines' health. */

@@ -12,7 +12,14 @@ import type { BerthEvent, Event, EventType } from "./types.js";
  * more, which a client skips. The type below fails to compile when the
  * generated types gain one that is not listed.
  */
-export const eventTypes = ["job.queued", "job.started", "job.exited", "snapshot.committed", "snapshot.evicted"] as const satisfies readonly EventType[];
+export const eventTypes = [
+  "job.queued",
+  "job.started",
+  "job.exited",
+  "snapshot.committed",
+  "snapshot.evicted",
+  "gc.done",
+] as const satisfies readonly EventType[];
 type Missing = Exclude<EventType, (typeof eventTypes)[number]>;
 const allListed: [Missing] extends [never] ? true : Missing = true;
 void allListed;

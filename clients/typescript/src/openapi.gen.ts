@@ -134,8 +134,9 @@ export interface paths {
          * Stream job and snapshot changes
          * @description Server-Sent Events. Each event's name is its type (`job.queued`,
          *     `job.started`, `job.exited`, `snapshot.committed`,
-         *     `snapshot.evicted`), its data an `Event` object in JSON, and it has an
-         *     `id`. A client that reconnects with `Last-Event-ID` gets the events it
+         *     `snapshot.evicted`, `gc.done`), its data an `Event` object in JSON,
+         *     and it has an `id`. More types may come: a client skips those it does
+         *     not know. A client that reconnects with `Last-Event-ID` gets the events it
          *     missed while they are still in the daemon's buffer of recent events;
          *     with an ID the daemon no longer has (or never had) it gets the whole
          *     buffer. Comment lines are sent as heartbeats. A client that reads too
@@ -252,6 +253,56 @@ export interface paths {
          *     removes nothing.
          */
         post: operations["gc"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/gc/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The last gc runs, newest first
+         * @description The sweeps this daemon ran since it started, on its timer
+         *     (`gc.interval`) or asked (POST /v1/gc, dry runs included), with what
+         *     each removed and reclaimed: the last 100. They are kept in the
+         *     daemon's memory: a restart starts the list again.
+         */
+        get: operations["listGCRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Disk used by snapshots per project, over time
+         * @description Samples of the snapshots' total size and count per project, oldest
+         *     first. The daemon takes one when it starts, after every commit,
+         *     eviction or gc run it sees, and every 5 minutes (which also catches
+         *     what other berth processes on the state directory did). A sample less
+         *     than a minute after the one before the last replaces the last, so
+         *     samples are a minute apart or more but for the newest, and the daemon
+         *     keeps the last 1440 (a day or more). They are kept in its memory: a
+         *     restart starts the history again.
+         */
+        get: operations["diskUsage"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -449,7 +500,7 @@ export interface components {
         };
         CommitResult: {
             committed: boolean;
-            /** @description Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded). */
+            /** @description Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded, unchanged). */
             reason?: string;
             error?: string;
             image?: string;
@@ -491,11 +542,12 @@ export interface components {
         /** @description The data of a Server-Sent Event of GET /v1/events. */
         Event: {
             /** @enum {string} */
-            type: "job.queued" | "job.started" | "job.exited" | "snapshot.committed" | "snapshot.evicted";
+            type: "job.queued" | "job.started" | "job.exited" | "snapshot.committed" | "snapshot.evicted" | "gc.done";
             /** Format: date-time */
             time: string;
             job?: components["schemas"]["Job"];
             snapshot?: components["schemas"]["Snapshot"];
+            gc?: components["schemas"]["GCRun"];
         };
         Snapshot: {
             runtime: string;
@@ -512,6 +564,11 @@ export interface components {
             created: string;
             /** Format: date-time */
             last_used: string;
+            /**
+             * Format: date-time
+             * @description When the TTL of the snapshot's project ends (created + TTL) - it is not reused after, and the next gc evicts it. Absent when the TTL is 0 (forever).
+             */
+            expires?: string;
         };
         SnapshotList: {
             snapshots: components["schemas"]["Snapshot"][];
@@ -543,6 +600,48 @@ export interface components {
             skipped: string[];
             /** Format: int64 */
             bytes_reclaimed: number;
+        };
+        /** @description A gc run (a sweep) that ended. */
+        GCRun: {
+            /** Format: date-time */
+            started: string;
+            /** Format: date-time */
+            ended: string;
+            /**
+             * @description `timer`: the daemon's gc.interval; `request`: POST /v1/gc.
+             * @enum {string}
+             */
+            trigger: "timer" | "request";
+            report: components["schemas"]["SweepReport"];
+            /** @description Why part of the run failed (a runtime that could not be reached); the report lists what was done all the same. */
+            error?: string;
+        };
+        GCRunList: {
+            runs: components["schemas"]["GCRun"][];
+        };
+        ProjectUsage: {
+            project: string;
+            /**
+             * Format: int64
+             * @description The total size of the project's snapshots.
+             */
+            size_bytes: number;
+            snapshots: number;
+        };
+        DiskSample: {
+            /** Format: date-time */
+            time: string;
+            /**
+             * Format: int64
+             * @description The total size of every snapshot.
+             */
+            size_bytes: number;
+            snapshots: number;
+            /** @description The projects with snapshots then, by name. */
+            projects: components["schemas"]["ProjectUsage"][];
+        };
+        DiskUsage: {
+            samples: components["schemas"]["DiskSample"][];
         };
         Runtime: {
             name: string;
@@ -939,6 +1038,50 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listGCRuns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runs, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GCRunList"];
+                };
+            };
+            401: components["responses"]["Problem"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    diskUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The samples, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskUsage"];
+                };
+            };
+            401: components["responses"]["Problem"];
             default: components["responses"]["Problem"];
         };
     };

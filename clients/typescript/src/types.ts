@@ -35,6 +35,12 @@ export type ForkRequest = Schemas["ForkRequest"];
 export type GCRequest = Schemas["GCRequest"];
 /** What a sweep removed, or would remove. */
 export type SweepReport = Schemas["SweepReport"];
+/** A gc run (a sweep) that ended: when, why (timer or request), and its report. */
+export type GCRun = Schemas["GCRun"];
+/** A sample of the disk the snapshots use, in all and per project. */
+export type DiskSample = Schemas["DiskSample"];
+/** A project's snapshots in a DiskSample. */
+export type ProjectUsage = Schemas["ProjectUsage"];
 /** A runtime of the daemon and its engine's health. */
 export type Runtime = Schemas["Runtime"];
 /** The answer of /healthz and /readyz. */

@@ -110,6 +110,23 @@ describe(`events through berth serve (${runtimeName})`, { skip: skip || false },
     }
   });
 
+  it("streams a gc run's end", limit, async () => {
+    const berth = new BerthClient({ socketPath: d.socketPath });
+    const ac = new AbortController();
+    const it = berth.events({ signal: ac.signal });
+    const open = await openEventStreams(d);
+    const next = it.next();
+    await eventually("the stream open", async () => (await openEventStreams(d)) > open);
+    const report = await d.client.gc({ dry_run: true });
+    const ev = (await next).value as BerthEvent;
+    assert.equal(ev.type, "gc.done");
+    assert.equal(ev.gc?.trigger, "request");
+    assert.deepEqual(ev.gc?.report, report);
+    ac.abort();
+    await assert.rejects(it.next(), { name: "AbortError" });
+    await berth.close();
+  });
+
   it("ends its stream when the loop breaks", limit, async () => {
     const before = await openEventStreams(d);
     const berth = new BerthClient({ socketPath: d.socketPath });

@@ -305,6 +305,15 @@ describe(`jobs through berth serve (${runtimeName})`, { skip: skip || false }, (
     assert.equal(dry.dry_run, true);
     assert.ok(Array.isArray(dry.evicted));
 
+    // The sweep asked is the newest gc run; the disk history has the
+    // project's snapshots.
+    const [run] = await berth.gcRuns();
+    assert.equal(run?.trigger, "request");
+    assert.deepEqual(run?.report, dry);
+    const [newest] = (await berth.diskUsage()).slice(-1);
+    const mine = newest?.projects.find((p) => p.project === s.project);
+    assert.ok(mine && mine.snapshots >= 1 && mine.size_bytes > 0, `the project in the newest sample: ${JSON.stringify(newest)}`);
+
     const gone = await berth.snapshots.deleteProject(s.project);
     assert.ok(gone.some((sn) => sn.work_item === a), "the project's snapshots went");
     assert.deepEqual(await berth.snapshots.list({ project: s.project }), []);

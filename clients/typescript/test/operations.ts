@@ -68,6 +68,15 @@ export const calls: { [op in keyof operations]: Call } = {
   async gc(berth) {
     assert.equal((await berth.gc({ dry_run: true })).dry_run, true);
   },
+  async listGCRuns(berth) {
+    await berth.gc({ dry_run: true });
+    const [run] = await berth.gcRuns();
+    assert.equal(run?.trigger, "request");
+    assert.equal(run?.report.dry_run, true);
+  },
+  async diskUsage(berth) {
+    assert.ok((await berth.diskUsage()).length > 0, "a sample from the daemon's start at least");
+  },
   async listRuntimes(berth) {
     assert.ok((await berth.runtimes()).length > 0);
   },
