@@ -3,6 +3,7 @@
 #   make build   the berth command and every driver binary, into bin/
 #   make test    engines up (scripts/engines.sh, as root), Chromium (scripts/chromium.sh), then every
 #                module's tests with -race (the dashboard's screenshots into .ci/artifacts/), then make fuzz
+#   make test-typescript  the TypeScript client (clients/typescript): npm ci, build, tests against berth serve
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
 #   make cross   the command, the core, the wire and the docker and podman drivers build for macOS and Windows
 #   make demo    the README's first command: an engine, a build, one work item run twice
@@ -24,7 +25,7 @@ FUZZTIME ?= 10s
 # screenshots); CI keeps it.
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: build test cross fuzz test-root test-plugins test-examples engines chromium demo demo-daemon bench proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples test-typescript engines chromium demo demo-daemon bench proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -48,7 +49,7 @@ engines:
 chromium:
 	@bash scripts/chromium.sh
 
-test: engines chromium cross test-root test-plugins test-examples fuzz
+test: engines chromium cross test-root test-plugins test-examples test-typescript fuzz
 
 test-root:
 	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" BERTH_ARTIFACTS="$(ARTIFACTS)" $(GO) test $(TESTFLAGS) ./...
@@ -60,6 +61,13 @@ test-plugins:
 
 test-examples:
 	cd examples/chrootdriver && $(GO) test $(TESTFLAGS) ./...
+
+# The TypeScript client: its packages from the lock (npm registry only), its
+# build, its tests against a berth serve on the fake, then the same against
+# Docker (skipped without an engine; failed in CI, CI=true).
+test-typescript: build
+	cd clients/typescript && npm ci --no-audit --no-fund && npm test
+	cd clients/typescript && BERTH_TS_RUNTIME=docker npm run test:run
 
 # What builds for each of CROSS_OS (besides Linux): the command, the core,
 # the runtime packages, and the docker and podman drivers. The containerd
