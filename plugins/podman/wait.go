@@ -111,8 +111,14 @@ func (d *Driver) kill(ctx context.Context, id, sig string) error {
 		return err
 	}
 	err = containers.Kill(c, id, new(containers.KillOptions).WithSignal(sig))
-	if isStatus(err, http.StatusConflict) {
-		return nil // it exited meanwhile
+	if err == nil || isStatus(err, http.StatusConflict) {
+		return nil // sent, or it exited meanwhile
+	}
+	// Podman answers a kill of a container that exited meanwhile with 500
+	// ("can only kill running containers ... container state improper")
+	// as well: ask again how the container is.
+	if data, ierr := d.inspect(ctx, id); ierr == nil && toState(data.State.Status) != runtime.StateRunning {
+		return nil
 	}
 	return d.wrap(ctx, "kill "+id, err)
 }
