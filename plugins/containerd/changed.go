@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -75,12 +74,12 @@ func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 		}
 		rel := "/" + filepath.ToSlash(strings.TrimPrefix(p, upper+string(filepath.Separator)))
 		switch {
-		case made[rel] == mountPoint:
+		case made.Covers(rel):
 			if e.IsDir() {
 				return filepath.SkipDir // a mount covers whatever is under it
 			}
 			return nil
-		case e.IsDir() && (made[rel] == above || sameDirBelow(p, rel, lowers)):
+		case e.IsDir() && (made.Ignores(rel, false) || sameDirBelow(p, rel, lowers)):
 			return nil
 		}
 		changed = true
@@ -92,16 +91,10 @@ func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 	return changed, nil
 }
 
-// The paths the engine makes in a container (engineMade).
-const (
-	mountPoint = 1 + iota // a mount's destination, or the working directory
-	above                 // a directory above one
-)
-
 // engineMade returns the paths the engine makes in the container of the
-// OCI spec: its mounts' destinations and its working directory, and the
+// OCI spec: its mounts' destinations and its working directory, with the
 // directories above them.
-func engineMade(spec []byte) (map[string]int, error) {
+func engineMade(spec []byte) (runtime.EngineMade, error) {
 	var s struct {
 		Process *struct {
 			Cwd string `json:"cwd"`
@@ -113,24 +106,12 @@ func engineMade(spec []byte) (map[string]int, error) {
 	if err := json.Unmarshal(spec, &s); err != nil {
 		return nil, err
 	}
-	made := map[string]int{}
-	add := func(p string) {
-		if p == "" {
-			return
-		}
-		p = path.Clean("/" + p)
-		made[p] = mountPoint
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-			if made[d] == 0 {
-				made[d] = above
-			}
-		}
-	}
+	made := runtime.NewEngineMade()
 	for _, m := range s.Mounts {
-		add(m.Destination)
+		made.Add(m.Destination)
 	}
 	if s.Process != nil {
-		add(s.Process.Cwd)
+		made.Add(s.Process.Cwd)
 	}
 	return made, nil
 }

@@ -3,10 +3,10 @@ package podman
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/storage/pkg/archive"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -15,10 +15,11 @@ var _ runtime.ChangeChecker = (*Driver)(nil)
 
 // Changed reports whether the exited container id changed its file system
 // (CapDiff), from Podman's diff of the container's layer against its
-// image's (GET /containers/{id}/changes). Podman leaves out the files it
-// makes in every container (/etc/hosts, /etc/hostname, /etc/resolv.conf,
-// /run/.containerenv, the mount points of /dev, /proc, /sys, /run); the
-// working directory it made when the image lacked it does not count either.
+// image's (GET /containers/{id}/changes), less what Podman makes in every
+// container: the mount points of /etc/hosts, /etc/hostname,
+// /etc/resolv.conf, /run/.containerenv, of the init (/run/podman-init) and
+// of its mounts, the working directory, and the directories above them,
+// added or changed for them (Podman lists /etc changed for its files).
 func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 	if strings.TrimSpace(id) == "" {
 		return false, invalid("changed", "empty container ID")
@@ -30,9 +31,13 @@ func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 	if st := toState(data.State.Status); st == runtime.StateRunning {
 		return false, fmt.Errorf("podman: changed %s: container is %s: %w", id, st, runtime.ErrFailedPrecondition)
 	}
-	workDir := ""
-	if data.Config != nil && data.Config.WorkingDir != "" {
-		workDir = path.Clean(data.Config.WorkingDir)
+	made := runtime.NewEngineMade("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab",
+		"/run/.containerenv", "/run/podman-init", "/dev", "/proc", "/sys", "/run/secrets")
+	if data.Config != nil {
+		made.Add(data.Config.WorkingDir)
+	}
+	for _, m := range data.Mounts {
+		made.Add(m.Destination)
 	}
 	c, err := d.client(ctx)
 	if err != nil {
@@ -44,13 +49,9 @@ func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 		return false, d.wrap(ctx, "changed "+id, err)
 	}
 	for _, ch := range changes {
-		if p := path.Clean(ch.Path); p == workDir || strings.HasPrefix(workDir, p+"/") {
-			// The working directory, or a directory above it: what the
-			// engine made for it (anything the job wrote in it is listed
-			// under it).
-			continue
+		if !made.Ignores(ch.Path, ch.Kind == archive.ChangeDelete) {
+			return true, nil
 		}
-		return true, nil
 	}
 	return false, nil
 }
