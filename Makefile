@@ -9,6 +9,8 @@
 #   make demo    the README's first command: an engine, a build, one work item run twice
 #   make demo-daemon  the same through berth serve
 #   make bench   the speed figures of the README's performance section
+#   make bench-real     the real workload: a Debian image, berth built and tested cold then warm, per engine
+#   make bench-real-ci  its short version (Docker, one cold and one warm run), part of make test
 #   make proto   regenerate the plugin wire's protobuf code
 #   make api     regenerate the HTTP API's Go types from api/openapi.yaml
 
@@ -25,7 +27,7 @@ FUZZTIME ?= 10s
 # screenshots); CI keeps it.
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: build test cross fuzz test-root test-plugins test-examples test-typescript engines chromium demo demo-daemon bench proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples test-typescript engines chromium demo demo-daemon bench bench-real bench-real-ci proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -49,7 +51,7 @@ engines:
 chromium:
 	@bash scripts/chromium.sh
 
-test: engines chromium cross test-root test-plugins test-examples test-typescript fuzz
+test: engines chromium cross test-root test-plugins test-examples test-typescript fuzz bench-real-ci
 
 test-root:
 	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" BERTH_ARTIFACTS="$(ARTIFACTS)" $(GO) test $(TESTFLAGS) ./...
@@ -98,6 +100,13 @@ demo-daemon:
 
 bench: build
 	bash scripts/bench.sh
+
+# BENCH_REAL_RUNTIMES, BENCH_REAL_GENERATIONS, BENCH_REAL_CACHE: see the script.
+bench-real: build
+	bash scripts/bench-real.sh
+
+bench-real-ci: build
+	BENCH_REAL_CI=1 bash scripts/bench-real.sh
 
 proto:
 	bash runtime/wire/gen.sh
