@@ -10,6 +10,7 @@ import (
 // Defines values for EventType.
 const (
 	EventTypeGcDone            EventType = "gc.done"
+	EventTypeJobCommitting     EventType = "job.committing"
 	EventTypeJobExited         EventType = "job.exited"
 	EventTypeJobQueued         EventType = "job.queued"
 	EventTypeJobStarted        EventType = "job.started"
@@ -21,6 +22,8 @@ const (
 func (e EventType) Valid() bool {
 	switch e {
 	case EventTypeGcDone:
+		return true
+	case EventTypeJobCommitting:
 		return true
 	case EventTypeJobExited:
 		return true
@@ -115,6 +118,24 @@ func (e LogChunkStream) Valid() bool {
 	}
 }
 
+// Defines values for WaitJobParamsFor.
+const (
+	WaitJobParamsForEnd  WaitJobParamsFor = "end"
+	WaitJobParamsForExit WaitJobParamsFor = "exit"
+)
+
+// Valid indicates whether the value is a known member of the WaitJobParamsFor enum.
+func (e WaitJobParamsFor) Valid() bool {
+	switch e {
+	case WaitJobParamsForEnd:
+		return true
+	case WaitJobParamsForExit:
+		return true
+	default:
+		return false
+	}
+}
+
 // CommitResult defines model for CommitResult.
 type CommitResult struct {
 	Committed  bool    `json:"committed"`
@@ -123,6 +144,9 @@ type CommitResult struct {
 	Image      *string `json:"image,omitempty"`
 	ImageId    *string `json:"image_id,omitempty"`
 	Layers     *int    `json:"layers,omitempty"`
+
+	// Pending The job's container exited and its commit runs; the job's record tells the outcome when it ends (event `job.exited`).
+	Pending *bool `json:"pending,omitempty"`
 
 	// Reason Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded, unchanged).
 	Reason   *string `json:"reason,omitempty"`
@@ -197,6 +221,9 @@ type Event struct {
 	// Job A job: `id`, `state`, what was asked (`spec`) and when. Once the job
 	// ended, every field of `berth run --json` (`job_id` to `durations`) is
 	// there too, at the top level; `error` says why berth could not run it.
+	// A job whose container exited 0 and whose commit runs is still
+	// `running`, with `exited` set and those fields there already, its
+	// `commit.pending` true (event `job.committing`).
 	Job      *Job      `json:"job,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Time     time.Time `json:"time"`
@@ -249,16 +276,22 @@ type Health struct {
 // Job A job: `id`, `state`, what was asked (`spec`) and when. Once the job
 // ended, every field of `berth run --json` (`job_id` to `durations`) is
 // there too, at the top level; `error` says why berth could not run it.
+// A job whose container exited 0 and whose commit runs is still
+// `running`, with `exited` set and those fields there already, its
+// `commit.pending` true (event `job.committing`).
 type Job struct {
 	Cancelled *bool         `json:"cancelled,omitempty"`
 	Commit    *CommitResult `json:"commit,omitempty"`
 	Created   time.Time     `json:"created"`
 
 	// Durations Each phase of the job, in nanoseconds.
-	Durations      *Durations `json:"durations,omitempty"`
-	Ended          *time.Time `json:"ended,omitempty"`
-	Error          *JobError  `json:"error,omitempty"`
-	ExitCode       *int       `json:"exit_code,omitempty"`
+	Durations *Durations `json:"durations,omitempty"`
+	Ended     *time.Time `json:"ended,omitempty"`
+	Error     *JobError  `json:"error,omitempty"`
+	ExitCode  *int       `json:"exit_code,omitempty"`
+
+	// Exited When its container exited, once a commit follows (see `commit.pending`).
+	Exited         *time.Time `json:"exited,omitempty"`
 	Id             string     `json:"id"`
 	IdempotencyKey *string    `json:"idempotency_key,omitempty"`
 
@@ -470,7 +503,13 @@ type JobLogsParams struct {
 type WaitJobParams struct {
 	// Timeout How long to wait, a Go duration (default 60s, at most 10m).
 	Timeout *string `form:"timeout,omitempty" json:"timeout,omitempty"`
+
+	// For `end` (default): the job's end, its commit done; `exit`: its container's exit.
+	For *WaitJobParamsFor `form:"for,omitempty" json:"for,omitempty"`
 }
+
+// WaitJobParamsFor defines parameters for WaitJob.
+type WaitJobParamsFor string
 
 // ListSnapshotsParams defines parameters for ListSnapshots.
 type ListSnapshotsParams struct {

@@ -113,7 +113,7 @@ func TestDocumentNamesAreTheCores(t *testing.T) {
 	for _, v := range apitest.New(t).Doc.Components.Schemas["Event"].Value.Properties["type"].Value.Enum {
 		types = append(types, v.(string))
 	}
-	assert.ElementsMatch(t, []string{string(core.EventJobQueued), string(core.EventJobStarted), string(core.EventJobExited),
+	assert.ElementsMatch(t, []string{string(core.EventJobQueued), string(core.EventJobStarted), string(core.EventJobCommitting), string(core.EventJobExited),
 		string(core.EventSnapshotCommitted), string(core.EventSnapshotEvicted), string(core.EventGCDone)}, types, "the event types")
 	var triggers []string
 	for _, v := range apitest.New(t).Doc.Components.Schemas["GCRun"].Value.Properties["trigger"].Value.Enum {

@@ -22,10 +22,17 @@ type Job struct {
 // Ended reports whether the job has ended (exited, failed or cancelled).
 func (j *Job) Ended() bool { return core.JobState(j.State).Ended() }
 
-// Result returns what happened to an ended job, as core.Run returns it (and
-// berth run --json prints it); ok is false while the job is live.
+// Exited reports whether the job's container exited: the job ended, or its
+// commit runs (Commit.Pending), its exit code and output final.
+func (j *Job) Exited() bool {
+	return j.Ended() || j.Job.Exited != nil
+}
+
+// Result returns what happened to a job whose container exited, as
+// core.Run returns it (and berth run --json prints it); ok is false before.
+// While the commit runs, the result's Commit.Pending is set.
 func (j *Job) Result() (res core.Result, ok bool) {
-	if !j.Ended() {
+	if !j.Exited() {
 		return res, false
 	}
 	// The job's top-level result fields are core.Result's JSON.
@@ -134,6 +141,17 @@ const (
 // When the time is up first it returns the job as last seen (nil if never)
 // with an error wrapping context.DeadlineExceeded (or ctx's error).
 func (c *Client) WaitJob(ctx context.Context, id string, timeout time.Duration) (*Job, error) {
+	return c.waitJob(ctx, id, timeout, "end")
+}
+
+// WaitJobExit is WaitJob, but returns as soon as the job's container
+// exited (Job.Exited): a caller that needs only the exit code and output is
+// not held by the job's commit.
+func (c *Client) WaitJobExit(ctx context.Context, id string, timeout time.Duration) (*Job, error) {
+	return c.waitJob(ctx, id, timeout, "exit")
+}
+
+func (c *Client) waitJob(ctx context.Context, id string, timeout time.Duration, until string) (*Job, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -150,12 +168,12 @@ func (c *Client) WaitJob(ctx context.Context, id string, timeout time.Duration) 
 			poll = time.Millisecond
 		}
 		var j Job
-		q := url.Values{"timeout": {poll.Round(time.Millisecond).String()}}
+		q := url.Values{"timeout": {poll.Round(time.Millisecond).String()}, "for": {until}}
 		err := c.call(ctx, request{method: "GET", path: jobPath(id, "wait"), query: q}, &j)
 		switch {
 		case err == nil:
 			last = &j
-			if j.Ended() {
+			if j.Ended() || until == "exit" && j.Exited() {
 				return last, nil
 			}
 			b.reset()

@@ -216,6 +216,9 @@ type CommitResult struct {
 	Layers     int            `json:"layers,omitempty"`
 	Size       int64          `json:"size,omitempty"`
 	Squashed   bool           `json:"squashed,omitempty"`
+	// Pending: the job's container exited and its commit runs (a submitted
+	// job's record, between EventJobCommitting and EventJobExited).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Durations of a job's phases.

@@ -192,12 +192,13 @@ func (c *Core) takeOver(ctx context.Context, row store.Job, v verdict) (bool, er
 	rec.State = JobRunning
 	rec.Reattached++
 	jctx, cancel := context.WithCancel(context.Background())
-	lj := &liveJob{rec: rec, cancel: cancel, done: make(chan struct{}), out: out}
+	lj := &liveJob{rec: rec, cancel: cancel, done: make(chan struct{}), exited: make(chan struct{}), out: out}
 	c.sub.mu.Lock()
 	c.sub.live[rec.ID] = lj
 	c.sub.wg.Add(1)
 	c.sub.mu.Unlock()
 	c.saveRecord(rec, sr.Resume)
+	r.onCommit = func() { c.committing(lj, r) }
 	r.log.Info("taking over a running job", "container", r.id, "deadline", r.deadline)
 	go c.runSubmitted(jctx, lj, r, r.resume)
 	return true, nil

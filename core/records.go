@@ -140,7 +140,11 @@ type JobRecord struct {
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	Created        time.Time `json:"created"`
 	Started        time.Time `json:"started,omitzero"` // its container started
-	Ended          time.Time `json:"ended,omitzero"`
+	// Exited is when its container exited, once a commit follows: from
+	// then on Result holds the exit code, output and durations, its
+	// Commit.Pending set until the commit ends (and the job with it).
+	Exited time.Time `json:"exited,omitzero"`
+	Ended  time.Time `json:"ended,omitzero"`
 	// Result is what happened, once the job ended (a job that failed
 	// before its container ran has a partial one).
 	Result *Result `json:"result,omitempty"`
@@ -205,7 +209,8 @@ type EventType string
 const (
 	EventJobQueued         EventType = "job.queued"
 	EventJobStarted        EventType = "job.started"
-	EventJobExited         EventType = "job.exited" // ended: exited, failed or cancelled (see the record's state)
+	EventJobCommitting     EventType = "job.committing" // its container exited 0 and its commit runs: the exit code and output are final
+	EventJobExited         EventType = "job.exited"     // ended: exited, failed or cancelled (see the record's state)
 	EventSnapshotCommitted EventType = "snapshot.committed"
 	EventSnapshotEvicted   EventType = "snapshot.evicted"
 	EventGCDone            EventType = "gc.done" // a sweep ended (Event.GC)

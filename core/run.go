@@ -160,6 +160,7 @@ type jobRun struct {
 	detach     context.Context // done when the Core detaches: leave the job running
 	detached   bool            // left running (detach): the row and the owner's file stay
 	onStart    func()          // called once the container started and is recorded
+	onCommit   func()          // called once the container exited, when a commit follows
 	deadline   time.Time       // recorded end of the job's timeout (zero: none)
 	superseded bool            // taken over after another job of the work item committed
 }
@@ -365,6 +366,9 @@ func (r *jobRun) commitIfSucceeded(ctx context.Context, waitErr error) *store.Sn
 	if reason := r.commitBlocker(waitErr); reason != "" {
 		r.res.Commit.Reason = reason
 		return nil
+	}
+	if r.onCommit != nil {
+		r.onCommit()
 	}
 	r.phase(PhaseCommit)
 	defer r.phase(PhaseCleanup)

@@ -39,6 +39,9 @@ type liveJob struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed once the job's end is recorded
 	out    *jobLog
+
+	exited   chan struct{} // closed once its container's exit is told (committing), or at its end
+	exitOnce sync.Once
 }
 
 func newSubmitted(stateDir string) (*submitted, error) {
@@ -120,7 +123,7 @@ func (c *Core) Submit(ctx context.Context, job Job, opts SubmitOptions) (JobReco
 		return JobRecord{}, fmt.Errorf("core: %w", err)
 	}
 	jctx, cancel := context.WithCancel(context.Background())
-	lj := &liveJob{rec: rec, cancel: cancel, done: make(chan struct{}), out: out}
+	lj := &liveJob{rec: rec, cancel: cancel, done: make(chan struct{}), exited: make(chan struct{}), out: out}
 	s.live[rec.ID] = lj
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -130,6 +133,7 @@ func (c *Core) Submit(ctx context.Context, job Job, opts SubmitOptions) (JobReco
 	r := c.newRun(job, rec.ID, time.Now())
 	r.durable, r.detach = true, s.detachCtx
 	r.onStart = func() { c.started(lj, r) }
+	r.onCommit = func() { c.committing(lj, r) }
 	go c.runSubmitted(jctx, lj, r, r.run)
 	return rec, nil
 }
@@ -145,6 +149,7 @@ func (c *Core) runSubmitted(ctx context.Context, lj *liveJob, r *jobRun, run fun
 		c.sub.mu.Lock()
 		delete(c.sub.live, lj.rec.ID)
 		c.sub.mu.Unlock()
+		lj.exitOnce.Do(func() { close(lj.exited) })
 		close(lj.done)
 		return
 	}
@@ -170,6 +175,30 @@ func (c *Core) started(lj *liveJob, r *jobRun) {
 	lj.rec.State, lj.rec.Started = rec.State, rec.Started
 	c.sub.mu.Unlock()
 	c.emit(EventJobStarted, &rec, nil)
+}
+
+// committing records that the job's container exited and its commit
+// runs: its exit code, output and durations so far are final, and told
+// (EventJobCommitting) before the commit, so that a caller waiting for the
+// exit alone (WaitJobExit) is not held by it. The job stays running (a
+// restarted owner takes it over, and commits) until the commit ends.
+func (c *Core) committing(lj *liveJob, r *jobRun) {
+	resume, err := json.Marshal(resumeOf(r))
+	if err != nil {
+		r.log.Error("record job exit", "err", err)
+		return
+	}
+	res := *r.res
+	res.Commit.Pending = true
+	res.Durations.Total = time.Since(r.began)
+	c.sub.mu.Lock()
+	lj.rec.Exited, lj.rec.Result = c.now(), &res
+	rec := lj.rec
+	c.sub.mu.Unlock()
+	c.saveRecord(rec, resume)
+	lj.out.close() // the output is all copied: a follow of it ends now
+	c.emit(EventJobCommitting, &rec, nil)
+	lj.exitOnce.Do(func() { close(lj.exited) })
 }
 
 // ended records the end of a submitted job, tells it, and evicts the
@@ -205,6 +234,7 @@ func (c *Core) ended(lj *liveJob, res Result, err error) {
 	c.sub.mu.Lock()
 	delete(c.sub.live, done.ID)
 	c.sub.mu.Unlock()
+	lj.exitOnce.Do(func() { close(lj.exited) })
 	close(lj.done)
 }
 
@@ -317,12 +347,24 @@ func (c *Core) ListJobs(ctx context.Context, f JobFilter) ([]JobRecord, error) {
 // WaitJob waits until job id has ended and returns its record; when ctx
 // ends first it returns the record as it is with ctx's error.
 func (c *Core) WaitJob(ctx context.Context, id string) (JobRecord, error) {
+	return c.waitJob(ctx, id, func(lj *liveJob) <-chan struct{} { return lj.done })
+}
+
+// WaitJobExit is WaitJob, but returns as soon as the job's container
+// exited and a commit follows (the record's Exited set, its
+// Result.Commit.Pending true) or the job ended: a caller that needs the
+// exit code and output is not held by the commit.
+func (c *Core) WaitJobExit(ctx context.Context, id string) (JobRecord, error) {
+	return c.waitJob(ctx, id, func(lj *liveJob) <-chan struct{} { return lj.exited })
+}
+
+func (c *Core) waitJob(ctx context.Context, id string, until func(*liveJob) <-chan struct{}) (JobRecord, error) {
 	c.sub.mu.Lock()
 	lj := c.sub.live[id]
 	c.sub.mu.Unlock()
 	if lj != nil {
 		select {
-		case <-lj.done:
+		case <-until(lj):
 		case <-ctx.Done():
 			rec, _ := c.GetJob(context.WithoutCancel(ctx), id)
 			return rec, ctx.Err()

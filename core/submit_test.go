@@ -148,7 +148,7 @@ func TestSubmitRunsTheJobAndKeepsItsRecordAndOutput(t *testing.T) {
 	stdout, _ = logs(t, e.core, rec.ID, true)
 	assert.Equal(t, "out\n", stdout, "following an ended job's output reads it all and returns")
 
-	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobExited}, ev.of(rec.ID))
+	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobCommitting, EventJobExited}, ev.of(rec.ID))
 	assert.Equal(t, 1, ev.count(EventSnapshotCommitted))
 	e.noContainers()
 
@@ -568,4 +568,71 @@ func TestABrokenOutputFollowResumesWithoutLossOrRepeat(t *testing.T) {
 	assert.Equal(t, "0123456789\nend\n", out)
 	assert.Equal(t, 0, res.ExitCode)
 	assert.True(t, res.Commit.Committed)
+}
+
+// slowCommit is the fake whose commits wait for release.
+type slowCommit struct {
+	*fake.Runtime
+	release chan struct{}
+}
+
+func (s *slowCommit) Commit(ctx context.Context, id string, opts runtime.CommitOptions) (runtime.Image, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return runtime.Image{}, ctx.Err()
+	}
+	return s.Runtime.Commit(ctx, id, opts)
+}
+
+// TestTheCommitIsOffTheJobsWay: a submitted job's exit code and output are
+// there as soon as its container exited (WaitJobExit, EventJobCommitting,
+// the record's Exited and Commit.Pending) while its commit runs; the next
+// job of the work item waits for the commit and starts from it; the job
+// ends once the commit does.
+func TestTheCommitIsOffTheJobsWay(t *testing.T) {
+	slow := &slowCommit{release: make(chan struct{})}
+	ev := &events{}
+	e := newEnv(t, func(c *Config) {
+		slow.Runtime = c.Runtimes.(RuntimeList)[0].Runtime.(*fake.Runtime)
+		c.Runtimes = RuntimeList{{Name: "fake", Runtime: slow}}
+		c.OnEvent = ev.add
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first := submit(t, e.core, job("w1", "echo out; echo made > /work/f"))
+	exited, err := e.core.WaitJobExit(ctx, first.ID)
+	require.NoError(t, err, "WaitJobExit")
+	assert.Equal(t, JobRunning, exited.State, "the job runs on while it commits")
+	assert.False(t, exited.Exited.IsZero(), "the exit's time")
+	require.NotNil(t, exited.Result, "the result at the exit")
+	assert.Equal(t, 0, exited.Result.ExitCode)
+	assert.True(t, exited.Result.Commit.Pending, "the commit is pending: %+v", exited.Result.Commit)
+	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobCommitting}, ev.of(first.ID))
+	stdout, _ := logs(t, e.core, first.ID, true)
+	assert.Equal(t, "out\n", stdout, "the whole output, while the commit runs")
+	got, err := e.core.GetJob(ctx, first.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Result.Commit.Pending, "GetJob while the commit runs: %+v", got.Result)
+
+	next := submit(t, e.core, job("w1", "cat /work/f; echo again >> /work/f"))
+	close(slow.release)
+	done := waitJob(t, e.core, first.ID)
+	assert.Equal(t, JobExited, done.State)
+	assert.True(t, done.Result.Commit.Committed, "committed: %+v", done.Result.Commit)
+	assert.False(t, done.Result.Commit.Pending, "no longer pending")
+	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobCommitting, EventJobExited}, ev.of(first.ID))
+	after := waitJob(t, e.core, next.ID)
+	require.NotNil(t, after.Result)
+	assert.True(t, after.Result.Hit, "the next job of the work item started from the commit: %+v", after.Result)
+	stdout, _ = logs(t, e.core, next.ID, false)
+	assert.Equal(t, "made\n", stdout)
+
+	// A job that commits nothing is told once, at its end.
+	plain := submit(t, e.core, job("", "echo no work item"))
+	rec, err := e.core.WaitJobExit(ctx, plain.ID)
+	require.NoError(t, err)
+	assert.Equal(t, JobExited, rec.State, "WaitJobExit of a job without commit waits for its end")
+	assert.Equal(t, []EventType{EventJobQueued, EventJobStarted, EventJobExited}, ev.of(plain.ID))
+	e.noContainers()
 }

@@ -169,12 +169,21 @@ func (s *Server) waitJob(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = min(d, MaxWait)
 	}
+	waitFor := s.core.WaitJob
+	switch f := r.URL.Query().Get("for"); f {
+	case "", "end":
+	case "exit":
+		waitFor = s.core.WaitJobExit
+	default:
+		s.invalid(w, r, api.KindInvalidRequest, "for %q: want end or exit", f)
+		return
+	}
 	ctx, cancel := s.context(r)
 	defer cancel()
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	defer wcancel()
 	id := r.PathValue("id")
-	rec, err := s.core.WaitJob(wctx, id)
+	rec, err := waitFor(wctx, id)
 	if err != nil && wctx.Err() != nil && r.Context().Err() == nil {
 		// Time is up (or the server closes): the job as it is now.
 		rec, err = s.core.GetJob(r.Context(), id)
@@ -195,8 +204,9 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	ok(w, apiJob(rec))
 }
 
-// apiJob is the API's form of a job record: once the job ended, its
-// result's fields (those of berth run --json) at the top level.
+// apiJob is the API's form of a job record: once the job ended (or its
+// container exited and its commit runs), its result's fields (those of
+// berth run --json) at the top level.
 func apiJob(rec core.JobRecord) api.Job {
 	j := api.Job{
 		Id:      rec.ID,
@@ -210,6 +220,9 @@ func apiJob(rec core.JobRecord) api.Job {
 	if !rec.Started.IsZero() {
 		j.Started = &rec.Started
 	}
+	if !rec.Exited.IsZero() {
+		j.Exited = &rec.Exited
+	}
 	if !rec.Ended.IsZero() {
 		j.Ended = &rec.Ended
 	}
@@ -219,7 +232,7 @@ func apiJob(rec core.JobRecord) api.Job {
 	if rec.Error != "" || rec.ErrorKind != "" {
 		j.Error = &api.JobError{Type: api.ProblemType(string(cmp.Or(rec.ErrorKind, core.KindInternal))), Detail: rec.Error}
 	}
-	if rec.State.Ended() {
+	if rec.State.Ended() || rec.Result != nil && rec.Result.Commit.Pending {
 		res := core.Result{JobID: rec.ID, Runtime: rec.Spec.Runtime, Project: rec.Spec.Project,
 			WorkItem: rec.Spec.WorkItem, Cancelled: rec.State == core.JobCancelled}
 		if rec.Result != nil {

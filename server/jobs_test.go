@@ -15,6 +15,8 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/fake"
 )
 
 func TestCreateWaitGetList(t *testing.T) {
@@ -220,4 +222,59 @@ func TestLogsOfAnUnknownJob(t *testing.T) {
 	e := newEnv(t, setup{})
 	err := e.c.Logs(context.Background(), "nope", false, func(core.Stream, []byte) error { return nil })
 	require.ErrorIs(t, err, core.ErrJobNotFound)
+}
+
+// heldCommit is the fake whose commits wait for release.
+type heldCommit struct {
+	*fake.Runtime
+	release chan struct{}
+}
+
+func (h *heldCommit) Commit(ctx context.Context, id string, opts runtime.CommitOptions) (runtime.Image, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return runtime.Image{}, ctx.Err()
+	}
+	return h.Runtime.Commit(ctx, id, opts)
+}
+
+// TestWaitForTheExitWhileTheCommitRuns: GET /wait?for=exit answers once
+// the job's container exited, while its commit runs (running, exited set,
+// its result there with commit.pending), and job.committing is told; the
+// plain wait answers once the commit is done.
+func TestWaitForTheExitWhileTheCommitRuns(t *testing.T) {
+	held := &heldCommit{release: make(chan struct{})}
+	e := newEnv(t, setup{core: func(c *core.Config) {
+		held.Runtime = c.Runtimes.(core.RuntimeList)[0].Runtime.(*fake.Runtime)
+		c.Runtimes.(core.RuntimeList)[0].Runtime = held
+	}})
+	col := e.follow("unknown")
+	ctx := context.Background()
+	j := e.create(sh("w1", "echo out; echo made > /work/f"))
+	exited, err := e.c.WaitJobExit(ctx, j.Id, time.Minute)
+	require.NoError(t, err, "WaitJobExit")
+	assert.Equal(t, api.JobStateRunning, exited.State, "the job runs on while it commits")
+	require.NotNil(t, exited.Exited, "the exit's time")
+	res, ok := exited.Result()
+	require.True(t, ok, "a result at the exit")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.True(t, res.Commit.Pending, "the commit is pending: %+v", res.Commit)
+	stdout, _ := e.logs(j.Id, true)
+	assert.Equal(t, "out\n", string(stdout), "the output, while the commit runs")
+
+	resp, err := e.check.Client(t, nil).Get(e.ts.URL + "/v1/jobs/" + j.Id + "/wait?for=commit&timeout=1s")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 400, resp.StatusCode, "for=commit")
+
+	close(held.release)
+	done := e.wait(j.Id)
+	res, ok = done.Result()
+	require.True(t, ok)
+	assert.True(t, res.Commit.Committed, "committed: %+v", res.Commit)
+	assert.False(t, res.Commit.Pending)
+	require.Eventually(t, func() bool { return len(col.of(j.Id)) == 4 }, time.Minute, 10*time.Millisecond, "the job's four events")
+	assert.Equal(t, []string{string(core.EventJobQueued), string(core.EventJobStarted), string(core.EventJobCommitting),
+		string(core.EventJobExited)}, col.of(j.Id))
 }

@@ -21,6 +21,7 @@ type Core interface {
 	GetJob(ctx context.Context, id string) (core.JobRecord, error)
 	ListJobs(ctx context.Context, f core.JobFilter) ([]core.JobRecord, error)
 	WaitJob(ctx context.Context, id string) (core.JobRecord, error)
+	WaitJobExit(ctx context.Context, id string) (core.JobRecord, error)
 	CancelJob(ctx context.Context, id string) (core.JobRecord, error)
 	JobLogs(ctx context.Context, id string, opts core.LogsOptions, fn func(core.LogChunk) error) error
 	Snapshots(ctx context.Context, project string) ([]core.Snapshot, error)

@@ -44,6 +44,12 @@ export interface WaitOptions extends CallOptions {
    * ends or the signal aborts.
    */
   timeoutMs?: number;
+  /**
+   * "exit": return as soon as the job's container exited, while its commit
+   * runs (`exited` set, `commit.pending` true; exit code and output final),
+   * or once it ended. Default "end": once the job ended, its commit done.
+   */
+  for?: "end" | "exit";
 }
 
 /** Options of gc. */
@@ -118,9 +124,10 @@ export class Jobs {
       const guard = AbortSignal.timeout(poll + pollGraceMs);
       const signal = opts.signal ? AbortSignal.any([opts.signal, guard]) : guard;
       try {
-        const j = await this.t.json<Job>({ method: "GET", path, query: { timeout: `${poll}ms` }, signal });
+        const until = opts.for ?? "end";
+        const j = await this.t.json<Job>({ method: "GET", path, query: { timeout: `${poll}ms`, for: until }, signal });
         last = j;
-        if (isEnded(j)) return j;
+        if (isEnded(j) || (until === "exit" && j.exited !== undefined)) return j as EndedJob;
         backoff.reset();
       } catch (e) {
         if (opts.signal?.aborted) throw opts.signal.reason;
@@ -227,7 +234,7 @@ export class BerthClient {
   }
 
   /**
-   * The daemon's events (job.queued, job.started, job.exited,
+   * The daemon's events (job.queued, job.started, job.committing, job.exited,
    * snapshot.committed, snapshot.evicted, gc.done: eventTypes) as they
    * come, each with its id; types the client does not know are skipped.
    * A dropped connection resumes after the last event yielded

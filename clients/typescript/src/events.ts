@@ -15,6 +15,7 @@ import type { BerthEvent, Event, EventType } from "./types.js";
 export const eventTypes = [
   "job.queued",
   "job.started",
+  "job.committing",
   "job.exited",
   "snapshot.committed",
   "snapshot.evicted",

@@ -60,7 +60,10 @@ export interface paths {
          * Wait for a job to end
          * @description Blocks until the job has ended or the timeout has passed, and answers
          *     the job either way: its `state` tells whether it ended. Clients loop
-         *     until it did.
+         *     until it did. With `for=exit` it returns as soon as the job's
+         *     container exited, while its commit runs (`exited` set,
+         *     `commit.pending` true, the exit code and output final), or the job
+         *     ended: a caller that needs only the exit is not held by the commit.
          */
         get: operations["waitJob"];
         put?: never;
@@ -133,7 +136,7 @@ export interface paths {
         /**
          * Stream job and snapshot changes
          * @description Server-Sent Events. Each event's name is its type (`job.queued`,
-         *     `job.started`, `job.exited`, `snapshot.committed`,
+         *     `job.started`, `job.committing`, `job.exited`, `snapshot.committed`,
          *     `snapshot.evicted`, `gc.done`), its data an `Event` object in JSON,
          *     and it has an `id`. More types may come: a client skips those it does
          *     not know. A client that reconnects with `Last-Event-ID` gets the events it
@@ -467,6 +470,9 @@ export interface components {
          * @description A job: `id`, `state`, what was asked (`spec`) and when. Once the job
          *     ended, every field of `berth run --json` (`job_id` to `durations`) is
          *     there too, at the top level; `error` says why berth could not run it.
+         *     A job whose container exited 0 and whose commit runs is still
+         *     `running`, with `exited` set and those fields there already, its
+         *     `commit.pending` true (event `job.committing`).
          */
         Job: {
             id: string;
@@ -477,6 +483,11 @@ export interface components {
             created: string;
             /** Format: date-time */
             started?: string;
+            /**
+             * Format: date-time
+             * @description When its container exited, once a commit follows (see `commit.pending`).
+             */
+            exited?: string;
             /** Format: date-time */
             ended?: string;
             error?: components["schemas"]["JobError"];
@@ -510,6 +521,8 @@ export interface components {
             /** Format: int64 */
             size?: number;
             squashed?: boolean;
+            /** @description The job's container exited and its commit runs; the job's record tells the outcome when it ends (event `job.exited`). */
+            pending?: boolean;
         };
         /** @description Each phase of the job, in nanoseconds. */
         Durations: {
@@ -542,7 +555,7 @@ export interface components {
         /** @description The data of a Server-Sent Event of GET /v1/events. */
         Event: {
             /** @enum {string} */
-            type: "job.queued" | "job.started" | "job.exited" | "snapshot.committed" | "snapshot.evicted" | "gc.done";
+            type: "job.queued" | "job.started" | "job.committing" | "job.exited" | "snapshot.committed" | "snapshot.evicted" | "gc.done";
             /** Format: date-time */
             time: string;
             job?: components["schemas"]["Job"];
@@ -802,6 +815,8 @@ export interface operations {
             query?: {
                 /** @description How long to wait, a Go duration (default 60s, at most 10m). */
                 timeout?: string;
+                /** @description `end` (default): the job's end, its commit done; `exit`: its container's exit. */
+                for?: "end" | "exit";
             };
             header?: never;
             path: {

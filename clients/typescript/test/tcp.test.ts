@@ -33,15 +33,20 @@ describe(`berth serve on TCP with a token (${runtimeName})`, { skip: skip || fal
     let out = "";
     for await (const c of berth.jobs.logs(j.id, { follow: true })) out += c.data;
     assert.equal(out, "over tcp\n");
+    // The exit alone: the result is there, its commit done or pending.
+    const exited = await berth.jobs.wait(j.id, { for: "exit" });
+    assert.equal(exited.exit_code, 0);
+    assert.ok(exited.state === "exited" || exited.commit.pending === true, `exited or committing: ${exited.state}`);
     const done = await berth.jobs.wait(j.id);
     assert.equal(done.exit_code, 0);
     assert.equal(done.commit.committed, true);
+    assert.equal(done.commit.pending, undefined, "no longer pending once ended");
     const seen: string[] = [];
     for await (const ev of berth.events({ lastEventId: "from the start" })) {
       if (ev.job?.id === j.id) seen.push(ev.type);
       if (ev.type === "job.exited" && ev.job?.id === j.id) break;
     }
-    assert.deepEqual(seen, ["job.queued", "job.started", "job.exited"]);
+    assert.deepEqual(seen, ["job.queued", "job.started", "job.committing", "job.exited"]);
     assert.equal((await berth.snapshots.list({ project: s.project }))[0]?.work_item, item);
   });
 
