@@ -79,7 +79,7 @@ func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 
 // Jobs returns the jobs in flight.
 func (s *Store) Jobs(ctx context.Context) ([]Job, error) {
-	rows, err := s.query(ctx, "SELECT "+jobCols+" FROM jobs ORDER BY started, id")
+	rows, err := s.query(ctx, nil, "SELECT "+jobCols+" FROM jobs ORDER BY started, id")
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs: %w", err)
 	}
@@ -115,7 +115,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 // EndJob records that job id has ended: its row stays, for the sweep, until
 // its container is removed.
 func (s *Store) EndJob(ctx context.Context, id string) error {
-	if err := s.exec(ctx, nil, "UPDATE jobs SET ended = 1 WHERE id = ?", id); err != nil {
+	if err := s.exec(ctx, nil, "UPDATE jobs SET ended = TRUE WHERE id = ?", id); err != nil {
 		return fmt.Errorf("store: end job: %w", err)
 	}
 	return nil
@@ -142,7 +142,7 @@ type JobEnd struct {
 // snapshot it committed or used.
 func (s *Store) FinishJob(ctx context.Context, end JobEnd) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		q := "UPDATE jobs SET ended = 1 WHERE id = ?"
+		q := "UPDATE jobs SET ended = TRUE WHERE id = ?"
 		if end.ContainerRemoved {
 			q = "DELETE FROM jobs WHERE id = ?"
 		}
@@ -155,7 +155,8 @@ func (s *Store) FinishJob(ctx context.Context, end JobEnd) error {
 			}
 		}
 		if end.Used != (Key{}) {
-			return s.exec(ctx, tx, "UPDATE snapshots SET last_used = max(last_used, ?) WHERE "+keyIs,
+			return s.exec(ctx, tx, `UPDATE snapshots SET last_used = ?1
+				WHERE last_used < ?1 AND runtime = ?2 AND project = ?3 AND work_item = ?4`,
 				end.At.UnixNano(), end.Used.Runtime, end.Used.Project, end.Used.WorkItem)
 		}
 		return nil

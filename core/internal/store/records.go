@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -48,6 +49,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (Record, error) {
 // stores nothing and returns the record that holds the key, with dup true.
 func (s *Store) AddRecord(ctx context.Context, r Record) (got Record, dup bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		dup = false
 		if r.IdempotencyKey != "" {
 			got, err = scanRecord(s.queryRow(ctx, tx, "SELECT "+recordCols+" FROM job_records WHERE idempotency_key = ?", r.IdempotencyKey))
 			if err == nil {
@@ -122,7 +124,8 @@ func (s *Store) Records(ctx context.Context, f RecordFilter) ([]Record, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	// Not prepared: each filter and limit is a query of its own.
+	rows, err := s.db.QueryContext(ctx, s.b.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: job records: %w", err)
 	}
@@ -143,7 +146,8 @@ func (s *Store) Records(ctx context.Context, f RecordFilter) ([]Record, error) {
 func (s *Store) PruneRecords(ctx context.Context, keep int) ([]string, error) {
 	var ids []string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id FROM job_records WHERE ended > 0 ORDER BY ended DESC, id DESC LIMIT -1 OFFSET ?", keep)
+		ids = nil
+		rows, err := s.query(ctx, tx, "SELECT id FROM job_records WHERE ended > 0 ORDER BY ended DESC, id DESC LIMIT ? OFFSET ?", int64(math.MaxInt64), keep)
 		if err != nil {
 			return err
 		}
@@ -160,7 +164,7 @@ func (s *Store) PruneRecords(ctx context.Context, keep int) ([]string, error) {
 			return err
 		}
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM job_records WHERE id = ?", id); err != nil {
+			if err := s.exec(ctx, tx, "DELETE FROM job_records WHERE id = ?", id); err != nil {
 				return err
 			}
 		}

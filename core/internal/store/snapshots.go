@@ -46,6 +46,12 @@ const snapCols = `runtime, project, work_item, image, image_id, base_image, base
 
 const keyIs = "runtime = ? AND project = ? AND work_item = ?"
 
+// greatest is the SQL of the greater of a and b (SQLite's max(a, b) is
+// PostgreSQL's greatest(a, b)).
+func greatest(a, b string) string {
+	return "CASE WHEN " + a + " > " + b + " THEN " + a + " ELSE " + b + " END"
+}
+
 func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
 	var s Snapshot
 	var created, used int64
@@ -56,7 +62,7 @@ func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
 }
 
 func (s *Store) snapshots(ctx context.Context, where string, args ...any) ([]Snapshot, error) {
-	rows, err := s.query(ctx, "SELECT "+snapCols+" FROM snapshots "+where, args...)
+	rows, err := s.query(ctx, nil, "SELECT "+snapCols+" FROM snapshots "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
@@ -80,7 +86,7 @@ func (s *Store) Lookup(ctx context.Context, k Key) (Entry, error) {
 	err := s.queryRow(ctx, nil, `SELECT s.runtime, s.project, s.work_item, s.image, s.image_id, s.base_image,
 		s.base_image_id, s.size, s.layers, s.generation, s.created, s.last_used,
 		coalesce(w.last_generation, 0), coalesce(w.dropped_through, 0)
-		FROM (SELECT ?1 AS r, ?2 AS p, ?3 AS i) AS k
+		FROM (SELECT CAST(?1 AS TEXT) AS r, CAST(?2 AS TEXT) AS p, CAST(?3 AS TEXT) AS i) AS k
 		LEFT JOIN snapshots s ON s.runtime = k.r AND s.project = k.p AND s.work_item = k.i
 		LEFT JOIN work_items w ON w.runtime = k.r AND w.project = k.p AND w.work_item = k.i`,
 		k.Runtime, k.Project, k.WorkItem).Scan(&rt, &project, &item, &image, &imageID, &base, &baseID,
@@ -114,7 +120,7 @@ func (s *Store) ListWorkItem(ctx context.Context, project, workItem string) ([]S
 
 // ImageIDs returns the image IDs of the snapshots on runtime rt.
 func (s *Store) ImageIDs(ctx context.Context, rt string) (map[string]bool, error) {
-	rows, err := s.query(ctx, "SELECT image_id FROM snapshots WHERE runtime = ?", rt)
+	rows, err := s.query(ctx, nil, "SELECT image_id FROM snapshots WHERE runtime = ?", rt)
 	if err != nil {
 		return nil, fmt.Errorf("store: image IDs: %w", err)
 	}
@@ -164,7 +170,7 @@ func (s *Store) createdBefore(ctx context.Context, cutoff time.Time, op string, 
 func (s *Store) Totals(ctx context.Context) (int, int64, error) {
 	var n int
 	var bytes int64
-	if err := s.queryRow(ctx, nil, "SELECT count(*), coalesce(sum(size), 0) FROM snapshots").Scan(&n, &bytes); err != nil {
+	if err := s.queryRow(ctx, nil, "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM snapshots").Scan(&n, &bytes); err != nil {
 		return 0, 0, fmt.Errorf("store: totals: %w", err)
 	}
 	return n, bytes, nil
@@ -173,7 +179,7 @@ func (s *Store) Totals(ctx context.Context) (int, int64, error) {
 // Oldest calls fn with the snapshots, least recently used first, until fn
 // returns false or an error. fn may write to the store.
 func (s *Store) Oldest(ctx context.Context, fn func(Snapshot) (bool, error)) error {
-	rows, err := s.query(ctx, "SELECT "+snapCols+" FROM snapshots ORDER BY last_used, runtime, project, work_item")
+	rows, err := s.query(ctx, nil, "SELECT "+snapCols+" FROM snapshots ORDER BY last_used, runtime, project, work_item")
 	if err != nil {
 		return fmt.Errorf("store: oldest: %w", err)
 	}
@@ -203,7 +209,7 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, n Snapshot) error {
 	}
 	return s.exec(ctx, tx, `INSERT INTO work_items (runtime, project, work_item, last_generation, dropped_through)
 		VALUES (?,?,?,?,0) ON CONFLICT (runtime, project, work_item) DO UPDATE
-		SET last_generation = max(last_generation, excluded.last_generation)`,
+		SET last_generation = `+greatest("work_items.last_generation", "excluded.last_generation"),
 		n.Runtime, n.Project, n.WorkItem, n.Generation)
 }
 
@@ -211,8 +217,9 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, n Snapshot) error {
 // generation, or n's generation was dropped on purpose. It reports whether
 // n was stored.
 func (s *Store) Adopt(ctx context.Context, n Snapshot) (bool, error) {
-	adopted := false
+	var adopted bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		adopted = false
 		var gen, dropped int
 		err := s.queryRow(ctx, tx, `SELECT coalesce((SELECT generation FROM snapshots WHERE runtime = ?1 AND project = ?2 AND work_item = ?3), 0),
 			coalesce((SELECT dropped_through FROM work_items WHERE runtime = ?1 AND project = ?2 AND work_item = ?3), 0)`,
@@ -235,8 +242,9 @@ func (s *Store) Adopt(ctx context.Context, n Snapshot) (bool, error) {
 // was one.
 func (s *Store) Remove(ctx context.Context, k Key, imageID string) (Snapshot, bool, error) {
 	var snap Snapshot
-	found := false
+	var found bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		found = false
 		var err error
 		snap, err = scanSnapshot(s.queryRow(ctx, tx, "SELECT "+snapCols+" FROM snapshots WHERE "+keyIs,
 			k.Runtime, k.Project, k.WorkItem))
@@ -252,8 +260,8 @@ func (s *Store) Remove(ctx context.Context, k Key, imageID string) (Snapshot, bo
 		}
 		return s.exec(ctx, tx, `INSERT INTO work_items (runtime, project, work_item, last_generation, dropped_through)
 			VALUES (?1,?2,?3,?4,?4) ON CONFLICT (runtime, project, work_item) DO UPDATE
-			SET dropped_through = max(dropped_through, excluded.dropped_through),
-			last_generation = max(last_generation, excluded.last_generation)`,
+			SET dropped_through = `+greatest("work_items.dropped_through", "excluded.dropped_through")+`,
+			last_generation = `+greatest("work_items.last_generation", "excluded.last_generation"),
 			k.Runtime, k.Project, k.WorkItem, snap.Generation)
 	})
 	if err != nil {

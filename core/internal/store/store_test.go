@@ -29,24 +29,81 @@ func snap(project, item string, gen int) Snapshot {
 }
 
 func TestOpenCreatesVersionedSchema(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir)
-	var v int
-	require.NoError(t, s.db.QueryRow("PRAGMA user_version").Scan(&v))
-	assert.Equal(t, schemaVersion, v, "user_version")
+	eachKind(t, func(t *testing.T, k kind) {
+		s := k.fresh(t).open(t)
+		assert.Equal(t, knownVersion(s), schemaVersion(t, s), "schema version")
+	})
+}
+
+func TestSQLiteIsInWALMode(t *testing.T) {
+	s := open(t, t.TempDir())
 	var mode string
 	require.NoError(t, s.db.QueryRow("PRAGMA journal_mode").Scan(&mode))
 	assert.Equal(t, "wal", mode, "journal_mode")
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kind) {
+		st := k.fresh(t)
+		s := st.open(t)
+		setSchemaVersion(t, s, 999)
+		s.Close()
+		_, err := Open(context.Background(), st.dir, st.opts...)
+		assert.ErrorIs(t, err, ErrNewerSchema, "Open of a newer schema")
+	})
+}
+
+// TestOpenAtOnceMigratesOnce: stores opening one new database at once (hosts
+// starting together) all open it, migrated once.
+func TestOpenAtOnceMigratesOnce(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kind) {
+		st := k.fresh(t)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := Open(context.Background(), st.dir, st.opts...)
+				if assert.NoError(t, err, "Open at once") {
+					s.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		s := st.open(t)
+		assert.Equal(t, knownVersion(s), schemaVersion(t, s), "schema version")
+	})
+}
+
+func TestOpenRefusesAnUnknownStore(t *testing.T) {
+	_, err := Open(context.Background(), t.TempDir(), WithURL("mysql://root:hunter2@db/berth"))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2", "the error shows the URL's password")
+}
+
+// TestSQLiteUpgradesInPlace: a state directory made by an older berth (schema
+// version 1) is migrated forward on Open, its rows kept.
+func TestSQLiteUpgradesInPlace(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir)
-	_, err := s.db.Exec("PRAGMA user_version = 999")
+	db, err := sql.Open("sqlite", filepath.Join(dir, fileName))
 	require.NoError(t, err)
-	s.Close()
-	_, err = Open(context.Background(), dir)
-	assert.ErrorIs(t, err, ErrNewerSchema, "Open of a newer schema")
+	_, err = db.Exec(sqliteMigrations[0] + `;
+		INSERT INTO snapshots VALUES ('fake', 'p', 'w', 'berth/x:g2', 'sha256:pw', 'base:1', 'sha256:base', 100, 3, 2, 1, 2);
+		INSERT INTO work_items VALUES ('fake', 'p', 'w', 2, 0);
+		INSERT INTO jobs VALUES ('j1', 'fake', 'p', 'w', 'c1', 42, 7, 3);
+		PRAGMA user_version = 1;`)
+	require.NoError(t, err, "make a version 1 database")
+	db.Close()
+	s := open(t, dir)
+	assert.Equal(t, sqliteVersion, schemaVersion(t, s), "schema version after Open")
+	e, err := s.Lookup(context.Background(), Key{Runtime: "fake", Project: "p", WorkItem: "w"})
+	require.NoError(t, err)
+	require.True(t, e.Found, "the snapshot of version 1")
+	assert.Equal(t, 2, e.Snapshot.Generation, "generation")
+	jobs, err := s.Jobs(context.Background())
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "jobs")
+	assert.False(t, jobs[0].OwnerLock || jobs[0].Ended || jobs[0].Durable, "a version 1 job: %+v", jobs[0])
 }
 
 func TestInstanceIDBelongsToTheDirectory(t *testing.T) {
@@ -82,13 +139,18 @@ func TestInstanceIDBelongsToTheDirectory(t *testing.T) {
 }
 
 func TestPutLookupSurvivesReopen(t *testing.T) {
-	dir := t.TempDir()
+	eachKind(t, testPutLookupSurvivesReopen)
+}
+
+func testPutLookupSurvivesReopen(t *testing.T, k kind) {
+	st := k.fresh(t)
 	ctx := context.Background()
-	s := open(t, dir)
+	s := st.open(t)
 	want := snap("p", "w", 1)
+	want.Created, want.LastUsed = t0.Add(123456789), t0.Add(987654321) // nanoseconds kept
 	require.NoError(t, s.Put(ctx, want))
 	s.Close()
-	e, err := open(t, dir).Lookup(ctx, want.Key)
+	e, err := st.open(t).Lookup(ctx, want.Key)
 	require.NoError(t, err, "Lookup after reopen")
 	require.True(t, e.Found, "Lookup after reopen: %+v", e)
 	require.Equal(t, 1, e.LastGeneration, "last generation after reopen")
@@ -100,8 +162,12 @@ func TestPutLookupSurvivesReopen(t *testing.T) {
 }
 
 func TestRemoveIsConditionalAndTombstones(t *testing.T) {
+	eachKind(t, testRemoveIsConditionalAndTombstones)
+}
+
+func testRemoveIsConditionalAndTombstones(t *testing.T, k kind) {
 	ctx := context.Background()
-	s := open(t, t.TempDir())
+	s := k.fresh(t).open(t)
 	n := snap("p", "w", 3)
 	s.Put(ctx, n)
 	_, found, err := s.Remove(ctx, n.Key, "sha256:other")
@@ -128,8 +194,12 @@ func TestRemoveIsConditionalAndTombstones(t *testing.T) {
 }
 
 func TestListOrderAndProjectFilter(t *testing.T) {
+	eachKind(t, testListOrderAndProjectFilter)
+}
+
+func testListOrderAndProjectFilter(t *testing.T, k kind) {
 	ctx := context.Background()
-	s := open(t, t.TempDir())
+	s := k.fresh(t).open(t)
 	for i, k := range []string{"c", "a", "b"} {
 		n := snap("p", k, 1)
 		n.LastUsed = t0.Add(time.Duration(i) * time.Minute)
@@ -147,8 +217,12 @@ func TestListOrderAndProjectFilter(t *testing.T) {
 }
 
 func TestJobsLifecycle(t *testing.T) {
+	eachKind(t, testJobsLifecycle)
+}
+
+func testJobsLifecycle(t *testing.T, k kind) {
 	ctx := context.Background()
-	s := open(t, t.TempDir())
+	s := k.fresh(t).open(t)
 	j := Job{ID: "j1", Runtime: "fake", Project: "p", WorkItem: "w", PID: 42, PIDStart: 1 << 40, Started: t0}
 	require.NoError(t, s.AddJob(ctx, j))
 	deadline := t0.Add(time.Minute)
@@ -188,11 +262,15 @@ func TestJobsLifecycle(t *testing.T) {
 }
 
 func TestConcurrentWritersFromSeveralStores(t *testing.T) {
-	dir := t.TempDir()
+	eachKind(t, testConcurrentWritersFromSeveralStores)
+}
+
+func testConcurrentWritersFromSeveralStores(t *testing.T, k kind) {
+	st := k.fresh(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
-		s := open(t, dir)
+		s := st.open(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -205,11 +283,8 @@ func TestConcurrentWritersFromSeveralStores(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	db, err := sql.Open("sqlite", filepath.Join(dir, fileName))
+	n, _, err := st.open(t).Totals(ctx)
 	require.NoError(t, err)
-	defer db.Close()
-	var n int
-	require.NoError(t, db.QueryRow("SELECT count(*) FROM snapshots").Scan(&n))
 	assert.Equal(t, 100, n, "rows")
 }
 
