@@ -73,8 +73,12 @@ type ProjectPolicy struct {
 
 // Config configures a Core.
 type Config struct {
-	// StateDir holds the state database. Required.
+	// StateDir holds the state database, the locks and the logs. Required.
 	StateDir string
+	// Store names the state database: "" (or "sqlite") for the SQLite
+	// database in StateDir, a postgres:// URL for a PostgreSQL database,
+	// whose schema Open makes or migrates.
+	Store string
 	// Runtimes are the runtimes jobs may name. Required.
 	Runtimes RuntimeSet
 	// DefaultRuntime is used by jobs that name none.

@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if c.sub, err = newSubmitted(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
-	if c.st, err = store.Open(ctx, cfg.StateDir); err != nil {
+	if c.st, err = store.Open(ctx, cfg.StateDir, store.WithURL(cfg.Store)); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	if c.instance, err = c.st.InstanceID(ctx); err != nil {

@@ -24,6 +24,7 @@ func (a *app) coreConfig(def string) core.Config {
 	}
 	return core.Config{
 		StateDir:       a.stateDir,
+		Store:          a.store,
 		Runtimes:       a.set,
 		DefaultRuntime: def,
 		Policy: core.Policy{

@@ -30,6 +30,7 @@ type app struct {
 	// Resolved settings.
 	cfg         *config.File
 	stateDir    string
+	store       string // the state's database: "" for SQLite in stateDir
 	pluginDirs  []string
 	metricsFile string
 	log         *slog.Logger
@@ -140,6 +141,10 @@ func (a *app) settle(cmd *cobra.Command) error {
 	}
 	if abs, err := filepath.Abs(a.stateDir); err == nil {
 		a.stateDir = abs
+	}
+	a.store = pick(cmd, "", "BERTH_STORE", a.cfg.Store)
+	if err := config.CheckStore(a.store); err != nil {
+		return fmt.Errorf("BERTH_STORE: %v", err)
 	}
 	a.pluginDirs = pluginDirs(pick(cmd, "plugin-dir", "BERTH_PLUGIN_DIR", a.cfg.PluginDir))
 	a.metricsFile = pick(cmd, "metrics-file", "BERTH_METRICS_FILE", "")

@@ -22,6 +22,10 @@ type File struct {
 	PluginDir string `yaml:"plugin_dir"`
 	// StateDir holds berth's state (BERTH_STATE_DIR and --state-dir win).
 	StateDir string `yaml:"state_dir"`
+	// Store names the database of the state: "" or "sqlite" for the
+	// SQLite database in the state directory, a postgres:// URL for a
+	// PostgreSQL database (BERTH_STORE wins).
+	Store string `yaml:"store"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// Host names the daemon (berth serve) the command talks to instead of

@@ -230,3 +230,21 @@ func TestExample(t *testing.T) {
 	assert.Len(t, f.Runtimes, 4, "example's runtimes")
 	assert.NotNil(t, f.Projects["scratch"].Enabled, "example's projects.scratch.enabled")
 }
+
+// store takes sqlite or a PostgreSQL URL; an error never shows the URL,
+// which may hold a password.
+func TestStore(t *testing.T) {
+	for _, s := range []string{"", "sqlite", "postgres://berth:pw@db:5432/berth?sslmode=require", "postgresql:///berth"} {
+		assert.NoError(t, CheckStore(s), "CheckStore(%q)", s)
+	}
+	f, err := Parse([]byte("store: postgres://berth@127.0.0.1/berth\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://berth@127.0.0.1/berth", f.Store, "store")
+	for _, s := range []string{"mysql://root:hunter2@db/berth", "postgres://root:hunter2@db:port/berth"} {
+		_, err := Parse([]byte("store: " + s + "\n"))
+		if assert.ErrorIs(t, err, ErrInvalid, "store: %s", s) {
+			assert.Contains(t, err.Error(), "store", "the error names the key")
+			assert.NotContains(t, err.Error(), "hunter2", "the error shows the password")
+		}
+	}
+}

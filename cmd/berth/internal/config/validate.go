@@ -2,7 +2,9 @@ package config
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -52,6 +54,9 @@ func (f *File) Validate() error {
 	}
 	if f.LogLevel != "" && !contains(LogLevels, f.LogLevel) {
 		return bad("log_level", "want one of %s, got %q", strings.Join(LogLevels, ", "), f.LogLevel)
+	}
+	if err := CheckStore(f.Store); err != nil {
+		return bad("store", "%v", err)
 	}
 	if f.Host != "" {
 		if err := CheckHost(f.Host); err != nil {
@@ -107,6 +112,22 @@ func (f *File) Validate() error {
 // HostSchemes are the schemes a daemon's address may have; an address
 // without "://" is a unix socket's path.
 var HostSchemes = []string{"unix", "tcp", "http", "https"}
+
+// CheckStore checks the form of the state's database: "", "sqlite" or a
+// postgres:// (postgresql://) URL. Its messages never show the URL, which
+// may hold a password.
+func CheckStore(store string) error {
+	switch {
+	case store == "" || store == "sqlite":
+		return nil
+	case strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://"):
+		if _, err := url.Parse(store); err != nil {
+			return errors.New("not a valid postgres:// URL")
+		}
+		return nil
+	}
+	return errors.New("want sqlite or a postgres:// URL")
+}
 
 // CheckHost checks the form of a daemon's address: unix:///path or a
 // socket path, tcp://host:port, http:// or https:// and a host.
