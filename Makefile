@@ -1,7 +1,8 @@
 # berth: build, test, benchmark and demo.
 #
 #   make build   the berth command and every driver binary, into bin/
-#   make test    engines up (scripts/engines.sh, as root), Chromium (scripts/chromium.sh), then every
+#   make test    engines up (scripts/engines.sh, as root), Chromium (scripts/chromium.sh), PostgreSQL
+#                on loopback (scripts/postgres.sh, for the store's tests), then every
 #                module's tests with -race (the dashboard's screenshots into .ci/artifacts/), then make fuzz
 #   make test-typescript  the TypeScript client (clients/typescript): npm ci, build, tests against berth serve
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
@@ -27,7 +28,7 @@ FUZZTIME ?= 10s
 # screenshots); CI keeps it.
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: build test cross fuzz test-root test-plugins test-examples test-typescript engines chromium demo demo-daemon bench bench-real bench-real-ci proto vet fmt clean
+.PHONY: build test cross fuzz test-root test-plugins test-examples test-typescript engines chromium postgres demo demo-daemon bench bench-real bench-real-ci proto vet fmt clean
 
 # Static binaries without symbol tables start faster (berth launches a driver
 # for every command); stack traces keep their function names and lines.
@@ -51,9 +52,16 @@ engines:
 chromium:
 	@bash scripts/chromium.sh
 
-test: engines chromium cross test-root test-plugins test-examples test-typescript fuzz bench-real-ci
+# A PostgreSQL 15 on 127.0.0.1:55432 (data in /var/tmp/berth-postgres) for
+# the store's tests, which find it through BERTH_TEST_POSTGRES; elsewhere
+# than root on Debian they skip with a message, and in CI (CI=true) fail.
+postgres:
+	@bash scripts/postgres.sh >/dev/null
+
+test: engines chromium postgres cross test-root test-plugins test-examples test-typescript fuzz bench-real-ci
 
 test-root:
+	BERTH_TEST_POSTGRES="$${BERTH_TEST_POSTGRES:-$$(bash scripts/postgres.sh url)}" \
 	BERTH_E2E_RUNTIMES="$(E2E_RUNTIMES)" BERTH_ARTIFACTS="$(ARTIFACTS)" $(GO) test $(TESTFLAGS) ./...
 
 test-plugins:
