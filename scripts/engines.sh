@@ -107,6 +107,12 @@ start_podman() {
 
 command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null; }
 
+# The engines outlive this script: they start from /, not from the caller's
+# directory, which may go (a test's temporary directory, a worktree). A
+# Podman service whose directory went makes every container fail to start
+# ("conmon: Failed to get working directory").
+cd /
+
 start_containerd
 case " $want " in *" docker "*) start_docker ;; esac
 case " $want " in *" podman "*) start_podman ;; esac
