@@ -30,8 +30,9 @@
 # the snapshot's size and layers after 1, 10 and BENCH_REAL_GENERATIONS
 # generations (berth snapshots ls --json), and that last snapshot's size
 # beside the same state committed once: the snapshot's file system exported
-# (a job's tar of /), imported as one layer, and committed once (each with a
-# marker file, so that every figure comes from the same snapshots ls).
+# (docker/podman export, ctr images mount), imported as one layer, and
+# committed once (each with a marker file, so that every figure comes from
+# the same snapshots ls).
 #
 # BENCH_REAL_CI=1: Docker only (BENCH_REAL_RUNTIMES to change), a smaller
 # image (ca-certificates only: no C compiler, so the Go build is pure Go) and
@@ -40,7 +41,9 @@
 # 0, the cold one commits and the warm one is a snapshot hit.
 #
 # Other knobs: BENCH_REAL_SUITE (bookworm), BENCH_REAL_MIRROR
-# (http://deb.debian.org/debian), BENCH_REAL_PACKAGES. Engines must be up
+# (http://deb.debian.org/debian), BENCH_REAL_PACKAGES, BENCH_REAL_WORK (the
+# job's bash command, run in /src), BENCH_REAL_OUT (a directory to keep the
+# jobs' berth run --json results and output in). Engines must be up
 # (scripts/engines.sh); run make build first (make bench-real does). Everything
 # it makes (containers, images, snapshots, files) is removed at the end, also
 # on Ctrl-C.
@@ -75,6 +78,8 @@ say() { printf 'bench-real: %s\n' "$*" >&2; }
 # --- cleanup, also on Ctrl-C -------------------------------------------------
 
 child=''     # the berth process running now, in a session of its own
+exportctr='' # "engine container" of an export under way
+mounted=''   # an image containerd has mounted here
 imported=()  # runtime=ref of every image loaded here
 cleanup() {
 	local rc=$? e rt ref item
@@ -84,12 +89,15 @@ cleanup() {
 		kill -INT "$child" 2>/dev/null || true
 		wait "$child" 2>/dev/null || true
 	fi
+	[ -z "$exportctr" ] || ${exportctr% *} rm -f "${exportctr#* }" >/dev/null 2>&1 || true
+	[ -z "$mounted" ] || ctr -n berth images unmount --rm "$mounted" >/dev/null 2>&1 || true
 	if [ -x bin/berth ] && [ -d "$state" ]; then
+		# snapshots rm removes a work item's snapshots on every runtime.
 		bin/berth --state-dir "$state" --log-level error snapshots ls --json 2>/dev/null |
-			jq -r '.[] | "\(.runtime) \(.project) \(.work_item)"' 2>/dev/null |
-			while read -r rt p item; do
-				bin/berth --state-dir "$state" --log-level error snapshots rm --runtime "$rt" --project "$p" --work-item "$item" >/dev/null 2>&1 ||
-					say "could not remove the snapshot of $rt/$item"
+			jq -r '.[] | "\(.project) \(.work_item)"' 2>/dev/null | sort -u |
+			while read -r p item; do
+				bin/berth --state-dir "$state" --log-level error snapshots rm --project "$p" --work-item "$item" >/dev/null 2>&1 ||
+					say "could not remove the snapshots of $p/$item"
 			done
 		for e in "${imported[@]}"; do
 			rt=${e%%=*} ref=${e#*=}
@@ -101,6 +109,10 @@ cleanup() {
 		for rt in "${runtimes[@]}"; do
 			bin/berth --state-dir "$state" --log-level error gc --runtime "$rt" >/dev/null 2>&1 || true
 		done
+	fi
+	if [ -n "${BENCH_REAL_OUT:-}" ]; then
+		mkdir -p "$BENCH_REAL_OUT"
+		cp "$tmp"/*.json "$tmp"/*.totals "$log" "$BENCH_REAL_OUT/" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 	exit "$rc"
@@ -195,11 +207,19 @@ import() { # runtime ref file
 
 # job runtime item image out script: berth run --json of script in bash, its
 # result in out, the job's output appended to the log; rc is its exit code.
+# A job berth itself failed to run (125: an engine that refused a start, say)
+# is tried once more, and counted in retries.
+retries=0
 job() {
-	local rt=$1 item=$2 image=$3 out=$4 script=$5
-	echo "== $rt $item: $script" >>"$log"
-	bg run --runtime "$rt" --image "$image" --project "$project" --work-item "$item" \
-		--timeout 30m --json -- bash -c "$script" >"$out" 2>>"$log"
+	local rt=$1 item=$2 image=$3 out=$4 script=$5 try
+	for try in 1 2; do
+		echo "== $rt $item: $script" >>"$log"
+		bg run --runtime "$rt" --image "$image" --project "$project" --work-item "$item" \
+			--timeout 30m --json -- bash -c "$script" >"$out" 2>>"$log"
+		[ "$rc" = 125 ] && [ "$try" = 1 ] || return 0
+		retries=$((retries + 1))
+		say "$rt: berth failed to run the job ($(tail -n1 "$log")); once more"
+	done
 }
 
 field() { jq -r "$2" "$1"; }            # file filter
@@ -222,6 +242,7 @@ else
 	pkgs='./runtime/archive/ ./core/internal/store/ ./runtime/fake/ ./runtime/ ./cmd/berth/internal/config/'
 	work="go build ./... && go test $pkgs"
 fi
+work=${BENCH_REAL_WORK:-$work}
 edit='printf "package main\n\nconst benchGeneration = %s\n" "$(date +%s%N)" > cmd/berth/zz_bench_generation.go'
 item=real
 
@@ -267,18 +288,38 @@ if [ "$ci" != 1 ] && [ "$gens" -gt 1 ]; then
 fi
 
 # The last snapshot beside the same state committed once: its file system
-# exported by a job (a tar of / on stdout), made into a one-layer image,
-# imported and committed once with a marker file; the base image committed
-# once with the same marker, for the growth above the base.
+# exported with the engine's own tools (a job's output is no way out for a
+# tar: Docker's and Podman's logs, which berth follows, are not binary-safe),
+# made into a one-layer image, imported and committed once with a marker
+# file; the base image committed once with the same marker, for the growth
+# above the base.
 declare -A flat base
+export_rootfs() { # runtime image file: the image's file system as a tar
+	local rt=$1 image=$2 out=$3 ref
+	case "$rt" in
+	docker | podman)
+		exportctr="$rt $("$rt" create "$image" /bin/true)"
+		"$rt" export "${exportctr#* }" >"$out"
+		"$rt" rm "${exportctr#* }" >/dev/null
+		exportctr=''
+		;;
+	containerd)
+		ref=$(ctr -n berth images ls -q | grep -x -e "docker.io/$image" -e "$image" | head -n1)
+		mkdir -p "$tmp/mnt"
+		mounted=$tmp/mnt
+		ctr -n berth images mount "$ref" "$tmp/mnt" >/dev/null
+		tar --numeric-owner -C "$tmp/mnt" -cf "$out" .
+		ctr -n berth images unmount --rm "$tmp/mnt" >/dev/null
+		mounted=''
+		;;
+	esac
+}
 if [ "$ci" != 1 ] && [ "$gens" -gt 1 ]; then
 	marker='echo bench > /.berth-bench-marker'
 	for rt in "${runtimes[@]}"; do
 		image=$(berth snapshots ls --project "$project" --json | jq -r --arg rt "$rt" --arg item "$item" '.[] | select(.runtime == $rt and .work_item == $item) | .image')
 		say "$rt: the same state committed once (export $image)"
-		bg run --runtime "$rt" --image "$image" --no-snapshot -- \
-			tar --numeric-owner --one-file-system --exclude=./proc --exclude=./sys --exclude=./dev -C / -cf - . >"$tmp/flat.tar" 2>>"$log"
-		[ "$rc" = 0 ] || fail "$rt: the export job exited $rc"
+		export_rootfs "$rt" "$image" "$tmp/flat.tar"
 		"$tmp/mkimage" -rootfs "$tmp/flat.tar" "${imgenv[@]}" -workdir /src -cmd /bin/bash -ref "berth-bench-real/flat-$$:$rt" -o "$tmp/flat-image.tar"
 		rm -f "$tmp/flat.tar"
 		import "$rt" "berth-bench-real/flat-$$:$rt" "$tmp/flat-image.tar"
@@ -305,17 +346,17 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 echo
 echo "real workload: berth ${rev:0:7} built and tested in a Debian $suite image ($gover);"
 echo "  job: $work"
-echo "  $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); jobs berth failed to run and ran again: $retries"
 printf '%-34s' ""
-for rt in "${runtimes[@]}"; do printf '%-26s' "$rt"; done
+for rt in "${runtimes[@]}"; do printf '%-28s' "$rt"; done
 echo
 row() { # label, then a value per runtime
 	printf '%-34s' "$1"
 	shift
-	for v in "$@"; do printf '%-26s' "$v"; done
+	for v in "$@"; do printf '%-28s' "$v"; done
 	echo
 }
-vals() { local rt f=$1; for rt in "${runtimes[@]}"; do $f "$rt"; done; }
+vals() { local rt fn=$1; for rt in "${runtimes[@]}"; do "$fn" "$rt"; done; }
 c_run() { echo "$(secs "$(dur "$tmp/$1-cold.json" run)") s"; }
 c_commit() { echo "$(secs "$(dur "$tmp/$1-cold.json" commit)") s"; }
 c_total() { echo "$(secs "$(dur "$tmp/$1-cold.json" total)") s"; }
@@ -329,7 +370,7 @@ w_commit() {
 	fi
 }
 w_total() { echo "$(secs "$(dur "$tmp/$1-warm.json" total)") s"; }
-w_ratio() { awk -v a="$(dur "$tmp/$1-cold.json" total)" -v b="$(dur "$tmp/$1-warm.json" total)" 'BEGIN {printf "%.1f", a/b}'; }
+w_ratio() { awk -v a="$(dur "$tmp/$1-cold.json" total)" -v b="$(dur "$tmp/$1-warm.json" total)" 'BEGIN {printf "%.1f\n", a/b}'; }
 mapfile -t v < <(vals c_run); row "cold: run" "${v[@]}"
 mapfile -t v < <(vals c_commit); row "cold: commit" "${v[@]}"
 mapfile -t v < <(vals c_total); row "cold: total" "${v[@]}"
@@ -340,7 +381,10 @@ mapfile -t v < <(vals w_ratio); row "cold/warm (totals; target >= 10)" "${v[@]}"
 s_g1() { sizelayers "${g1[$1]}"; }
 mapfile -t v < <(vals s_g1); row "snapshot after generation 1" "${v[@]}"
 if [ "$ci" != 1 ] && [ "$gens" -gt 1 ]; then
-	e_med() { echo "$(secs "$(median <"$tmp/$1-edit.totals")") s ($(wc -l <"$tmp/$1-edit.totals") jobs)"; }
+	e_med() {
+		local f=$tmp/$1-edit.totals
+		if [ -s "$f" ]; then echo "$(secs "$(median <"$f")") s ($(wc -l <"$f") jobs)"; else echo "- (none)"; fi
+	}
 	mapfile -t v < <(vals e_med); row "edit job: total, median" "${v[@]}"
 	if [ "$gens" -ge 10 ]; then
 		s_g10() { sizelayers "${g10[$1]}"; }
@@ -352,16 +396,25 @@ if [ "$ci" != 1 ] && [ "$gens" -gt 1 ]; then
 	mapfile -t v < <(vals s_flat); row "same state committed once" "${v[@]}"
 	s_base() { sizelayers "${base[$1]}"; }
 	mapfile -t v < <(vals s_base); row "base committed once" "${v[@]}"
-	cmp() {
+	sizes() { # runtime -> "generation N, once, base" sizes
 		local n f b
 		read -r n _ <<<"${gN[$1]}"
 		read -r f _ <<<"${flat[$1]}"
 		read -r b _ <<<"${base[$1]}"
-		awk -v n="$n" -v f="$f" -v b="$b" 'BEGIN {
-			r = n / f; g = (f > b) ? (n - b) / (f - b) : 0
-			printf "%.3f (%s), above base %.2f\n", r, (r <= 1.10 ? "within 10 %" : "NOT within 10 %"), g }'
+		echo "$n $f $b"
 	}
-	mapfile -t v < <(vals cmp); row "g$gens / committed once" "${v[@]}"
+	c_whole() {
+		local n f b
+		read -r n f b <<<"$(sizes "$1")"
+		awk -v n="$n" -v f="$f" 'BEGIN {r = n / f; printf "%.3f (%s)\n", r, (r <= 1.10 ? "within 10 %" : "NOT within 10 %")}'
+	}
+	c_above() {
+		local n f b
+		read -r n f b <<<"$(sizes "$1")"
+		awk -v n="$n" -v f="$f" -v b="$b" 'BEGIN {if (f > b) printf "%.1f / %.1f MB\n", (n - b) / 1e6, (f - b) / 1e6; else print "-"}'
+	}
+	mapfile -t v < <(vals c_whole); row "g$gens / committed once" "${v[@]}"
+	mapfile -t v < <(vals c_above); row "above the base: g$gens / once" "${v[@]}"
 fi
 if [ "$ci" = 1 ]; then
 	for rt in "${runtimes[@]}"; do
