@@ -135,6 +135,8 @@ const (
 	CapCopy Capability = "copy"
 	// CapDiff: the driver implements ChangeChecker.
 	CapDiff Capability = "diff"
+	// CapRegistry: the driver implements RegistryClient.
+	CapRegistry Capability = "registry"
 )
 
 // ChangeChecker is implemented by drivers that can tell whether a
