@@ -2,12 +2,14 @@ package runtimetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -40,13 +42,15 @@ type harness struct {
 	base  string        // reference of the base image
 	image runtime.Image // the base image as inspected
 	bb    []byte        // Config.Busybox
+	// registry is Config.Registry, else the environment's RegistryEnv.
+	registry string
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), caseTimeout)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, id: randomID(), bb: cfg.Busybox}
+	h := &harness{t: t, ctx: ctx, id: randomID(), bb: cfg.Busybox, registry: cmp.Or(cfg.Registry, os.Getenv(RegistryEnv))}
 	h.rt = cfg.New(t)
 	require.NotNil(t, h.rt, "runtimetest: Config.New returned nil")
 	info, err := h.rt.Info(ctx)

@@ -3,6 +3,7 @@ package runtimetest
 import (
 	"bytes"
 	"slices"
+	"strings"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ var infoCases = []testCase{
 
 var knownCapabilities = []runtime.Capability{
 	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
-	runtime.CapDiff,
+	runtime.CapDiff, runtime.CapRegistry,
 }
 
 func testInfoSane(h *harness) {
@@ -93,6 +94,13 @@ func testUndeclaredCapabilities(h *harness) {
 		c, _ := h.mustSucceed(h.sh("true"))
 		_, err := cc.Changed(h.ctx, c.ID)
 		h.expect("Changed without "+string(runtime.CapDiff), err, runtime.ErrNotImplemented)
+	}
+	if rc, ok := h.rt.(runtime.RegistryClient); ok && !h.info.Has(runtime.CapRegistry) {
+		repo := unreachableRegistry + "/berth-conformance/" + h.id
+		_, err := rc.PushImage(h.ctx, h.base, repo+":t1", runtime.RegistryOptions{})
+		h.expect("PushImage without "+string(runtime.CapRegistry), err, runtime.ErrNotImplemented)
+		_, err = rc.PullDigest(h.ctx, repo+"@sha256:"+strings.Repeat("0", 64), runtime.RegistryOptions{})
+		h.expect("PullDigest without "+string(runtime.CapRegistry), err, runtime.ErrNotImplemented)
 	}
 	imgs, err := h.rt.ListImages(h.ctx, h.labels())
 	require.NoError(h.t, err, "ListImages")

@@ -39,6 +39,13 @@ type Config struct {
 	// from the host. A runtime that never executes it, such as the fake,
 	// may give any bytes, so that its suite needs no busybox on the host.
 	Busybox []byte
+
+	// Registry is the OCI registry ("host:port") the Registry cases push
+	// to and pull from, for a driver that declares runtime.CapRegistry;
+	// empty: the environment's RegistryEnv. A loopback registry needs no
+	// TLS (scripts/registry.sh starts one). Without either the cases skip,
+	// and fail in CI (CI=true).
+	Registry string
 }
 
 // group is a named set of cases, run as a subtest holding one subtest per
@@ -67,6 +74,7 @@ func groups() []group {
 		{"Commit", commitCases},
 		{"Copy", copyCases},
 		{"Diff", diffCases},
+		{"Registry", registryCases},
 		{"NotFound", notFoundCases},
 	}
 }
