@@ -36,7 +36,13 @@ func postgresStore(t *testing.T) string {
 	schema := "berth_core_" + hex.EncodeToString(b)
 	_, err = db.Exec("CREATE SCHEMA " + schema)
 	require.NoError(t, err, "create schema")
-	t.Cleanup(func() { db.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	t.Cleanup(func() {
+		// The cluster's schema, and its hosts' (schema_<instance ID>).
+		db.Exec(`DO $$ DECLARE n name; BEGIN
+			FOR n IN SELECT nspname FROM pg_namespace WHERE nspname = '` + schema + `' OR starts_with(nspname, '` + schema + `_') LOOP
+				EXECUTE format('DROP SCHEMA %I CASCADE', n);
+			END LOOP; END $$`)
+	})
 	u, err := url.Parse(base)
 	require.NoError(t, err)
 	q := u.Query()

@@ -106,7 +106,7 @@ func freshPostgres(t testing.TB) state {
 	schema := "berth_test_" + hex.EncodeToString(b)
 	_, err := pgDB.Exec("CREATE SCHEMA " + schema)
 	require.NoError(t, err, "create schema")
-	t.Cleanup(func() { pgDB.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	t.Cleanup(func() { dropSchemas(pgDB, schema) })
 	u, err := url.Parse(pgURL)
 	require.NoError(t, err, "parse %s", postgresEnv)
 	q := u.Query()
@@ -145,4 +145,24 @@ func knownVersion(s *Store) int {
 		return sqliteVersion
 	}
 	return postgresVersion
+}
+
+// dropSchemas drops the cluster schema cluster and its hosts' schemas
+// (cluster_<instance ID>).
+func dropSchemas(db *sql.DB, cluster string) {
+	rows, err := db.Query("SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')", cluster)
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		db.Exec("DROP SCHEMA " + pgx.Identifier{n}.Sanitize() + " CASCADE")
+	}
 }

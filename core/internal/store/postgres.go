@@ -2,13 +2,21 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -88,21 +96,78 @@ var postgresMigrations = []string{
 // postgresVersion is the schema version this package writes in PostgreSQL.
 var postgresVersion = len(postgresMigrations)
 
+// clusterMigrations are the migrations of the cluster's schema, which every
+// host sharing the database shares (see postgresBackend); versioned in its
+// table berth_cluster_schema like postgresMigrations in berth_schema.
+//
+// Version 1: the snapshot each work item shares through a registry.
+var clusterMigrations = []string{
+	sharedSnapshotsTable(`TEXT COLLATE "C"`, "BIGINT"),
+}
+
+// clusterVersion is the cluster schema's version this package writes.
+var clusterVersion = len(clusterMigrations)
+
+// sharedSnapshotsTable is the table of shared snapshots, in a backend's
+// types for keys and for times.
+func sharedSnapshotsTable(key, bigint string) string {
+	return `CREATE TABLE shared_snapshots (
+		project       ` + key + ` NOT NULL,
+		work_item     ` + key + ` NOT NULL,
+		generation    INTEGER NOT NULL,
+		repository    TEXT NOT NULL,
+		digest        TEXT NOT NULL,
+		base_image    TEXT NOT NULL,
+		base_image_id TEXT NOT NULL,
+		driver        TEXT NOT NULL,
+		host          TEXT NOT NULL,
+		size          ` + bigint + ` NOT NULL,
+		layers        INTEGER NOT NULL,
+		created       ` + bigint + ` NOT NULL,
+		last_used     ` + bigint + ` NOT NULL,
+		PRIMARY KEY (project, work_item)
+	);
+	CREATE INDEX shared_snapshots_created ON shared_snapshots (created);`
+}
+
 // migrateLock is the key of the transaction-level advisory lock under which
 // a store migrates a PostgreSQL database: hosts starting at once migrate one
 // after the other, and all but the first find nothing to do.
 const migrateLock = 0x62657274686d6967 // "berthmig"
 
 // postgresBackend keeps the state in a PostgreSQL database, which several
-// hosts may share. The schema's version is the one row of berth_schema.
+// hosts may share. Each host (a state directory) keeps what is its own (its
+// jobs and their records, the images on its engines) in a schema of its own,
+// named after the cluster's schema and the directory's instance ID, so that
+// no host ever reads another's jobs as its own, or reaps them. What the hosts
+// share is in the cluster's schema (the search_path of the URL, by default
+// "berth"): the snapshots shared through a registry. Every connection's
+// search_path is the host's schema, then the cluster's, so that each query is
+// written once for both backends. The schemas' versions are the one row of
+// berth_schema (the host's) and of berth_cluster_schema.
+//
+// Work items are locked across hosts with session advisory locks (see
+// lock), each held on a connection of its own for as long as the job runs:
+// a host that dies drops its connections, and PostgreSQL its locks.
 type postgresBackend struct {
-	name string // the URL without its password
+	name    string // the URL without its password
+	cluster string // the cluster's schema
+	host    string // this host's schema
+	id      string // this host's instance ID (its state directory's)
+	locks   *sql.DB
 }
 
-var _ backend = postgresBackend{}
+var _ backend = (*postgresBackend)(nil)
 
-// openPostgres opens the database rawURL names, through pgx.
-func openPostgres(rawURL string) (*sql.DB, backend, error) {
+// defaultCluster is the cluster's schema when the URL sets no search_path.
+const defaultCluster = "berth"
+
+// maxIdentifier is PostgreSQL's limit on a name's length, in bytes.
+const maxIdentifier = 63
+
+// openPostgres opens the database rawURL names, through pgx, for the state
+// directory dir.
+func openPostgres(rawURL, dir string) (*sql.DB, backend, error) {
 	name := "postgres"
 	if u, err := url.Parse(rawURL); err == nil {
 		name = u.Redacted()
@@ -112,16 +177,57 @@ func openPostgres(rawURL string) (*sql.DB, backend, error) {
 		// pgx's message leaves the password out.
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
+	cluster := defaultCluster
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		first, _, _ := strings.Cut(sp, ",")
+		cluster = strings.Trim(strings.TrimSpace(first), `"`)
+	}
+	id, err := dirInstanceID(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	host := cluster + "_" + id
+	if cluster == "" || len(host) > maxIdentifier {
+		return nil, nil, fmt.Errorf("store: %s: the schema of search_path, %q, must be 1 to %d bytes", name, cluster, maxIdentifier-1-len(id))
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{host}.Sanitize() + ", " + pgx.Identifier{cluster}.Sanitize()
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(4)
-	return db, postgresBackend{name: name}, nil
+	// The locks' connections: one per lock held, as many as jobs run.
+	locks := stdlib.OpenDB(*cfg)
+	locks.SetMaxIdleConns(4)
+	return db, &postgresBackend{name: name, cluster: cluster, host: host, id: id, locks: locks}, nil
 }
 
-func (b postgresBackend) String() string { return b.name }
+// dirInstanceID returns the instance ID of the state directory dir,
+// creating the directory and its ID the first time.
+func dirInstanceID(dir string) (string, error) {
+	file := filepath.Join(dir, instanceFile)
+	if id, ok := readInstanceFile(file); ok {
+		return id, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	if err := writeInstanceFile(file, hex.EncodeToString(b)); err != nil {
+		return "", fmt.Errorf("store: write %s: %w", file, err)
+	}
+	id, ok := readInstanceFile(file)
+	if !ok {
+		return "", fmt.Errorf("store: %s: no valid instance ID after writing it", file)
+	}
+	return id, nil
+}
+
+func (b *postgresBackend) String() string { return b.name }
 
 // rebind turns ?N into $N and each bare ? into the next $N.
-func (postgresBackend) rebind(query string) string {
+func (*postgresBackend) rebind(query string) string {
 	if !strings.Contains(query, "?") {
 		return query
 	}
@@ -147,27 +253,23 @@ func (postgresBackend) rebind(query string) string {
 // txOptions: SERIALIZABLE, so a transaction sees and writes the state as if
 // it ran alone, as SQLite's IMMEDIATE transactions do; one that loses a
 // conflict fails, and is run again (retry).
-func (postgresBackend) txOptions() *sql.TxOptions {
+func (*postgresBackend) txOptions() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelSerializable}
 }
 
 // retry: a serialization failure or a deadlock.
-func (postgresBackend) retry(err error) bool {
+func (*postgresBackend) retry(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-func (postgresBackend) prepares() bool { return false }
+func (*postgresBackend) prepares() bool { return false }
 
-func (b postgresBackend) migrate(ctx context.Context, s *Store) error {
-	var v int
-	err := s.db.QueryRowContext(ctx, "SELECT version FROM berth_schema").Scan(&v)
-	if err == nil && v == postgresVersion {
+func (b *postgresBackend) migrate(ctx context.Context, s *Store) error {
+	var v, cv int
+	err := s.db.QueryRowContext(ctx, "SELECT (SELECT version FROM berth_schema), (SELECT version FROM berth_cluster_schema)").Scan(&v, &cv)
+	if err == nil && v == postgresVersion && cv == clusterVersion {
 		return nil
-	}
-	var pe *pgconn.PgError
-	if err != nil && !errors.Is(err, sql.ErrNoRows) && !(errors.As(err, &pe) && pe.Code == "42P01") { // undefined_table
-		return fmt.Errorf("store: read schema version of %s: %w", b, err)
 	}
 	// DDL is transactional in PostgreSQL: a migration is all done or not
 	// at all.
@@ -179,33 +281,22 @@ func (b postgresBackend) migrate(ctx context.Context, s *Store) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 		return fmt.Errorf("store: migrate %s: %w", b, err)
 	}
-	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS berth_schema (version INTEGER NOT NULL)"); err != nil {
-		return fmt.Errorf("store: migrate %s: %w", b, err)
-	}
-	// Re-read under the lock: another host may have migrated.
-	v = 0
-	err = tx.QueryRowContext(ctx, "SELECT version FROM berth_schema").Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store: read schema version of %s: %w", b, err)
-	}
-	fresh := errors.Is(err, sql.ErrNoRows)
-	if v > postgresVersion {
-		return fmt.Errorf("%w (%s: version %d, known %d)", ErrNewerSchema, b, v, postgresVersion)
-	}
-	if v == postgresVersion {
-		return nil
-	}
-	for ; v < postgresVersion; v++ {
-		if _, err := tx.ExecContext(ctx, postgresMigrations[v]); err != nil {
-			return fmt.Errorf("store: migrate %s to version %d: %w", b, v+1, err)
+	// The cluster's schema first, then the host's: each migrated with its
+	// schema alone on the search_path, its statements written unqualified.
+	for _, m := range []struct {
+		schema, table string
+		migrations    []string
+	}{
+		{b.cluster, "berth_cluster_schema", clusterMigrations},
+		{b.host, "berth_schema", postgresMigrations},
+	} {
+		schema := pgx.Identifier{m.schema}.Sanitize()
+		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema+"; SET LOCAL search_path = "+schema); err != nil {
+			return fmt.Errorf("store: migrate %s: schema %s: %w", b, m.schema, err)
 		}
-	}
-	q := "UPDATE berth_schema SET version = $1"
-	if fresh {
-		q = "INSERT INTO berth_schema (version) VALUES ($1)"
-	}
-	if _, err := tx.ExecContext(ctx, q, postgresVersion); err != nil {
-		return fmt.Errorf("store: migrate %s: %w", b, err)
+		if err := migrateSchema(ctx, tx, b.String()+" (schema "+m.schema+")", m.table, m.migrations); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: migrate %s: %w", b, err)
@@ -213,8 +304,114 @@ func (b postgresBackend) migrate(ctx context.Context, s *Store) error {
 	return nil
 }
 
-// instanceID: the database's ID, seeded by the state directory's.
-func (postgresBackend) instanceID(ctx context.Context, s *Store) (string, error) {
-	seed, _ := readInstanceFile(filepath.Join(s.dir, instanceFile))
-	return s.dbInstanceID(ctx, seed)
+// migrateSchema brings the tables of the schema on tx's search_path to the
+// newest of migrations, recording the version in table.
+func migrateSchema(ctx context.Context, tx *sql.Tx, name, table string, migrations []string) error {
+	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (version INTEGER NOT NULL)"); err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	var v int
+	err := tx.QueryRowContext(ctx, "SELECT version FROM "+table).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: read schema version of %s: %w", name, err)
+	}
+	fresh := errors.Is(err, sql.ErrNoRows)
+	known := len(migrations)
+	if v > known {
+		return fmt.Errorf("%w (%s: version %d, known %d)", ErrNewerSchema, name, v, known)
+	}
+	if v == known && !fresh {
+		return nil
+	}
+	for ; v < known; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("store: migrate %s to version %d: %w", name, v+1, err)
+		}
+	}
+	q := "UPDATE " + table + " SET version = $1"
+	if fresh {
+		q = "INSERT INTO " + table + " (version) VALUES ($1)"
+	}
+	if _, err := tx.ExecContext(ctx, q, known); err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	return nil
+}
+
+// instanceID: the state directory's (it names the host's schema), mirrored
+// in the host's meta table.
+func (b *postgresBackend) instanceID(ctx context.Context, s *Store) (string, error) {
+	if err := s.setInstanceID(ctx, b.id); err != nil {
+		return "", err
+	}
+	return b.id, nil
+}
+
+func (b *postgresBackend) close() error { return b.locks.Close() }
+
+// lock takes the session advisory lock key on a connection of its own,
+// held until unlock: PostgreSQL drops it with the connection, so a host
+// that dies lets go of its work items. try gives up at once when another
+// session holds it.
+func (b *postgresBackend) lock(ctx context.Context, parts []string, try bool) (unlock func(), ok bool, err error) {
+	key := b.lockKey(parts)
+	conn, err := b.locks.Conn(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: lock: %w", err)
+	}
+	if try {
+		err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
+	} else {
+		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key)
+		ok = err == nil
+	}
+	if err == nil && ok && ctx.Err() != nil {
+		err = ctx.Err() // taken as ctx ended: let go at once
+	}
+	if err != nil {
+		// Whether or not the lock was granted meanwhile, the session ends
+		// with the connection, and the lock with it.
+		discard(conn)
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		return nil, false, fmt.Errorf("store: lock: %w", err)
+	}
+	if !ok {
+		conn.Close()
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var released bool
+			if err := conn.QueryRowContext(uctx, "SELECT pg_advisory_unlock($1)", key).Scan(&released); err != nil || !released {
+				discard(conn) // the session, and every lock it might hold, ends
+				return
+			}
+			conn.Close()
+		})
+	}, true, nil
+}
+
+// discard closes conn for good: the pool never hands it out again.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
+}
+
+// lockKey is the advisory lock key of parts in the cluster: its schema's
+// name and the parts, length-prefixed and hashed, so that two clusters in
+// one database never share a lock.
+func (b *postgresBackend) lockKey(parts []string) int64 {
+	h := sha256.New()
+	for _, p := range append([]string{b.cluster}, parts...) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }

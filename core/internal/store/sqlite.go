@@ -88,6 +88,9 @@ var sqliteMigrations = []string{
 	// Version 4: the pruning of the oldest ended records walks an index
 	// instead of sorting the whole history at every job's end.
 	`CREATE INDEX job_records_ended ON job_records (ended, id);`,
+	// Version 5: the snapshot each work item shares through a registry
+	// (in PostgreSQL, in the cluster's schema: see clusterMigrations).
+	sharedSnapshotsTable("TEXT", "INTEGER"),
 }
 
 // sqliteVersion is the schema version this package writes in SQLite.
@@ -136,6 +139,13 @@ func (sqliteBackend) txOptions() *sql.TxOptions { return nil }
 func (sqliteBackend) retry(error) bool { return false }
 
 func (sqliteBackend) prepares() bool { return true }
+
+// lock: no other host shares a SQLite state.
+func (sqliteBackend) lock(context.Context, []string, bool) (func(), bool, error) {
+	return func() {}, true, nil
+}
+
+func (sqliteBackend) close() error { return nil }
 
 // busyTimeout is how long a statement waits for another connection's lock.
 const busyTimeout = 10 * time.Second

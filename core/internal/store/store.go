@@ -53,6 +53,10 @@ type backend interface {
 	prepares() bool
 	// instanceID returns the ID of the state (see Store.InstanceID).
 	instanceID(ctx context.Context, s *Store) (string, error)
+	// lock takes the cluster-wide lock named by parts (see Store.Lock).
+	lock(ctx context.Context, parts []string, try bool) (unlock func(), ok bool, err error)
+	// close releases what the backend holds besides the database.
+	close() error
 }
 
 // Option configures Open.
@@ -94,7 +98,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	case o.url == "" || o.url == "sqlite":
 		db, b, err = openSQLite(dir)
 	case IsPostgres(o.url):
-		db, b, err = openPostgres(o.url)
+		db, b, err = openPostgres(o.url, dir)
 	default:
 		// The URL may hold a password: name its scheme only.
 		scheme, _, _ := strings.Cut(o.url, ":")
@@ -112,18 +116,14 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 }
 
 // InstanceID returns the ID of the state, creating it the first time.
-// Every process sharing the state gets the same ID.
+// Every process sharing the state directory gets the same ID.
 //
-// In SQLite, the ID belongs to the state directory: it lives in a file
-// beside the database (instanceFile), mirrored in the database, and the
-// file wins when they differ (a database made anew after the old one was
-// lost), so the snapshots made before are still berth's to collect.
-//
-// In PostgreSQL, the ID belongs to the database, which several hosts may
-// share: the first store to ask takes the ID of its state directory's file
-// if it has one (so a directory moved onto PostgreSQL keeps its snapshots,
-// which reconcile adopts), else a new one; the database's ID wins after
-// that, and the directory's file is left as it is.
+// The ID belongs to the state directory: it lives in a file beside the
+// database (instanceFile), mirrored in the database, and the file wins when
+// they differ (a database made anew after the old one was lost), so the
+// snapshots made before are still berth's to collect. In PostgreSQL it
+// also names the host's own schema (see postgresBackend): hosts sharing the
+// database each have theirs.
 func (s *Store) InstanceID(ctx context.Context) (string, error) { return s.b.instanceID(ctx, s) }
 
 // Close closes the database.
@@ -134,7 +134,30 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[string]*sql.Stmt{}
 	s.mu.Unlock()
-	return s.db.Close()
+	return errors.Join(s.db.Close(), s.b.close())
+}
+
+// Shared reports whether hosts other than this state directory's may share
+// the state (PostgreSQL): then work items are locked across hosts (Lock).
+func (s *Store) Shared() bool {
+	_, ok := s.b.(*postgresBackend)
+	return ok
+}
+
+// Lock takes the lock named by parts across every host sharing the state,
+// waiting as long as ctx allows, and holds it until unlock is called (or
+// the process dies). On a state no other host shares (SQLite, whose
+// processes share a state directory and lock its files) it returns at once:
+// there is no other host to keep out.
+func (s *Store) Lock(ctx context.Context, parts ...string) (unlock func(), err error) {
+	unlock, _, err = s.b.lock(ctx, parts, false)
+	return unlock, err
+}
+
+// TryLock takes the lock named by parts like Lock if no other holds it, and
+// reports ok false at once if one does.
+func (s *Store) TryLock(ctx context.Context, parts ...string) (unlock func(), ok bool, err error) {
+	return s.b.lock(ctx, parts, true)
 }
 
 // stmt returns query prepared, to run in tx when it is not nil.

@@ -182,36 +182,92 @@ func TestAdoptRacesKeepTheNewest(t *testing.T) {
 	})
 }
 
-// TestPostgresInstanceIDBelongsToTheDatabase: state directories sharing one
-// PostgreSQL database share its ID, which the first directory's own ID
-// seeded.
-func TestPostgresInstanceIDBelongsToTheDatabase(t *testing.T) {
+// TestPostgresHostsKeepTheirOwn: state directories sharing one PostgreSQL
+// database are hosts of one cluster: each keeps its own ID and its own jobs
+// (no host reads another's as its own), and their stores see one another's
+// locks.
+func TestPostgresHostsKeepTheirOwn(t *testing.T) {
 	ctx := context.Background()
 	a := postgresKind.fresh(t)
 	const idA = "00112233aabbccdd"
 	require.NoError(t, os.WriteFile(filepath.Join(a.dir, instanceFile), []byte(idA+"\n"), 0o600))
-	id, err := a.open(t).InstanceID(ctx)
+	sa := a.open(t)
+	id, err := sa.InstanceID(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, idA, id, "the first directory's ID seeds the database's")
+	assert.Equal(t, idA, id, "the directory's ID")
 
 	b := state{dir: t.TempDir(), opts: a.opts}
-	require.NoError(t, os.WriteFile(filepath.Join(b.dir, instanceFile), []byte("ffeeddccbbaa9988\n"), 0o600))
-	id, err = b.open(t).InstanceID(ctx)
+	sb := b.open(t)
+	idB, err := sb.InstanceID(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, idA, id, "a second directory on the database")
+	assert.True(t, validInstanceID(idB), "made ID %q", idB)
+	assert.NotEqual(t, idA, idB, "two hosts share an ID")
+	again, err := b.open(t).InstanceID(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, idB, again, "ID after reopen")
 
-	// A fresh database with no directory ID makes one.
-	c := postgresKind.fresh(t)
-	id, err = c.open(t).InstanceID(ctx)
+	require.NoError(t, sa.AddJob(ctx, Job{ID: "ja", Runtime: "fake", Project: "p", WorkItem: "w", Started: time.Now()}))
+	jobs, err := sb.Jobs(ctx)
 	require.NoError(t, err)
-	assert.True(t, validInstanceID(id), "made ID %q", id)
-	again, err := c.open(t).InstanceID(ctx)
+	assert.Empty(t, jobs, "host B sees host A's jobs")
+	jobs, err = sa.Jobs(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, id, again, "ID after reopen")
+	assert.Len(t, jobs, 1, "host A's own jobs")
+
+	assert.True(t, sa.Shared(), "a PostgreSQL store is shared")
+	unlock, err := sa.Lock(ctx, "item", "p", "w")
+	require.NoError(t, err)
+	_, ok, err := sb.TryLock(ctx, "item", "p", "w")
+	require.NoError(t, err)
+	assert.False(t, ok, "host B took the work item host A holds")
+	other, ok, err := sb.TryLock(ctx, "item", "p", "other")
+	require.NoError(t, err)
+	require.True(t, ok, "another work item")
+	other()
+	unlock()
+	unlockB, ok, err := sb.TryLock(ctx, "item", "p", "w")
+	require.NoError(t, err)
+	require.True(t, ok, "host B after host A let go")
+
+	// A lock waited for with a deadline gives up, and one whose holder's
+	// session ends (as when its process dies) is free.
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = sa.Lock(tctx, "item", "p", "w")
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock past its deadline")
+	done := make(chan error, 1)
+	go func() {
+		unlock, err := sa.Lock(ctx, "item", "p", "w")
+		if err == nil {
+			unlock()
+		}
+		done <- err
+	}()
+	_ = unlockB
+	key := uint64(sb.b.(*postgresBackend).lockKey([]string{"item", "p", "w"}))
+	var pid int
+	require.NoError(t, pgDB.QueryRow("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2",
+		int64(key>>32), int64(key&0xffffffff)).Scan(&pid), "the session holding host B's lock")
+	_, err = pgDB.Exec("SELECT pg_terminate_backend($1)", pid)
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.NoError(t, err, "Lock once the holder's store closed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock of a closed store is still held")
+	}
+}
+
+func TestSQLiteLocksAreLocal(t *testing.T) {
+	s := sqliteKind.fresh(t).open(t)
+	assert.False(t, s.Shared(), "a SQLite store is shared")
+	unlock, err := s.Lock(context.Background(), "item", "p", "w")
+	require.NoError(t, err)
+	unlock()
 }
 
 func TestPostgresRebind(t *testing.T) {
-	var b postgresBackend
+	var b *postgresBackend
 	for in, want := range map[string]string{
 		"SELECT 1":                               "SELECT 1",
 		"a = ? AND b IN (?,?)":                   "a = $1 AND b IN ($2,$3)",
@@ -220,4 +276,68 @@ func TestPostgresRebind(t *testing.T) {
 	} {
 		assert.Equal(t, want, b.rebind(in), "rebind(%q)", in)
 	}
+}
+
+// TestSharedSnapshots: a work item's shared snapshot keeps the newest
+// generation, reports the one it replaced, and is seen by every host of
+// the cluster.
+func TestSharedSnapshots(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kind) {
+		ctx := context.Background()
+		st := k.fresh(t)
+		a := st.open(t)
+		b := a
+		if k.name == "postgres" {
+			b = state{dir: t.TempDir(), opts: st.opts}.open(t) // another host
+		}
+		now := time.Unix(1700000000, 0)
+		g := func(gen int, digest string) Shared {
+			return Shared{Project: "p", WorkItem: "w", Generation: gen, Repository: "127.0.0.1:5000/berth",
+				Digest: digest, BaseImage: "base", BaseImageID: "sha256:b", Driver: "docker", Host: "h",
+				Size: 10, Layers: 2, Created: now.Add(time.Duration(gen) * time.Minute), LastUsed: now}
+		}
+		_, found, err := b.LookupShared(ctx, "p", "w")
+		require.NoError(t, err)
+		require.False(t, found, "a shared snapshot before any")
+		stored, _, replaced, err := a.PutShared(ctx, g(1, "sha256:1"))
+		require.NoError(t, err)
+		require.True(t, stored)
+		require.False(t, replaced)
+		sh, found, err := b.LookupShared(ctx, "p", "w")
+		require.NoError(t, err)
+		require.True(t, found, "host B sees host A's shared snapshot")
+		assert.Equal(t, g(1, "sha256:1"), sh)
+		assert.Equal(t, "127.0.0.1:5000/berth@sha256:1", sh.Ref())
+
+		stored, old, replaced, err := b.PutShared(ctx, g(2, "sha256:2"))
+		require.NoError(t, err)
+		require.True(t, stored && replaced, "a newer generation")
+		assert.Equal(t, "sha256:1", old.Digest, "the one replaced")
+		stored, _, _, err = a.PutShared(ctx, g(2, "sha256:other"))
+		require.NoError(t, err)
+		assert.False(t, stored, "the same generation again")
+
+		require.NoError(t, a.TouchShared(ctx, "p", "w", "sha256:2", now.Add(time.Hour)))
+		list, err := b.ListShared(ctx, "", time.Time{})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, now.Add(time.Hour), list[0].LastUsed, "last used")
+		list, err = b.ListShared(ctx, "p", now.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.Empty(t, list, "made before generation 2")
+		list, err = b.ListShared(ctx, "other", time.Time{})
+		require.NoError(t, err)
+		assert.Empty(t, list, "another project's")
+
+		_, found, err = a.RemoveShared(ctx, "p", "w", "sha256:1")
+		require.NoError(t, err)
+		assert.False(t, found, "removed by an old digest")
+		sh, found, err = a.RemoveShared(ctx, "p", "w", "sha256:2")
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, 2, sh.Generation)
+		_, found, err = b.LookupShared(ctx, "p", "w")
+		require.NoError(t, err)
+		assert.False(t, found, "after removal")
+	})
 }
