@@ -23,9 +23,10 @@ type client struct {
 }
 
 var (
-	_ runtime.Runtime       = (*client)(nil)
-	_ runtime.ImageCopier   = (*client)(nil)
-	_ runtime.ChangeChecker = (*client)(nil)
+	_ runtime.Runtime        = (*client)(nil)
+	_ runtime.ImageCopier    = (*client)(nil)
+	_ runtime.ChangeChecker  = (*client)(nil)
+	_ runtime.RegistryClient = (*client)(nil)
 )
 
 func newClient(conn grpc.ClientConnInterface) *client {
@@ -189,6 +190,22 @@ func (c *client) Changed(ctx context.Context, id string) (bool, error) {
 		return false, fromStatus(ctx, err)
 	}
 	return resp.GetChanged(), nil
+}
+
+func (c *client) PushImage(ctx context.Context, ref, dest string, opts runtime.RegistryOptions) (string, error) {
+	resp, err := c.rpc.PushImage(ctx, &pb.PushImageRequest{Ref: ref, Dest: dest, Options: toRegistryOptions(opts)})
+	if err != nil {
+		return "", fromStatus(ctx, err)
+	}
+	return resp.GetDigest(), nil
+}
+
+func (c *client) PullDigest(ctx context.Context, src string, opts runtime.RegistryOptions) (runtime.Image, error) {
+	resp, err := c.rpc.PullDigest(ctx, &pb.PullDigestRequest{Src: src, Options: toRegistryOptions(opts)})
+	if err != nil {
+		return runtime.Image{}, fromStatus(ctx, err)
+	}
+	return fromImage(resp.GetImage()), nil
 }
 
 func (c *client) Remove(ctx context.Context, id string) error {

@@ -105,6 +105,14 @@ func fromImages(is []*pb.Image) []runtime.Image {
 	return out
 }
 
+func toRegistryOptions(o runtime.RegistryOptions) *pb.RegistryOptions {
+	return &pb.RegistryOptions{Username: o.Username, Password: o.Password, Insecure: o.Insecure}
+}
+
+func fromRegistryOptions(o *pb.RegistryOptions) runtime.RegistryOptions {
+	return runtime.RegistryOptions{Username: o.GetUsername(), Password: o.GetPassword(), Insecure: o.GetInsecure()}
+}
+
 func toContainer(c runtime.Container) *pb.Container {
 	return &pb.Container{
 		Id:      c.ID,

@@ -165,6 +165,31 @@ func (d *Driver) Changed(ctx context.Context, id string) (bool, error) {
 	})
 }
 
+// PushImage implements runtime.RegistryClient; a driver that does not
+// implement it answers runtime.ErrNotImplemented. It is never retried: a
+// relaunched driver would not know what the lost one left half done.
+func (d *Driver) PushImage(ctx context.Context, ref, dest string, opts runtime.RegistryOptions) (string, error) {
+	return call(ctx, d, false, func(rt runtime.Runtime) (string, error) {
+		rc, ok := rt.(runtime.RegistryClient)
+		if !ok {
+			return "", fmt.Errorf("push image: %w", runtime.ErrNotImplemented)
+		}
+		return rc.PushImage(ctx, ref, dest, opts)
+	})
+}
+
+// PullDigest implements runtime.RegistryClient; a driver that does not
+// implement it answers runtime.ErrNotImplemented.
+func (d *Driver) PullDigest(ctx context.Context, src string, opts runtime.RegistryOptions) (runtime.Image, error) {
+	return call(ctx, d, false, func(rt runtime.Runtime) (runtime.Image, error) {
+		rc, ok := rt.(runtime.RegistryClient)
+		if !ok {
+			return runtime.Image{}, fmt.Errorf("pull digest: %w", runtime.ErrNotImplemented)
+		}
+		return rc.PullDigest(ctx, src, opts)
+	})
+}
+
 // Remove implements runtime.Runtime.
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	return call0(ctx, d, false, func(rt runtime.Runtime) error { return rt.Remove(ctx, id) })

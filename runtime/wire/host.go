@@ -77,9 +77,10 @@ type Driver struct {
 }
 
 var (
-	_ runtime.Runtime       = (*Driver)(nil)
-	_ runtime.ImageCopier   = (*Driver)(nil)
-	_ runtime.ChangeChecker = (*Driver)(nil)
+	_ runtime.Runtime        = (*Driver)(nil)
+	_ runtime.ImageCopier    = (*Driver)(nil)
+	_ runtime.ChangeChecker  = (*Driver)(nil)
+	_ runtime.RegistryClient = (*Driver)(nil)
 )
 
 // Open finds the driver binary cfg names, checks its checksum, starts it and

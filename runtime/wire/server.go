@@ -199,6 +199,34 @@ func (s *server) Changed(ctx context.Context, req *pb.ChangedRequest) (*pb.Chang
 	return &pb.ChangedResponse{Changed: changed}, nil
 }
 
+// PushImage serves a driver that implements runtime.RegistryClient, and
+// answers runtime.ErrNotImplemented for one that does not.
+func (s *server) PushImage(ctx context.Context, req *pb.PushImageRequest) (*pb.PushImageResponse, error) {
+	rc, ok := s.impl.(runtime.RegistryClient)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("push image: %w", runtime.ErrNotImplemented))
+	}
+	digest, err := rc.PushImage(ctx, req.GetRef(), req.GetDest(), fromRegistryOptions(req.GetOptions()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PushImageResponse{Digest: digest}, nil
+}
+
+// PullDigest serves a driver that implements runtime.RegistryClient, and
+// answers runtime.ErrNotImplemented for one that does not.
+func (s *server) PullDigest(ctx context.Context, req *pb.PullDigestRequest) (*pb.PullDigestResponse, error) {
+	rc, ok := s.impl.(runtime.RegistryClient)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("pull digest: %w", runtime.ErrNotImplemented))
+	}
+	img, err := rc.PullDigest(ctx, req.GetSrc(), fromRegistryOptions(req.GetOptions()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PullDigestResponse{Image: toImage(img)}, nil
+}
+
 func (s *server) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	if err := s.impl.Remove(ctx, req.GetId()); err != nil {
 		return nil, toStatus(err)

@@ -2007,6 +2007,267 @@ func (x *ChangedResponse) GetChanged() bool {
 	return false
 }
 
+// RegistryOptions are runtime.RegistryOptions: how to reach a registry.
+type RegistryOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Insecure      bool                   `protobuf:"varint,3,opt,name=insecure,proto3" json:"insecure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryOptions) Reset() {
+	*x = RegistryOptions{}
+	mi := &file_runtime_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryOptions) ProtoMessage() {}
+
+func (x *RegistryOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryOptions.ProtoReflect.Descriptor instead.
+func (*RegistryOptions) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RegistryOptions) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryOptions) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RegistryOptions) GetInsecure() bool {
+	if x != nil {
+		return x.Insecure
+	}
+	return false
+}
+
+type PushImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Dest          string                 `protobuf:"bytes,2,opt,name=dest,proto3" json:"dest,omitempty"`
+	Options       *RegistryOptions       `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushImageRequest) Reset() {
+	*x = PushImageRequest{}
+	mi := &file_runtime_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushImageRequest) ProtoMessage() {}
+
+func (x *PushImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushImageRequest.ProtoReflect.Descriptor instead.
+func (*PushImageRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PushImageRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PushImageRequest) GetDest() string {
+	if x != nil {
+		return x.Dest
+	}
+	return ""
+}
+
+func (x *PushImageRequest) GetOptions() *RegistryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type PushImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushImageResponse) Reset() {
+	*x = PushImageResponse{}
+	mi := &file_runtime_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushImageResponse) ProtoMessage() {}
+
+func (x *PushImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushImageResponse.ProtoReflect.Descriptor instead.
+func (*PushImageResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PushImageResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type PullDigestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           string                 `protobuf:"bytes,1,opt,name=src,proto3" json:"src,omitempty"`
+	Options       *RegistryOptions       `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullDigestRequest) Reset() {
+	*x = PullDigestRequest{}
+	mi := &file_runtime_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullDigestRequest) ProtoMessage() {}
+
+func (x *PullDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullDigestRequest.ProtoReflect.Descriptor instead.
+func (*PullDigestRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PullDigestRequest) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *PullDigestRequest) GetOptions() *RegistryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type PullDigestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullDigestResponse) Reset() {
+	*x = PullDigestResponse{}
+	mi := &file_runtime_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullDigestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullDigestResponse) ProtoMessage() {}
+
+func (x *PullDigestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullDigestResponse.ProtoReflect.Descriptor instead.
+func (*PullDigestResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PullDigestResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
 type RemoveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2016,7 +2277,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2289,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2302,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RemoveRequest) GetId() string {
@@ -2059,7 +2320,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2332,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2345,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{43}
 }
 
 type InspectContainerRequest struct {
@@ -2096,7 +2357,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2369,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2382,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{39}
+	return file_runtime_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -2140,7 +2401,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2413,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2426,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{40}
+	return file_runtime_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -2185,7 +2446,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2458,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2471,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{41}
+	return file_runtime_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListContainersRequest) GetFilter() map[string]string {
@@ -2229,7 +2490,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_runtime_proto_msgTypes[42]
+	mi := &file_runtime_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2502,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[42]
+	mi := &file_runtime_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2515,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{42}
+	return file_runtime_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -2402,7 +2663,22 @@ const file_runtime_proto_rawDesc = "" +
 	"\x0eChangedRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"+\n" +
 	"\x0fChangedResponse\x12\x18\n" +
-	"\achanged\x18\x01 \x01(\bR\achanged\"\x1f\n" +
+	"\achanged\x18\x01 \x01(\bR\achanged\"e\n" +
+	"\x0fRegistryOptions\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1a\n" +
+	"\binsecure\x18\x03 \x01(\bR\binsecure\"u\n" +
+	"\x10PushImageRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
+	"\x04dest\x18\x02 \x01(\tR\x04dest\x12;\n" +
+	"\aoptions\x18\x03 \x01(\v2!.berth.runtime.v1.RegistryOptionsR\aoptions\"+\n" +
+	"\x11PushImageResponse\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\"b\n" +
+	"\x11PullDigestRequest\x12\x10\n" +
+	"\x03src\x18\x01 \x01(\tR\x03src\x12;\n" +
+	"\aoptions\x18\x02 \x01(\v2!.berth.runtime.v1.RegistryOptionsR\aoptions\"C\n" +
+	"\x12PullDigestResponse\x12-\n" +
+	"\x05image\x18\x01 \x01(\v2\x17.berth.runtime.v1.ImageR\x05image\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
 	"\x0eRemoveResponse\")\n" +
@@ -2418,8 +2694,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x16ListContainersResponse\x12;\n" +
 	"\n" +
 	"containers\x18\x01 \x03(\v2\x1b.berth.runtime.v1.ContainerR\n" +
-	"containers2\xfe\n" +
-	"\n" +
+	"containers2\xad\f\n" +
 	"\aRuntime\x12E\n" +
 	"\x04Info\x12\x1d.berth.runtime.v1.InfoRequest\x1a\x1e.berth.runtime.v1.InfoResponse\x12E\n" +
 	"\x04Ping\x12\x1d.berth.runtime.v1.PingRequest\x1a\x1e.berth.runtime.v1.PingResponse\x12]\n" +
@@ -2435,7 +2710,10 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04Logs\x12\x1d.berth.runtime.v1.LogsRequest\x1a\x1a.berth.runtime.v1.LogChunk0\x01\x12K\n" +
 	"\x06Commit\x12\x1f.berth.runtime.v1.CommitRequest\x1a .berth.runtime.v1.CommitResponse\x12T\n" +
 	"\tCopyImage\x12\".berth.runtime.v1.CopyImageRequest\x1a#.berth.runtime.v1.CopyImageResponse\x12N\n" +
-	"\aChanged\x12 .berth.runtime.v1.ChangedRequest\x1a!.berth.runtime.v1.ChangedResponse\x12K\n" +
+	"\aChanged\x12 .berth.runtime.v1.ChangedRequest\x1a!.berth.runtime.v1.ChangedResponse\x12T\n" +
+	"\tPushImage\x12\".berth.runtime.v1.PushImageRequest\x1a#.berth.runtime.v1.PushImageResponse\x12W\n" +
+	"\n" +
+	"PullDigest\x12#.berth.runtime.v1.PullDigestRequest\x1a$.berth.runtime.v1.PullDigestResponse\x12K\n" +
 	"\x06Remove\x12\x1f.berth.runtime.v1.RemoveRequest\x1a .berth.runtime.v1.RemoveResponse\x12i\n" +
 	"\x10InspectContainer\x12).berth.runtime.v1.InspectContainerRequest\x1a*.berth.runtime.v1.InspectContainerResponse\x12c\n" +
 	"\x0eListContainers\x12'.berth.runtime.v1.ListContainersRequest\x1a(.berth.runtime.v1.ListContainersResponse2a\n" +
@@ -2455,7 +2733,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_runtime_proto_goTypes = []any{
 	(LogChunk_Stream)(0),             // 0: berth.runtime.v1.LogChunk.Stream
 	(*HandshakeRequest)(nil),         // 1: berth.runtime.v1.HandshakeRequest
@@ -2495,88 +2773,100 @@ var file_runtime_proto_goTypes = []any{
 	(*CopyImageResponse)(nil),        // 35: berth.runtime.v1.CopyImageResponse
 	(*ChangedRequest)(nil),           // 36: berth.runtime.v1.ChangedRequest
 	(*ChangedResponse)(nil),          // 37: berth.runtime.v1.ChangedResponse
-	(*RemoveRequest)(nil),            // 38: berth.runtime.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 39: berth.runtime.v1.RemoveResponse
-	(*InspectContainerRequest)(nil),  // 40: berth.runtime.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 41: berth.runtime.v1.InspectContainerResponse
-	(*ListContainersRequest)(nil),    // 42: berth.runtime.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 43: berth.runtime.v1.ListContainersResponse
-	nil,                              // 44: berth.runtime.v1.Image.LabelsEntry
-	nil,                              // 45: berth.runtime.v1.Container.LabelsEntry
-	nil,                              // 46: berth.runtime.v1.ContainerSpec.LabelsEntry
-	nil,                              // 47: berth.runtime.v1.ListImagesRequest.FilterEntry
-	nil,                              // 48: berth.runtime.v1.CommitRequest.LabelsEntry
-	nil,                              // 49: berth.runtime.v1.CopyImageRequest.LabelsEntry
-	nil,                              // 50: berth.runtime.v1.ListContainersRequest.FilterEntry
-	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 52: google.protobuf.Duration
+	(*RegistryOptions)(nil),          // 38: berth.runtime.v1.RegistryOptions
+	(*PushImageRequest)(nil),         // 39: berth.runtime.v1.PushImageRequest
+	(*PushImageResponse)(nil),        // 40: berth.runtime.v1.PushImageResponse
+	(*PullDigestRequest)(nil),        // 41: berth.runtime.v1.PullDigestRequest
+	(*PullDigestResponse)(nil),       // 42: berth.runtime.v1.PullDigestResponse
+	(*RemoveRequest)(nil),            // 43: berth.runtime.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 44: berth.runtime.v1.RemoveResponse
+	(*InspectContainerRequest)(nil),  // 45: berth.runtime.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 46: berth.runtime.v1.InspectContainerResponse
+	(*ListContainersRequest)(nil),    // 47: berth.runtime.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 48: berth.runtime.v1.ListContainersResponse
+	nil,                              // 49: berth.runtime.v1.Image.LabelsEntry
+	nil,                              // 50: berth.runtime.v1.Container.LabelsEntry
+	nil,                              // 51: berth.runtime.v1.ContainerSpec.LabelsEntry
+	nil,                              // 52: berth.runtime.v1.ListImagesRequest.FilterEntry
+	nil,                              // 53: berth.runtime.v1.CommitRequest.LabelsEntry
+	nil,                              // 54: berth.runtime.v1.CopyImageRequest.LabelsEntry
+	nil,                              // 55: berth.runtime.v1.ListContainersRequest.FilterEntry
+	(*timestamppb.Timestamp)(nil),    // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 57: google.protobuf.Duration
 }
 var file_runtime_proto_depIdxs = []int32{
-	44, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
-	51, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
-	45, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
-	51, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
-	46, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
+	49, // 0: berth.runtime.v1.Image.labels:type_name -> berth.runtime.v1.Image.LabelsEntry
+	56, // 1: berth.runtime.v1.Image.created:type_name -> google.protobuf.Timestamp
+	50, // 2: berth.runtime.v1.Container.labels:type_name -> berth.runtime.v1.Container.LabelsEntry
+	56, // 3: berth.runtime.v1.Container.created:type_name -> google.protobuf.Timestamp
+	51, // 4: berth.runtime.v1.ContainerSpec.labels:type_name -> berth.runtime.v1.ContainerSpec.LabelsEntry
 	4,  // 5: berth.runtime.v1.InfoResponse.info:type_name -> berth.runtime.v1.Info
 	5,  // 6: berth.runtime.v1.InspectImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 7: berth.runtime.v1.PullImageResponse.image:type_name -> berth.runtime.v1.Image
 	5,  // 8: berth.runtime.v1.LoadImageResponse.images:type_name -> berth.runtime.v1.Image
-	47, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
+	52, // 9: berth.runtime.v1.ListImagesRequest.filter:type_name -> berth.runtime.v1.ListImagesRequest.FilterEntry
 	5,  // 10: berth.runtime.v1.ListImagesResponse.images:type_name -> berth.runtime.v1.Image
 	7,  // 11: berth.runtime.v1.RunRequest.spec:type_name -> berth.runtime.v1.ContainerSpec
 	6,  // 12: berth.runtime.v1.RunResponse.container:type_name -> berth.runtime.v1.Container
 	8,  // 13: berth.runtime.v1.WaitResponse.status:type_name -> berth.runtime.v1.ExitStatus
-	52, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
+	57, // 14: berth.runtime.v1.StopRequest.grace:type_name -> google.protobuf.Duration
 	0,  // 15: berth.runtime.v1.LogChunk.stream:type_name -> berth.runtime.v1.LogChunk.Stream
-	48, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
+	53, // 16: berth.runtime.v1.CommitRequest.labels:type_name -> berth.runtime.v1.CommitRequest.LabelsEntry
 	9,  // 17: berth.runtime.v1.CommitRequest.changes:type_name -> berth.runtime.v1.ConfigChanges
 	5,  // 18: berth.runtime.v1.CommitResponse.image:type_name -> berth.runtime.v1.Image
-	49, // 19: berth.runtime.v1.CopyImageRequest.labels:type_name -> berth.runtime.v1.CopyImageRequest.LabelsEntry
+	54, // 19: berth.runtime.v1.CopyImageRequest.labels:type_name -> berth.runtime.v1.CopyImageRequest.LabelsEntry
 	5,  // 20: berth.runtime.v1.CopyImageResponse.image:type_name -> berth.runtime.v1.Image
-	6,  // 21: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
-	50, // 22: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
-	6,  // 23: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
-	10, // 24: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
-	12, // 25: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
-	14, // 26: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
-	16, // 27: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
-	18, // 28: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
-	20, // 29: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
-	22, // 30: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
-	24, // 31: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
-	26, // 32: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
-	28, // 33: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
-	30, // 34: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
-	32, // 35: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
-	34, // 36: berth.runtime.v1.Runtime.CopyImage:input_type -> berth.runtime.v1.CopyImageRequest
-	36, // 37: berth.runtime.v1.Runtime.Changed:input_type -> berth.runtime.v1.ChangedRequest
-	38, // 38: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
-	40, // 39: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
-	42, // 40: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
-	1,  // 41: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
-	11, // 42: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
-	13, // 43: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
-	15, // 44: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
-	17, // 45: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
-	19, // 46: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
-	21, // 47: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
-	23, // 48: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
-	25, // 49: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
-	27, // 50: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
-	29, // 51: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
-	31, // 52: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
-	33, // 53: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
-	35, // 54: berth.runtime.v1.Runtime.CopyImage:output_type -> berth.runtime.v1.CopyImageResponse
-	37, // 55: berth.runtime.v1.Runtime.Changed:output_type -> berth.runtime.v1.ChangedResponse
-	39, // 56: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
-	41, // 57: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
-	43, // 58: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
-	2,  // 59: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
-	42, // [42:60] is the sub-list for method output_type
-	24, // [24:42] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	38, // 21: berth.runtime.v1.PushImageRequest.options:type_name -> berth.runtime.v1.RegistryOptions
+	38, // 22: berth.runtime.v1.PullDigestRequest.options:type_name -> berth.runtime.v1.RegistryOptions
+	5,  // 23: berth.runtime.v1.PullDigestResponse.image:type_name -> berth.runtime.v1.Image
+	6,  // 24: berth.runtime.v1.InspectContainerResponse.container:type_name -> berth.runtime.v1.Container
+	55, // 25: berth.runtime.v1.ListContainersRequest.filter:type_name -> berth.runtime.v1.ListContainersRequest.FilterEntry
+	6,  // 26: berth.runtime.v1.ListContainersResponse.containers:type_name -> berth.runtime.v1.Container
+	10, // 27: berth.runtime.v1.Runtime.Info:input_type -> berth.runtime.v1.InfoRequest
+	12, // 28: berth.runtime.v1.Runtime.Ping:input_type -> berth.runtime.v1.PingRequest
+	14, // 29: berth.runtime.v1.Runtime.InspectImage:input_type -> berth.runtime.v1.InspectImageRequest
+	16, // 30: berth.runtime.v1.Runtime.PullImage:input_type -> berth.runtime.v1.PullImageRequest
+	18, // 31: berth.runtime.v1.Runtime.LoadImage:input_type -> berth.runtime.v1.LoadImageChunk
+	20, // 32: berth.runtime.v1.Runtime.RemoveImage:input_type -> berth.runtime.v1.RemoveImageRequest
+	22, // 33: berth.runtime.v1.Runtime.ListImages:input_type -> berth.runtime.v1.ListImagesRequest
+	24, // 34: berth.runtime.v1.Runtime.Run:input_type -> berth.runtime.v1.RunRequest
+	26, // 35: berth.runtime.v1.Runtime.Wait:input_type -> berth.runtime.v1.WaitRequest
+	28, // 36: berth.runtime.v1.Runtime.Stop:input_type -> berth.runtime.v1.StopRequest
+	30, // 37: berth.runtime.v1.Runtime.Logs:input_type -> berth.runtime.v1.LogsRequest
+	32, // 38: berth.runtime.v1.Runtime.Commit:input_type -> berth.runtime.v1.CommitRequest
+	34, // 39: berth.runtime.v1.Runtime.CopyImage:input_type -> berth.runtime.v1.CopyImageRequest
+	36, // 40: berth.runtime.v1.Runtime.Changed:input_type -> berth.runtime.v1.ChangedRequest
+	39, // 41: berth.runtime.v1.Runtime.PushImage:input_type -> berth.runtime.v1.PushImageRequest
+	41, // 42: berth.runtime.v1.Runtime.PullDigest:input_type -> berth.runtime.v1.PullDigestRequest
+	43, // 43: berth.runtime.v1.Runtime.Remove:input_type -> berth.runtime.v1.RemoveRequest
+	45, // 44: berth.runtime.v1.Runtime.InspectContainer:input_type -> berth.runtime.v1.InspectContainerRequest
+	47, // 45: berth.runtime.v1.Runtime.ListContainers:input_type -> berth.runtime.v1.ListContainersRequest
+	1,  // 46: berth.runtime.v1.Handshake.Handshake:input_type -> berth.runtime.v1.HandshakeRequest
+	11, // 47: berth.runtime.v1.Runtime.Info:output_type -> berth.runtime.v1.InfoResponse
+	13, // 48: berth.runtime.v1.Runtime.Ping:output_type -> berth.runtime.v1.PingResponse
+	15, // 49: berth.runtime.v1.Runtime.InspectImage:output_type -> berth.runtime.v1.InspectImageResponse
+	17, // 50: berth.runtime.v1.Runtime.PullImage:output_type -> berth.runtime.v1.PullImageResponse
+	19, // 51: berth.runtime.v1.Runtime.LoadImage:output_type -> berth.runtime.v1.LoadImageResponse
+	21, // 52: berth.runtime.v1.Runtime.RemoveImage:output_type -> berth.runtime.v1.RemoveImageResponse
+	23, // 53: berth.runtime.v1.Runtime.ListImages:output_type -> berth.runtime.v1.ListImagesResponse
+	25, // 54: berth.runtime.v1.Runtime.Run:output_type -> berth.runtime.v1.RunResponse
+	27, // 55: berth.runtime.v1.Runtime.Wait:output_type -> berth.runtime.v1.WaitResponse
+	29, // 56: berth.runtime.v1.Runtime.Stop:output_type -> berth.runtime.v1.StopResponse
+	31, // 57: berth.runtime.v1.Runtime.Logs:output_type -> berth.runtime.v1.LogChunk
+	33, // 58: berth.runtime.v1.Runtime.Commit:output_type -> berth.runtime.v1.CommitResponse
+	35, // 59: berth.runtime.v1.Runtime.CopyImage:output_type -> berth.runtime.v1.CopyImageResponse
+	37, // 60: berth.runtime.v1.Runtime.Changed:output_type -> berth.runtime.v1.ChangedResponse
+	40, // 61: berth.runtime.v1.Runtime.PushImage:output_type -> berth.runtime.v1.PushImageResponse
+	42, // 62: berth.runtime.v1.Runtime.PullDigest:output_type -> berth.runtime.v1.PullDigestResponse
+	44, // 63: berth.runtime.v1.Runtime.Remove:output_type -> berth.runtime.v1.RemoveResponse
+	46, // 64: berth.runtime.v1.Runtime.InspectContainer:output_type -> berth.runtime.v1.InspectContainerResponse
+	48, // 65: berth.runtime.v1.Runtime.ListContainers:output_type -> berth.runtime.v1.ListContainersResponse
+	2,  // 66: berth.runtime.v1.Handshake.Handshake:output_type -> berth.runtime.v1.HandshakeResponse
+	47, // [47:67] is the sub-list for method output_type
+	27, // [27:47] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -2590,7 +2880,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

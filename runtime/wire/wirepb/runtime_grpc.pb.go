@@ -58,6 +58,8 @@ const (
 	Runtime_Commit_FullMethodName           = "/berth.runtime.v1.Runtime/Commit"
 	Runtime_CopyImage_FullMethodName        = "/berth.runtime.v1.Runtime/CopyImage"
 	Runtime_Changed_FullMethodName          = "/berth.runtime.v1.Runtime/Changed"
+	Runtime_PushImage_FullMethodName        = "/berth.runtime.v1.Runtime/PushImage"
+	Runtime_PullDigest_FullMethodName       = "/berth.runtime.v1.Runtime/PullDigest"
 	Runtime_Remove_FullMethodName           = "/berth.runtime.v1.Runtime/Remove"
 	Runtime_InspectContainer_FullMethodName = "/berth.runtime.v1.Runtime/InspectContainer"
 	Runtime_ListContainers_FullMethodName   = "/berth.runtime.v1.Runtime/ListContainers"
@@ -102,6 +104,13 @@ type RuntimeClient interface {
 	// Changed reports whether a container changed its file system
 	// (optional: "diff"; a driver without it answers UNIMPLEMENTED).
 	Changed(ctx context.Context, in *ChangedRequest, opts ...grpc.CallOption) (*ChangedResponse, error)
+	// PushImage pushes an image to a registry and returns the manifest's
+	// digest (optional: "registry"; a driver without it answers
+	// UNIMPLEMENTED).
+	PushImage(ctx context.Context, in *PushImageRequest, opts ...grpc.CallOption) (*PushImageResponse, error)
+	// PullDigest fetches an image from a registry by digest (optional:
+	// "registry"; a driver without it answers UNIMPLEMENTED).
+	PullDigest(ctx context.Context, in *PullDigestRequest, opts ...grpc.CallOption) (*PullDigestResponse, error)
 	// Remove removes a container.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -270,6 +279,26 @@ func (c *runtimeClient) Changed(ctx context.Context, in *ChangedRequest, opts ..
 	return out, nil
 }
 
+func (c *runtimeClient) PushImage(ctx context.Context, in *PushImageRequest, opts ...grpc.CallOption) (*PushImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushImageResponse)
+	err := c.cc.Invoke(ctx, Runtime_PushImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) PullDigest(ctx context.Context, in *PullDigestRequest, opts ...grpc.CallOption) (*PullDigestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PullDigestResponse)
+	err := c.cc.Invoke(ctx, Runtime_PullDigest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *runtimeClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveResponse)
@@ -339,6 +368,13 @@ type RuntimeServer interface {
 	// Changed reports whether a container changed its file system
 	// (optional: "diff"; a driver without it answers UNIMPLEMENTED).
 	Changed(context.Context, *ChangedRequest) (*ChangedResponse, error)
+	// PushImage pushes an image to a registry and returns the manifest's
+	// digest (optional: "registry"; a driver without it answers
+	// UNIMPLEMENTED).
+	PushImage(context.Context, *PushImageRequest) (*PushImageResponse, error)
+	// PullDigest fetches an image from a registry by digest (optional:
+	// "registry"; a driver without it answers UNIMPLEMENTED).
+	PullDigest(context.Context, *PullDigestRequest) (*PullDigestResponse, error)
 	// Remove removes a container.
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	// InspectContainer returns one container.
@@ -396,6 +432,12 @@ func (UnimplementedRuntimeServer) CopyImage(context.Context, *CopyImageRequest) 
 }
 func (UnimplementedRuntimeServer) Changed(context.Context, *ChangedRequest) (*ChangedResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Changed not implemented")
+}
+func (UnimplementedRuntimeServer) PushImage(context.Context, *PushImageRequest) (*PushImageResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PushImage not implemented")
+}
+func (UnimplementedRuntimeServer) PullDigest(context.Context, *PullDigestRequest) (*PullDigestResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PullDigest not implemented")
 }
 func (UnimplementedRuntimeServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Remove not implemented")
@@ -661,6 +703,42 @@ func _Runtime_Changed_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_PushImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).PushImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_PushImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).PushImage(ctx, req.(*PushImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_PullDigest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PullDigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).PullDigest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_PullDigest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).PullDigest(ctx, req.(*PullDigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Runtime_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RemoveRequest)
 	if err := dec(in); err != nil {
@@ -769,6 +847,14 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Changed",
 			Handler:    _Runtime_Changed_Handler,
+		},
+		{
+			MethodName: "PushImage",
+			Handler:    _Runtime_PushImage_Handler,
+		},
+		{
+			MethodName: "PullDigest",
+			Handler:    _Runtime_PullDigest_Handler,
 		},
 		{
 			MethodName: "Remove",
