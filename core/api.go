@@ -77,8 +77,24 @@ type Config struct {
 	StateDir string
 	// Store names the state database: "" (or "sqlite") for the SQLite
 	// database in StateDir, a postgres:// URL for a PostgreSQL database,
-	// whose schema Open makes or migrates.
+	// whose schema Open makes or migrates. State directories (hosts) on one
+	// PostgreSQL database are a cluster: each keeps its own jobs and images,
+	// and a work item runs on one host at a time.
 	Store string
+	// ClusterMaxConcurrent caps the jobs running at once on all the hosts
+	// of the Store's PostgreSQL database together (0: no cap), besides
+	// MaxConcurrent on each. Ignored on SQLite.
+	ClusterMaxConcurrent int
+	// Registry, when set ("host[:port]/repository"), shares each work
+	// item's newest snapshot with the other hosts of the Store through
+	// this OCI registry: a commit is pushed there, and a host whose own
+	// snapshot is older pulls it by digest before the job runs (falling
+	// back to the base image if the pull fails). Runtimes without
+	// runtime.CapRegistry keep their snapshots to themselves.
+	Registry string
+	// RegistryOptions say how to reach Registry (credentials; plain HTTP
+	// or an unverified certificate, needed for no loopback registry).
+	RegistryOptions runtime.RegistryOptions
 	// Runtimes are the runtimes jobs may name. Required.
 	Runtimes RuntimeSet
 	// DefaultRuntime is used by jobs that name none.
@@ -142,6 +158,11 @@ const (
 	MetricEvictions      = "evictions_total"
 	MetricBytesReclaimed = "bytes_reclaimed_total"
 	MetricOrphans        = "orphans_removed_total"
+	// Snapshots shared through a registry (Config.Registry).
+	MetricPushes       = "snapshot_pushes_total"
+	MetricPushFailures = "snapshot_push_failures_total"
+	MetricPulls        = "snapshot_pulls_total"
+	MetricPullFailures = "snapshot_pull_failures_total"
 )
 
 // Job is one unit of work to run in a container.
@@ -203,6 +224,9 @@ type Result struct {
 	Hit   bool   `json:"snapshot_hit"`
 	// Reason says why the job ran on a snapshot or on the base image.
 	Reason SnapshotReason `json:"snapshot_reason"`
+	// Pulled says the snapshot was pulled from the registry (Config.Registry)
+	// for the job: another host made it.
+	Pulled bool `json:"pulled,omitempty"`
 	// Commit says whether a snapshot was committed, or why not.
 	Commit CommitResult `json:"commit"`
 	// Durations of each phase.
@@ -223,6 +247,11 @@ type CommitResult struct {
 	// Pending: the job's container exited and its commit runs (a submitted
 	// job's record, between EventJobCommitting and EventJobExited).
 	Pending bool `json:"pending,omitempty"`
+	// Digest is the committed snapshot's manifest digest in the registry
+	// (Config.Registry), once pushed; PushError says why the push failed
+	// (the snapshot then stays this host's own).
+	Digest    string `json:"digest,omitempty"`
+	PushError string `json:"push_error,omitempty"`
 }
 
 // Durations of a job's phases.
@@ -272,5 +301,9 @@ type SweepReport struct {
 	RemovedImages     []string   `json:"removed_images"`     // berth's references to images it no longer wants
 	RemovedContainers []string   `json:"removed_containers"` // orphans
 	Skipped           []string   `json:"skipped"`            // in use, retried next sweep
-	BytesReclaimed    int64      `json:"bytes_reclaimed"`
+	// EvictedShared are the shared snapshots (Config.Registry) over their
+	// project's TTL, forgotten and deleted from the registry, by
+	// reference ("registry/repository@digest").
+	EvictedShared  []string `json:"evicted_shared,omitempty"`
+	BytesReclaimed int64    `json:"bytes_reclaimed"`
 }

@@ -88,7 +88,7 @@ func (r *jobRun) commit(ctx context.Context) *store.Snapshot {
 		return nil
 	}
 	e := r.sel.entry
-	gen := max(e.LastGeneration, e.DroppedThrough, e.Snapshot.Generation) + 1
+	gen := max(e.LastGeneration, e.DroppedThrough, e.Snapshot.Generation, r.sel.shared.Generation) + 1
 	name := imageName(r.c.instance, r.job.Runtime, r.job.Project, r.job.WorkItem)
 	ref := ""
 	for skips := 0; ; skips++ {

@@ -65,7 +65,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if cfg.Runtimes == nil {
 		return nil, fmt.Errorf("core: Config.Runtimes is required: %w", runtime.ErrInvalidArgument)
 	}
-	if cfg.MaxConcurrent < 0 || cfg.QueueTimeout < 0 || cfg.WorkItemTimeout < 0 || cfg.StopGrace < 0 ||
+	if cfg.MaxConcurrent < 0 || cfg.ClusterMaxConcurrent < 0 || cfg.QueueTimeout < 0 || cfg.WorkItemTimeout < 0 || cfg.StopGrace < 0 ||
 		cfg.OrphanGrace < 0 || cfg.GCInterval < 0 || cfg.Policy.TTL < 0 || cfg.Policy.MaxCount < 0 ||
 		cfg.Policy.MaxBytes < 0 || cfg.Policy.LayerLimit < 0 {
 		return nil, fmt.Errorf("core: negative limit or duration in Config: %w", runtime.ErrInvalidArgument)

@@ -16,7 +16,8 @@ type counters struct {
 func newCounters(sink Metrics) *counters {
 	c := &counters{vals: map[string]float64{}, sink: sink}
 	for _, name := range []string{MetricJobs, MetricHits, MetricMisses, MetricCommits,
-		MetricCommitFailures, MetricEvictions, MetricBytesReclaimed, MetricOrphans} {
+		MetricCommitFailures, MetricEvictions, MetricBytesReclaimed, MetricOrphans,
+		MetricPushes, MetricPushFailures, MetricPulls, MetricPullFailures} {
 		c.vals[name] = 0
 	}
 	return c

@@ -236,18 +236,32 @@ func (r *jobRun) admit(ctx context.Context) (leave func(), err error) {
 // both back.
 func (r *jobRun) turn(ctx context.Context) (release func(), err error) {
 	c := r.c
-	unlock := func() {}
+	unlock := itemUnlock(func() {})
 	if r.job.WorkItem != "" {
-		if unlock, err = c.locks.lock(ctx, r.job.Project, r.job.WorkItem, c.cfg.WorkItemTimeout); err != nil {
+		if unlock, err = c.lockItem(ctx, r.job.Project, r.job.WorkItem, c.cfg.WorkItemTimeout); err != nil {
 			return nil, err
 		}
 	}
+	began := time.Now()
 	releaseSlot, err := c.slots.acquire(ctx, c.cfg.QueueTimeout)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
+	wait := c.cfg.QueueTimeout
+	if wait > 0 {
+		if wait -= time.Since(began); wait <= 0 {
+			wait = time.Nanosecond
+		}
+	}
+	releaseCluster, err := c.clusterSlot(ctx, wait)
+	if err != nil {
+		releaseSlot()
+		unlock()
+		return nil, err
+	}
 	return func() {
+		releaseCluster()
 		releaseSlot()
 		unlock()
 	}, nil
@@ -307,6 +321,7 @@ func (r *jobRun) selectImage(ctx context.Context, gone string) error {
 	}
 	r.sel = sel
 	r.res.Image, r.res.Hit, r.res.Reason = sel.image, sel.hit, sel.reason
+	r.res.Pulled = sel.hit && sel.pulled
 	return nil
 }
 
@@ -378,7 +393,11 @@ func (r *jobRun) commitIfSucceeded(ctx context.Context, waitErr error) *store.Sn
 		r.res.Commit.Reason = NoCommitUnchanged
 		return nil
 	}
-	return r.commit(ctx)
+	snap := r.commit(ctx)
+	if snap != nil {
+		r.push(ctx, snap)
+	}
+	return snap
 }
 
 // cleanUp removes the container and records the job's end with the
@@ -394,6 +413,7 @@ func (r *jobRun) cleanUp(ctx context.Context, snap *store.Snapshot) {
 	end := store.JobEnd{ID: r.res.JobID, ContainerRemoved: removed, Commit: snap, At: c.now()}
 	if r.sel.hit && snap == nil {
 		end.Used = r.sel.key
+		r.touchShared(ctx)
 	}
 	if err := c.st.FinishJob(ctx, end); err != nil {
 		// The deferred forget tries again; a commit left unrecorded is

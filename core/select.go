@@ -24,6 +24,7 @@ const (
 	ReasonBaseChanged SnapshotReason = "base-changed" // made from another base image
 	ReasonImageGone   SnapshotReason = "image-gone"   // its image is gone (the entry is dropped)
 	ReasonLayerLimit  SnapshotReason = "layer-limit"  // too deep to commit on, and no squash
+	ReasonPullFailed  SnapshotReason = "pull-failed"  // the work item's newer snapshot, shared by another host, could not be pulled
 )
 
 // selection is the image a job runs from and what to do after it.
@@ -39,6 +40,11 @@ type selection struct {
 	squash bool          // the next commit must squash
 	noRoom bool          // the next commit would pass the layer limit and cannot squash
 	info   runtime.Info  // the runtime's info (capabilities)
+
+	// Shared through a registry (Config.Registry).
+	shared     store.Shared // the work item's shared snapshot, if any
+	pulled     bool         // it was pulled for this job, and is entry now
+	pullFailed bool         // it was newer than this host's, and its pull failed
 }
 
 // selectImage picks the image job runs from: its work item's snapshot when
@@ -71,8 +77,17 @@ func (c *Core) selectImage(ctx context.Context, rt runtime.Runtime, job Job, gon
 	if sel.entry, err = c.st.Lookup(ctx, sel.key); err != nil {
 		return sel, err
 	}
+	if gone == "" {
+		if err := c.pullShared(ctx, rt, job, &sel); err != nil {
+			return sel, err
+		}
+	}
 	if sel.reason, err = c.usable(ctx, rt, job, &sel, gone); err != nil {
 		return sel, err
+	}
+	if sel.pullFailed {
+		// Never an older snapshot: its commit would drop the newer one's work.
+		sel.reason = ReasonPullFailed
 	}
 	if sel.reason == ReasonHit {
 		sel.hit, sel.image, sel.parent = true, sel.entry.Snapshot.Image, sel.entry.Snapshot.Layers

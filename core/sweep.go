@@ -71,6 +71,9 @@ func (c *Core) sweepAll(ctx context.Context, opts SweepOptions) (SweepReport, er
 // read from the store.
 func (c *Core) evict(ctx context.Context, opts SweepOptions, rep *SweepReport) error {
 	now := c.now()
+	if err := c.evictShared(ctx, opts, rep); err != nil {
+		return err
+	}
 	gone := map[store.Key]bool{} // evicted by this sweep (still stored in a dry run)
 	var goneBytes int64
 	evict := func(victims []store.Snapshot, err error) error {
@@ -226,7 +229,9 @@ func (c *Core) Snapshots(ctx context.Context, project string) ([]Snapshot, error
 }
 
 // Invalidate forgets the snapshots of (project, workItem) on every runtime
-// and removes their images ("" project = the default project). It waits
+// and removes their images ("" project = the default project), and the
+// work item's shared snapshot (Config.Registry) with its manifest in the
+// registry. It waits
 // for a running job of the work item (up to Config.WorkItemTimeout, then
 // ErrWorkItemBusy). It returns an error wrapping runtime.ErrNotFound when
 // there is no snapshot. An image still in use is removed by a later sweep.
@@ -238,11 +243,15 @@ func (c *Core) Invalidate(ctx context.Context, project, workItem string) ([]Snap
 	if project == "" {
 		project = DefaultProject
 	}
-	unlock, err := c.locks.lock(ctx, project, workItem, c.cfg.WorkItemTimeout)
+	unlock, err := c.lockItem(ctx, project, workItem, c.cfg.WorkItemTimeout)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	shared, err := c.forgetShared(ctx, project, workItem)
+	if err != nil {
+		return nil, err
+	}
 	all, err := c.st.ListWorkItem(ctx, project, workItem)
 	if err != nil {
 		return nil, err
@@ -262,7 +271,7 @@ func (c *Core) Invalidate(ctx context.Context, project, workItem string) ([]Snap
 		}
 	}
 	c.counters.add(MetricBytesReclaimed, float64(rep.BytesReclaimed))
-	if len(out) == 0 {
+	if len(out) == 0 && !shared {
 		return nil, fmt.Errorf("no snapshot of project %q, work item %q: %w", project, workItem, runtime.ErrNotFound)
 	}
 	c.log.Info("invalidated snapshots", "project", project, "work_item", workItem, "count", len(out))

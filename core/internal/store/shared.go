@@ -37,6 +37,11 @@ type Shared struct {
 // Ref is the reference by digest of s's image in its registry.
 func (s Shared) Ref() string { return s.Repository + "@" + s.Digest }
 
+// Dropped reports whether s is the mark of a shared snapshot dropped on
+// purpose (InvalidateShared): no image, and every host's own snapshot of
+// the work item up to s.Generation is void.
+func (s Shared) Dropped() bool { return s.Digest == "" }
+
 const sharedCols = `project, work_item, generation, repository, digest, base_image, base_image_id,
 	driver, host, size, layers, created, last_used`
 
@@ -161,4 +166,31 @@ func (s *Store) ListShared(ctx context.Context, project string, before time.Time
 		out = append(out, sh)
 	}
 	return out, rows.Err()
+}
+
+// InvalidateShared replaces the shared snapshot of (project, workItem), if
+// there is one, by the mark that it was dropped (Shared.Dropped) at its
+// generation, so that every host drops its own copy too. It returns the
+// snapshot it replaced and whether there was one (a mark already is none).
+func (s *Store) InvalidateShared(ctx context.Context, project, workItem string) (Shared, bool, error) {
+	var sh Shared
+	var found bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		found = false
+		var err error
+		sh, err = scanShared(s.queryRow(ctx, tx, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
+			project, workItem))
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && sh.Dropped()) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return s.exec(ctx, tx, "UPDATE shared_snapshots SET digest = '', repository = '' WHERE project = ? AND work_item = ?", project, workItem)
+	})
+	if err != nil {
+		return Shared{}, false, fmt.Errorf("store: invalidate shared snapshot: %w", err)
+	}
+	return sh, found, nil
 }

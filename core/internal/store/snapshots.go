@@ -269,3 +269,35 @@ func (s *Store) Remove(ctx context.Context, k Key, imageID string) (Snapshot, bo
 	}
 	return snap, found, nil
 }
+
+// Pulled stores n, a snapshot pulled from the registry, as its key's
+// snapshot unless the key has one of the same or a newer generation (a
+// generation dropped here before does not stop it: another host made it
+// anew). It reports whether n was stored, and the snapshot it replaced, if
+// any (whose image the caller removes).
+func (s *Store) Pulled(ctx context.Context, n Snapshot) (stored bool, old Snapshot, replaced bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		stored, replaced = false, false
+		var err error
+		old, err = scanSnapshot(s.queryRow(ctx, tx, "SELECT "+snapCols+" FROM snapshots WHERE "+keyIs,
+			n.Runtime, n.Project, n.WorkItem))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case old.Generation >= n.Generation:
+			return nil
+		default:
+			replaced = true
+		}
+		stored = true
+		return s.put(ctx, tx, n)
+	})
+	if err != nil {
+		return false, Snapshot{}, false, fmt.Errorf("store: record pulled snapshot: %w", err)
+	}
+	if !replaced {
+		old = Snapshot{}
+	}
+	return stored, old, replaced, nil
+}
