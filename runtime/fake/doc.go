@@ -18,6 +18,12 @@
 // reference without tag means name:latest. PullImage loads what
 // WithRegistry catalogues.
 //
+// PushImage and PullDigest (runtime.RegistryClient) talk to a real OCI
+// registry: an image goes out as a real OCI image, a layer tar for each of
+// its layers and a config, the same bytes for the same image, which any
+// engine can pull and run; one pulled back by digest becomes an image of
+// the fake named by that reference.
+//
 // # Containers and their shell
 //
 // Run interprets the command in a goroutine with mvdan.cc/sh, over the

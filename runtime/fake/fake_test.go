@@ -259,7 +259,7 @@ func TestCapabilities(t *testing.T) {
 	full, err := fake.New().Info(context.Background())
 	if assert.NoError(t, err) {
 		assert.Equal(t, fake.AllCapabilities, full.Capabilities, "capabilities by default")
-		assert.Len(t, full.Capabilities, 7, "capabilities by default")
+		assert.Len(t, full.Capabilities, 8, "capabilities by default")
 		assert.Equal(t, "fake", full.Name)
 		assert.Equal(t, runtime.ProtocolVersion, full.ProtocolVersion)
 	}

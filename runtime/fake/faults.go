@@ -28,6 +28,8 @@ const (
 	OpCommit           = "commit"
 	OpCopyImage        = "copyimage"
 	OpChanged          = "changed"
+	OpPushImage        = "pushimage"
+	OpPullDigest       = "pulldigest"
 	OpRemove           = "remove"
 	OpInspectContainer = "inspectcontainer"
 	OpListContainers   = "listcontainers"
@@ -38,7 +40,7 @@ const (
 
 var ops = []string{
 	OpInfo, OpPing, OpInspectImage, OpPullImage, OpLoadImage, OpRemoveImage, OpListImages,
-	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpCopyImage, OpChanged, OpRemove, OpInspectContainer, OpListContainers, OpExit,
+	OpRun, OpWait, OpStop, OpLogs, OpCommit, OpCopyImage, OpChanged, OpPushImage, OpPullDigest, OpRemove, OpInspectContainer, OpListContainers, OpExit,
 }
 
 // CrashExitCode is the exit status of a process killed by a Crash fault.

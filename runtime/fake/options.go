@@ -21,7 +21,7 @@ type config struct {
 // AllCapabilities are the capabilities a Runtime declares by default.
 var AllCapabilities = []runtime.Capability{
 	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy,
-	runtime.CapDiff,
+	runtime.CapDiff, runtime.CapRegistry,
 }
 
 // WithClock makes the Runtime read the time from now, not time.Now.

@@ -77,7 +77,10 @@ type imageRec struct {
 	Config  imageConfig `json:"config"`
 	Created time.Time   `json:"created"`
 	Seq     uint64      `json:"seq"`
-	view    *runtime.Image
+	// Pushed are the digests of the configs PushImage pushed it as, by
+	// which PullDigest knows it.
+	Pushed []string `json:"pushed,omitempty"`
+	view   *runtime.Image
 }
 
 // imageConfig is an image's config (the fake ignores its Entrypoint).
