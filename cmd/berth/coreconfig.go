@@ -23,10 +23,13 @@ func (a *app) coreConfig(def string) core.Config {
 		projects[id] = pp
 	}
 	return core.Config{
-		StateDir:       a.stateDir,
-		Store:          a.store,
-		Runtimes:       a.set,
-		DefaultRuntime: def,
+		StateDir:             a.stateDir,
+		Store:                a.store,
+		Registry:             a.registry,
+		RegistryOptions:      a.registryOpts,
+		ClusterMaxConcurrent: f.Concurrency.ClusterMax,
+		Runtimes:             a.set,
+		DefaultRuntime:       def,
 		Policy: core.Policy{
 			Enabled:        enabled,
 			TTL:            time.Duration(f.Snapshots.TTL),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/runtime"
 	"io"
 	"log/slog"
 	"os"
@@ -28,12 +29,14 @@ type app struct {
 	flagHost, flagTokenFile                 string
 
 	// Resolved settings.
-	cfg         *config.File
-	stateDir    string
-	store       string // the state's database: "" for SQLite in stateDir
-	pluginDirs  []string
-	metricsFile string
-	log         *slog.Logger
+	cfg          *config.File
+	stateDir     string
+	store        string                  // the state's database: "" for SQLite in stateDir
+	registry     string                  // the registry snapshots are shared through: "" for none
+	registryOpts runtime.RegistryOptions // how to reach it
+	pluginDirs   []string
+	metricsFile  string
+	log          *slog.Logger
 	// host names the daemon the commands talk to ("" to run in process),
 	// hostFrom where it was named; tokenFile holds its bearer token.
 	host, hostFrom string
@@ -146,6 +149,20 @@ func (a *app) settle(cmd *cobra.Command) error {
 	if err := config.CheckStore(a.store); err != nil {
 		return fmt.Errorf("BERTH_STORE: %v", err)
 	}
+	a.registry = pick(cmd, "", "BERTH_REGISTRY", a.cfg.Registry)
+	if err := config.CheckRegistry(a.registry); err != nil {
+		return fmt.Errorf("BERTH_REGISTRY: %v", err)
+	}
+	a.registryOpts.Username = pick(cmd, "", "BERTH_REGISTRY_USERNAME", a.cfg.RegistryUsername)
+	a.registryOpts.Password = os.Getenv("BERTH_REGISTRY_PASSWORD")
+	if a.registryOpts.Password == "" && a.cfg.RegistryPasswordFile != "" {
+		b, err := os.ReadFile(a.cfg.RegistryPasswordFile)
+		if err != nil {
+			return fmt.Errorf("registry_password_file: %w", err)
+		}
+		a.registryOpts.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	a.registryOpts.Insecure = a.cfg.RegistryInsecure
 	a.pluginDirs = pluginDirs(pick(cmd, "plugin-dir", "BERTH_PLUGIN_DIR", a.cfg.PluginDir))
 	a.metricsFile = pick(cmd, "metrics-file", "BERTH_METRICS_FILE", "")
 	a.host, a.hostFrom = pickFrom(cmd, "host", "BERTH_HOST", a.cfg.Host, "config host")

@@ -235,6 +235,9 @@ func summary(res core.Result, outcome string) string {
 	}
 	if res.Hit {
 		fmt.Fprintf(&b, " · snapshot hit %s", res.Image)
+		if res.Pulled {
+			b.WriteString(" (pulled)")
+		}
 	} else {
 		fmt.Fprintf(&b, " · snapshot miss (%s)", orDash(res.Reason))
 	}
@@ -246,6 +249,12 @@ func summary(res core.Result, outcome string) string {
 			b.WriteString(", squashed")
 		}
 		b.WriteString(")")
+		switch {
+		case c.Digest != "":
+			fmt.Fprintf(&b, " · shared %s", c.Digest)
+		case c.PushError != "":
+			fmt.Fprintf(&b, " · not shared (%s)", c.PushError)
+		}
 	case c.Error != "":
 		fmt.Fprintf(&b, " · not committed (%s: %s)", orDash(c.Reason), c.Error)
 	default:

@@ -26,6 +26,21 @@ type File struct {
 	// SQLite database in the state directory, a postgres:// URL for a
 	// PostgreSQL database (BERTH_STORE wins).
 	Store string `yaml:"store"`
+	// Registry shares every work item's newest snapshot with the other
+	// hosts of the store's PostgreSQL database through an OCI registry:
+	// "host[:port]/repository" (BERTH_REGISTRY wins). Default: none.
+	Registry string `yaml:"registry"`
+	// RegistryUsername authenticates to the registry
+	// (BERTH_REGISTRY_USERNAME wins); the password is read from
+	// RegistryPasswordFile, or from BERTH_REGISTRY_PASSWORD, which wins.
+	RegistryUsername string `yaml:"registry_username"`
+	// RegistryPasswordFile holds the registry's password; Load makes a
+	// relative path relative to the config file's directory.
+	RegistryPasswordFile string `yaml:"registry_password_file"`
+	// RegistryInsecure allows plain HTTP, and HTTPS without verifying the
+	// certificate, to a registry that is not on loopback (one on loopback
+	// needs nothing).
+	RegistryInsecure bool `yaml:"registry_insecure"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// Host names the daemon (berth serve) the command talks to instead of
@@ -97,6 +112,9 @@ type Job struct {
 type Concurrency struct {
 	Max         int      `yaml:"max"`
 	WaitTimeout Duration `yaml:"wait_timeout"`
+	// ClusterMax caps the jobs running at once on all the hosts of the
+	// store's PostgreSQL database together (0: no cap).
+	ClusterMax int `yaml:"cluster_max"`
 }
 
 // Snapshots is the snapshot policy.
@@ -132,6 +150,9 @@ func Load(path string) (*File, error) {
 	f, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if p := f.RegistryPasswordFile; p != "" && !filepath.IsAbs(p) {
+		f.RegistryPasswordFile = filepath.Join(filepath.Dir(path), p)
 	}
 	for i, p := range f.Job.SecretEnvFiles {
 		if !filepath.IsAbs(p) {

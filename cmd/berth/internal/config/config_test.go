@@ -248,3 +248,26 @@ func TestStore(t *testing.T) {
 		}
 	}
 }
+
+// registry takes HOST[:PORT]/REPOSITORY, with credentials and an insecure
+// switch; anything else is one error naming the key.
+func TestRegistry(t *testing.T) {
+	f, err := Parse([]byte("registry: 127.0.0.1:5000/berth/snapshots\nregistry_username: u\nregistry_insecure: true\nconcurrency:\n  cluster_max: 3\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:5000/berth/snapshots", f.Registry)
+	assert.Equal(t, "u", f.RegistryUsername)
+	assert.True(t, f.RegistryInsecure)
+	assert.Equal(t, 3, f.Concurrency.ClusterMax)
+	for _, ok := range []string{"", "localhost/x", "registry.example.com/a/b", "[::1]:5000/x"} {
+		assert.NoError(t, CheckRegistry(ok), "CheckRegistry(%q)", ok)
+	}
+	for _, bad := range []string{"berth", "berth/snapshots", "127.0.0.1:5000", "127.0.0.1:5000/", "127.0.0.1:5000/x:tag",
+		"127.0.0.1:5000/x@sha256:00", "127.0.0.1:5000/UPPER"} {
+		_, err := Parse([]byte("registry: " + bad + "\n"))
+		if assert.ErrorIs(t, err, ErrInvalid, "registry: %s", bad) {
+			assert.Contains(t, err.Error(), "registry", "the error names the key")
+		}
+	}
+	_, err = Parse([]byte("concurrency:\n  cluster_max: -1\n"))
+	assert.ErrorIs(t, err, ErrInvalid, "a negative cluster_max")
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/name"
 	"net/url"
 	"regexp"
 	"sort"
@@ -58,6 +59,9 @@ func (f *File) Validate() error {
 	if err := CheckStore(f.Store); err != nil {
 		return bad("store", "%v", err)
 	}
+	if err := CheckRegistry(f.Registry); err != nil {
+		return bad("registry", "%v", err)
+	}
 	if f.Host != "" {
 		if err := CheckHost(f.Host); err != nil {
 			return bad("host", "%v", err)
@@ -72,6 +76,7 @@ func (f *File) Validate() error {
 		{"job.stop_grace", int64(f.Job.StopGrace)},
 		{"concurrency.max", int64(f.Concurrency.Max)},
 		{"concurrency.wait_timeout", int64(f.Concurrency.WaitTimeout)},
+		{"concurrency.cluster_max", int64(f.Concurrency.ClusterMax)},
 		{"snapshots.ttl", int64(f.Snapshots.TTL)},
 		{"snapshots.max_count", int64(f.Snapshots.MaxCount)},
 		{"snapshots.max_total_size", int64(f.Snapshots.MaxTotalSize)},
@@ -127,6 +132,27 @@ func CheckStore(store string) error {
 		return nil
 	}
 	return errors.New("want sqlite or a postgres:// URL")
+}
+
+// CheckRegistry checks the form of the registry snapshots are shared
+// through: "" (none), or "host[:port]/repository" without a tag or digest.
+func CheckRegistry(registry string) error {
+	if registry == "" {
+		return nil
+	}
+	host, repo, ok := strings.Cut(registry, "/")
+	switch {
+	case !ok || host == "" || repo == "":
+		return fmt.Errorf("want HOST[:PORT]/REPOSITORY, got %q", registry)
+	case !strings.ContainsAny(host, ".:") && host != "localhost":
+		return fmt.Errorf("%q: the registry's host must come first (HOST[:PORT]/REPOSITORY)", registry)
+	case strings.Contains(repo, "@") || strings.Contains(repo, ":"):
+		return fmt.Errorf("%q: a repository, without a tag or digest", registry)
+	}
+	if _, err := name.NewRepository(registry, name.StrictValidation); err != nil {
+		return fmt.Errorf("%q: %v", registry, err)
+	}
+	return nil
 }
 
 // CheckHost checks the form of a daemon's address: unix:///path or a
