@@ -138,7 +138,10 @@ func (e WaitJobParamsFor) Valid() bool {
 
 // CommitResult defines model for CommitResult.
 type CommitResult struct {
-	Committed  bool    `json:"committed"`
+	Committed bool `json:"committed"`
+
+	// Digest The committed snapshot's manifest digest in the registry (the daemon's `registry`), once pushed there to be shared with the other hosts.
+	Digest     *string `json:"digest,omitempty"`
 	Error      *string `json:"error,omitempty"`
 	Generation *int    `json:"generation,omitempty"`
 	Image      *string `json:"image,omitempty"`
@@ -147,6 +150,9 @@ type CommitResult struct {
 
 	// Pending The job's container exited and its commit runs; the job's record tells the outcome when it ends (event `job.exited`).
 	Pending *bool `json:"pending,omitempty"`
+
+	// PushError Why the push of the committed snapshot to the registry failed; the snapshot is then kept by this host only.
+	PushError *string `json:"push_error,omitempty"`
 
 	// Reason Why not (no-work-item, disabled, cancelled, timeout, wait-error, oom-killed, exit-code, not-supported, layer-limit, superseded, unchanged).
 	Reason   *string `json:"reason,omitempty"`
@@ -301,12 +307,15 @@ type Job struct {
 	OomKilled *bool   `json:"oom_killed,omitempty"`
 	Project   *string `json:"project,omitempty"`
 
+	// Pulled The snapshot the job ran from was pulled from the registry for it (another host of the cluster made it). Absent when false.
+	Pulled *bool `json:"pulled,omitempty"`
+
 	// Reattached The times a restarted daemon took the running job over.
 	Reattached  *int    `json:"reattached,omitempty"`
 	Runtime     *string `json:"runtime,omitempty"`
 	SnapshotHit *bool   `json:"snapshot_hit,omitempty"`
 
-	// SnapshotReason Why the job ran on a snapshot or on the base image (hit, disabled, no-work-item, none, expired, base-changed, image-gone, layer-limit).
+	// SnapshotReason Why the job ran on a snapshot or on the base image (hit, disabled, no-work-item, none, expired, base-changed, image-gone, layer-limit, pull-failed). `pull-failed` - the work item's newer snapshot, shared by another host through the registry, could not be pulled, so the job ran on its base image.
 	SnapshotReason *string `json:"snapshot_reason,omitempty"`
 
 	// Spec The job as recorded (secret env only by its keys).
@@ -445,14 +454,17 @@ type SnapshotList struct {
 
 // SweepReport defines model for SweepReport.
 type SweepReport struct {
-	AdoptedImages     []string   `json:"adopted_images"`
-	BytesReclaimed    int64      `json:"bytes_reclaimed"`
-	DroppedEntries    []Snapshot `json:"dropped_entries"`
-	DryRun            bool       `json:"dry_run"`
-	Evicted           []Snapshot `json:"evicted"`
-	RemovedContainers []string   `json:"removed_containers"`
-	RemovedImages     []string   `json:"removed_images"`
-	Skipped           []string   `json:"skipped"`
+	AdoptedImages  []string   `json:"adopted_images"`
+	BytesReclaimed int64      `json:"bytes_reclaimed"`
+	DroppedEntries []Snapshot `json:"dropped_entries"`
+	DryRun         bool       `json:"dry_run"`
+	Evicted        []Snapshot `json:"evicted"`
+
+	// EvictedShared The shared snapshots (through the daemon's `registry`) over their project's TTL, forgotten and deleted from the registry, by reference (`registry/repository@digest`). Absent when none.
+	EvictedShared     []string `json:"evicted_shared,omitempty"`
+	RemovedContainers []string `json:"removed_containers"`
+	RemovedImages     []string `json:"removed_images"`
+	Skipped           []string `json:"skipped"`
 }
 
 // WorkItemRef defines model for WorkItemRef.

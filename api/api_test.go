@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -120,6 +121,25 @@ func TestDocumentNamesAreTheCores(t *testing.T) {
 		triggers = append(triggers, v.(string))
 	}
 	assert.ElementsMatch(t, []string{string(core.SweepOnTimer), string(core.SweepOnRequest)}, triggers, "the gc triggers")
+}
+
+// The descriptions of a job's snapshot_reason and of a commit's reason
+// list the core's reasons, every one of them.
+func TestDocumentListsTheCoresReasons(t *testing.T) {
+	schemas := apitest.New(t).Doc.Components.Schemas
+	why := schemas["Job"].Value.Properties["snapshot_reason"].Value.Description
+	for _, r := range []core.SnapshotReason{core.ReasonHit, core.ReasonDisabled, core.ReasonNoWorkItem,
+		core.ReasonNone, core.ReasonExpired, core.ReasonBaseChanged, core.ReasonImageGone,
+		core.ReasonLayerLimit, core.ReasonPullFailed} {
+		assert.Regexp(t, `[(, ]`+regexp.QuoteMeta(string(r))+`[,)]`, why, "snapshot_reason lists %s", r)
+	}
+	whyNot := schemas["CommitResult"].Value.Properties["reason"].Value.Description
+	for _, r := range []core.NoCommitReason{core.NoCommitNoWorkItem, core.NoCommitDisabled,
+		core.NoCommitCancelled, core.NoCommitTimeout, core.NoCommitWaitError, core.NoCommitOOM,
+		core.NoCommitExitCode, core.NoCommitNotSupported, core.NoCommitLayerLimit,
+		core.NoCommitSuperseded, core.NoCommitUnchanged} {
+		assert.Regexp(t, `[(, ]`+regexp.QuoteMeta(string(r))+`[,)]`, whyNot, "the commit's reason lists %s", r)
+	}
 }
 
 func TestProblemKind(t *testing.T) {
