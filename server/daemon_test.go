@@ -292,6 +292,9 @@ func TestMetrics(t *testing.T) {
 	}
 	assert.Equal(t, 2.0, value("berth_jobs_total"), "the core's counter of jobs")
 	assert.Equal(t, 1.0, value("berth_commits_total"))
+	for _, name := range []string{core.MetricPushes, core.MetricPushFailures, core.MetricPulls, core.MetricPullFailures} {
+		assert.Equal(t, 0.0, value("berth_"+name), "the registry's counters, there before any push or pull")
+	}
 	assert.Equal(t, 1.0, value("berth_jobs_running"))
 	assert.Equal(t, 0.0, value("berth_jobs_queued"))
 	assert.Positive(t, value("berth_snapshot_bytes", "project", "p"))

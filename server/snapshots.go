@@ -131,6 +131,7 @@ func apiSweepReport(rep core.SweepReport) api.SweepReport {
 		RemovedImages:     nonNil(rep.RemovedImages),
 		RemovedContainers: nonNil(rep.RemovedContainers),
 		Skipped:           nonNil(rep.Skipped),
+		EvictedShared:     rep.EvictedShared,
 		BytesReclaimed:    rep.BytesReclaimed,
 	}
 }
