@@ -94,7 +94,17 @@ type daemon struct {
 	c    *client.Client
 }
 
-func newDaemon(t *testing.T) *daemon {
+// hooks change what the server of a daemon sees of its core.
+type hooks struct {
+	// event rewrites each event of the core before the server's hub.
+	event func(core.Event) core.Event
+	// wrap wraps the core the server sees.
+	wrap func(server.Core) server.Core
+}
+
+func newDaemon(t *testing.T) *daemon { return newDaemonWith(t, hooks{}) }
+
+func newDaemonWith(t *testing.T, h hooks) *daemon {
 	t.Helper()
 	ctx := context.Background()
 	rt := &gated{Runtime: fake.New(), gate: make(chan struct{})}
@@ -112,12 +122,19 @@ func newDaemon(t *testing.T) *daemon {
 		StopGrace: 20 * time.Millisecond,
 		OnEvent:   hub.Publish,
 	}
+	if h.event != nil {
+		cfg.OnEvent = func(ev core.Event) { hub.Publish(h.event(ev)) }
+	}
 	c, err := core.Open(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	_, err = c.Recover(ctx)
 	require.NoError(t, err)
-	srv := server.New(server.Options{Core: c, Events: hub, Runtimes: cfg.Runtimes, Token: token,
+	var sc server.Core = c
+	if h.wrap != nil {
+		sc = h.wrap(sc)
+	}
+	srv := server.New(server.Options{Core: sc, Events: hub, Runtimes: cfg.Runtimes, Token: token,
 		Driver:      func(string) string { return "berth-driver-fake" },
 		JobDefaults: server.JobDefaults{Image: baseRef}})
 	srv.SetReady(nil)

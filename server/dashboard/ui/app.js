@@ -279,10 +279,14 @@ const missReasons = {
   "base-changed": "base image changed",
   "image-gone": "image gone",
   "layer-limit": "layer limit",
+  "pull-failed": "pull failed",
 };
 
 function snapshotOutcome(j) {
-  if (j.snapshot_hit) return h("span", { class: "tag ok" }, "hit");
+  if (j.snapshot_hit) {
+    // pulled: the snapshot came from the registry (another host made it).
+    return [h("span", { class: "tag ok" }, "hit"), j.pulled ? h("span", { class: "sub" }, " pulled") : ""];
+  }
   const reason = j.snapshot_reason || "";
   if (!j.spec.work_item || reason === "no-work-item" || reason === "disabled") {
     return h("span", { class: "sub" }, reason === "disabled" ? "snapshots off" : "no work item");
@@ -294,7 +298,11 @@ function commitOutcome(j) {
   const c = j.commit;
   if (!c) return h("span", { class: "sub" }, "—");
   if (c.committed) {
-    return [h("span", { class: "tag ok" }, `committed g${c.generation}`), h("span", { class: "sub" }, ` ${bytes(c.size)}`)];
+    const out = [h("span", { class: "tag ok" }, `committed g${c.generation}`), h("span", { class: "sub" }, ` ${bytes(c.size)}`)];
+    // Shared through the registry (its digest there), or kept by this host when the push failed.
+    if (c.push_error) out.push(" ", h("span", { class: "tag warn", title: c.push_error }, "not shared"));
+    else if (c.digest) out.push(h("span", { class: "sub", title: c.digest }, " shared"));
+    return out;
   }
   if (c.error) return h("span", { class: "tag bad", title: c.error }, "commit failed");
   return [h("span", { class: "sub" }, "not committed"), c.reason ? h("span", { class: "sub" }, `: ${c.reason}`) : ""];
@@ -402,7 +410,8 @@ function renderGC() {
     return h("tr", { "data-gc": r.started },
       h("td", {}, rel("ago", r.ended), " ", ...notes),
       h("td", {}, r.trigger),
-      h("td", { class: "num" }, rep.evicted.length),
+      h("td", { class: "num" }, rep.evicted.length,
+        rep.evicted_shared?.length ? h("span", { class: "sub", title: rep.evicted_shared.join("\n") }, ` +${rep.evicted_shared.length} shared`) : ""),
       h("td", { class: "num", title: `${rep.removed_images.length} images, ${rep.removed_containers.length} containers, ${rep.dropped_entries.length} entries` }, removed),
       h("td", { class: "num" }, bytes(rep.bytes_reclaimed)),
       h("td", { class: "num" }, span(new Date(r.ended) - new Date(r.started))));
