@@ -34,7 +34,36 @@ func (d *Driver) InspectImage(ctx context.Context, ref string) (runtime.Image, e
 	if err != nil {
 		return runtime.Image{}, d.wrap(ctx, "inspect image "+ref, err)
 	}
+	if !namedByDigest(rep, ref) {
+		return runtime.Image{}, notNamed("inspect image", ref)
+	}
 	return toImage(rep), nil
+}
+
+// namedByDigest reports whether ref, if it is a reference by digest
+// ("repo@sha256:..."), is one of the image's names. Podman 4 resolves such
+// a reference to any image that recorded the digest, whatever the image's
+// names, and a pull by digest records it for good: without this check, a
+// digest reference removed from an image (RemoveImage, which then only
+// untags) would go on naming it. Any other reference is Podman's to
+// resolve.
+func namedByDigest(rep *types.ImageInspectReport, ref string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return true
+	}
+	digested, ok := named.(reference.Digested)
+	if !ok {
+		return true
+	}
+	canonical, err := reference.WithDigest(reference.TrimNamed(named), digested.Digest())
+	return err == nil && slices.Contains(rep.RepoDigests, canonical.String())
+}
+
+// notNamed is the ErrNotFound of a digest reference that Podman resolves
+// to an image that does not have it as a name (see namedByDigest).
+func notNamed(op, ref string) error {
+	return fmt.Errorf("podman: %s %s: %w: no image has this name (an image recorded the digest only)", op, ref, runtime.ErrNotFound)
 }
 
 // PullImage pulls ref from its registry.
@@ -93,9 +122,14 @@ func (d *Driver) RemoveImage(ctx context.Context, ref string) error {
 	// Podman refuses to remove by ID an image with several names unless
 	// forced, and forcing also removes its containers: untag it first,
 	// once no container uses it.
-	if rep, err := images.GetImage(c, ref, nil); err == nil && strings.HasPrefix(rep.ID, ref) && len(rep.RepoTags) > 1 {
-		if err := d.untagUnused(c, rep.ID); err != nil {
-			return err
+	if rep, err := images.GetImage(c, ref, nil); err == nil {
+		if !namedByDigest(rep, ref) {
+			return notNamed("remove image", ref)
+		}
+		if strings.HasPrefix(rep.ID, ref) && d.severalNames(c, rep) {
+			if err := d.untagUnused(c, rep.ID); err != nil {
+				return err
+			}
 		}
 	}
 	rep, errs := images.Remove(c, []string{ref}, nil)
@@ -117,6 +151,26 @@ func (d *Driver) RemoveImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("podman: remove image %s: no report from the service", ref)
 	}
 	return d.wrap(ctx, "remove image "+ref, errs[0])
+}
+
+// severalNames reports whether the image has more than one name. Its
+// RepoTags leave out digest references, which a pull by digest adds as
+// names, so an image with one tag is looked up in the listing (best
+// effort: false if the listing fails).
+func (d *Driver) severalNames(c context.Context, rep *types.ImageInspectReport) bool {
+	if len(rep.RepoTags) != 1 {
+		return len(rep.RepoTags) > 1
+	}
+	sums, err := images.List(c, &images.ListOptions{Filters: map[string][]string{"id": {rep.ID}}})
+	if err != nil {
+		return false
+	}
+	for _, s := range sums {
+		if s.ID == rep.ID {
+			return len(s.Names) > 1
+		}
+	}
+	return false
 }
 
 // untagUnused removes every name of image id, which no container may use.
