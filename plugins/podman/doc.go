@@ -100,6 +100,25 @@
 //     ones docker.io/library/NAME); the driver reports such references in
 //     their short form, as they were given, and Podman resolves short forms
 //     on lookup.
+//   - PushImage and PullDigest (capability registry) go through the
+//     service: a push by the image's ID, which adds no name to it, in the
+//     format the image is stored in (Podman's commits are OCI images);
+//     TLS verification is off, so plain HTTP works, for loopback
+//     registries and with RegistryOptions.Insecure, else the service's
+//     registries.conf decides. The Podman 4 service does not report the
+//     digest of the manifest it pushed, so the driver asks the registry
+//     for the tag's digest (a HEAD of the manifest, from the driver's own
+//     host, with containers/image's docker transport). A pull by digest
+//     adds the reference to the image's names (also to an image the engine
+//     had under other names); RemoveImage of it then only removes that
+//     name. Podman 4 resolves "repo@digest" to any image that recorded the
+//     digest, named or not; InspectImage and RemoveImage accept such a
+//     reference only while it is one of the image's names, so that a
+//     removed digest reference names nothing (Run still takes Podman's
+//     resolution). The service reports a registry's failures as text
+//     only, which the driver classes by containers/image's messages
+//     (manifest unknown: not found; connection refused, TLS and
+//     authentication failures: unavailable, naming the registry).
 //   - The image a container was created from is kept, as given, in the
 //     container's annotation io.berth.image.
 //   - Engine errors map to the contract's classes (runtime.WrapEngine: the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/berth-dev/berth/runtime"
@@ -71,6 +72,73 @@ func unreachable(err error) bool {
 	return errors.As(err, &connect) || errors.As(err, &op) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// registryWrap turns an error of a push or pull through the service, to
+// or from the registry reg, into one of the contract's classes. The
+// service tells a registry's failures only as text: a 400 whose cause and
+// message are containers/image's (push), or an error in the progress
+// stream (pull). So the class comes from that text (registryClass), then
+// from the HTTP status; ErrUnavailable names the registry. An error of the
+// transport to the service is wrap's.
+func (d *Driver) registryWrap(ctx context.Context, op, reg string, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return d.wrap(ctx, op, err)
+	}
+	var model *errorhandling.ErrorModel
+	text := err.Error()
+	if errors.As(err, &model) {
+		text = model.Because + ": " + model.Message
+	} else if unreachable(err) {
+		return d.wrap(ctx, op, err)
+	}
+	class := registryClass(text)
+	if class == nil && model != nil {
+		class = statusClass(err)
+	}
+	if class == runtime.ErrUnavailable {
+		op += ": registry " + reg
+	}
+	return runtime.WrapEngine(Name, op, class, err)
+}
+
+// registryDirectWrap turns an error of the driver's own request to the
+// registry reg into one of the contract's classes: registryClass's, else
+// ErrUnavailable (naming reg) for a transport error.
+func registryDirectWrap(ctx context.Context, op, reg string, err error) error {
+	if ctx.Err() != nil {
+		return runtime.WrapEngine(Name, op, nil, ctx.Err())
+	}
+	class := registryClass(err.Error())
+	if class == nil && unreachable(err) {
+		class = runtime.ErrUnavailable
+	}
+	if class == runtime.ErrUnavailable {
+		op += ": registry " + reg
+	}
+	return runtime.WrapEngine(Name, op, class, err)
+}
+
+// registryClass maps containers/image's message for a registry's failure
+// to a class: an unknown manifest, repository or local image is
+// ErrNotFound; a registry that cannot be reached, speaks no TLS where TLS
+// is asked, or refuses the credentials or the access is ErrUnavailable.
+func registryClass(text string) error {
+	for _, s := range []string{"manifest unknown", "name unknown", "image not known"} {
+		if strings.Contains(text, s) {
+			return runtime.ErrNotFound
+		}
+	}
+	for _, s := range []string{
+		"connection refused", "connection reset", "no such host", "i/o timeout", "network is unreachable",
+		"no route to host", "pinging container registry", "server gave HTTP response to HTTPS client",
+		"x509: ", "tls: ", "unauthorized", "authentication required", "denied: ",
+	} {
+		if strings.Contains(text, s) {
+			return runtime.ErrUnavailable
+		}
+	}
+	return nil
 }
 
 // invalid returns an ErrInvalidArgument error for op.
