@@ -133,6 +133,7 @@ func (d *Driver) Address() string { return d.address }
 // capabilities are the optional operations the driver supports.
 var capabilities = []runtime.Capability{
 	runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy, runtime.CapDiff,
+	runtime.CapRegistry,
 }
 
 // Info describes the driver; EngineVersion is empty when the service cannot
