@@ -252,6 +252,8 @@ export interface paths {
          * Sweep (berth gc)
          * @description Evicts snapshots past their TTL or over the caps, drops entries whose
          *     image is gone, removes orphaned containers and berth's unused images.
+         *     With a registry, the shared snapshots past their TTL are forgotten
+         *     and deleted from it too (`evicted_shared`).
          *     `dry_run` (in the body or the query) reports what would go and
          *     removes nothing.
          */
@@ -504,8 +506,10 @@ export interface components {
             /** @description The image the job ran from (its snapshot on a hit). */
             image?: string;
             snapshot_hit?: boolean;
-            /** @description Why the job ran on a snapshot or on the base image (hit, disabled, no-work-item, none, expired, base-changed, image-gone, layer-limit). */
+            /** @description Why the job ran on a snapshot or on the base image (hit, disabled, no-work-item, none, expired, base-changed, image-gone, layer-limit, pull-failed). `pull-failed` - the work item's newer snapshot, shared by another host through the registry, could not be pulled, so the job ran on its base image. */
             snapshot_reason?: string;
+            /** @description The snapshot the job ran from was pulled from the registry for it (another host of the cluster made it). Absent when false. */
+            pulled?: boolean;
             commit?: components["schemas"]["CommitResult"];
             durations?: components["schemas"]["Durations"];
         };
@@ -523,6 +527,10 @@ export interface components {
             squashed?: boolean;
             /** @description The job's container exited and its commit runs; the job's record tells the outcome when it ends (event `job.exited`). */
             pending?: boolean;
+            /** @description The committed snapshot's manifest digest in the registry (the daemon's `registry`), once pushed there to be shared with the other hosts. */
+            digest?: string;
+            /** @description Why the push of the committed snapshot to the registry failed; the snapshot is then kept by this host only. */
+            push_error?: string;
         };
         /** @description Each phase of the job, in nanoseconds. */
         Durations: {
@@ -611,6 +619,8 @@ export interface components {
             removed_images: string[];
             removed_containers: string[];
             skipped: string[];
+            /** @description The shared snapshots (through the daemon's `registry`) over their project's TTL, forgotten and deleted from the registry, by reference (`registry/repository@digest`). Absent when none. */
+            evicted_shared?: string[];
             /** Format: int64 */
             bytes_reclaimed: number;
         };

@@ -104,6 +104,11 @@ describe(`jobs through berth serve (${runtimeName})`, { skip: skip || false }, (
     assert.equal(second.commit.committed, true);
     assert.equal(second.commit.generation, 2);
     assert.equal((await output(second.id)).stdout, "warm\n");
+    // Without a registry, a snapshot is this host's own: never pulled,
+    // pushed or failed to push (the fields are typed, and absent).
+    assert.equal(second.pulled, undefined);
+    assert.equal(second.commit.digest, undefined);
+    assert.equal(second.commit.push_error, undefined);
 
     const snaps = (await berth.snapshots.list({ project: s.project })).filter((sn) => sn.work_item === item);
     assert.equal(snaps.length, 1);
@@ -332,8 +337,12 @@ describe(`jobs through berth serve (${runtimeName})`, { skip: skip || false }, (
     const metrics = await berth.metrics();
     assert.match(metrics, /^berth_\w+/m);
     assert.ok(!/^(?!#)(?!berth_)\w+/m.test(metrics), "every metric is berth_*");
+    for (const name of ["snapshot_pushes_total", "snapshot_push_failures_total", "snapshot_pulls_total", "snapshot_pull_failures_total"]) {
+      assert.match(metrics, new RegExp(`^berth_${name} 0$`, "m"), `the registry's counter ${name}, 0 without a registry`);
+    }
     const report = await berth.gc();
     assert.equal(report.dry_run, false);
+    assert.equal(report.evicted_shared, undefined, "no shared snapshots without a registry");
   });
 
   it("has a call for every operation of the daemon's OpenAPI document", limit, async () => {
