@@ -48,6 +48,20 @@
 // ("x:latest"). An image's ID is the digest of its manifest (the image
 // record's target).
 //
+// PushImage and PullDigest (capability registry) use the client's Push
+// and Pull with containerd's docker resolver. A push sends the manifest and
+// its blobs as the content store holds them (a commit's layers
+// uncompressed unless "layer_compression" is "gzip"), so the digest it
+// returns is the image's ID; an image whose record targets an index is
+// pushed as the manifest of the platform it runs as. No image record is
+// made for a push. A pull by digest unpacks into the snapshotter and names
+// the image record src; an image the engine has already (by that digest,
+// under any name) is not fetched but gets the record src too. A loopback
+// registry, or any with RegistryOptions.Insecure, is tried over HTTPS
+// without verifying its certificate, then over plain HTTP if it answers
+// so; the registry's failures to answer or refusals are
+// runtime.ErrUnavailable naming it.
+//
 // # Options
 //
 // The plugin options (wire.DriverOptions, read by OptionsFromMap) are

@@ -2,9 +2,16 @@ package containerd
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,6 +43,39 @@ func (d *Driver) wrap(ctx context.Context, err error, what string, args ...any) 
 		msg += ": daemon at " + d.address
 	}
 	return runtime.WrapEngine("containerd", msg, class, err)
+}
+
+// registryWrap is wrap for a push to or a pull from the registry reg: a
+// registry that cannot be reached (refused, unknown host, timed out, no
+// TLS where TLS is asked or a certificate that does not verify) or that
+// refuses the credentials or the access, or fails (a 5xx), is
+// ErrUnavailable naming reg; the rest is wrap's (the resolver's not found
+// is errdefs' own).
+func (d *Driver) registryWrap(ctx context.Context, err error, reg, what string, args ...any) error {
+	if err == nil || ctx.Err() != nil || !registryUnavailable(err) {
+		return d.wrap(ctx, err, what, args...)
+	}
+	return runtime.WrapEngine("containerd", fmt.Sprintf(what, args...)+": registry "+reg, runtime.ErrUnavailable, err)
+}
+
+// registryUnavailable reports whether err, from the docker resolver or
+// pusher, means the registry could not be reached or refused the request.
+func registryUnavailable(err error) bool {
+	var (
+		ue     *url.Error
+		oe     *net.OpError
+		de     *net.DNSError
+		rh     tls.RecordHeaderError
+		ua     x509.UnknownAuthorityError
+		hn     x509.HostnameError
+		status remoteerrors.ErrUnexpectedStatus
+	)
+	if errors.As(err, &status) {
+		c := status.StatusCode
+		return c == http.StatusUnauthorized || c == http.StatusForbidden || c == http.StatusTooManyRequests || c >= 500
+	}
+	return errors.As(err, &ue) || errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &rh) ||
+		errors.As(err, &ua) || errors.As(err, &hn) || errors.Is(err, docker.ErrInvalidAuthorization)
 }
 
 // classOf maps a containerd (errdefs or gRPC) error to a contract class, nil
