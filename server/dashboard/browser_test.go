@@ -249,7 +249,9 @@ func until(t *testing.T, ctx context.Context, what, expr string) {
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 func TestDashboardInABrowser(t *testing.T) {
-	d := newDaemon(t)
+	// The jobs of work items "pulled" and "pull-failed", and the gc runs,
+	// carry what a registry would add (see shared).
+	d := newDaemonWith(t, hooks{event: sharedEvent, wrap: func(c server.Core) server.Core { return sharedCore{c} }})
 	ctx, con := browser(t)
 	dir := artifacts(t)
 	t.Cleanup(func() { // before the browser closes
@@ -304,8 +306,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	assert.Regexp(t, `^6d 23h$`, ttl, "TTL left of a new snapshot with a TTL of 7 days")
 
 	// More of everything, for the screenshots: a warm run, other work items
-	// and projects, a failure, a gc run.
+	// and projects, a failure, snapshots shared through a registry (faked:
+	// one pulled and pushed, one whose pull and push failed), a gc run.
 	warm := d.run(t, "web", "TICKET-42", "echo warm; test -f /root/deps.bin && echo the cache is there")
+	pulled := d.run(t, "hosts", "pulled", "echo built > /root/out")
+	pullFailed := d.run(t, "hosts", "pull-failed", "echo built > /root/out")
 	d.run(t, "web", "TICKET-7", "head -c 120000 /dev/urandom > /root/deps.bin; echo built")
 	d.run(t, "api", "main", "head -c 450000 /dev/urandom > /root/modules.bin; echo installed")
 	failed := d.run(t, "api", "flaky", "echo 'test 3 of 9 failed' >&2; exit 3")
@@ -314,6 +319,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	within(t, ctx, "the rest shows",
 		chromedp.WaitVisible(css(`#results tr[data-job="`+warm.Id+`"]`)),
 		chromedp.WaitVisible(css(`#results tr[data-job="`+failed.Id+`"]`)),
+		chromedp.WaitVisible(css(`#results tr[data-job="`+pulled.Id+`"]`)),
+		chromedp.WaitVisible(css(`#results tr[data-job="`+pullFailed.Id+`"]`)),
 		chromedp.WaitVisible(css(`#snapshots tr[data-snapshot="api/main"]`)),
 		chromedp.WaitVisible(css(`#gc tbody tr`)),
 		chromedp.WaitVisible(css(`#disk path[data-project="api"]`)),
@@ -322,6 +329,18 @@ func TestDashboardInABrowser(t *testing.T) {
 	assert.Contains(t, eval[string](t, ctx, `document.querySelector('#results tr[data-job="`+warm.Id+`"] [data-cell="snapshot"]').textContent`), "hit")
 	assert.Equal(t, "exit 3", eval[string](t, ctx, `document.querySelector('#results tr[data-job="`+failed.Id+`"] [data-cell="outcome"]').textContent`))
 	assert.Contains(t, eval[string](t, ctx, `document.querySelector("#gc tbody tr").textContent`), "dry run")
+	cell := func(id, name string) string {
+		return eval[string](t, ctx, `document.querySelector('#results tr[data-job="`+id+`"] [data-cell="`+name+`"]').textContent`)
+	}
+	assert.Equal(t, "hit pulled", cell(pulled.Id, "snapshot"), "a snapshot pulled from the registry")
+	assert.Contains(t, cell(pulled.Id, "commit"), "shared")
+	assert.NotContains(t, cell(pulled.Id, "commit"), "not shared")
+	assert.Equal(t, "miss pull failed", cell(pullFailed.Id, "snapshot"))
+	assert.Contains(t, cell(pullFailed.Id, "commit"), "not shared", "a push that failed")
+	assert.NotContains(t, cell(warm.Id, "snapshot"), "pulled", "a snapshot of this host's own")
+	assert.NotContains(t, cell(warm.Id, "commit"), "shared", "without a registry")
+	assert.Contains(t, eval[string](t, ctx, `document.querySelector("#gc tbody tr").textContent`), "+1 shared",
+		"the shared snapshots a gc run evicts")
 
 	// Screenshots at 1280 and 390 pixels wide; at 390 nothing is wider
 	// than the screen (tables scroll in their own boxes).
