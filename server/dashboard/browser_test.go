@@ -102,9 +102,7 @@ type hooks struct {
 	wrap func(server.Core) server.Core
 }
 
-func newDaemon(t *testing.T) *daemon { return newDaemonWith(t, hooks{}) }
-
-func newDaemonWith(t *testing.T, h hooks) *daemon {
+func newDaemon(t *testing.T, h hooks) *daemon {
 	t.Helper()
 	ctx := context.Background()
 	rt := &gated{Runtime: fake.New(), gate: make(chan struct{})}
@@ -251,7 +249,7 @@ func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 func TestDashboardInABrowser(t *testing.T) {
 	// The jobs of work items "pulled" and "pull-failed", and the gc runs,
 	// carry what a registry would add (see shared).
-	d := newDaemonWith(t, hooks{event: sharedEvent, wrap: func(c server.Core) server.Core { return sharedCore{c} }})
+	d := newDaemon(t, hooks{event: sharedEvent, wrap: func(c server.Core) server.Core { return sharedCore{c} }})
 	ctx, con := browser(t)
 	dir := artifacts(t)
 	t.Cleanup(func() { // before the browser closes
