@@ -68,6 +68,23 @@
 //     as a one-layer image whose config the driver writes itself as
 //     Dockerfile instructions (ENV, CMD, ENTRYPOINT, WORKDIR, USER,
 //     STOPSIGNAL, LABEL), without the secret keys.
+//   - PushImage (runtime.RegistryClient) tags the image as the destination,
+//     has the engine push it (with X-Registry-Auth: the credentials, or an
+//     empty auth config when anonymous, which the engine requires), reads
+//     the push's progress stream to its end (an error in it is
+//     ErrUnavailable naming the registry) and takes the digest from its
+//     aux message. It then removes the tag, or gives it back to the image
+//     it named before, however the push ended. Docker's removal of a tag
+//     also drops the image's digest references in that repository when no
+//     tag is left there, and deletes an image nothing else names: the
+//     driver pulls such references back by digest (no download: the
+//     engine has the layers). Whether a registry may be reached over plain
+//     HTTP is the daemon's setting ("insecure-registries"; loopback is
+//     allowed by default); RegistryOptions.Insecure changes nothing.
+//   - PullDigest has the engine pull the reference by digest; a manifest
+//     the registry does not know is ErrNotFound, a registry that cannot be
+//     reached ErrUnavailable naming it. An image the engine has already
+//     only gains the digest reference.
 //   - Engine errors are classified with the SDK's typed checks (errdefs):
 //     not found, conflict, invalid argument, ...; a daemon that cannot be
 //     reached gives runtime.ErrUnavailable naming its address. The error

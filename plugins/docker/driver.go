@@ -123,6 +123,7 @@ func (d *Driver) Info(ctx context.Context) (runtime.Info, error) {
 		ProtocolVersion: runtime.ProtocolVersion,
 		Capabilities: []runtime.Capability{
 			runtime.CapPull, runtime.CapLoad, runtime.CapCommit, runtime.CapSquash, runtime.CapLimits, runtime.CapCopy, runtime.CapDiff,
+			runtime.CapRegistry,
 		},
 	}
 	if v, err := d.cli.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
