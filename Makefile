@@ -12,6 +12,7 @@
 #   make bench   the speed figures of the README's performance section
 #   make bench-real     the real workload: a Debian image, berth built and tested cold then warm, per engine
 #   make bench-real-ci  its short version (Docker, one cold and one warm run), part of make test
+#   make bench-cluster  20 berth processes on one PostgreSQL and one registry, 5,000 fake jobs over 500 work items
 #   make proto   regenerate the plugin wire's protobuf code
 #   make api     regenerate the HTTP API's Go types from api/openapi.yaml
 
@@ -124,6 +125,15 @@ bench-real: build
 
 bench-real-ci: build
 	BENCH_REAL_CI=1 bash scripts/bench-real.sh
+
+# The cluster benchmark: BENCH_CLUSTER_PROCS (20) processes, each a host with a
+# fake runtime of its own, on one PostgreSQL and one registry (both started by
+# the script), BENCH_CLUSTER_JOBS (5000) jobs over BENCH_CLUSTER_ITEMS (500)
+# work items; per-job figures and the proof that no commit was lost or doubled.
+# Its short version is tools/clusterbench's test, in test-root.
+.PHONY: bench-cluster
+bench-cluster:
+	bash scripts/bench-cluster.sh
 
 proto:
 	bash runtime/wire/gen.sh
