@@ -125,8 +125,13 @@ func (r *jobRun) commit(ctx context.Context) *store.Snapshot {
 		r.old = &old
 	}
 	now := r.c.now()
-	return &store.Snapshot{Key: r.sel.key, Image: ref, ImageID: img.ID, BaseImage: r.job.Image,
+	snap := &store.Snapshot{Key: r.sel.key, Image: ref, ImageID: img.ID, BaseImage: r.job.Image,
 		BaseImageID: r.sel.base.ID, Size: img.Size, Layers: layers, Generation: gen, Created: now, LastUsed: now}
+	if r.sel.hit {
+		// Until pushed, it descends from what its parent is or descends from.
+		snap.SharedBase = e.Snapshot.SharedBase
+	}
+	return snap
 }
 
 // removeOld removes the image of the generation a commit replaced. An

@@ -35,6 +35,9 @@ import (
 // the newer one's work; a failed push leaves the snapshot this host's own
 // (CommitResult.PushError).
 
+// pushTries bounds the pushes of one snapshot.
+const pushTries = 3
+
 // sharing returns the runtime's registry client when snapshots are shared
 // and the runtime can push and pull.
 func (c *Core) sharing(rt runtime.Runtime, info runtime.Info) (runtime.RegistryClient, bool) {
@@ -83,9 +86,15 @@ func (c *Core) pullShared(ctx context.Context, rt runtime.Runtime, job Job, sel 
 		}
 		return err
 	}
-	if sel.entry.Found && sel.entry.Snapshot.Generation >= sh.Generation {
+	if local := sel.entry.Snapshot; sel.entry.Found && local.SharedBase == sh.Digest && local.Generation >= sh.Generation {
+		// This host's snapshot is the shared one, or its descendant
+		// through commits not shared yet (a failed push): it has all
+		// the shared one's work.
 		return nil
 	}
+	// Else the shared one wins: this host's is older, or another branch
+	// (committed here while the shared one moved on), whose commit would
+	// drop the shared one's work.
 	if ttl := c.ttl(job.Project); ttl > 0 && c.now().Sub(sh.Created) >= ttl {
 		return nil // expired: as this host's older one is
 	}
@@ -108,8 +117,8 @@ func (c *Core) pullShared(ctx context.Context, rt runtime.Runtime, job Job, sel 
 	}
 	now := c.now()
 	n := store.Snapshot{Key: sel.key, Image: sh.Ref(), ImageID: img.ID, BaseImage: sh.BaseImage, BaseImageID: sel.base.ID,
-		Size: img.Size, Layers: layers, Generation: sh.Generation, Created: sh.Created, LastUsed: now}
-	stored, old, replaced, err := c.st.Pulled(ctx, n)
+		Size: img.Size, Layers: layers, Generation: sh.Generation, Created: sh.Created, LastUsed: now, SharedBase: sh.Digest}
+	old, replaced, err := c.st.Pulled(ctx, n)
 	if err != nil {
 		c.removeImageRef(ctx, rt, sh.Ref())
 		return err
@@ -118,7 +127,7 @@ func (c *Core) pullShared(ctx context.Context, rt runtime.Runtime, job Job, sel 
 		c.removeImageRef(ctx, rt, old.Image)
 	}
 	c.counters.add(MetricPulls, 1)
-	c.log.Info("pulled the shared snapshot", "image", sh.Ref(), "generation", sh.Generation, "host", sh.Host, "stored", stored)
+	c.log.Info("pulled the shared snapshot", "image", sh.Ref(), "generation", sh.Generation, "host", sh.Host)
 	sel.pulled = true
 	sel.entry, err = c.st.Lookup(ctx, sel.key)
 	return err
@@ -149,10 +158,25 @@ func (r *jobRun) push(ctx context.Context, snap *store.Snapshot) {
 		r.log.Warn("push of the snapshot failed: it stays this host's own", "image", snap.Image, "err", err)
 	}
 	dest := c.cfg.Registry + ":" + sharedTag(r.job.Project, r.job.WorkItem, snap.Generation)
-	digest, err := rc.PushImage(ctx, snap.Image, dest, c.cfg.RegistryOptions)
-	if err != nil {
-		fail(fmt.Errorf("push %s to %s: %w", snap.Image, dest, err))
-		return
+	var digest string
+	var err error
+	for try := 1; ; try++ {
+		if digest, err = rc.PushImage(ctx, snap.Image, dest, c.cfg.RegistryOptions); err == nil {
+			break
+		}
+		// A registry may refuse a manifest whose blobs another push of the
+		// same layers is still writing (MANIFEST_BLOB_UNKNOWN): tried
+		// again, a little later each time.
+		if try == pushTries || ctx.Err() != nil || errors.Is(err, runtime.ErrNotFound) || errors.Is(err, runtime.ErrInvalidArgument) ||
+			errors.Is(err, runtime.ErrNotImplemented) {
+			fail(fmt.Errorf("push %s to %s: %w", snap.Image, dest, err))
+			return
+		}
+		r.log.Info("push failed: trying again", "image", snap.Image, "try", try, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+		}
 	}
 	sh := store.Shared{Project: r.job.Project, WorkItem: r.job.WorkItem, Generation: snap.Generation,
 		Repository: c.cfg.Registry, Digest: digest, BaseImage: snap.BaseImage, BaseImageID: snap.BaseImageID,
@@ -168,6 +192,7 @@ func (r *jobRun) push(ctx context.Context, snap *store.Snapshot) {
 		return
 	}
 	res.Digest = digest
+	snap.SharedBase = digest
 	c.counters.add(MetricPushes, 1)
 	r.log.Info("shared the snapshot", "image", sh.Ref(), "generation", sh.Generation)
 	if replaced && old.Ref() != sh.Ref() {
@@ -179,7 +204,7 @@ func (r *jobRun) push(ctx context.Context, snap *store.Snapshot) {
 // one, as used.
 func (r *jobRun) touchShared(ctx context.Context) {
 	sh := r.sel.shared
-	if sh.Dropped() || r.sel.entry.Snapshot.Generation != sh.Generation {
+	if sh.Dropped() || r.sel.entry.Snapshot.SharedBase != sh.Digest || r.sel.entry.Snapshot.Generation != sh.Generation {
 		return
 	}
 	if err := r.c.st.TouchShared(ctx, sh.Project, sh.WorkItem, sh.Digest, r.c.now()); err != nil {
@@ -216,6 +241,7 @@ func deleteManifest(ctx context.Context, ref string, opts runtime.RegistryOption
 		auth = authn.FromConfig(authn.AuthConfig{Username: opts.Username, Password: opts.Password})
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections() // a transport of its own: none left open
 	if opts.Insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for: RegistryOptions.Insecure
 	}

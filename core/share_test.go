@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -201,4 +202,49 @@ type signalWriter struct {
 func (w *signalWriter) Write(p []byte) (int, error) {
 	w.once.Do(func() { close(w.c) })
 	return len(p), nil
+}
+
+// TestSharedBranchesNeverWin: a host whose commit could not be pushed
+// keeps a snapshot of its own; once another host shares a newer one of the
+// work item, the first host runs from the shared one, not from its own
+// branch (whose commit would drop the other host's work). A push that
+// fails once is tried again.
+func TestSharedBranchesNeverWin(t *testing.T) {
+	pg := postgresStore(t)
+	reg := testRegistry(t)
+	mod := func(c *Config) { c.Store, c.Registry = pg, reg }
+	// Host A's first three pushes fail (one commit's tries), its fourth
+	// once (tried again).
+	a := newEnv(t, mod, fake.WithFaults(
+		fake.Fault{Op: fake.OpPushImage, Nth: 1, Err: runtime.ErrUnavailable},
+		fake.Fault{Op: fake.OpPushImage, Nth: 2, Err: runtime.ErrUnavailable},
+		fake.Fault{Op: fake.OpPushImage, Nth: 3, Err: runtime.ErrUnavailable},
+		fake.Fault{Op: fake.OpPushImage, Nth: 4, Err: runtime.ErrUnavailable}))
+	b := newEnv(t, mod)
+	const step = "echo $NAME >> /work/log; cat /work/log"
+	named := func(name string) Job {
+		j := job("w", step)
+		j.Env = []string{"NAME=" + name}
+		return j
+	}
+	a1, _ := a.run(nil, named("a1"))
+	require.True(t, a1.Commit.Committed)
+	require.NotEmpty(t, a1.Commit.PushError, "host A's first push did not fail")
+	assert.Empty(t, a1.Commit.Digest)
+	b1, out := b.run(nil, named("b1"))
+	assert.False(t, b1.Hit, "host B ran from a snapshot never shared")
+	assert.Equal(t, "b1\n", out)
+	require.NotEmpty(t, b1.Commit.Digest, "host B's push: %s", b1.Commit.PushError)
+
+	a2, out := a.run(nil, named("a2"))
+	assert.True(t, a2.Hit && a2.Pulled, "host A: hit %v, pulled %v (%s)", a2.Hit, a2.Pulled, a2.Reason)
+	assert.Equal(t, "b1\na2\n", out, "host A ran from its own branch, dropping host B's work")
+	require.NotEmpty(t, a2.Commit.Digest, "host A's push, tried again: %s", a2.Commit.PushError)
+	assert.Greater(t, a2.Commit.Generation, b1.Commit.Generation)
+
+	// A host's commit not pushed, on top of the shared one, is kept: it
+	// has the shared one's work.
+	b2, out := b.run(nil, named("b2"))
+	assert.Equal(t, "b1\na2\nb2\n", out)
+	require.NotEmpty(t, b2.Commit.Digest)
 }

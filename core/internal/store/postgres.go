@@ -91,6 +91,8 @@ var postgresMigrations = []string{
 	CREATE INDEX job_records_created ON job_records (created, id);
 	CREATE INDEX job_records_state ON job_records (state);
 	CREATE INDEX job_records_ended ON job_records (ended, id);`,
+	// Version 2: the shared snapshot each snapshot is or descends from.
+	`ALTER TABLE snapshots ADD COLUMN shared_base TEXT NOT NULL DEFAULT '';`,
 }
 
 // postgresVersion is the schema version this package writes in PostgreSQL.

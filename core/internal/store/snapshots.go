@@ -28,6 +28,10 @@ type Snapshot struct {
 	Generation  int
 	Created     time.Time
 	LastUsed    time.Time
+	// SharedBase is the digest of the work item's shared snapshot
+	// (Shared) this one is, or descends from through commits not shared
+	// since; "" for none.
+	SharedBase string
 }
 
 // Entry is what Lookup finds for a key.
@@ -42,7 +46,7 @@ type Entry struct {
 }
 
 const snapCols = `runtime, project, work_item, image, image_id, base_image, base_image_id,
-	size, layers, generation, created, last_used`
+	size, layers, generation, created, last_used, shared_base`
 
 const keyIs = "runtime = ? AND project = ? AND work_item = ?"
 
@@ -56,7 +60,7 @@ func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
 	var s Snapshot
 	var created, used int64
 	err := sc.Scan(&s.Runtime, &s.Project, &s.WorkItem, &s.Image, &s.ImageID, &s.BaseImage,
-		&s.BaseImageID, &s.Size, &s.Layers, &s.Generation, &created, &used)
+		&s.BaseImageID, &s.Size, &s.Layers, &s.Generation, &created, &used, &s.SharedBase)
 	s.Created, s.LastUsed = time.Unix(0, created), time.Unix(0, used)
 	return s, err
 }
@@ -81,23 +85,23 @@ func (s *Store) snapshots(ctx context.Context, where string, args ...any) ([]Sna
 // Lookup returns the snapshot of k, if any, and its generation counters.
 func (s *Store) Lookup(ctx context.Context, k Key) (Entry, error) {
 	var e Entry
-	var rt, project, item, image, imageID, base, baseID sql.NullString
+	var rt, project, item, image, imageID, base, baseID, sharedBase sql.NullString
 	var size, layers, gen, created, used sql.NullInt64
 	err := s.queryRow(ctx, nil, `SELECT s.runtime, s.project, s.work_item, s.image, s.image_id, s.base_image,
-		s.base_image_id, s.size, s.layers, s.generation, s.created, s.last_used,
+		s.base_image_id, s.size, s.layers, s.generation, s.created, s.last_used, s.shared_base,
 		coalesce(w.last_generation, 0), coalesce(w.dropped_through, 0)
 		FROM (SELECT CAST(?1 AS TEXT) AS r, CAST(?2 AS TEXT) AS p, CAST(?3 AS TEXT) AS i) AS k
 		LEFT JOIN snapshots s ON s.runtime = k.r AND s.project = k.p AND s.work_item = k.i
 		LEFT JOIN work_items w ON w.runtime = k.r AND w.project = k.p AND w.work_item = k.i`,
 		k.Runtime, k.Project, k.WorkItem).Scan(&rt, &project, &item, &image, &imageID, &base, &baseID,
-		&size, &layers, &gen, &created, &used, &e.LastGeneration, &e.DroppedThrough)
+		&size, &layers, &gen, &created, &used, &sharedBase, &e.LastGeneration, &e.DroppedThrough)
 	if err != nil {
 		return e, fmt.Errorf("store: lookup: %w", err)
 	}
 	if e.Found = rt.Valid; e.Found {
 		e.Snapshot = Snapshot{Key: k, Image: image.String, ImageID: imageID.String, BaseImage: base.String,
 			BaseImageID: baseID.String, Size: size.Int64, Layers: int(layers.Int64), Generation: int(gen.Int64),
-			Created: time.Unix(0, created.Int64), LastUsed: time.Unix(0, used.Int64)}
+			Created: time.Unix(0, created.Int64), LastUsed: time.Unix(0, used.Int64), SharedBase: sharedBase.String}
 	}
 	return e, nil
 }
@@ -197,13 +201,13 @@ func (s *Store) Oldest(ctx context.Context, fn func(Snapshot) (bool, error)) err
 }
 
 func (s *Store) put(ctx context.Context, tx *sql.Tx, n Snapshot) error {
-	err := s.exec(ctx, tx, `INSERT INTO snapshots (`+snapCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+	err := s.exec(ctx, tx, `INSERT INTO snapshots (`+snapCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (runtime, project, work_item) DO UPDATE SET image = excluded.image,
 		image_id = excluded.image_id, base_image = excluded.base_image, base_image_id = excluded.base_image_id,
 		size = excluded.size, layers = excluded.layers, generation = excluded.generation,
-		created = excluded.created, last_used = excluded.last_used`,
+		created = excluded.created, last_used = excluded.last_used, shared_base = excluded.shared_base`,
 		n.Runtime, n.Project, n.WorkItem, n.Image, n.ImageID, n.BaseImage, n.BaseImageID,
-		n.Size, n.Layers, n.Generation, n.Created.UnixNano(), n.LastUsed.UnixNano())
+		n.Size, n.Layers, n.Generation, n.Created.UnixNano(), n.LastUsed.UnixNano(), n.SharedBase)
 	if err != nil {
 		return err
 	}
@@ -271,13 +275,13 @@ func (s *Store) Remove(ctx context.Context, k Key, imageID string) (Snapshot, bo
 }
 
 // Pulled stores n, a snapshot pulled from the registry, as its key's
-// snapshot unless the key has one of the same or a newer generation (a
-// generation dropped here before does not stop it: another host made it
-// anew). It reports whether n was stored, and the snapshot it replaced, if
+// snapshot, whatever the key had (a generation dropped here before, or a
+// newer one that does not descend from n: the caller, holding the work
+// item's lock, decided n wins). It returns the snapshot it replaced, if
 // any (whose image the caller removes).
-func (s *Store) Pulled(ctx context.Context, n Snapshot) (stored bool, old Snapshot, replaced bool, err error) {
+func (s *Store) Pulled(ctx context.Context, n Snapshot) (old Snapshot, replaced bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		stored, replaced = false, false
+		replaced = false
 		var err error
 		old, err = scanSnapshot(s.queryRow(ctx, tx, "SELECT "+snapCols+" FROM snapshots WHERE "+keyIs,
 			n.Runtime, n.Project, n.WorkItem))
@@ -285,19 +289,16 @@ func (s *Store) Pulled(ctx context.Context, n Snapshot) (stored bool, old Snapsh
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return err
-		case old.Generation >= n.Generation:
-			return nil
 		default:
 			replaced = true
 		}
-		stored = true
 		return s.put(ctx, tx, n)
 	})
 	if err != nil {
-		return false, Snapshot{}, false, fmt.Errorf("store: record pulled snapshot: %w", err)
+		return Snapshot{}, false, fmt.Errorf("store: record pulled snapshot: %w", err)
 	}
 	if !replaced {
 		old = Snapshot{}
 	}
-	return stored, old, replaced, nil
+	return old, replaced, nil
 }

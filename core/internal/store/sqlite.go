@@ -91,6 +91,8 @@ var sqliteMigrations = []string{
 	// Version 5: the snapshot each work item shares through a registry
 	// (in PostgreSQL, in the cluster's schema: see clusterMigrations).
 	sharedSnapshotsTable("TEXT", "INTEGER"),
+	// Version 6: the shared snapshot each snapshot is or descends from.
+	`ALTER TABLE snapshots ADD COLUMN shared_base TEXT NOT NULL DEFAULT '';`,
 }
 
 // sqliteVersion is the schema version this package writes in SQLite.
