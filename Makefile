@@ -2,7 +2,7 @@
 #
 #   make build   the berth command and every driver binary, into bin/
 #   make test    engines up (scripts/engines.sh, as root), Chromium (scripts/chromium.sh), PostgreSQL
-#                on loopback (scripts/postgres.sh, for the store's tests), then every
+#                and a registry on loopback (scripts/postgres.sh, scripts/registry.sh), then every
 #                module's tests with -race (the dashboard's screenshots into .ci/artifacts/), then make fuzz
 #   make test-typescript  the TypeScript client (clients/typescript): npm ci, build, tests against berth serve
 #   make fuzz    every fuzz target for FUZZTIME each (default 10s; scripts/fuzz.sh)
