@@ -105,6 +105,9 @@ func (d *Driver) adopt(ctx context.Context, name, dgst string) (*images.Image, e
 		return nil, nil
 	}
 	img, err := is.Create(ctx, images.Image{Name: name, Target: have[0].Target})
+	if errdefs.IsAlreadyExists(err) {
+		return &img, nil // a pull of the same src meanwhile
+	}
 	if err != nil {
 		return nil, d.wrap(ctx, err, "pull %s", name)
 	}
