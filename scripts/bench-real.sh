@@ -396,7 +396,7 @@ if [ "$ci" != 1 ]; then
 		if [ "$(field "$w" .commit.reason)" = unchanged ]; then
 			awk -v t="$(dur "$tmp/$1-touch.json" commit)" -v c="$(dur "$w" commit)" 'BEGIN {printf "%.1f s a job\n", (t - c) / 1e9}'
 		else
-			echo "none: the warm job changed files"
+			echo "none (warm job changed)"
 		fi
 	}
 	mapfile -t v < <(vals t_commit); row "warm, one file written: commit" "${v[@]}"
