@@ -169,7 +169,7 @@ func clusterScenario(t *testing.T, a, b, store, registry string) {
 	ctr, err := A.driver().InspectContainer(context.Background(), ctrs[0].ID)
 	require.NoError(t, err)
 	assert.Equal(t, "running", string(ctr.State), "B ran the work item only once A's job ended")
-	rep := A.sweep()
+	rep := A.sweep("--orphan-grace", "0s")
 	assert.Len(t, rep.RemovedContainers, 1, "host A's gc after its kill: %+v", rep)
 	A.noContainers()
 
