@@ -3,10 +3,7 @@ package e2e
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
-	"os"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/berth-dev/berth/internal/testenv"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -36,9 +33,8 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	if len(engines) < 2 {
-		t.Skipf("two engines needed (BERTH_E2E_RUNTIMES has %q)", engines)
+		drivertest.Require(t, "TestCluster needs two engines", fmt.Errorf("BERTH_E2E_RUNTIMES has %q", engines))
 	}
-	pg, reg := clusterParts(t)
 	// Each engine once as host A and once as host B.
 	for i, a := range engines {
 		b := engines[(i+1)%len(engines)]
@@ -46,47 +42,9 @@ func TestCluster(t *testing.T) {
 			break
 		}
 		t.Run(a+" then "+b, func(t *testing.T) {
-			clusterScenario(t, a, b, pg(t), reg())
+			clusterScenario(t, a, b, testenv.PostgresSchema(t, "berth_e2e_"), testenv.Repository(t, "berth-e2e/"))
 		})
 	}
-}
-
-// clusterParts returns a maker of fresh PostgreSQL stores (a schema of
-// their own, dropped at the end) and of fresh registry repositories, from
-// BERTH_TEST_POSTGRES and BERTH_TEST_REGISTRY; without them the test
-// skips, and in CI (CI=true) fails.
-func clusterParts(t *testing.T) (func(*testing.T) string, func() string) {
-	base, addr := os.Getenv("BERTH_TEST_POSTGRES"), os.Getenv("BERTH_TEST_REGISTRY")
-	if base == "" || addr == "" {
-		msg := "BERTH_TEST_POSTGRES and BERTH_TEST_REGISTRY are needed: start them with scripts/postgres.sh and scripts/registry.sh"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	cfg, err := pgx.ParseConfig(base)
-	require.NoError(t, err, "BERTH_TEST_POSTGRES")
-	db := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { db.Close() })
-	store := func(t *testing.T) string {
-		schema := "berth_e2e_" + randomID()
-		_, err := db.Exec("CREATE SCHEMA " + schema)
-		require.NoError(t, err, "create schema")
-		t.Cleanup(func() {
-			db.Exec(`DO $$ DECLARE n name; BEGIN
-				FOR n IN SELECT nspname FROM pg_namespace WHERE nspname = '` + schema + `' OR starts_with(nspname, '` + schema + `_') LOOP
-					EXECUTE format('DROP SCHEMA %I CASCADE', n);
-				END LOOP; END $$`)
-		})
-		u, err := url.Parse(base)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	repo := func() string { return addr + "/berth-e2e/" + randomID() }
-	return store, repo
 }
 
 // clusterHost is one host: a step env on its engine, with the cluster's
@@ -187,24 +145,10 @@ func clusterScenario(t *testing.T, a, b, store, registry string) {
 // repository holds, by its tags (a manifest deleted takes its tags along).
 func registryDigests(t *testing.T, repository string) []string {
 	t.Helper()
-	host, path, _ := strings.Cut(repository, "/")
-	resp, err := http.Get("http://" + host + "/v2/" + path + "/tags/list")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil
-	}
-	var list struct{ Tags []string }
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
 	var digests []string
-	for _, tag := range list.Tags {
-		req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+path+"/manifests/"+tag, nil)
-		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			digests = append(digests, resp.Header.Get("Docker-Content-Digest"))
+	for _, tag := range testenv.Tags(t, repository) {
+		if d, ok := testenv.Manifest(t, repository, tag); ok {
+			digests = append(digests, d)
 		}
 	}
 	return digests

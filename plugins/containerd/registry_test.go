@@ -4,17 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	goruntime "runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -23,64 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 )
 
 // digestRE is the form of a manifest digest PushImage returns.
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
-// testRegistry returns "127.0.0.1:PORT" of a registry for the test:
-// $BERTH_TEST_REGISTRY, else Debian's docker-registry started on a free
-// loopback port with its storage in a temporary directory, stopped at
-// clean-up. Without either the test skips, or fails when CI is "true".
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	if addr := os.Getenv("BERTH_TEST_REGISTRY"); addr != "" {
-		return addr
-	}
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		msg := "no registry: set BERTH_TEST_REGISTRY (scripts/registry.sh) or apt-get install docker-registry"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	addr := freeAddr(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)), 0o600))
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	require.NoError(t, cmd.Start(), "starting docker-registry")
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "docker-registry on %s did not answer: %v\n%s", addr, err, log.String())
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // freeAddr returns a loopback address no one listens on (now).
 func freeAddr(t *testing.T) string {
@@ -112,7 +55,7 @@ func uniqueImage(t *testing.T, d *Driver) string {
 // TestRegistryRoundTrip pushes an image, removes it and pulls it back by
 // digest, then runs it: the digest is the image's ID.
 func TestRegistryRoundTrip(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	d := newDriver(t)
 	ctx := context.Background()
 	ref := uniqueImage(t, d)
@@ -168,7 +111,7 @@ func TestRegistryPullHave(t *testing.T) {
 // into the registry by hand) and pushes the image again: what goes is the
 // platform's manifest, whose digest PushImage returns.
 func TestRegistryPushIndex(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	d := newDriver(t)
 	ctx := context.Background()
 	ref := uniqueImage(t, d)
@@ -203,7 +146,7 @@ func TestRegistryPushIndex(t *testing.T) {
 
 // TestRegistryErrors checks the error classes of PushImage and PullDigest.
 func TestRegistryErrors(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	d := newDriver(t)
 	ctx := context.Background()
 	ref := uniqueImage(t, d)

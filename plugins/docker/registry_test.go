@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -12,19 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
-	"github.com/berth-dev/berth/runtime/runtimetest"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
 
 // testRepo returns a repository of the test's own under the registry of
-// runtimetest.RegistryEnv; without one the test skips (fails in CI).
+// drivertest.RegistryEnv; without one the test skips (fails in CI).
 func testRepo(t *testing.T) string {
 	t.Helper()
-	reg := os.Getenv(runtimetest.RegistryEnv)
-	if reg == "" {
-		drivertest.Require(t, "no registry (start one with scripts/registry.sh and set "+runtimetest.RegistryEnv+")", errors.New(runtimetest.RegistryEnv+" is empty"))
-	}
-	return fmt.Sprintf("%s/berth-dockertest/push-%d-%d", reg, os.Getpid(), time.Now().UnixNano())
+	return fmt.Sprintf("%s/berth-dockertest/push-%d-%d", drivertest.Registry(t), os.Getpid(), time.Now().UnixNano())
 }
 
 // TestPushKeepsDigestReference pushes an image whose only reference is a

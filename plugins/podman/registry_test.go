@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,59 +18,6 @@ import (
 
 // digestRE is the form of a manifest digest PushImage returns.
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
-// testRegistry returns "127.0.0.1:PORT" of a registry for the test:
-// $BERTH_TEST_REGISTRY, else Debian's docker-registry started on a free
-// loopback port with its storage in a temporary directory, stopped at
-// clean-up. Without either the test skips, or fails when CI is "true".
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	if addr := os.Getenv("BERTH_TEST_REGISTRY"); addr != "" {
-		return addr
-	}
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		msg := "no registry: set BERTH_TEST_REGISTRY (scripts/registry.sh) or apt-get install docker-registry"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	addr := freeAddr(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)), 0o600))
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	require.NoError(t, cmd.Start(), "starting docker-registry")
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "docker-registry on %s did not answer: %v\n%s", addr, err, log.String())
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // freeAddr returns a loopback address no one listens on (now).
 func freeAddr(t *testing.T) string {
@@ -107,7 +49,7 @@ func (f *fixture) uniqueBase() string {
 // TestRegistryRoundTrip pushes an image, removes it and pulls it back by
 // digest, then runs it.
 func TestRegistryRoundTrip(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	f := newFixture(t)
 	ref := f.uniqueBase()
 	before, err := f.d.InspectImage(f.ctx, ref)
@@ -151,7 +93,7 @@ func TestRegistryRoundTrip(t *testing.T) {
 // Podman 4 would still resolve it by the digest the image recorded; an
 // image with both names is removed by its ID.
 func TestRegistryPullAddsName(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	f := newFixture(t)
 	ref := f.uniqueBase()
 	src := reg + "/berth-test/podman-" + f.id
@@ -186,7 +128,7 @@ func TestRegistryPullAddsName(t *testing.T) {
 
 // TestRegistryErrors checks the error classes of PushImage and PullDigest.
 func TestRegistryErrors(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	f := newFixture(t)
 	var none runtime.RegistryOptions
 	repo := reg + "/berth-test/podman-" + f.id

@@ -1,9 +1,7 @@
 package fake_test
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,26 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/runtime"
-	"github.com/berth-dev/berth/runtime/runtimetest"
 	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 )
-
-// testRegistry returns the registry of runtimetest.RegistryEnv; without one
-// the test skips (fails in CI).
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	reg := os.Getenv(runtimetest.RegistryEnv)
-	if reg == "" {
-		drivertest.Require(t, "no registry (start one with scripts/registry.sh and set "+runtimetest.RegistryEnv+")", errors.New(runtimetest.RegistryEnv+" is empty"))
-	}
-	return reg
-}
 
 // TestRegistryShare pushes a snapshot from one fake and pulls it into
 // another, as two hosts share one: the files (a removed one too), the
 // config and the layers come across; equal images push as equal digests.
 func TestRegistryShare(t *testing.T) {
-	reg := testRegistry(t)
+	reg := drivertest.Registry(t)
 	a, ctx := newRuntime(t)
 	r := runSpec(t, ctx, a, runtime.ContainerSpec{
 		Image: baseRef, Cmd: []string{"sh", "-c", "mkdir -p /work/d && echo one > /work/d/f && rm /etc/group"},

@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/runtime/runtimetest/testimage"
 	"github.com/berth-dev/berth/server"
+	"github.com/berth-dev/berth/server/internal/sharedtest"
 )
 
 const (
@@ -249,7 +250,7 @@ func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 func TestDashboardInABrowser(t *testing.T) {
 	// The jobs of work items "pulled" and "pull-failed", and the gc runs,
 	// carry what a registry would add (see shared).
-	d := newDaemon(t, hooks{event: sharedEvent, wrap: func(c server.Core) server.Core { return sharedCore{c} }})
+	d := newDaemon(t, hooks{event: sharedtest.Event, wrap: func(c server.Core) server.Core { return sharedtest.Core{Core: c} }})
 	ctx, con := browser(t)
 	dir := artifacts(t)
 	t.Cleanup(func() { // before the browser closes

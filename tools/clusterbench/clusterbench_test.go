@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/berth-dev/berth/internal/testenv"
+	"github.com/berth-dev/berth/runtime/runtimetest/drivertest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,29 +32,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// need returns the environment variable env; without it t skips, and in CI
-// (CI=true) fails, saying how to start what it names.
-func need(t *testing.T, env, script string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		msg := fmt.Sprintf("%s is not set: start it with scripts/%s and set %s=$(scripts/%s)", env, script, env, script)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return v
-}
-
 // TestCluster is the cluster benchmark's short version: 4 hosts (worker
 // processes) on one PostgreSQL and one registry run 200 jobs over 20 work
 // items, and every work item's values, generations and shared snapshot
 // prove that no commit was lost or doubled. scripts/bench-cluster.sh runs
 // the full one.
 func TestCluster(t *testing.T) {
-	pg := need(t, "BERTH_TEST_POSTGRES", "postgres.sh")
-	reg := need(t, "BERTH_TEST_REGISTRY", "registry.sh")
+	pg := testenv.Postgres(t)
+	reg := drivertest.Registry(t)
 	const procs, jobs, items, concurrency = 4, 200, 20, 2
 
 	b := make([]byte, 6)

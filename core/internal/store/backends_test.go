@@ -2,23 +2,16 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 )
-
-// postgresEnv names the PostgreSQL the tests use: a URL of a database they
-// may make schemas in (scripts/postgres.sh prints one).
-const postgresEnv = "BERTH_TEST_POSTGRES"
 
 // state is one fresh state: a state directory, and the database the store
 // keeps it in.
@@ -63,20 +56,17 @@ func eachKind(t *testing.T, fn func(t *testing.T, k kind)) {
 
 var (
 	pgOnce sync.Once
-	pgDB   *sql.DB // the database of BERTH_TEST_POSTGRES, to make schemas in
-	pgURL  string
+	pgDB   *sql.DB // the database of BERTH_TEST_POSTGRES
 	pgErr  error
 )
 
-// needPostgres skips t (fails it in CI) when no PostgreSQL is at hand.
+// needPostgres skips t (fails it in CI) when no PostgreSQL is at hand, and
+// opens pgDB on it once.
 func needPostgres(t testing.TB) {
 	t.Helper()
+	url := testenv.Postgres(t)
 	pgOnce.Do(func() {
-		pgURL = os.Getenv(postgresEnv)
-		if pgURL == "" {
-			return
-		}
-		cfg, err := pgx.ParseConfig(pgURL)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
 			pgErr = err
 			return
@@ -84,35 +74,16 @@ func needPostgres(t testing.TB) {
 		pgDB = stdlib.OpenDB(*cfg)
 		pgErr = pgDB.PingContext(context.Background())
 	})
-	if pgURL == "" {
-		msg := postgresEnv + " is not set: start a PostgreSQL with scripts/postgres.sh and set " +
-			postgresEnv + "=$(scripts/postgres.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
 	// Named but not reachable: an error, never a skip.
-	require.NoError(t, pgErr, "PostgreSQL of %s", postgresEnv)
+	require.NoError(t, pgErr, "PostgreSQL of %s", testenv.PostgresEnv)
 }
 
-// freshPostgres makes a schema of its own for t in the test database and
-// returns a state whose URL selects it (search_path), dropped at the end.
+// freshPostgres returns a state on a schema of its own for t (see
+// testenv.PostgresSchema).
 func freshPostgres(t testing.TB) state {
 	t.Helper()
 	needPostgres(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "berth_test_" + hex.EncodeToString(b)
-	_, err := pgDB.Exec("CREATE SCHEMA " + schema)
-	require.NoError(t, err, "create schema")
-	t.Cleanup(func() { dropSchemas(pgDB, schema) })
-	u, err := url.Parse(pgURL)
-	require.NoError(t, err, "parse %s", postgresEnv)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return state{dir: t.TempDir(), opts: []Option{WithURL(u.String())}}
+	return state{dir: t.TempDir(), opts: []Option{WithURL(testenv.PostgresSchema(t, "berth_test_"))}}
 }
 
 // schemaVersion returns the schema version s's database records.
@@ -145,24 +116,4 @@ func knownVersion(s *Store) int {
 		return sqliteVersion
 	}
 	return postgresVersion
-}
-
-// dropSchemas drops the cluster schema cluster and its hosts' schemas
-// (cluster_<instance ID>).
-func dropSchemas(db *sql.DB, cluster string) {
-	rows, err := db.Query("SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')", cluster)
-	if err != nil {
-		return
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
-		}
-	}
-	rows.Close()
-	for _, n := range names {
-		db.Exec("DROP SCHEMA " + pgx.Identifier{n}.Sanitize() + " CASCADE")
-	}
 }

@@ -25,6 +25,7 @@ package drivertest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -207,4 +208,21 @@ func PluginLeftovers(tb testing.TB, root string) []string {
 	})
 	require.NoError(tb, err, "looking for plugin leftovers under %s", root)
 	return found
+}
+
+// RegistryEnv is the environment variable that names the OCI registry
+// tests push to and pull from: "127.0.0.1:PORT" (scripts/registry.sh starts
+// Debian's docker-registry on loopback and prints it).
+const RegistryEnv = "BERTH_TEST_REGISTRY"
+
+// Registry returns the registry RegistryEnv names. Without one tb fails
+// when the environment has CI=true, and skips elsewhere (see Require).
+func Registry(tb testing.TB) string {
+	tb.Helper()
+	addr := os.Getenv(RegistryEnv)
+	if addr == "" {
+		Require(tb, "no registry (start one with scripts/registry.sh and set "+RegistryEnv+"=$(scripts/registry.sh))",
+			errors.New(RegistryEnv+" is not set"))
+	}
+	return addr
 }
