@@ -44,6 +44,28 @@ func (c *Core) lockItem(ctx context.Context, project, workItem string, timeout t
 	}, nil
 }
 
+// tryLockItem takes the turn of (project, workItem) like lockItem if no
+// job holds it on any host, and fails with ErrWorkItemBusy at once if one
+// does.
+func (c *Core) tryLockItem(ctx context.Context, project, workItem string) (itemUnlock, error) {
+	unlock, err := c.locks.tryLock(ctx, project, workItem)
+	if err != nil || !c.st.Shared() {
+		return unlock, err
+	}
+	unlockCluster, ok, err := c.st.TryLock(ctx, "item", project, workItem)
+	if err != nil || !ok {
+		unlock()
+		if err == nil {
+			err = fmt.Errorf("%w: project %q, work item %q, held by another host", ErrWorkItemBusy, project, workItem)
+		}
+		return nil, err
+	}
+	return func() {
+		unlockCluster()
+		unlock()
+	}, nil
+}
+
 // clusterSlot takes one of the cluster's Config.ClusterMaxConcurrent job
 // slots, shared by every host of the state's PostgreSQL database (a lock
 // each), waiting up to timeout (0: as long as ctx): an error wrapping

@@ -134,20 +134,12 @@ func (r *jobRun) commit(ctx context.Context) *store.Snapshot {
 	return snap
 }
 
-// removeOld removes the image of the generation a commit replaced. An
-// image still in use is left for the sweep, which removes berth's references
-// that the state does not record.
+// removeOld removes the image of the generation a commit replaced (by
+// reference: see Core.removeRefs). An image still in use is left for the
+// sweep, which removes berth's references that the state does not record.
 func (r *jobRun) removeOld(ctx context.Context) {
 	if r.old == nil || !r.res.Commit.Committed {
 		return
 	}
-	// By reference: see Core.removeRefs.
-	err := r.rt.RemoveImage(ctx, r.old.Image)
-	switch {
-	case err == nil, errors.Is(err, runtime.ErrNotFound):
-	case errors.Is(err, runtime.ErrConflict):
-		r.log.Info("previous generation in use: left for the sweep", "image", r.old.Image)
-	default:
-		r.log.Warn("remove previous generation (left for the sweep)", "image", r.old.Image, "err", err)
-	}
+	r.c.removeImageRef(ctx, r.rt, r.old.Image)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -40,6 +41,9 @@ type Core struct {
 	owners   *owners
 	counters *counters
 	sub      *submitted
+	// registryHTTP carries the core's own requests to Config.Registry (nil
+	// without one).
+	registryHTTP *http.Transport
 
 	mu         sync.Mutex // guards closed, reconciled and infos
 	closed     bool
@@ -117,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	c.log = c.log.With("instance", c.instance)
+	if cfg.Registry != "" {
+		c.registryHTTP = registryTransport(cfg.RegistryOptions)
+	}
 	if cfg.GCInterval > 0 {
 		c.startGC(cfg.GCInterval)
 	}
@@ -150,6 +157,9 @@ func (c *Core) Close() error {
 	c.Detach()
 	c.inflight.Wait()
 	c.sub.claim.release()
+	if c.registryHTTP != nil {
+		c.registryHTTP.CloseIdleConnections()
+	}
 	return c.st.Close()
 }
 

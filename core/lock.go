@@ -2,9 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -49,14 +46,7 @@ func newItemLocks(dir string) (*itemLocks, error) {
 
 // lockID names the lock of a (project, work item) pair.
 func lockID(project, workItem string) string {
-	h := sha256.New()
-	for _, s := range []string{project, workItem} {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	return partsHash(project, workItem)[:32]
 }
 
 // lock takes the lock of (project, workItem), waiting up to timeout (0: as

@@ -22,15 +22,21 @@ const (
 // The result is valid under Docker's reference grammar (lowercase
 // alphanumerics joined by single '-', under 255 characters).
 func imageName(instance, runtimeName, project, workItem string) string {
+	sum := partsHash(instance, runtimeName, project, workItem)[:16]
+	return "berth/" + slug(project, maxProjectSlug) + "-" + slug(workItem, maxWorkItemSlug) + "-" + sum
+}
+
+// partsHash is the hex SHA-256 of parts, each length-prefixed, so that no
+// two lists of parts share it.
+func partsHash(parts ...string) string {
 	h := sha256.New()
-	for _, s := range []string{instance, runtimeName, project, workItem} {
+	for _, s := range parts {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	sum := hex.EncodeToString(h.Sum(nil))[:16]
-	return "berth/" + slug(project, maxProjectSlug) + "-" + slug(workItem, maxWorkItemSlug) + "-" + sum
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // imageRef returns the reference of generation gen of name.

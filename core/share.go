@@ -2,10 +2,7 @@ package core
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,15 +49,8 @@ func (c *Core) sharing(rt runtime.Runtime, info runtime.Info) (runtime.RegistryC
 // readable slugs, a hash of the exact pair (collision-free) and the
 // generation; at most 128 characters, as the distribution spec allows.
 func sharedTag(project, workItem string, gen int) string {
-	h := sha256.New()
-	for _, s := range []string{project, workItem} {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
 	return slug(project, maxProjectSlug) + "-" + slug(workItem, maxWorkItemSlug) + "-" +
-		hex.EncodeToString(h.Sum(nil))[:16] + "-g" + strconv.Itoa(gen)
+		partsHash(project, workItem)[:16] + "-g" + strconv.Itoa(gen)
 }
 
 // pullShared looks up the work item's shared snapshot and, when it is newer
@@ -79,12 +69,19 @@ func (c *Core) pullShared(ctx context.Context, rt runtime.Runtime, job Job, sel 
 	sel.shared = sh
 	if sh.Dropped() {
 		// Invalidated on some host: this host's copy, if as old, goes too.
-		if sel.entry.Found && sel.entry.Snapshot.Generation <= sh.Generation {
-			c.dropEntry(ctx, sel.entry.Snapshot)
-			c.removeImageRef(ctx, rt, sel.entry.Snapshot.Image)
-			sel.entry, err = c.st.Lookup(ctx, sel.key)
+		if local := sel.entry.Snapshot; sel.entry.Found && local.Generation <= sh.Generation {
+			if _, _, err := c.st.Remove(ctx, local.Key, local.ImageID); err != nil {
+				return err
+			}
+			c.log.Info("dropped snapshot invalidated on another host", "image", local.Image, "generation", local.Generation)
+			c.removeImageRef(ctx, rt, local.Image)
+			// As Remove left it: no snapshot, its generation dropped.
+			e := &sel.entry
+			e.Found, e.Snapshot = false, store.Snapshot{}
+			e.LastGeneration = max(e.LastGeneration, local.Generation)
+			e.DroppedThrough = max(e.DroppedThrough, local.Generation)
 		}
-		return err
+		return nil
 	}
 	if local := sel.entry.Snapshot; sel.entry.Found && local.SharedBase == sh.Digest && local.Generation >= sh.Generation {
 		// This host's snapshot is the shared one, or its descendant
@@ -129,16 +126,22 @@ func (c *Core) pullShared(ctx context.Context, rt runtime.Runtime, job Job, sel 
 	c.counters.add(MetricPulls, 1)
 	c.log.Info("pulled the shared snapshot", "image", sh.Ref(), "generation", sh.Generation, "host", sh.Host)
 	sel.pulled = true
-	sel.entry, err = c.st.Lookup(ctx, sel.key)
-	return err
+	// As Pulled left it: n, and the work item's generations up to n's.
+	sel.entry.Found, sel.entry.Snapshot = true, n
+	sel.entry.LastGeneration = max(sel.entry.LastGeneration, n.Generation)
+	return nil
 }
 
 // removeImageRef removes ref from rt, leaving an image in use (or an engine
 // that fails) to the sweep.
 func (c *Core) removeImageRef(ctx context.Context, rt runtime.Runtime, ref string) {
 	err := rt.RemoveImage(ctx, ref)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		c.log.Info("remove image (left for the sweep)", "image", ref, "err", err)
+	switch {
+	case err == nil, errors.Is(err, runtime.ErrNotFound):
+	case errors.Is(err, runtime.ErrConflict):
+		c.log.Info("image in use: left for the sweep", "image", ref)
+	default:
+		c.log.Warn("remove image (left for the sweep)", "image", ref, "err", err)
 	}
 }
 
@@ -212,11 +215,22 @@ func (r *jobRun) touchShared(ctx context.Context) {
 	}
 }
 
+// registryTransport is the HTTP transport of the requests the core sends
+// the registry itself (deletes), kept for the Core's life so that they
+// reuse their connections; its TLS follows opts.Insecure.
+func registryTransport(opts runtime.RegistryOptions) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.Insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for: RegistryOptions.Insecure
+	}
+	return tr
+}
+
 // deleteShared deletes the manifest of sh from its registry (its tags go
 // with it; the registry's own garbage collection frees the blobs). One
 // already gone is no error; others are logged: the registry keeps it.
 func (c *Core) deleteShared(ctx context.Context, sh store.Shared) {
-	err := deleteManifest(ctx, sh.Ref(), c.cfg.RegistryOptions)
+	err := deleteManifest(ctx, sh.Ref(), c.cfg.RegistryOptions, c.registryHTTP)
 	if err != nil {
 		c.log.Warn("delete shared snapshot from the registry (left there)", "image", sh.Ref(), "err", err)
 		return
@@ -225,8 +239,8 @@ func (c *Core) deleteShared(ctx context.Context, sh store.Shared) {
 }
 
 // deleteManifest deletes the manifest ref (a reference by digest) names,
-// through the registry's API (go-containerregistry).
-func deleteManifest(ctx context.Context, ref string, opts runtime.RegistryOptions) error {
+// through the registry's API (go-containerregistry), over tr.
+func deleteManifest(ctx context.Context, ref string, opts runtime.RegistryOptions, tr http.RoundTripper) error {
 	var nameOpts []name.Option
 	insecure := opts.Insecure || runtime.IsLoopbackRegistry(ref)
 	if insecure {
@@ -239,11 +253,6 @@ func deleteManifest(ctx context.Context, ref string, opts runtime.RegistryOption
 	auth := authn.Anonymous
 	if opts.Username != "" || opts.Password != "" {
 		auth = authn.FromConfig(authn.AuthConfig{Username: opts.Username, Password: opts.Password})
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	defer tr.CloseIdleConnections() // a transport of its own: none left open
-	if opts.Insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for: RegistryOptions.Insecure
 	}
 	err = remote.Delete(d, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr))
 	var te *transport.Error
@@ -260,7 +269,7 @@ func (c *Core) evictShared(ctx context.Context, opts SweepOptions, rep *SweepRep
 	if c.cfg.Registry == "" {
 		return nil
 	}
-	all, err := c.st.ListShared(ctx, "", time.Time{})
+	all, err := c.st.ListShared(ctx)
 	if err != nil {
 		return err
 	}
@@ -273,7 +282,7 @@ func (c *Core) evictShared(ctx context.Context, opts SweepOptions, rep *SweepRep
 			rep.EvictedShared = append(rep.EvictedShared, sh.Ref())
 			continue
 		}
-		unlock, err := c.locks.tryLock(ctx, sh.Project, sh.WorkItem)
+		unlock, err := c.tryLockItem(ctx, sh.Project, sh.WorkItem)
 		if errors.Is(err, ErrWorkItemBusy) {
 			rep.Skipped = append(rep.Skipped, sh.Ref())
 			continue
@@ -281,22 +290,12 @@ func (c *Core) evictShared(ctx context.Context, opts SweepOptions, rep *SweepRep
 		if err != nil {
 			return err
 		}
-		unlockCluster, ok, err := c.st.TryLock(ctx, "item", sh.Project, sh.WorkItem)
-		if err != nil || !ok {
-			unlock()
-			if err != nil {
-				return err
-			}
-			rep.Skipped = append(rep.Skipped, sh.Ref())
-			continue
-		}
 		_, found, err := c.st.RemoveShared(ctx, sh.Project, sh.WorkItem, sh.Digest)
 		if err == nil && found {
 			c.deleteShared(ctx, sh)
 			rep.EvictedShared = append(rep.EvictedShared, sh.Ref())
 			c.log.Info("evicted shared snapshot", "project", sh.Project, "work_item", sh.WorkItem, "image", sh.Ref())
 		}
-		unlockCluster()
 		unlock()
 		if err != nil {
 			return err

@@ -2,38 +2,22 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/testenv"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// testRegistry returns a repository of its own for t in the registry
-// BERTH_TEST_REGISTRY names (scripts/registry.sh prints one). Without it t
-// skips, and in CI (CI=true) fails.
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("BERTH_TEST_REGISTRY")
-	if addr == "" {
-		msg := "BERTH_TEST_REGISTRY is not set: start a registry with scripts/registry.sh and set BERTH_TEST_REGISTRY=$(scripts/registry.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	return addr + "/berth-core/" + hex.EncodeToString(b)
-}
+// testRegistry returns a repository of its own for t (see
+// testenv.Repository).
+func testRegistry(t *testing.T) string { return testenv.Repository(t, "berth-core/") }
 
 // inRegistry reports whether the registry has the manifest ref (a
 // reference by digest) names.
@@ -41,17 +25,8 @@ func inRegistry(t *testing.T, ref string) bool {
 	t.Helper()
 	repo, digest, ok := strings.Cut(ref, "@")
 	require.True(t, ok, "not a reference by digest: %s", ref)
-	host, path, _ := strings.Cut(repo, "/")
-	req, err := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+path+"/manifests/"+digest, nil)
-	require.NoError(t, err)
-	req.Header.Set("Accept", strings.Join([]string{"application/vnd.oci.image.manifest.v1+json",
-		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.index.v1+json",
-		"application/vnd.docker.distribution.manifest.list.v2+json"}, ", "))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, resp.StatusCode, "HEAD %s", ref)
-	return resp.StatusCode == http.StatusOK
+	_, found := testenv.Manifest(t, repo, digest)
+	return found
 }
 
 // snapshotImages lists the snapshot images (berth's, any host's) a fake
@@ -143,7 +118,7 @@ func TestSharedPullFails(t *testing.T) {
 	g2, _ := b.run(nil, job("w", "echo 2 > /work/f"))
 	require.NotEmpty(t, g2.Commit.Digest, "push: %s", g2.Commit.PushError)
 	// Generation 2 vanishes from the registry behind berth's back.
-	require.NoError(t, deleteManifest(context.Background(), reg+"@"+g2.Commit.Digest, runtime.RegistryOptions{}))
+	require.NoError(t, deleteManifest(context.Background(), reg+"@"+g2.Commit.Digest, runtime.RegistryOptions{}, http.DefaultTransport))
 
 	res, out := a.run(nil, job("w", "cat /work/f 2>/dev/null || echo none; echo 3 > /work/f"))
 	assert.False(t, res.Hit, "host A ran from a snapshot")

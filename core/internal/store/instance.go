@@ -42,6 +42,15 @@ func (sqliteBackend) instanceID(ctx context.Context, s *Store) (string, error) {
 	return id, nil
 }
 
+// newInstanceID makes a new instance ID: 16 random hex digits.
+func newInstanceID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
 // validInstanceID reports whether id looks like an ID this package made.
 func validInstanceID(id string) bool {
 	if len(id) < 8 || len(id) > 64 {
@@ -122,11 +131,9 @@ func (s *Store) dbInstanceID(ctx context.Context, seed string) (string, error) {
 		return "", fmt.Errorf("store: read instance ID: %w", err)
 	}
 	if seed == "" {
-		b := make([]byte, 8)
-		if _, err := rand.Read(b); err != nil {
+		if seed, err = newInstanceID(); err != nil {
 			return "", err
 		}
-		seed = hex.EncodeToString(b)
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.exec(ctx, tx, "INSERT INTO meta (key, value) VALUES ('instance_id', ?) ON CONFLICT (key) DO NOTHING", seed); err != nil {

@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -212,11 +210,11 @@ func dirInstanceID(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("store: %w", err)
 	}
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
+	id, err := newInstanceID()
+	if err != nil {
 		return "", err
 	}
-	if err := writeInstanceFile(file, hex.EncodeToString(b)); err != nil {
+	if err := writeInstanceFile(file, id); err != nil {
 		return "", fmt.Errorf("store: write %s: %w", file, err)
 	}
 	id, ok := readInstanceFile(file)

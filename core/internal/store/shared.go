@@ -54,11 +54,17 @@ func scanShared(sc interface{ Scan(...any) error }) (Shared, error) {
 	return s, err
 }
 
+// sharedRow reads the shared snapshot of (project, workItem), in tx when it
+// is not nil; sql.ErrNoRows when there is none.
+func (s *Store) sharedRow(ctx context.Context, tx *sql.Tx, project, workItem string) (Shared, error) {
+	return scanShared(s.queryRow(ctx, tx, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
+		project, workItem))
+}
+
 // LookupShared returns the shared snapshot of (project, workItem), and
 // whether there is one.
 func (s *Store) LookupShared(ctx context.Context, project, workItem string) (Shared, bool, error) {
-	sh, err := scanShared(s.queryRow(ctx, nil, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
-		project, workItem))
+	sh, err := s.sharedRow(ctx, nil, project, workItem)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Shared{}, false, nil
 	}
@@ -76,8 +82,7 @@ func (s *Store) PutShared(ctx context.Context, n Shared) (stored bool, old Share
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		stored, replaced = false, false
 		var err error
-		old, err = scanShared(s.queryRow(ctx, tx, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
-			n.Project, n.WorkItem))
+		old, err = s.sharedRow(ctx, tx, n.Project, n.WorkItem)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -108,10 +113,8 @@ func (s *Store) PutShared(ctx context.Context, n Shared) (stored bool, old Share
 // TouchShared notes the shared snapshot of (project, workItem) whose
 // digest is digest as used at at.
 func (s *Store) TouchShared(ctx context.Context, project, workItem, digest string, at time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		return s.exec(ctx, tx, "UPDATE shared_snapshots SET last_used = ? WHERE project = ? AND work_item = ? AND digest = ? AND last_used < ?",
-			at.UnixNano(), project, workItem, digest, at.UnixNano())
-	})
+	err := s.exec(ctx, nil, "UPDATE shared_snapshots SET last_used = ? WHERE project = ? AND work_item = ? AND digest = ? AND last_used < ?",
+		at.UnixNano(), project, workItem, digest, at.UnixNano())
 	if err != nil {
 		return fmt.Errorf("store: note shared snapshot used: %w", err)
 	}
@@ -122,37 +125,40 @@ func (s *Store) TouchShared(ctx context.Context, project, workItem, digest strin
 // digest is digest (any, if digest is ""), and returns it and whether there
 // was one.
 func (s *Store) RemoveShared(ctx context.Context, project, workItem, digest string) (Shared, bool, error) {
-	var sh Shared
-	var found bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		found = false
-		var err error
-		sh, err = scanShared(s.queryRow(ctx, tx, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
-			project, workItem))
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && digest != "" && sh.Digest != digest) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		found = true
-		return s.exec(ctx, tx, "DELETE FROM shared_snapshots WHERE project = ? AND work_item = ?", project, workItem)
-	})
+	sh, found, err := s.changeShared(ctx, project, workItem, func(sh Shared) bool { return digest == "" || sh.Digest == digest },
+		"DELETE FROM shared_snapshots WHERE project = ? AND work_item = ?")
 	if err != nil {
 		return Shared{}, false, fmt.Errorf("store: remove shared snapshot: %w", err)
 	}
 	return sh, found, nil
 }
 
-// ListShared returns the shared snapshots of project ("" = every project),
-// oldest first; with before non-zero, only those made before it.
-func (s *Store) ListShared(ctx context.Context, project string, before time.Time) ([]Shared, error) {
-	q := "SELECT " + sharedCols + " FROM shared_snapshots WHERE (? = '' OR project = ?) AND (CAST(? AS BIGINT) = 0 OR created < ?) ORDER BY created, project, work_item"
-	cut := int64(0)
-	if !before.IsZero() {
-		cut = before.UnixNano()
-	}
-	rows, err := s.query(ctx, nil, q, project, project, cut, cut)
+// changeShared runs write (a statement on project, workItem) in one
+// transaction with the read of the shared snapshot of (project, workItem),
+// when there is one and match accepts it. It returns the snapshot as it was
+// and whether write ran.
+func (s *Store) changeShared(ctx context.Context, project, workItem string, match func(Shared) bool, write string) (Shared, bool, error) {
+	var sh Shared
+	var found bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		found = false
+		var err error
+		sh, err = s.sharedRow(ctx, tx, project, workItem)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !match(sh)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return s.exec(ctx, tx, write, project, workItem)
+	})
+	return sh, found, err
+}
+
+// ListShared returns every shared snapshot, oldest first.
+func (s *Store) ListShared(ctx context.Context) ([]Shared, error) {
+	rows, err := s.query(ctx, nil, "SELECT "+sharedCols+" FROM shared_snapshots ORDER BY created, project, work_item")
 	if err != nil {
 		return nil, fmt.Errorf("store: list shared snapshots: %w", err)
 	}
@@ -173,22 +179,8 @@ func (s *Store) ListShared(ctx context.Context, project string, before time.Time
 // generation, so that every host drops its own copy too. It returns the
 // snapshot it replaced and whether there was one (a mark already is none).
 func (s *Store) InvalidateShared(ctx context.Context, project, workItem string) (Shared, bool, error) {
-	var sh Shared
-	var found bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		found = false
-		var err error
-		sh, err = scanShared(s.queryRow(ctx, tx, "SELECT "+sharedCols+" FROM shared_snapshots WHERE project = ? AND work_item = ?",
-			project, workItem))
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && sh.Dropped()) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		found = true
-		return s.exec(ctx, tx, "UPDATE shared_snapshots SET digest = '', repository = '' WHERE project = ? AND work_item = ?", project, workItem)
-	})
+	sh, found, err := s.changeShared(ctx, project, workItem, func(sh Shared) bool { return !sh.Dropped() },
+		"UPDATE shared_snapshots SET digest = '', repository = '' WHERE project = ? AND work_item = ?")
 	if err != nil {
 		return Shared{}, false, fmt.Errorf("store: invalidate shared snapshot: %w", err)
 	}
